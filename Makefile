@@ -1,0 +1,38 @@
+# Two commands: `make demo` runs the loop end to end on emulated devices;
+# `make test` installs what the tests need and runs them.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm mosquitto mosquitto-clients clang g++ make
+STAMP = .tinyops-install.stamp
+
+.PHONY: install install-apt install-pip test demo firmware bench fuzz clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(MAKE) install-apt
+	$(MAKE) install-pip
+	touch $(STAMP)
+
+install-apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+install-pip:
+	$(PIP) install -q --disable-pip-version-check -e ".[train,agent,dev]"
+
+test: install
+	$(PYTHON) -m pytest -q -x --durations=15 tests
+
+demo: install
+	$(PYTHON) -m tinyops.demo
+
+bench: install
+	for f in benchmarks/*.py; do $(PYTHON) $$f || exit 1; done
+
+clean:
+	rm -f $(STAMP)

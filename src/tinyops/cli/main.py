@@ -1,0 +1,78 @@
+"""The `tinyops` command: a thin click layer over the library.
+
+Command modules live beside this one; each exposes ``COMMANDS`` (click
+commands or groups), discovered at start-up without importing TensorFlow.
+Errors are caught once, here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import TinyOpsError
+
+
+def _versions() -> str:
+    from importlib import metadata
+
+    lines = [f"tinyops {__version__}", f"python {sys.version.split()[0]}"]
+    for pkg in ("numpy", "click", "sqlite-utils", "paho-mqtt", "pyserial", "cryptography",
+                "tensorflow-cpu", "tensorflow", "ai-edge-litert", "tflite-micro", "tflite-runtime"):
+        try:
+            lines.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return "\n".join(lines)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_versions())
+        ctx.exit()
+
+
+class TinyopsGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except TinyOpsError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=TinyopsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show tinyops and its key dependencies' versions.")
+@click.option("--workspace", "-w", type=click.Path(file_okay=False), envvar="TINYOPS_HOME",
+              help="Workspace folder (default: $TINYOPS_HOME, else the nearest one above the current folder).")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None) -> None:
+    """tinyops — machine learning on small devices, from data to fleet and back.
+
+    \b
+    Quickstart:
+      tinyops init
+      tinyops data add digits digits.csv
+      tinyops train examples/digits/recipe.toml --data digits@1
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = workspace
+
+
+def _discover() -> None:
+    from . import __path__ as cli_path
+
+    for info in sorted(pkgutil.iter_modules(cli_path), key=lambda i: i.name):
+        if info.name in ("main", "common") or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__package__}.{info.name}")
+        for cmd in getattr(mod, "COMMANDS", []):
+            cli.add_command(cmd)
+
+
+_discover()
