@@ -41,7 +41,7 @@ def parse_ref(text: str, *, allow_variant: bool = True) -> Ref:
         return Ref(m.group("name"), alias="latest", variant=variant)
     if sel.isdigit():
         if int(sel) < 1:
-            raise ReferenceSyntaxError(f"'{text}': versions start at 1", hint="use NAME@1 or later")
+            raise ReferenceSyntaxError(f"'{text}': versions start at 1", hint="write NAME@VERSION with VERSION 1 or later")
         return Ref(m.group("name"), version=int(sel), variant=variant)
     return Ref(m.group("name"), alias=sel, variant=variant)
 

@@ -1,0 +1,52 @@
+"""Shared fixtures: a fresh workspace and a CLI runner bound to it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tinyops.cli.main import cli
+from tinyops.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    yield workspace
+    workspace.close()
+
+
+class Tiny:
+    """Run `tinyops` in-process against one workspace."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True, code: int | None = None):
+        result = self.runner.invoke(cli, ["--workspace", str(self.root), *map(str, args)], catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, result.output
+        elif ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def tiny(ws: Workspace) -> Tiny:
+    return Tiny(ws.root)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's TINYOPS_HOME must never leak into tests.
+    monkeypatch.delenv("TINYOPS_HOME", raising=False)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

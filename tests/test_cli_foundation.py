@@ -1,0 +1,78 @@
+"""The CLI as a user drives it: init, data, runs, model, errors and exit codes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tinyops.cli.main import cli
+from test_models import keras_like
+
+
+def test_version_lists_dependencies() -> None:
+    out = CliRunner().invoke(cli, ["--version"]).output
+    assert out.startswith("tinyops ") and "numpy" in out and "python" in out
+
+
+def test_init_then_data_round_trip(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner()
+    assert r.invoke(cli, ["init"]).exit_code == 0
+    (tmp_path / "d.csv").write_text("x,label\n1,0\n2,1\n")
+    res = r.invoke(cli, ["data", "add", "d", "d.csv", "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    info = json.loads(res.output)
+    assert info["name"] == "d" and info["version"] == 1 and len(info["sha256"]) == 64 and info["created"]
+    again = r.invoke(cli, ["data", "add", "d", "d.csv"])
+    assert "already d@1" in again.output
+    assert "baseline statistics" in r.invoke(cli, ["data", "show", "d@1"]).output
+    assert r.invoke(cli, ["data", "export", "d@1", "back.csv"]).exit_code == 0
+    assert (tmp_path / "back.csv").read_bytes() == (tmp_path / "d.csv").read_bytes()
+
+
+def test_errors_exit_1_with_hint_usage_errors_exit_2(tiny) -> None:
+    res = tiny("model", "show", "nothing@1", code=1)
+    assert "Error: no model named 'nothing'" in res.output and "tinyops model" in res.output
+    res = tiny("data", "show", "bad@@ref", code=1)
+    assert "NAME@VERSION" in res.output
+    tiny("data", "add", code=2)
+
+
+def test_model_commands(tiny, tmp_path: Path) -> None:
+    f = tmp_path / "m.keras"
+    f.write_bytes(keras_like("cli"))
+    assert tiny.json("model", "register", "m", str(f))["version"] == 1
+    tiny("model", "alias", "set", "m", "production", "1")
+    assert tiny.json("model", "show", "m@production")["version"] == 1
+    assert tiny.json("model", "list")[0]["aliases"] == {"production": 1}
+    assert "no run recorded" in tiny("model", "lineage", "m@1").output
+    tiny("model", "alias", "set", "m", "canary", "7", code=1)
+    tiny("model", "alias", "rm", "m", "production")
+
+
+def test_every_command_has_help_with_example() -> None:
+    from tinyops.cli.main import cli as root
+    import click
+
+    def walk(cmd: click.Command, path: list[str]):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, path + [name])
+        else:
+            yield path, cmd
+
+    missing = []
+    for path, cmd in walk(root, []):
+        if "Example" not in (cmd.help or ""):
+            missing.append(" ".join(path))
+    assert not missing, f"commands without an example in --help: {missing}"
+
+
+def test_help_runs_without_tensorflow() -> None:
+    code = ("import sys; from click.testing import CliRunner; from tinyops.cli.main import cli;"
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0;"
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
