@@ -1,0 +1,248 @@
+"""Feature definitions: ``name@N`` — a transform kind, its params (incl. fitted state), code hash.
+
+A definition is identified by the canonical JSON of kind, params, description,
+tags and the hash of the transform's code: the same spec again reuses the
+existing version, and a change of code makes the next ``add`` a new version.
+``revert`` copies an old definition forward as a new version, so history is
+never rewritten. ``apply`` materialises a definition on a dataset version as a
+new dataset version whose lineage names both. The transforms themselves live
+in :mod:`tinyops.ml.features` (numpy only), shared with training and the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, InputError, NotFoundError
+from ..ml import features as transforms
+from . import _rows, datasets
+from .refs import Ref, parse_ref, validate_name
+
+TABLE = "features"
+SPEC_KEYS = ("kind", "description", "tags", "params")
+
+
+def _m0001(db) -> None:
+    db.execute(
+        """CREATE TABLE features (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            code_sha256 TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            fit_dataset TEXT,
+            reverted_from INTEGER,
+            created TEXT NOT NULL,
+            UNIQUE(name, version)
+        )"""
+    )
+    db.execute("CREATE INDEX features_name_sha ON features(name, sha256)")
+    # External-content FTS5 index over the searchable columns, kept in step by triggers.
+    db.execute("CREATE VIRTUAL TABLE features_fts USING fts5(name, description, tags, "
+               "content='features', content_rowid='id')")
+    db.execute("CREATE TRIGGER features_ai AFTER INSERT ON features BEGIN "
+               "INSERT INTO features_fts(rowid, name, description, tags) "
+               "VALUES (new.id, new.name, new.description, new.tags); END")
+    db.execute("CREATE TRIGGER features_ad AFTER DELETE ON features BEGIN "
+               "INSERT INTO features_fts(features_fts, rowid, name, description, tags) "
+               "VALUES ('delete', old.id, old.name, old.description, old.tags); END")
+
+
+MIGRATIONS = [("0001_features", _m0001)]
+
+
+@dataclass
+class FeatureVersion:
+    name: str
+    version: int
+    kind: str
+    params: dict[str, Any]
+    description: str
+    tags: list[str]
+    code_sha256: str
+    sha256: str  # identity of the definition (what dedupe compares)
+    fit_dataset: str | None = None
+    reverted_from: int | None = None
+    created: str = ""
+    code_current: bool = field(default=True)  # False: the transform's code changed since
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """What :func:`tinyops.ml.features.apply` takes (and what a device bundle can carry)."""
+        return {"kind": self.kind, "params": self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ref": self.ref}
+
+
+def _from_row(r: dict[str, Any]) -> FeatureVersion:
+    return FeatureVersion(
+        name=r["name"], version=r["version"], kind=r["kind"], params=_rows.loads(r["params"], {}),
+        description=r["description"], tags=_rows.loads(r["tags"], []), code_sha256=r["code_sha256"],
+        sha256=r["sha256"], fit_dataset=r["fit_dataset"], reverted_from=r["reverted_from"], created=r["created"],
+        code_current=r["code_sha256"] == transforms.code_hash(r["kind"]),
+    )
+
+
+# ---- specs -----------------------------------------------------------------
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a TOML spec file (checked by :func:`add`)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise InputError(f"spec file {path} does not exist", hint="write one (see docs/features.md) and pass --spec FILE.toml") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read spec file {path}: {e}", hint="pass a readable UTF-8 TOML file") from e
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path.name} is not valid TOML: {e}", hint="fix the syntax (see docs/features.md for an example)") from e
+
+
+def _check_spec(spec: dict[str, Any]) -> tuple[str, dict[str, Any], str, list[str]]:
+    if not isinstance(spec, dict):
+        raise InputError("a feature spec must be a table", hint="see docs/features.md for an example")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise InputError(f"unknown key '{unknown[0]}' in the feature spec",
+                         hint=f"a spec has: {', '.join(SPEC_KEYS)} (parameters go under [params])")
+    kind = spec.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise InputError("the feature spec has no 'kind'", hint=f'add kind = "..." (one of: {", ".join(transforms.KINDS)})')
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        raise InputError("'description' must be a string", hint='write description = "what this feature is for"')
+    tags = spec.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise InputError("'tags' must be a list of words", hint='write tags = ["imu", "scaling"]')
+    params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise InputError("'params' must be a table", hint="put the parameters under a [params] header")
+    return kind, params, description.strip(), sorted({t.strip() for t in tags})
+
+
+def _identity(kind: str, params: dict[str, Any], description: str, tags: list[str], code: str) -> str:
+    canon = _rows.dumps({"kind": kind, "params": params, "description": description, "tags": tags, "code": code})
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+# ---- reading -----------------------------------------------------------------
+def resolve(ws, ref: str | Ref) -> FeatureVersion:
+    """``NAME`` (latest) or ``NAME@N``."""
+    r = parse_ref(ref, allow_variant=False) if isinstance(ref, str) else ref
+    if r.version is not None:
+        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? AND version=?", [r.name, r.version]))
+    elif r.alias == "latest":
+        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version DESC LIMIT 1", [r.name]))
+    else:
+        raise InputError(f"features have no aliases ('{r}')", hint=f"use {r.name} (latest) or {r.name}@N")
+    if not rows:
+        known = [x["version"] for x in ws.db.query(f"SELECT version FROM {TABLE} WHERE name=? ORDER BY version", [r.name])]
+        if known:
+            raise NotFoundError(f"feature {r} does not exist", hint=f"{r.name} has versions {', '.join(map(str, known))}")
+        raise NotFoundError(f"no feature named '{r.name}'", hint="see `tinyops feature list`, or define it with `tinyops feature add`")
+    return _from_row(rows[0])
+
+
+def list_features(ws) -> list[FeatureVersion]:
+    """The current (latest) version of every feature."""
+    rows = ws.db.query(f"SELECT * FROM {TABLE} f WHERE version = (SELECT MAX(version) FROM {TABLE} g "
+                       f"WHERE g.name = f.name) ORDER BY name")
+    return [_from_row(r) for r in rows]
+
+
+def list_versions(ws, name: str) -> list[FeatureVersion]:
+    """Every version of one feature, oldest first (its history)."""
+    rows = [_from_row(r) for r in ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version", [name])]
+    if not rows:
+        raise NotFoundError(f"no feature named '{name}'", hint="see `tinyops feature list`")
+    return rows
+
+
+def search(ws, query: str) -> list[FeatureVersion]:
+    """Full-text search over name, description and tags; every word must match (as a prefix)."""
+    words = re.findall(r"\w+", query)
+    if not words:
+        raise InputError(f"nothing to search for in {query!r}", hint="give one or more words, e.g. `tinyops feature search imu`")
+    # Each word quoted, so user text can never be parsed as FTS5 operators.
+    match = " ".join(f'"{w}"*' for w in words)
+    rows = ws.db.query(f"SELECT f.* FROM features_fts JOIN {TABLE} f ON f.id = features_fts.rowid "
+                       "WHERE features_fts MATCH ? ORDER BY bm25(features_fts), f.name, f.version DESC", [match])
+    return [_from_row(r) for r in rows]
+
+
+# ---- writing -----------------------------------------------------------------
+def add(ws, name: str, spec: dict[str, Any]) -> tuple[FeatureVersion, bool]:
+    """Define the next version of ``name`` from a spec; the same spec again returns the existing version."""
+    validate_name(name, "feature name")
+    kind, params, description, tags = _check_spec(spec)
+    params = transforms.validate(kind, params)  # every spec error before any data is read
+    fit_dataset = None
+    if transforms.needs_fit(kind, params):
+        dv = datasets.resolve(ws, params["fit_on"])
+        params = transforms.fit(kind, params, datasets.load_arrays(ws, dv))
+        params["fit_on"] = fit_dataset = dv.ref  # pinned: "activity" means the version fitted on
+    elif "fit_on" in params:
+        fit_dataset = params["fit_on"]
+    code = transforms.code_hash(kind)
+    sha = _identity(kind, params, description, tags, code)
+    with ws.transaction() as db:
+        same = list(db.query(f"SELECT * FROM {TABLE} WHERE name=? AND sha256=? ORDER BY version DESC LIMIT 1",
+                             [name, sha]))
+        if same:
+            return _from_row(same[0]), False
+        version = _insert(db, name, kind, params, description, tags, code, sha, fit_dataset, None)
+    return resolve(ws, f"{name}@{version}"), True
+
+
+def _insert(db, name: str, kind: str, params: dict[str, Any], description: str, tags: list[str], code: str,
+            sha: str, fit_dataset: str | None, reverted_from: int | None) -> int:
+    # Inside the caller's BEGIN IMMEDIATE, so max+1 is race-free and nothing is consumed on error.
+    version = db.execute(f"SELECT COALESCE(MAX(version), 0) + 1 FROM {TABLE} WHERE name=?", [name]).fetchone()[0]
+    db[TABLE].insert({
+        "name": name, "version": version, "kind": kind, "params": _rows.dumps(params),
+        "description": description, "tags": _rows.dumps(tags), "code_sha256": code, "sha256": sha,
+        "fit_dataset": fit_dataset, "reverted_from": reverted_from, "created": _rows.now_iso(),
+    })
+    return version
+
+
+def revert(ws, name: str, version: int) -> FeatureVersion:
+    """Make ``name@version``'s definition current again, as a new version (history kept)."""
+    old = resolve(ws, Ref(name, version=int(version)))
+    with ws.transaction() as db:
+        latest = db.execute(f"SELECT MAX(version) FROM {TABLE} WHERE name=?", [name]).fetchone()[0]
+        if latest == old.version:
+            raise ConflictError(f"{old.ref} is already the current version of {name}",
+                                hint=f"revert to an older version (see `tinyops feature list {name}`)")
+        # The copy records today's code hash: that is the code that will compute it from now on.
+        code = transforms.code_hash(old.kind)
+        sha = _identity(old.kind, old.params, old.description, old.tags, code)
+        new = _insert(db, name, old.kind, old.params, old.description, old.tags, code, sha,
+                      old.fit_dataset, old.version)
+    return resolve(ws, f"{name}@{new}")
+
+
+def apply(ws, feature_ref: str, dataset_ref: str, *, name: str | None = None) -> tuple[datasets.DatasetVersion, bool]:
+    """Compute a feature on a dataset version and store the result as a dataset version with lineage.
+
+    The output is named ``name`` (default ``DATASET.FEATURE``); the same result again is the same version.
+    """
+    fv = resolve(ws, feature_ref)
+    dv = datasets.resolve(ws, dataset_ref)
+    out_name = validate_name(name or f"{dv.name}.{fv.name}", "dataset name")
+    arrays = transforms.apply(fv.definition, datasets.load_arrays(ws, dv))
+    return datasets.add_arrays(ws, out_name, arrays, source=f"feature {fv.ref} applied to {dv.ref}",
+                               parents=[dv.ref], feature=fv.ref)
