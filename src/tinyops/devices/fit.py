@@ -1,0 +1,128 @@
+"""Fit check: does a model variant fit a device profile, and how fast might it run?
+
+Flash needed = the runtime's code + one copy of the model per slot; RAM needed =
+the runtime's state + the arena. The arena comes from a measurement, never a
+guess: the TFLM interpreter bisected in a subprocess (``tflm``), the model
+image's static memory plan (``tinyops-c``), or model plus every tensor
+(``litert``, where RAM is plentiful and a guess is harmless). Latency is an
+*estimate* from MACs and the profile's cycles-per-MAC coefficient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..ml import tflite_file
+from .profiles import Profile
+
+KB = 1024
+
+
+@dataclass
+class FitReport:
+    profile: str
+    runtime: str
+    model: str | None
+    variant: str | None
+    fits: bool
+    flash_needed_bytes: int
+    flash_available_bytes: int
+    ram_needed_bytes: int
+    ram_available_bytes: int
+    model_bytes: int  # what one slot holds: the .tflite, or the model image for tinyops-c
+    slots: int
+    runtime_flash_bytes: int
+    runtime_ram_bytes: int
+    arena_bytes: int
+    arena_source: str
+    ops: list[str]
+    unsupported_ops: list[str]
+    quantization: str | None
+    quantization_supported: bool
+    macs: int
+    latency_estimate_ms: float
+    latency_is_estimate: bool = True
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def kb(n: int) -> str:
+    """Bytes as the KB figure a datasheet would print (rounded up: never understate a need)."""
+    return f"{-(-n // KB)} KB" if n < 10 * KB * KB else f"{n / (KB * KB):.1f} MB"
+
+
+def count_macs(model: tflite_file.TFLiteModel) -> int:
+    """Multiply-accumulates of the conv / fully-connected ops (the rest is noise)."""
+    total = 0
+    for op in model.operators:
+        if len(op.inputs) < 2 or op.inputs[1] < 0 or not op.outputs:
+            continue
+        out = model.tensors[op.outputs[0]]
+        weights = model.tensors[op.inputs[1]]
+        out_elems = int(np.prod(out.shape)) if out.shape else 0
+        w = weights.shape
+        if op.opcode == "CONV_2D" and len(w) == 4:  # [OC, KH, KW, IC]
+            total += out_elems * w[1] * w[2] * w[3]
+        elif op.opcode == "DEPTHWISE_CONV_2D" and len(w) == 4:  # [1, KH, KW, OC]
+            total += out_elems * w[1] * w[2]
+        elif op.opcode == "FULLY_CONNECTED" and len(w) == 2:  # [OUT, IN]
+            total += out_elems * w[1]
+        elif op.opcode == "TRANSPOSE_CONV" and len(op.inputs) > 2:  # inputs: shape, weights, input
+            w = model.tensors[op.inputs[1]].shape
+            inp = model.tensors[op.inputs[2]]
+            total += int(np.prod(inp.shape)) * w[0] * w[1] * w[2] if len(w) == 4 else 0
+    return total
+
+
+def tensor_sum_bytes(model: tflite_file.TFLiteModel) -> int:
+    """Every non-constant tensor added up: what you need with no memory planning at all."""
+    total = 0
+    for t in model.tensors:
+        if t.is_constant or not t.shape:
+            continue
+        itemsize = np.dtype(t.dtype).itemsize if t.dtype in np.sctypeDict else 4
+        total += int(np.prod(t.shape)) * itemsize
+    return total
+
+
+def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena_source: str,
+                slot_bytes: int | None = None, quantization: str | None = None,
+                model_ref: str | None = None, macs: int | None = None) -> FitReport:
+    """The fit arithmetic, given the arena (measured by the caller) and what one slot holds."""
+    model = tflite_file.read(model_bytes)
+    ops = model.op_names
+    unsupported = [op for op in ops if not profile.supports_op(op)]
+    slot = slot_bytes if slot_bytes is not None else len(model_bytes)
+    flash_needed = profile.runtime_flash_bytes + profile.slots * slot
+    ram_needed = profile.runtime_ram_bytes + arena_bytes
+    quant_ok = quantization is None or quantization in profile.quantizations
+    macs = count_macs(model) if macs is None else macs
+    latency_ms = macs * profile.cycles_per_mac / profile.clock_hz * 1000.0
+
+    problems: list[str] = []
+    if flash_needed > profile.flash_free_bytes:
+        slots = f" ({profile.slots} slots of {kb(slot)} + {kb(profile.runtime_flash_bytes)} runtime)" if profile.slots > 1 else ""
+        problems.append(f"needs {kb(flash_needed)} flash{slots}, the board has {kb(profile.flash_free_bytes)} free")
+    if ram_needed > profile.ram_free_bytes:
+        problems.append(f"needs {kb(ram_needed)} RAM ({kb(arena_bytes)} arena + {kb(profile.runtime_ram_bytes)} runtime), "
+                        f"the board has {kb(profile.ram_free_bytes)} free")
+    if unsupported:
+        problems.append(f"the {profile.runtime} runtime lacks these ops: {', '.join(unsupported)}")
+    if not quant_ok:
+        problems.append(f"the {profile.runtime} runtime runs {'/'.join(profile.quantizations)} models, "
+                        f"not {quantization}")
+    ref = model_ref.split(":")[0] if model_ref else None
+    return FitReport(
+        profile=profile.id, runtime=profile.runtime, model=ref, variant=quantization, fits=not problems,
+        flash_needed_bytes=flash_needed, flash_available_bytes=profile.flash_free_bytes,
+        ram_needed_bytes=ram_needed, ram_available_bytes=profile.ram_free_bytes,
+        model_bytes=slot, slots=profile.slots, runtime_flash_bytes=profile.runtime_flash_bytes,
+        runtime_ram_bytes=profile.runtime_ram_bytes, arena_bytes=arena_bytes, arena_source=arena_source,
+        ops=ops, unsupported_ops=unsupported, quantization=quantization, quantization_supported=quant_ok,
+        macs=macs, latency_estimate_ms=round(latency_ms, 4), problems=problems,
+    )

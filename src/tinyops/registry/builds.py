@@ -1,0 +1,126 @@
+"""Device builds: a model variant built for one device profile, stored as blobs.
+
+A row names the build's files (name -> blob sha256); the bytes live in the blob
+store. The build id is content-derived (``devices/build.py`` computes it), so
+registering the same build twice is a no-op that returns the first row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import InputError, NotFoundError
+from . import _rows
+
+
+def _m0001(db) -> None:
+    db.execute(
+        """CREATE TABLE builds (
+            id TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            variant_sha256 TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            runtime TEXT NOT NULL,
+            manifest_sha256 TEXT NOT NULL,
+            files TEXT NOT NULL,
+            created TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX builds_model ON builds(model, variant)")
+
+
+MIGRATIONS = [("0001_builds", _m0001)]
+
+MIN_PREFIX = 4
+
+
+@dataclass
+class Build:
+    id: str
+    model: str  # "digits@3"
+    variant: str  # "int8"
+    variant_sha256: str
+    profile: str
+    runtime: str
+    manifest_sha256: str
+    files: dict[str, str]  # file name -> blob sha256
+    created: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.variant}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["build"] = self.id
+        return d
+
+
+def _from_row(r: dict[str, Any]) -> Build:
+    return Build(id=r["id"], model=r["model"], variant=r["variant"], variant_sha256=r["variant_sha256"],
+                 profile=r["profile"], runtime=r["runtime"], manifest_sha256=r["manifest_sha256"],
+                 files=_rows.loads(r["files"], {}), created=r["created"])
+
+
+def find(ws, build_id: str) -> Build | None:
+    row = ws.db.execute("SELECT * FROM builds WHERE id=?", [build_id]).fetchone()
+    if row is None:
+        return None
+    cols = [c[0] for c in ws.db.execute("SELECT * FROM builds LIMIT 0").description]
+    return _from_row(dict(zip(cols, row)))
+
+
+def get(ws, build_id: str) -> Build:
+    """A build by id or by a unique prefix of at least 4 hex digits."""
+    text = build_id.strip().lower()
+    if len(text) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
+        raise InputError(f"'{build_id}' is not a build id",
+                         hint=f"give at least {MIN_PREFIX} hex digits; `tinyops builds list` shows the ids")
+    rows = list(ws.db.query("SELECT * FROM builds WHERE id LIKE ? ORDER BY id", [text + "%"]))
+    if not rows:
+        raise NotFoundError(f"no build '{build_id}'", hint="see `tinyops builds list`, or make one with `tinyops build`")
+    if len(rows) > 1:
+        raise InputError(f"build prefix '{build_id}' is ambiguous: " + ", ".join(r["id"] for r in rows[:5]),
+                         hint="give more digits")
+    return _from_row(rows[0])
+
+
+def list_builds(ws, *, model: str | None = None, profile: str | None = None) -> list[Build]:
+    where, args = [], []
+    if model:
+        where.append("(model = ? OR model LIKE ?)")
+        args += [model, model + "@%"]
+    if profile:
+        where.append("profile = ?")
+        args.append(profile)
+    sql = "SELECT * FROM builds" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created, id"
+    return [_from_row(r) for r in ws.db.query(sql, args)]
+
+
+def register(ws, build: Build) -> tuple[Build, bool]:
+    """Insert the build unless it exists. Every file blob must already be stored."""
+    for name, sha in build.files.items():
+        if not ws.blobs.exists(sha):
+            raise InputError(f"build file {name} ({sha[:12]}) is not in the blob store",
+                             hint="store the files before registering the build")
+    with ws.transaction() as db:
+        existing = find(ws, build.id)
+        if existing is not None:
+            return existing, False
+        db["builds"].insert({
+            "id": build.id, "model": build.model, "variant": build.variant,
+            "variant_sha256": build.variant_sha256, "profile": build.profile, "runtime": build.runtime,
+            "manifest_sha256": build.manifest_sha256, "files": _rows.dumps(build.files),
+            "created": build.created,
+        })
+    return build, True
+
+
+def file_bytes(ws, build: Build, name: str) -> bytes:
+    """One file of a build, verified against its hash by the blob store."""
+    if name not in build.files:
+        raise NotFoundError(f"build {build.id} has no file '{name}'",
+                            hint="its files are: " + ", ".join(sorted(build.files)))
+    return ws.blobs.get_bytes(build.files[name])
