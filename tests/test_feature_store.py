@@ -206,3 +206,18 @@ def test_cli_errors_and_help(tiny, act, tmp_path: Path) -> None:
 def test_every_error_is_a_tinyops_error(ws) -> None:
     with pytest.raises(TinyOpsError):
         features.add(ws, "bad name!", WIN)
+
+
+def test_every_example_in_the_docs_is_a_valid_spec(ws) -> None:
+    import re
+    import tomllib
+
+    doc = (Path(__file__).parents[1] / "docs" / "features.md").read_text()
+    specs = [tomllib.loads(block) for block in re.findall(r"```toml\n(.*?)```", doc, re.S)]
+    assert sorted(s["kind"] for s in specs) == sorted(transforms.KINDS)
+    datasets.add_arrays(ws, "activity", {"X": RNG.normal(size=(4, 100, 6)), "y": np.arange(4)}, source="test")
+    for i, spec in enumerate(specs):
+        fv, created = features.add(ws, f"doc{i}", spec)
+        assert created
+        dv, _ = features.apply(ws, fv.ref, "activity@1")
+        assert datasets.load_arrays(ws, dv)["X"].dtype == np.float32
