@@ -221,3 +221,26 @@ def test_every_example_in_the_docs_is_a_valid_spec(ws) -> None:
         assert created
         dv, _ = features.apply(ws, fv.ref, "activity@1")
         assert datasets.load_arrays(ws, dv)["X"].dtype == np.float32
+
+
+def test_concurrent_adds_get_distinct_versions_and_one_shared(ws) -> None:
+    """3 processes add 4 distinct specs each, plus one spec they all share, to one feature name."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from tinyops.workspace import Workspace; from tinyops.registry import features\n"
+            "ws = Workspace.open(sys.argv[1]); p = int(sys.argv[2])\n"
+            "for i in range(4):\n"
+            "    features.add(ws, 'w', {'kind': 'sliding_window', 'params': {'size': 1 + p * 10 + i}})\n"
+            "    features.add(ws, 'w', {'kind': 'sliding_window', 'params': {'size': 99}})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root), str(p)]) for p in range(3)]
+    try:
+        assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    versions = features.list_versions(ws, "w")
+    assert [fv.version for fv in versions] == list(range(1, 14))
+    assert sorted(fv.params["size"] for fv in versions) == sorted([1 + p * 10 + i for p in range(3) for i in range(4)] + [99])

@@ -13,6 +13,7 @@ definition is complete and replayable. Outputs are float32.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import math
@@ -323,6 +324,7 @@ def apply(definition: dict[str, Any], arrays: Arrays) -> Arrays:
     return _APPLY[kind](params, arrays)
 
 
+@functools.lru_cache(maxsize=None)  # source does not change while a process runs
 def code_hash(kind: str) -> str:
     """sha256 over the source of everything that computes this kind, so a code change shows."""
     if kind not in _APPLY:
