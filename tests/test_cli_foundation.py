@@ -59,8 +59,9 @@ def test_every_command_has_help_with_example() -> None:
 
     def walk(cmd: click.Command, path: list[str]):
         if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
-                yield from walk(sub, path + [name])
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                yield from walk(cmd.get_command(ctx, name), path + [name])
         else:
             yield path, cmd
 

@@ -75,24 +75,28 @@ class BlobStore:
             raise
 
     def put_file(self, path: Path | str) -> tuple[str, int]:
-        """Copy a file in while hashing it in one pass. Returns (sha256, size)."""
+        """Copy a file in, then hash the copy (what is stored is what is hashed). Returns (sha256, size).
+
+        The copy uses copy_file_range, so the kernel moves the bytes without a
+        trip through Python; that is what keeps `data add` near `sha256sum` speed.
+        """
         path = Path(path)
         try:
             src = open(path, "rb")
         except OSError as e:
             raise InputError(f"cannot read {path}: {e.strerror}", hint="check the path and its permissions") from e
         fd, tmp = self._tempfile()
-        h = hashlib.sha256()
-        size = 0
         try:
-            with src, os.fdopen(fd, "wb") as dst:
+            with src, os.fdopen(fd, "w+b") as dst:
+                _copy(src, dst)
+                dst.seek(0)
+                h = hashlib.sha256()
+                size = 0
                 buf = bytearray(CHUNK_BYTES)
                 view = memoryview(buf)
-                while n := src.readinto(buf):
+                while n := dst.readinto(buf):
                     h.update(view[:n])
-                    dst.write(view[:n])
                     size += n
-                dst.flush()
                 os.fsync(dst.fileno())
             return self._commit(tmp, h.hexdigest()), size
         except BaseException:
@@ -142,3 +146,17 @@ class BlobStore:
             if d.is_dir() and len(d.name) == 2:
                 for f in sorted(d.iterdir()):
                     yield d.name + f.name
+
+
+def _copy(src, dst) -> None:
+    try:
+        while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
+            pass
+        return
+    except OSError:  # not supported across these filesystems: copy through user space
+        src.seek(0)
+        dst.seek(0)
+        dst.truncate()
+    while chunk := src.read(CHUNK_BYTES):
+        dst.write(chunk)
+    dst.flush()

@@ -12,7 +12,9 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
+from ._fast_import import import_without_pandas
+
+sqlite_utils = import_without_pandas("sqlite_utils")
 
 from .blobs import BlobStore
 from .errors import WorkspaceError

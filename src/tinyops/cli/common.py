@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from ..workspace import Workspace
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
-def open_workspace(ctx: click.Context) -> Workspace:
+def open_workspace(ctx: click.Context):
+    from ..workspace import Workspace
+
     root = ctx.find_root()
     return Workspace.open((root.obj or {}).get("workspace"))
 

@@ -36,7 +36,42 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
+# Commands load on demand so `tinyops --help` and quick commands never import
+# numpy-heavy or TensorFlow-heavy modules. name -> (module, attribute, short help,
+# extra modules that add subcommands to it).
+LAZY_COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "init": ("init", "init_cmd", "Create a workspace.", ()),
+    "data": ("data", "data_group", "Version datasets by content.", ()),
+    "feature": ("feature", "feature_group", "Feature definitions: versioned, searchable, revertible.", ()),
+    "runs": ("runs", "runs_group", "Recorded runs: seed, params, data, metrics.", ()),
+    "model": ("model", "model_group", "Model versions, aliases and lineage.", ()),
+    "keys": ("keys", "keys_group", "The workspace's Ed25519 signing keys.", ()),
+}
+
+
 class TinyopsGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            module, attr, _help, extras = LAZY_COMMANDS[name]
+            cmd = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+            for extra in extras:
+                importlib.import_module(f"{__package__}.{extra}")
+            self.add_command(cmd, name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit=70)))
+            else:
+                rows.append((name, LAZY_COMMANDS[name][2]))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
@@ -65,10 +100,12 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
 
 
 def _discover() -> None:
+    """Import command modules that are not in LAZY_COMMANDS yet (new ones)."""
     from . import __path__ as cli_path
 
+    known = {m for m, *_ in LAZY_COMMANDS.values()} | {e for *_, ex in LAZY_COMMANDS.values() for e in ex}
     for info in sorted(pkgutil.iter_modules(cli_path), key=lambda i: i.name):
-        if info.name in ("main", "common") or info.name.startswith("_"):
+        if info.name in ("main", "common") or info.name.startswith("_") or info.name in known:
             continue
         mod = importlib.import_module(f"{__package__}.{info.name}")
         for cmd in getattr(mod, "COMMANDS", []):

@@ -1,0 +1,3 @@
+from tinyops.cli.main import cli
+
+cli()
