@@ -126,3 +126,73 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
         ops=ops, unsupported_ops=unsupported, quantization=quantization, quantization_supported=quant_ok,
         macs=macs, latency_estimate_ms=round(latency_ms, 4), problems=problems,
     )
+
+
+# ---- against the registry ------------------------------------------------
+@dataclass
+class Footprint:
+    """What one variant occupies on one profile's runtime."""
+
+    slot_bytes: int  # bytes one model slot holds
+    arena_bytes: int  # RAM the runtime needs for tensors
+    arena_source: str
+    tflm_arena_bytes: int | None  # measured in the TFLM interpreter (MCU profiles)
+    image: bytes | None = None  # the tinyops-c model image, when compiled
+
+
+def compile_image_or_none(tflite: bytes) -> Any:
+    """The tinyops-c model image (issue 5's compiler), or None while that compiler is absent."""
+    try:
+        from .image import compile_image
+    except ImportError:
+        return None
+    return compile_image(tflite)
+
+
+def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None) -> Footprint:
+    from ..errors import ModelError
+    from ..ml.arena import measure_arena
+
+    model = tflite_file.read(tflite)
+    if not profile.is_mcu:
+        # LiteRT maps the model and allocates every tensor: no plan to measure, RAM is plentiful.
+        return Footprint(len(tflite), len(tflite) + tensor_sum_bytes(model),
+                         "model + every tensor (LiteRT, no arena planning)", None)
+    try:
+        tflm_arena: int | None = measure_arena(tflite, cache=ws)
+    except ModelError:
+        tflm_arena = None  # TFLM cannot run it; the fit report lists why (ops, quantization)
+    if profile.runtime == "tinyops-c" and (quant is None or quant in profile.quantizations) \
+            and all(profile.supports_op(op) for op in model.op_names):
+        compiled = compile_image_or_none(tflite)
+        if compiled is not None:
+            return Footprint(len(compiled.image), int(compiled.arena_bytes),
+                             "tinyops-c model image static plan", tflm_arena, compiled.image)
+    if tflm_arena is not None:
+        return Footprint(len(tflite), tflm_arena, "measured in the TFLM interpreter", tflm_arena)
+    return Footprint(len(tflite), tensor_sum_bytes(model),
+                     "sum of all tensors (TFLM could not run the model to measure)", None)
+
+
+def resolve_variant(ws: Any, ref: str) -> Any:
+    """``NAME@V:QUANT``; without ``:QUANT`` the int8 variant (the one every runtime takes)."""
+    from ..registry import variants
+    from ..registry.refs import parse_ref
+
+    r = parse_ref(ref)
+    if not r.variant:
+        ref = f"{r}:int8"
+    return variants.get(ws, ref)
+
+
+def check(ws: Any, ref: str, profile_name: str) -> FitReport:
+    """Fit report of a registered variant against a device profile."""
+    from ..registry import variants
+    from .profiles import load
+
+    profile = load(profile_name, ws.root)
+    v = resolve_variant(ws, ref)
+    tflite = variants.blob_bytes(ws, v)
+    fp = footprint(ws, profile, tflite, v.quant)
+    return check_model(profile, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
+                       slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
