@@ -29,7 +29,7 @@ test: install
 	$(PYTHON) -m pytest -q -x --durations=15 tests
 
 demo: install
-	$(PYTHON) -m tinyops.demo
+	PYTHON=$(PYTHON) bash examples/demo.sh
 
 bench: install
 	for f in benchmarks/*.py; do $(PYTHON) $$f || exit 1; done

@@ -47,7 +47,7 @@ def test_npz_last_axis_is_feature_axis(ws, tmp_path: Path) -> None:
     np.savez(tmp_path / "w.npz", X=x, y=np.arange(30))
     dv, _ = datasets.add_file(ws, "w", tmp_path / "w.npz")
     assert {"X[0]", "X[1]", "X[2]", "y"} <= set(dv.stats)
-    assert dv.stats["X[1]"]["count"] == 30
+    assert dv.stats["X[1]"]["count"] == 300 and dv.stats["X[1]"]["rows"] == 30
     arrays = datasets.load_arrays(ws, dv)
     assert np.array_equal(arrays["X"], x)
     feats = datasets.baseline_features(dv, ["X[0]", "X[2]"])

@@ -62,6 +62,7 @@ def csv_table(data: bytes, name: str) -> tuple[list[str], dict[str, np.ndarray]]
 
 
 def _feature_stats(x: np.ndarray, total: int) -> dict[str, Any]:
+    """``count`` is the number of values summarised (rows × time steps for windows)."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -71,7 +72,7 @@ def _feature_stats(x: np.ndarray, total: int) -> dict[str, Any]:
         edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
     counts, _ = np.histogram(x, bins=edges)
     return {
-        "count": int(total), "mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()),
+        "count": int(x.size), "rows": int(total), "mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()),
         "max": float(x.max()), "bin_edges": [float(e) for e in edges], "counts": [int(c) for c in counts],
     }
 
