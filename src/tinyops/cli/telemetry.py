@@ -1,0 +1,88 @@
+"""`tinyops telemetry …`: collect windows from the fleet, show what arrived."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+
+import click
+
+from ..monitor.collector import collect
+from ..monitor.overview import overview
+from .common import echo_json, echo_table, json_option, open_workspace
+
+
+@click.group("telemetry")
+def telemetry_group() -> None:
+    """Collect and inspect device telemetry windows."""
+
+
+@telemetry_group.command("collect")
+@click.option("--broker", "broker_url", help="mqtt://USER:PASS@HOST:PORT or mqtts://… (default: this workspace's broker).")
+@click.option("--ca", "ca_file", type=click.Path(dir_okay=False), help="CA certificate for an mqtts:// broker URL.")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: run until Ctrl-C / SIGTERM).")
+@click.option("--share-group", default="collectors", show_default=True, help="Shared-subscription group name.")
+@json_option
+@click.pass_context
+def collect_cmd(ctx: click.Context, broker_url: str | None, ca_file: str | None, duration: float | None,
+                share_group: str, as_json: bool) -> None:
+    """Store telemetry windows from the fleet (long-running; run several to split the load).
+
+    Every message is validated; malformed, oversized, spoofed or unknown-build
+    messages are kept in a rejects table and never stop the collector.
+
+    \b
+    Example:
+      tinyops telemetry collect
+      tinyops telemetry collect --broker mqtt://tinyops-host:secret@localhost:1883 --duration 60
+    """
+    ws = open_workspace(ctx)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not as_json:
+        click.echo("Collecting telemetry (Ctrl-C to stop)…", err=True)
+    stats = collect(ws, broker_url, ca_file=ca_file, duration=duration, share_group=share_group, stop_event=stop)
+    if as_json:
+        echo_json(stats)
+    else:
+        click.echo(f"Stored {stats['stored']} windows ({stats['duplicates']} duplicates ignored), "
+                   f"rejected {stats['rejected']}, in {stats['seconds']:.1f} s")
+
+
+def _ts(v: float | None) -> str:
+    return "-" if v is None else dt.datetime.fromtimestamp(v, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@telemetry_group.command("show")
+@click.option("--device", help="One device: totals and its last windows.")
+@click.option("--group", help="Devices of one group.")
+@json_option
+@click.pass_context
+def show_cmd(ctx: click.Context, device: str | None, group: str | None, as_json: bool) -> None:
+    """Show stored telemetry per device and build, recent windows, and rejects.
+
+    \b
+    Example:
+      tinyops telemetry show --group field
+      tinyops telemetry show --device pi-1 --json
+    """
+    data = overview(open_workspace(ctx), device=device, group=group)
+    if as_json:
+        echo_json(data)
+        return
+    echo_table(data["devices"], ["device", "build", "windows", "inferences", "errors", "latency_p95_ms",
+                                 "confidence_mean", "last_window_end"], {"last_window_end": _ts})
+    if data["windows"]:
+        click.echo("\nLast windows:")
+        echo_table([{**w, "end": _ts(w["end"]), "p95_ms": (w["latency_ms"] or {}).get("p95"),
+                     "predictions": ",".join(f"{k}:{v}" for k, v in sorted(w["predictions"].items()))}
+                    for w in data["windows"]], ["end", "build", "count", "p95_ms", "confidence_mean", "errors", "predictions"])
+    if data["rejects"]:
+        click.echo(f"\nRejected messages (latest of {data['totals']['rejects']}):")
+        echo_table([{**r, "received": _ts(r["received"])} for r in data["rejects"]],
+                   ["received", "device", "size", "reason"])
+
+
+COMMANDS = [telemetry_group]

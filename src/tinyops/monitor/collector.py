@@ -1,0 +1,249 @@
+"""The telemetry collector: MQTT shared subscription → validated windows in SQLite.
+
+Several collectors can run against one broker: they subscribe to the same
+shared subscription (``$share/collectors/tinyops/devices/+/telemetry``, MQTT 5)
+and the broker hands each message to one of them.
+
+The paho network thread only queues raw messages; one writer thread validates
+them and stores each batch in a single transaction (SQLite commits are the
+expensive part, so batching is what keeps up with a fleet). Malformed,
+oversized, spoofed or unknown-build messages go to the rejects table. Nothing
+a device sends can stop the collector: every failure is caught per message,
+and a failing batch is retried, then split, so one poison message cannot take
+the others with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from ..errors import FleetError, InputError, TinyOpsError
+from ..fleet import topics
+from ..fleet.mqtt import BrokerAddress, MqttConnection
+from ..registry import builds as builds_reg
+from ..registry import telemetry as tel
+from .window import validate
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 1000  # windows per transaction
+FLUSH_SECONDS = 0.2  # longest a window waits in memory before it is stored
+QUEUE_MAX = 50_000  # back-pressure: the network thread waits when the writer lags
+UNKNOWN_BUILD_RECHECK = 5.0  # seconds before asking the registry again about a build id
+
+
+@dataclass
+class CollectorStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+    store_errors: int = 0
+    started: float = 0.0
+    last_stored: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(time.time() - self.started, 3) if self.started else 0.0
+        return d
+
+
+def parse_broker_url(url: str, ca_file: str | None = None) -> BrokerAddress:
+    """``mqtt://user:pass@host:1883`` or ``mqtts://…:8883`` (TLS, CA from ``ca_file``)."""
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:
+        raise InputError(f"'{url}' is not a broker URL", hint="write mqtt://USER:PASS@HOST:PORT or mqtts://… for TLS")
+    tls = u.scheme in ("mqtts", "ssl")
+    ca = None
+    if ca_file:
+        try:
+            ca = open(ca_file).read()
+        except OSError as e:
+            raise InputError(f"cannot read the CA file {ca_file}: {e.strerror}", hint="pass the broker's ca.crt") from e
+    return BrokerAddress(host=u.hostname, port=u.port or (8883 if tls else 1883), username=unquote(u.username or ""),
+                         password=unquote(u.password or ""), tls=tls, ca_pem=ca)
+
+
+def broker_address(ws: Any, url: str | None, ca_file: str | None = None) -> BrokerAddress:
+    """The URL given, else this workspace's broker (``tinyops broker setup``)."""
+    if url:
+        return parse_broker_url(url, ca_file)
+    from ..fleet import broker
+
+    return broker.host_address(ws)
+
+
+class Collector:
+    """Validates and stores telemetry windows; see the module doc."""
+
+    def __init__(self, ws: Any, address: BrokerAddress | None, *, share_group: str = "collectors",
+                 require_known_build: bool = True, batch_max: int = BATCH_MAX,
+                 flush_seconds: float = FLUSH_SECONDS) -> None:
+        self.ws = ws
+        self.address = address
+        self.share_group = share_group
+        self.require_known_build = require_known_build
+        self.batch_max = batch_max
+        self.flush_seconds = flush_seconds
+        self.stats = CollectorStats()
+        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue(QUEUE_MAX)
+        self._stop = threading.Event()
+        self._known: dict[str, dict[str, int] | None] = {}  # build -> {feature: bins}
+        self._unknown_until: dict[str, float] = {}
+        self._conn: MqttConnection | None = None
+
+    # ---- MQTT side -------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes, _retained: bool) -> None:
+        self.stats.received += 1
+        self._queue.put((topic, payload))
+
+    def connect(self) -> None:
+        if self.address is None:
+            raise FleetError("no broker address", hint="pass --broker URL or run `tinyops broker setup`")
+        self._conn = MqttConnection(self.address, on_message=self._on_message).connect()
+        self._conn.subscribe(topics.shared_telemetry(self.share_group), qos=1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---- validation --------------------------------------------------------
+    def _build_layout(self, build: str) -> dict[str, int] | None:
+        """Baseline feature -> bin count of a registered build; None if unknown."""
+        if build in self._known:
+            return self._known[build]
+        if self._unknown_until.get(build, 0) > time.monotonic():
+            return None
+        b = builds_reg.find(self.ws, build)
+        if b is None:
+            self._unknown_until[build] = time.monotonic() + UNKNOWN_BUILD_RECHECK
+            return None
+        import json
+
+        manifest = json.loads(builds_reg.file_bytes(self.ws, b, "manifest.json"))
+        feats = (manifest.get("baseline") or {}).get("features", [])
+        self._known[build] = {f["name"]: len(f["counts"]) for f in feats}
+        return self._known[build]
+
+    def check(self, topic: str, payload: bytes) -> dict[str, Any]:
+        """Validate one message; raise InputError with the reason to reject it."""
+        parsed = topics.parse_device_topic(topic)
+        if parsed is None or parsed[1] != "telemetry":
+            raise InputError(f"not a telemetry topic: {topic[:100]}")
+        msg = validate(payload, parsed[0])
+        if self.require_known_build:
+            layout = self._build_layout(msg["build"])
+            if layout is None:
+                raise InputError(f"telemetry rejected: unknown build {msg['build']}")
+            for name, counts in msg["histograms"].items():
+                if layout.get(name) != len(counts):
+                    raise InputError(f"telemetry rejected: histogram '{name[:40]}' does not match the bins of build {msg['build']}")
+        return msg
+
+    def process(self, batch: list[tuple[str, bytes]]) -> None:
+        """Validate and store one batch (also used directly by tests and benchmarks)."""
+        windows: list[dict[str, Any]] = []
+        rejects: list[dict[str, Any]] = []
+        for topic, payload in batch:
+            try:
+                windows.append(self.check(topic, payload))
+            except InputError as e:
+                rejects.append(self._reject(topic, payload, e.message))
+            except Exception as e:  # noqa: BLE001 — a device must never crash the collector
+                rejects.append(self._reject(topic, payload, f"internal error while validating: {type(e).__name__}: {e}"))
+        self._store(windows, rejects)
+
+    def _reject(self, topic: str, payload: bytes, reason: str) -> dict[str, Any]:
+        parsed = topics.parse_device_topic(topic)
+        return {"topic": topic, "device": parsed[0] if parsed else None, "reason": reason, "payload": payload}
+
+    def _store(self, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], attempt: int = 0) -> None:
+        if not windows and not rejects:
+            return
+        try:
+            stored, dup = tel.store_batch(self.ws, windows, rejects)
+        except Exception as e:  # noqa: BLE001 — e.g. the disk is full or the DB busy past its timeout
+            self.stats.store_errors += 1
+            log.warning("storing a batch of %d windows failed: %s", len(windows), e)
+            if attempt < 2:
+                time.sleep(0.5 * (attempt + 1))
+                return self._store(windows, rejects, attempt + 1)
+            if len(windows) + len(rejects) > 1:  # split to isolate a poison row
+                half_w, half_r = len(windows) // 2, len(rejects) // 2
+                self._store(windows[:half_w], rejects[:half_r], 2)
+                self._store(windows[half_w:], rejects[half_r:], 2)
+                return
+            if windows:  # a single window that cannot be stored: keep it as a reject
+                self._store([], [self._reject(topics.telemetry(windows[0]["device"]), b"", f"could not be stored: {e}")], 3)
+            return
+        self.stats.stored += stored
+        self.stats.duplicates += dup
+        self.stats.rejected += len(rejects)
+        self.stats.batches += 1
+        self.stats.last_stored = time.time()
+
+    # ---- the loop --------------------------------------------------------------
+    def run(self, *, duration: float | None = None, until_stored: int | None = None) -> CollectorStats:
+        """Collect until stopped (``stop()``, SIGTERM in the CLI), ``duration`` or ``until_stored``."""
+        self.stats.started = time.time()
+        if self._conn is None:
+            self.connect()
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if until_stored is not None and self.stats.stored + self.stats.duplicates + self.stats.rejected >= until_stored:
+                    break
+                self._drain_once()
+        finally:
+            self._drain_remaining()
+            if self._conn:
+                self._conn.close()
+                self._conn = None
+        return self.stats
+
+    def _drain_once(self) -> None:
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return
+        batch = [first]
+        flush_at = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_max:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, flush_at - time.monotonic())))
+            except queue.Empty:
+                break
+        try:
+            self.process(batch)
+        except TinyOpsError as e:  # already handled per message; belt and braces
+            log.warning("batch failed: %s", e)
+        except Exception as e:  # noqa: BLE001
+            log.exception("unexpected collector error (continuing): %s", e)
+            self.stats.store_errors += 1
+
+    def _drain_remaining(self) -> None:
+        batch: list[tuple[str, bytes]] = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self.process(batch)
+
+
+def collect(ws: Any, broker_url: str | None = None, *, ca_file: str | None = None, duration: float | None = None,
+            share_group: str = "collectors", stop_event: threading.Event | None = None) -> dict[str, Any]:
+    """Run one collector (blocking); returns its counters when it stops."""
+    c = Collector(ws, broker_address(ws, broker_url, ca_file), share_group=share_group)
+    if stop_event is not None:
+        c._stop = stop_event
+    return c.run(duration=duration).to_dict()

@@ -1,0 +1,263 @@
+"""Telemetry windows, rejected messages and drift results.
+
+Windows are stored one row each; their input histograms are packed as one
+int32 blob in the order of a *layout* (feature names and bin counts), which
+is stored once. Drift over 1,000 devices x 24 windows then sums arrays
+instead of parsing tens of thousands of JSON objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+REJECT_PAYLOAD_KEEP = 4096  # bytes of a rejected payload kept for forensics
+
+
+def _m0001(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE telemetry_layouts (
+        id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, features TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE telemetry_windows (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, build TEXT NOT NULL,
+        start REAL NOT NULL, "end" REAL NOT NULL, received REAL NOT NULL,
+        count INTEGER NOT NULL, latency_p50 REAL, latency_p95 REAL, latency_max REAL,
+        confidence_mean REAL, errors INTEGER NOT NULL, predictions TEXT NOT NULL,
+        layout INTEGER REFERENCES telemetry_layouts(id), hist BLOB,
+        error_samples TEXT, sample TEXT, source TEXT,
+        UNIQUE(device, build, start))""")
+    db.execute('CREATE INDEX telemetry_windows_build_end ON telemetry_windows(build, "end")')
+    db.execute('CREATE INDEX telemetry_windows_device_end ON telemetry_windows(device, "end")')
+    db.execute("""CREATE TABLE telemetry_rejects (
+        id INTEGER PRIMARY KEY, received REAL NOT NULL, topic TEXT NOT NULL, device TEXT,
+        reason TEXT NOT NULL, size INTEGER NOT NULL, payload BLOB)""")
+    db.execute("""CREATE TABLE drift_checks (
+        id INTEGER PRIMARY KEY, created REAL NOT NULL, target TEXT NOT NULL,
+        builds TEXT NOT NULL, params TEXT NOT NULL, drift INTEGER NOT NULL,
+        window_start REAL, window_end REAL, summary TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE drift_results (
+        id INTEGER PRIMARY KEY, check_id INTEGER NOT NULL REFERENCES drift_checks(id),
+        scope TEXT NOT NULL, scope_id TEXT NOT NULL, kind TEXT NOT NULL, feature TEXT NOT NULL,
+        n INTEGER NOT NULL, psi REAL, js REAL, ks REAL, ks_p REAL, wasserstein REAL,
+        verdict TEXT NOT NULL)""")
+    db.execute("CREATE INDEX drift_results_check ON drift_results(check_id)")
+
+
+MIGRATIONS = [("0001_telemetry", _m0001)]
+
+
+@dataclass
+class StoredWindow:
+    id: int
+    device: str
+    build: str
+    start: float
+    end: float
+    count: int
+    latency_ms: dict[str, float] | None
+    predictions: dict[str, int]
+    confidence_mean: float | None
+    errors: int
+    features: list[tuple[str, int]]  # layout: (name, bins)
+    hist: np.ndarray  # int32, concatenated in layout order
+    sample: list[dict[str, Any]] | None = None
+    error_samples: list[str] = field(default_factory=list)
+
+    def histograms(self) -> dict[str, list[int]]:
+        out, pos = {}, 0
+        for name, n in self.features:
+            out[name] = self.hist[pos:pos + n].tolist()
+            pos += n
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("hist")
+        d.pop("features")
+        d["histograms"] = self.histograms()
+        return d
+
+
+# ---- layouts -----------------------------------------------------------
+_layout_rows: dict[tuple[str, int], list[tuple[str, int]]] = {}
+
+
+def _db_key(db: sqlite_utils.Database) -> str:
+    return str(id(db.conn))
+
+
+def _layout_id(db: sqlite_utils.Database, features: list[tuple[str, int]], cache: dict[str, int]) -> int:
+    text = json.dumps(features, separators=(",", ":"))
+    if text in cache:
+        return cache[text]
+    key = hashlib.sha1(text.encode()).hexdigest()
+    row = db.execute("SELECT id FROM telemetry_layouts WHERE key = ?", [key]).fetchone()
+    if row is None:
+        cur = db.execute("INSERT INTO telemetry_layouts(key, features) VALUES (?, ?)", [key, text])
+        lid = int(cur.lastrowid)
+    else:
+        lid = int(row[0])
+    cache[text] = lid
+    return lid
+
+
+def _layout(db: sqlite_utils.Database, lid: int | None) -> list[tuple[str, int]]:
+    if lid is None:
+        return []
+    ck = (_db_key(db), lid)
+    if ck not in _layout_rows:
+        row = db.execute("SELECT features FROM telemetry_layouts WHERE id = ?", [lid]).fetchone()
+        _layout_rows[ck] = [tuple(f) for f in json.loads(row[0])] if row else []
+    return _layout_rows[ck]
+
+
+# ---- writing -----------------------------------------------------------
+def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], *,
+                received: float | None = None) -> tuple[int, int]:
+    """Store validated windows and rejects in ONE transaction.
+
+    Returns (stored, duplicates). A window already stored (same device,
+    build, start — e.g. a QoS 1 redelivery) is ignored, not an error.
+    """
+    received = received or time.time()
+    stored = 0
+    layouts: dict[str, int] = {}  # per transaction: a rollback must not leave stale ids cached
+    with ws.transaction() as db:
+        for w in windows:
+            hists = w.get("histograms") or {}
+            feats = [(k, len(v)) for k, v in hists.items()]
+            lid = _layout_id(db, feats, layouts) if feats else None
+            blob = np.fromiter((c for v in hists.values() for c in v), dtype=np.int64).astype(np.int32).tobytes() if feats else None
+            lat = w.get("latency_ms") or {}
+            cur = db.execute(
+                """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
+                   latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist,
+                   error_samples, sample, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                [w["device"], w["build"], float(w["start"]), float(w["end"]), received, w["count"],
+                 lat.get("p50"), lat.get("p95"), lat.get("max"), w.get("confidence_mean"), w["errors"],
+                 json.dumps(w["predictions"]), lid, blob,
+                 json.dumps(w["error_samples"]) if w.get("error_samples") else None,
+                 json.dumps(w["sample"]) if w.get("sample") else None, w.get("source")])
+            stored += cur.rowcount
+        for r in rejects:
+            payload = bytes(r.get("payload") or b"")
+            db.execute("INSERT INTO telemetry_rejects(received, topic, device, reason, size, payload) VALUES (?,?,?,?,?,?)",
+                       [received, str(r.get("topic", ""))[:256], r.get("device"), str(r["reason"])[:500],
+                        len(payload), payload[:REJECT_PAYLOAD_KEEP]])
+    return stored, len(windows) - stored
+
+
+# ---- reading -----------------------------------------------------------
+_COLS = 'id, device, build, start, "end", count, latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist'
+
+
+def load_windows(ws: Any, *, builds: list[str] | None = None, devices: list[str] | None = None,
+                 since: float | None = None, until: float | None = None, with_samples: bool = False) -> list[StoredWindow]:
+    """Windows matching the filters, oldest first."""
+    where, args = [], []
+    if builds is not None:
+        where.append(f"build IN ({','.join('?' * len(builds))})")
+        args += builds
+    if devices is not None:
+        where.append(f"device IN ({','.join('?' * len(devices))})")
+        args += devices
+    if since is not None:
+        where.append('"end" > ?')
+        args.append(since)
+    if until is not None:
+        where.append('"end" <= ?')
+        args.append(until)
+    cols = _COLS + (", sample, error_samples" if with_samples else "")
+    sql = f"SELECT {cols} FROM telemetry_windows"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += ' ORDER BY "end", id'
+    out = []
+    db = ws.db
+    for r in db.execute(sql, args):
+        lat = None if r[6] is None else {"p50": r[6], "p95": r[7], "max": r[8]}
+        feats = _layout(db, r[12])
+        hist = np.frombuffer(r[13], dtype=np.int32) if r[13] is not None else np.zeros(0, dtype=np.int32)
+        w = StoredWindow(r[0], r[1], r[2], r[3], r[4], r[5], lat, json.loads(r[11]), r[9], r[10], feats, hist)
+        if with_samples:
+            w.sample = json.loads(r[14]) if r[14] else None
+            w.error_samples = json.loads(r[15]) if r[15] else []
+        out.append(w)
+    return out
+
+
+def builds_seen(ws: Any) -> list[str]:
+    return [r[0] for r in ws.db.execute("SELECT DISTINCT build FROM telemetry_windows ORDER BY build")]
+
+
+def device_summary(ws: Any, devices: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per device and build: windows, inferences, errors, latency, last window end."""
+    sql = ('SELECT device, build, COUNT(*), SUM(count), SUM(errors), MAX(latency_p95), MAX("end"), '
+           'SUM(confidence_mean * count) / NULLIF(SUM(CASE WHEN confidence_mean IS NULL THEN 0 ELSE count END), 0) '
+           "FROM telemetry_windows")
+    args: list[Any] = []
+    if devices is not None:
+        sql += f" WHERE device IN ({','.join('?' * len(devices))})"
+        args = list(devices)
+    sql += " GROUP BY device, build ORDER BY device, MAX(\"end\")"
+    return [{"device": r[0], "build": r[1], "windows": r[2], "inferences": r[3], "errors": r[4],
+             "latency_p95_ms": r[5], "last_window_end": r[6], "confidence_mean": r[7]}
+            for r in ws.db.execute(sql, args)]
+
+
+def list_rejects(ws: Any, limit: int = 50) -> list[dict[str, Any]]:
+    rows = ws.db.execute("SELECT id, received, topic, device, reason, size FROM telemetry_rejects ORDER BY id DESC LIMIT ?", [limit])
+    return [dict(zip(("id", "received", "topic", "device", "reason", "size"), r)) for r in rows]
+
+
+def count_rejects(ws: Any) -> int:
+    return int(ws.db.execute("SELECT COUNT(*) FROM telemetry_rejects").fetchone()[0])
+
+
+def count_windows(ws: Any) -> int:
+    return int(ws.db.execute("SELECT COUNT(*) FROM telemetry_windows").fetchone()[0])
+
+
+# ---- drift results -----------------------------------------------------
+def save_drift_check(ws: Any, *, target: str, builds: list[str], params: dict[str, Any], drift: bool,
+                     window_start: float | None, window_end: float | None, summary: dict[str, Any],
+                     results: list[dict[str, Any]]) -> int:
+    """Store one drift check and its per-scope, per-feature results atomically."""
+    with ws.transaction() as db:
+        cur = db.execute("INSERT INTO drift_checks(created, target, builds, params, drift, window_start, window_end, summary) "
+                         "VALUES (?,?,?,?,?,?,?,?)", [time.time(), target, json.dumps(builds), json.dumps(params),
+                                                      int(drift), window_start, window_end, json.dumps(summary)])
+        cid = int(cur.lastrowid)
+        db.conn.executemany(
+            "INSERT INTO drift_results(check_id, scope, scope_id, kind, feature, n, psi, js, ks, ks_p, wasserstein, verdict) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(cid, r["scope"], r["scope_id"], r["kind"], r["feature"], r["n"], r.get("psi"), r.get("js"), r.get("ks"),
+              r.get("ks_p"), r.get("wasserstein"), r["verdict"]) for r in results])
+    return cid
+
+
+def drift_history(ws: Any, *, target: str | None = None, scope: str = "device",
+                  kind: str = "feature") -> list[dict[str, Any]]:
+    """Worst PSI per scope per stored check, oldest first (for 'drift over time' plots)."""
+    sql = ("SELECT c.id, c.created, c.window_end, c.target, r.scope_id, MAX(r.psi), "
+           "SUM(r.verdict = 'drift') FROM drift_results r JOIN drift_checks c ON c.id = r.check_id "
+           "WHERE r.scope = ? AND r.kind = ?")
+    args: list[Any] = [scope, kind]
+    if target is not None:
+        sql += " AND c.target = ?"
+        args.append(target)
+    sql += " GROUP BY c.id, r.scope_id ORDER BY c.id"
+    return [{"check": r[0], "created": r[1], "window_end": r[2], "target": r[3], "scope_id": r[4],
+             "max_psi": r[5], "drifted_features": r[6]} for r in ws.db.execute(sql, args)]
+
+
+def last_drift_check(ws: Any) -> dict[str, Any] | None:
+    r = ws.db.execute("SELECT id, created, target, drift, summary FROM drift_checks ORDER BY id DESC LIMIT 1").fetchone()
+    if r is None:
+        return None
+    return {"id": r[0], "created": r[1], "target": r[2], "drift": bool(r[3]), "summary": json.loads(r[4])}
