@@ -77,3 +77,12 @@ def test_help_runs_without_tensorflow() -> None:
             "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0;"
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_workspace_option_after_subcommand(tmp_path: Path) -> None:
+    r = CliRunner()
+    assert r.invoke(cli, ["init", str(tmp_path / "w")]).exit_code == 0
+    res = r.invoke(cli, ["data", "list", "--workspace", str(tmp_path / "w")])
+    assert res.exit_code == 0 and "(none)" in res.output
+    res = r.invoke(cli, ["model", "list", f"--workspace={tmp_path / 'w'}", "--json"])
+    assert res.exit_code == 0 and res.output.strip() == "[]"
