@@ -1,0 +1,171 @@
+"""Convert a registered Keras model to .tflite and store it as a variant ``name@N:QUANT``.
+
+Quantization modes:
+
+- ``float32``: plain conversion;
+- ``float16``: weights stored as float16 (dequantized at load time);
+- ``dynamic``: int8 weights, float activations (dynamic-range quantization);
+- ``int8``: full-integer with int8 input and output, calibrated on a representative
+  set drawn (with the training seed) from the training split of the model's
+  dataset version, or from ``--calibration DATA@V``. The calibration data and the
+  sample count are recorded with the variant.
+
+Converting the same thing again returns the stored variant without loading
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, ModelError
+from ..registry import variants as variant_store
+from . import dataprep
+
+DEFAULT_SAMPLES = 200
+
+
+@dataclass
+class ConvertResult:
+    ref: str
+    size_bytes: int
+    created: bool
+    quant: str
+    sha256: str
+    ops: list[str]
+    calibration: str | None
+    arena_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _result(v: variant_store.Variant, created: bool) -> ConvertResult:
+    return ConvertResult(ref=v.ref, size_bytes=v.size_bytes, created=created, quant=v.quant, sha256=v.blob_sha256,
+                         ops=v.ops, calibration=v.calibration, arena_bytes=v.arena_bytes)
+
+
+def calibration_set(ws: Any, model_ref: str, calibration: str | None, samples: int) -> tuple[np.ndarray, str]:
+    """Float inputs for int8 calibration and a name for where they came from."""
+    spec = dataprep.model_spec(ws, model_ref)
+    prep, name = dataprep.rows_for(ws, spec, calibration, part="calibration")
+    want = tuple(spec["input_shape"] or ())
+    if want and prep.sample_shape != want:
+        raise InputError(f"calibration data {name} has samples shaped {prep.sample_shape}, the model wants {want}",
+                         hint="calibrate on a dataset prepared like the training data")
+    if len(prep.X) == 0:
+        raise InputError(f"calibration data {name} has no rows", hint="pick a dataset with rows")
+    n = min(int(samples), len(prep.X))
+    pick = np.sort(np.random.default_rng(int(spec["seed"] or 0)).choice(len(prep.X), n, replace=False))
+    return prep.X[pick], name
+
+
+def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
+    """Operators (distinct, execution order) and I/O details, read without TensorFlow."""
+    from .tflite_file import read
+
+    m = read(tflite)
+
+    def io(t: Any) -> dict[str, Any]:
+        q = t.quantization
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+                "scale": q.scale[0] if q else None, "zero_point": q.zero_point[0] if q else None}
+
+    details = {"inputs": [io(t) for t in m.input_tensors], "outputs": [io(t) for t in m.output_tensors],
+               "tensors": len(m.tensors), "operators": len(m.operators)}
+    return m.op_names, details
+
+
+def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = None,
+            samples: int = DEFAULT_SAMPLES) -> ConvertResult:
+    """Convert (or find) the variant ``model_ref:quant``."""
+    from ..registry import datasets, models
+
+    variant_store.check_quant(quant)
+    if samples < 1:
+        raise InputError("--samples must be at least 1", hint="e.g. --samples 200")
+    if calibration is not None and quant != "int8":
+        raise InputError("--calibration only applies to --quant int8", hint="drop --calibration")
+    mv = models.resolve(ws, model_ref)
+    cal_ref = datasets.resolve(ws, calibration).ref if calibration else None
+    params = {"samples": int(samples)} if quant == "int8" else {}
+    existing = variant_store.find(ws, mv.ref, quant)
+    if existing is not None:
+        v, created = variant_store.add(ws, mv.ref, quant, b"", ops=[], details={},
+                                       calibration=cal_ref or existing.calibration, params=params)
+        return _result(v, created)
+    rep, cal_name = (None, None)
+    if quant == "int8":
+        rep, cal_name = calibration_set(ws, mv.ref, cal_ref, samples)
+        params["rows"] = f"{cal_name} ({len(rep)} samples)"
+    tflite = _convert_bytes(models.artifact_bytes(ws, mv), quant, rep)
+    ops, details = describe(tflite)
+    arena = None
+    if quant == "int8":
+        _check_int8_io(details, mv.ref)
+        from .arena import measure_arena
+
+        try:
+            arena = measure_arena(tflite, cache=ws)
+        except ModelError as e:  # the variant is still useful on LiteRT; say why TFLM cannot run it
+            details["arena_error"] = str(e)
+    v, created = variant_store.add(ws, mv.ref, quant, tflite, ops=ops, details=details,
+                                   calibration=(cal_name.split(":")[0] if cal_name else None),
+                                   params=params, arena_bytes=arena)
+    return _result(v, created)
+
+
+def _check_int8_io(details: dict[str, Any], ref: str) -> None:
+    bad = [t["dtype"] for t in details["inputs"] + details["outputs"] if t["dtype"] != "int8"]
+    if bad:
+        raise ModelError(f"int8 conversion of {ref} left {bad[0]} inputs/outputs",
+                         hint="the model uses an op without an int8 kernel; simplify the architecture")
+
+
+def _load_keras(artifact: bytes) -> Any:
+    import keras
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.keras")
+        with open(path, "wb") as f:
+            f.write(artifact)
+        return keras.models.load_model(path, compile=False)
+
+
+def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None) -> bytes:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    model = _load_keras(artifact)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quant == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif quant == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quant == "int8":
+        assert rep is not None
+        batch = [int(d) for d in model.inputs[0].shape]
+
+        def representative() -> Any:
+            for x in rep:
+                yield [x.reshape([1, *batch[1:]]).astype(np.float32)]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    from ._quiet import stdout_to_stderr
+
+    try:
+        with stdout_to_stderr():
+            return bytes(conv.convert())
+    except Exception as e:  # noqa: BLE001 - the converter raises many types; report them one way
+        raise ModelError(f"conversion to {quant} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}",
+                         hint="check that the model's layers have TFLite builtin ops") from e
