@@ -1,0 +1,8 @@
+# qemu-mps2-an386: Cortex-M4F under qemu-system-arm.
+BOARD_CC = arm-none-eabi-gcc
+BOARD_CFLAGS = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -g -Wall -Wextra \
+  -std=c99 -ffunction-sections -fdata-sections -ffreestanding
+BOARD_LDFLAGS = -nostartfiles -T boards/qemu-mps2-an386/link.ld -Wl,--gc-sections \
+  -Wl,-Map=$(OUT)/tinyops-fw.map --specs=nano.specs -lc -lm -lgcc
+BOARD_SRCS = boards/qemu-mps2-an386/startup.c boards/qemu-mps2-an386/hal_qemu.c
+BOARD_OUT = tinyops-fw.elf

@@ -1,0 +1,138 @@
+#include "model.h"
+
+#include <string.h>
+
+#include "hal.h"
+#include "proto.h"
+#include "slots.h"
+
+/* The image is read from flash into RAM: the boards we emulate have no
+ * memory-mapped flash for the model region (see PORTING.md for XIP boards). */
+static uint8_t g_image[FW_SLOT_CAPACITY] __attribute__((aligned(16)));
+static uint8_t g_arena[FW_ARENA_CAPACITY] __attribute__((aligned(16)));
+static tor_model g_model;
+static int g_loaded;
+
+fw_counters g_counters;
+uint8_t g_active_slot = SLOT_NONE;
+uint8_t g_input[FW_INPUT_CAPACITY] __attribute__((aligned(16)));
+uint32_t g_hist_features = 1;
+uint32_t g_hist[FW_HIST_MAX_FEATURES * FW_HIST_BINS];
+
+int model_loaded(void) { return g_loaded; }
+
+void model_unload(void) {
+  g_loaded = 0;
+  g_active_slot = SLOT_NONE;
+}
+
+int model_activate_slot(uint8_t slot, uint8_t *tor_code) {
+  uint32_t needed = 0;
+  tor_status ts;
+  int st;
+  *tor_code = 0;
+  model_unload();
+  st = slots_read_verified(slot, g_image, sizeof g_image);
+  if (st) return st;
+  ts = tor_validate(g_image, g_slots[slot].size, &needed);
+  if (ts == TOR_OK && needed > sizeof g_arena) ts = TOR_ERR_ARENA;
+  if (ts == TOR_OK) ts = tor_load(&g_model, g_image, g_slots[slot].size, g_arena, sizeof g_arena);
+  if (ts != TOR_OK) {
+    *tor_code = (uint8_t)ts;
+    g_counters.load_failures++;
+    return ST_IMAGE_INVALID;
+  }
+  g_loaded = 1;
+  g_active_slot = slot;
+  return ST_OK;
+}
+
+static uint32_t sum_bytes(int outputs) {
+  uint32_t n = outputs ? tor_output_count(&g_model) : tor_input_count(&g_model);
+  uint32_t i, total = 0;
+  for (i = 0; i < n; i++) {
+    uint32_t b = 0;
+    if (outputs) {
+      const int8_t *p;
+      if (tor_output(&g_model, i, &p, &b) != TOR_OK) b = 0;
+    } else {
+      int8_t *p;
+      if (tor_input(&g_model, i, &p, &b) != TOR_OK) b = 0;
+    }
+    total += b;
+  }
+  return total;
+}
+
+uint32_t model_input_bytes(void) { return g_loaded ? sum_bytes(0) : 0; }
+uint32_t model_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
+
+void model_hist_reset(void) { memset(g_hist, 0, sizeof g_hist); }
+
+static void observe_input(uint32_t n) {
+  uint32_t i, f = 0, features = g_hist_features ? g_hist_features : 1u;
+  for (i = 0; i < n; i++) {
+    uint32_t bin = (uint32_t)((int32_t)(int8_t)g_input[i] + 128) >> 4; /* 16 bins over int8 */
+    if (f < FW_HIST_MAX_FEATURES) g_hist[f * FW_HIST_BINS + bin]++;
+    if (++f == features) f = 0;
+  }
+}
+
+tor_status model_run(uint64_t *count) {
+  uint32_t n = tor_input_count(&g_model), i, off = 0;
+  uint64_t t0, t1;
+  tor_status ts;
+  if (!g_loaded) return TOR_ERR_NULL;
+  for (i = 0; i < n; i++) {
+    int8_t *p;
+    uint32_t b;
+    ts = tor_input(&g_model, i, &p, &b);
+    if (ts != TOR_OK) return ts;
+    if (off + b > sizeof g_input) return TOR_ERR_BOUNDS;
+    memcpy(p, g_input + off, b);
+    off += b;
+  }
+  observe_input(off);
+  t0 = hal_counter();
+  ts = tor_invoke(&g_model);
+  t1 = hal_counter();
+  *count = t1 - t0;
+  g_counters.runs++;
+  if (ts != TOR_OK) g_counters.run_errors++;
+  g_counters.last_count_lo = (uint32_t)*count;
+  g_counters.last_count_hi = (uint32_t)(*count >> 32);
+  return ts;
+}
+
+uint32_t model_copy_output(uint8_t *dst, uint32_t cap) {
+  uint32_t n = tor_output_count(&g_model), i, off = 0;
+  for (i = 0; i < n; i++) {
+    const int8_t *p;
+    uint32_t b;
+    if (tor_output(&g_model, i, &p, &b) != TOR_OK) continue;
+    if (off + b > cap) break;
+    memcpy(dst + off, p, b);
+    off += b;
+  }
+  return off;
+}
+
+int model_output_value_milli(uint32_t index, int64_t *milli) {
+  uint32_t n = tor_output_count(&g_model), i;
+  for (i = 0; i < n; i++) {
+    const int8_t *p;
+    uint32_t b;
+    float scale;
+    int32_t zp;
+    if (tor_output(&g_model, i, &p, &b) != TOR_OK) return -1;
+    if (index < b) {
+      float v;
+      if (tor_output_quant(&g_model, i, &scale, &zp) != TOR_OK) return -1;
+      v = ((float)p[index] - (float)zp) * scale * 1000.0f;
+      *milli = (int64_t)(v < 0 ? v - 0.5f : v + 0.5f);
+      return 0;
+    }
+    index -= b;
+  }
+  return -1;
+}

@@ -1,0 +1,139 @@
+"""Put a model image on a device: INFO → transfer → verify → activate → self-test.
+
+The core takes bytes and golden vectors, so it works without a workspace;
+:func:`flash_build` is the thin layer that reads a registered build and records
+the deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...errors import DeviceError, InputError
+from . import ops, protocol, transfer
+from .link import Link, TraceFn
+
+RECONNECT_ATTEMPTS = 3  # a link that drops mid-transfer is reopened this often
+RECONNECT_DELAY_S = 0.5
+SELF_TEST_TOLERANCE_LSB = 0  # our runtime is bit-exact with TFLM, whose outputs the golden vectors hold
+
+
+@dataclass
+class FlashReport:
+    port: str
+    sha256: str
+    bytes: int
+    seconds: float
+    slot: int
+    resumed_from: int
+    retransmits: int
+    activated: bool
+    already_active: bool
+    self_test: str  # "pass" | "fail" | "skipped"
+    self_test_detail: dict[str, Any] = field(default_factory=dict)
+    rolled_back: bool = False
+    board: str = ""
+    build: str | None = None
+    deployment: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_golden(npz_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(npz_bytes)) as z:
+        if "inputs" not in z or "outputs" not in z:
+            raise InputError("golden.npz lacks `inputs`/`outputs` arrays", hint="rebuild with `tinyops build`")
+        return z["inputs"], z["outputs"]
+
+
+def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
+                             progress: Callable[[int, int], None] | None,
+                             link_kwargs: dict[str, Any]) -> tuple[Link, protocol.DeviceInfo, transfer.TransferResult]:
+    last: Exception | None = None
+    first_resume: int | None = None
+    for attempt in range(RECONNECT_ATTEMPTS + 1):
+        link = None
+        try:
+            link = Link(url, trace=trace, **link_kwargs)
+            link.drain()
+            info = ops.info(link)
+            if info.active_sha256 == hashlib.sha256(image).hexdigest():
+                return link, info, transfer.TransferResult(info.active_slot or 0, len(image), len(image), 0, 0.0, 0)
+            result = transfer.send_image(link, image, info, progress=progress)
+            if first_resume is not None:
+                result.resumed_from = first_resume
+            return link, info, result
+        except DeviceError as e:
+            last = e
+            if link is not None:
+                link.close()
+            if first_resume is None:
+                first_resume = 0
+            time.sleep(RECONNECT_DELAY_S)
+    raise DeviceError(f"flashing over {url} failed: {last}", hint="run the same `tinyops flash` again: "
+                      "it resumes from the last acknowledged offset") from last
+
+
+def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
+                golden_outputs: np.ndarray | None = None, *, trace: TraceFn | None = None,
+                progress: Callable[[int, int], None] | None = None, rollback_on_failure: bool = True,
+                link_kwargs: dict[str, Any] | None = None) -> FlashReport:
+    """Transfer, verify, activate and self-test one model image."""
+    if not image:
+        raise InputError("the model image is empty", hint="rebuild it with `tinyops build` or `tinyops compile`")
+    t0 = time.monotonic()
+    link, info, result = _transfer_with_reconnect(url, image, trace=trace, progress=progress,
+                                                  link_kwargs=link_kwargs or {})
+    with link:
+        sha = hashlib.sha256(image).hexdigest()
+        already = info.active_sha256 == sha
+        slot = info.active_slot if already else ops.activate(link, result.slot)
+        after = ops.info(link)
+        activated = after.active_sha256 == sha
+        detail: dict[str, Any] = {}
+        verdict = "skipped"
+        rolled_back = False
+        if golden_inputs is not None and golden_outputs is not None and len(golden_inputs):
+            detail = ops.self_test(link, golden_inputs, golden_outputs, max_chunk=after.max_chunk,
+                                   tolerance_lsb=SELF_TEST_TOLERANCE_LSB)
+            verdict = "pass" if detail["pass"] else "fail"
+            if verdict == "fail" and rollback_on_failure and not already:
+                other = after.slots[1 - slot]
+                if other.state == "committed":
+                    ops.rollback(link)
+                    rolled_back = True
+        return FlashReport(port=url, sha256=sha, bytes=len(image), seconds=time.monotonic() - t0,
+                           slot=int(slot if slot is not None else -1), resumed_from=result.resumed_from,
+                           retransmits=result.retransmits, activated=activated and not rolled_back,
+                           already_active=already, self_test=verdict, self_test_detail=detail,
+                           rolled_back=rolled_back, board=after.board)
+
+
+def flash_build(ws, build_id: str, url: str, *, trace: TraceFn | None = None,
+                progress: Callable[[int, int], None] | None = None, device: str | None = None) -> FlashReport:
+    """Flash a registered build's model image and record the deployment."""
+    from ...registry import builds, deployments
+
+    build = builds.get(ws, build_id)
+    if "model.img" not in build.files:
+        raise InputError(f"build {build.id} has no model image (runtime {build.runtime})",
+                         hint="build for a tinyops-c profile, e.g. `tinyops build REF --device qemu-mps2-an386`")
+    image = builds.file_bytes(ws, build, "model.img")
+    gin = gout = None
+    if "golden.npz" in build.files:
+        gin, gout = load_golden(builds.file_bytes(ws, build, "golden.npz"))
+    report = flash_image(url, image, gin, gout, trace=trace, progress=progress)
+    report.build = build.id
+    dep = deployments.record_deployment(ws, build=build.id, device=device or url, port=url, slot=report.slot,
+                                        sha256=report.sha256, activated=report.activated,
+                                        self_test=report.self_test, detail=report.to_dict())
+    report.deployment = dep.id
+    return report

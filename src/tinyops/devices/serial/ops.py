@@ -1,0 +1,75 @@
+"""Device operations over an open link: info, activate, rollback, run, stats, reset."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import DeviceError
+from . import protocol
+from .link import Link
+
+SLOW_COMMAND_TIMEOUT_S = 30.0  # ACTIVATE/ROLLBACK read and hash a whole slot
+
+
+def info(link: Link) -> protocol.DeviceInfo:
+    reply = link.request(protocol.INFO)
+    dev = protocol.parse_info(reply.body)
+    if dev.protocol != protocol.PROTOCOL_VERSION:
+        raise DeviceError(f"device speaks update protocol {dev.protocol}, this tinyops speaks "
+                          f"{protocol.PROTOCOL_VERSION}", hint="update tinyops or the firmware so they match")
+    return dev
+
+
+def activate(link: Link, slot: int = protocol.SLOT_NONE) -> int:
+    reply = link.request(protocol.ACTIVATE, bytes([slot]), timeout_s=SLOW_COMMAND_TIMEOUT_S)
+    return reply.body[0]
+
+
+def rollback(link: Link) -> int:
+    reply = link.request(protocol.ROLLBACK, timeout_s=SLOW_COMMAND_TIMEOUT_S)
+    return reply.body[0]
+
+
+def reset(link: Link) -> None:
+    link.request(protocol.RESET)
+
+
+def stats(link: Link, *, reset_window: bool = False, features: int = 0) -> dict:
+    reply = link.request(protocol.STATS, protocol.stats_body(reset_window, features))
+    return protocol.parse_stats(reply.body)
+
+
+def run(link: Link, x: bytes, *, max_chunk: int) -> protocol.RunResult:
+    """Stage the input in pieces that fit a frame, invoke on the last one."""
+    step = max(1, max_chunk)
+    offset = 0
+    while len(x) - offset > step:
+        link.request(protocol.RUN, protocol.run_body(offset, x[offset:offset + step], False))
+        offset += step
+    reply = link.request(protocol.RUN, protocol.run_body(offset, x[offset:], True),
+                         timeout_s=SLOW_COMMAND_TIMEOUT_S)
+    return protocol.parse_run(reply.body)
+
+
+def self_test(link: Link, inputs: np.ndarray, outputs: np.ndarray, *, max_chunk: int,
+              tolerance_lsb: int = 0) -> dict:
+    """Run golden inputs on the device and compare with golden outputs."""
+    worst = 0
+    identical = 0
+    total = 0
+    counts: list[int] = []
+    unit = None
+    for x, want in zip(inputs, outputs):
+        res = run(link, np.ascontiguousarray(x).tobytes(), max_chunk=max_chunk)
+        got = np.frombuffer(res.output, dtype=want.dtype)
+        if got.size != want.size:
+            raise DeviceError(f"device returned {got.size} output values, the golden vector has {want.size}",
+                              hint="the active model is not this build's; flash it again")
+        diff = np.abs(got.astype(np.int64) - want.reshape(-1).astype(np.int64))
+        worst = max(worst, int(diff.max(initial=0)))
+        identical += int((diff == 0).sum())
+        total += diff.size
+        counts.append(res.count)
+        unit = res.unit
+    return {"pass": worst <= tolerance_lsb, "vectors": len(counts), "max_lsb_diff": worst,
+            "identical_share": identical / total if total else 1.0, "counts": counts, "unit": unit}

@@ -1,0 +1,159 @@
+"""The update protocol's commands, status codes and message bodies
+(firmware/PROTOCOL.md is the reference; keep the two in step)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+INFO, BEGIN, DATA, END, ACTIVATE, ROLLBACK, RUN, STATS, RESET = range(1, 10)
+COMMAND_NAMES = {INFO: "INFO", BEGIN: "BEGIN", DATA: "DATA", END: "END", ACTIVATE: "ACTIVATE",
+                 ROLLBACK: "ROLLBACK", RUN: "RUN", STATS: "STATS", RESET: "RESET"}
+
+OK = 0
+OFFSET = 7
+SHA_MISMATCH = 9
+STATUS_MESSAGES = {
+    0: "ok",
+    1: "unknown command (firmware older than this tinyops?)",
+    2: "malformed request body",
+    3: "no such slot",
+    4: "that slot holds the running model; write the other slot",
+    5: "image larger than a slot",
+    6: "no transfer in progress (send BEGIN first)",
+    7: "data offset beyond what the device has received",
+    8: "transfer incomplete",
+    9: "sha256 of the received image does not match",
+    10: "slot is not verified (END must succeed first)",
+    11: "the runtime rejected the image",
+    12: "no model is active",
+    13: "no committed earlier model to roll back to",
+    14: "flash read/write/erase failed",
+    15: "image kind not supported by this firmware",
+    16: "input size does not match the model",
+    17: "inference failed",
+}
+# Runtime status codes (firmware/runtime/tinyops_rt.h), for ST 11 and 17.
+RUNTIME_MESSAGES = {
+    1: "null pointer", 2: "image truncated", 3: "not a tinyops model image", 4: "unknown image format version",
+    5: "image CRC mismatch", 6: "offset or size out of bounds", 7: "unsupported op", 8: "arena too small",
+    9: "inconsistent shapes", 10: "tensor index out of range", 11: "misaligned image or arena",
+}
+
+SLOT_NONE = 0xFF
+SLOT_STATES = {0: "empty", 1: "receiving", 2: "complete", 3: "committed", 4: "corrupt"}
+IMAGE_KIND_MODEL = 1
+COUNTER_UNITS = {0: "instructions", 1: "nanoseconds", 2: "cycles"}
+COUNTER_NAMES = ("boots", "frames_ok", "frames_bad_crc", "frames_dropped", "unknown_commands", "runs",
+                 "run_errors", "ascii_commands", "activations", "rollbacks", "load_failures",
+                 "last_count_lo", "last_count_hi")
+
+
+@dataclass
+class SlotInfo:
+    index: int
+    state: str
+    kind: int
+    generation: int
+    size: int
+    received: int
+    sha256: str
+
+
+@dataclass
+class DeviceInfo:
+    protocol: int
+    firmware: str
+    board: str
+    counter_unit: str
+    active_slot: int | None
+    max_frame: int
+    max_chunk: int
+    rx_window: int
+    arena_capacity: int
+    slot_capacity: int
+    boots: int
+    input_bytes: int
+    output_bytes: int
+    slots: list[SlotInfo] = field(default_factory=list)
+
+    @property
+    def active_sha256(self) -> str | None:
+        return None if self.active_slot is None else self.slots[self.active_slot].sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["active_sha256"] = self.active_sha256
+        return d
+
+
+def parse_info(body: bytes) -> DeviceInfo:
+    (proto, major, minor, patch, unit, active, max_frame, max_chunk, rx_window, arena, slot_cap, boots,
+     in_bytes, out_bytes, nlen) = struct.unpack_from("<BBBBBBHIIIIIIIB", body)
+    pos = 37
+    board = body[pos:pos + nlen].decode("ascii", "replace")
+    pos += nlen
+    slots = []
+    for i in range(2):
+        state, kind, gen, size, received = struct.unpack_from("<BBIII", body, pos)
+        sha = body[pos + 14:pos + 46]
+        slots.append(SlotInfo(i, SLOT_STATES.get(state, str(state)), kind, gen, size, received,
+                              sha.hex() if state else ""))
+        pos += 46
+    return DeviceInfo(proto, f"{major}.{minor}.{patch}", board, COUNTER_UNITS.get(unit, str(unit)),
+                      None if active == SLOT_NONE else active, max_frame, max_chunk, rx_window, arena,
+                      slot_cap, boots, in_bytes, out_bytes, slots)
+
+
+def begin_body(slot: int, size: int, sha256: bytes, kind: int = IMAGE_KIND_MODEL) -> bytes:
+    return struct.pack("<BI", slot, size) + sha256 + bytes([kind])
+
+
+def data_body(offset: int, chunk: bytes) -> bytes:
+    return struct.pack("<I", offset) + chunk
+
+
+def run_body(offset: int, data: bytes, invoke: bool) -> bytes:
+    return struct.pack("<IB", offset, 1 if invoke else 0) + data
+
+
+@dataclass
+class RunResult:
+    unit: str
+    count: int
+    output: bytes
+
+
+def parse_run(body: bytes) -> RunResult:
+    unit, lo, hi, n = struct.unpack_from("<BIII", body)
+    return RunResult(COUNTER_UNITS.get(unit, str(unit)), lo | (hi << 32), body[13:13 + n])
+
+
+def stats_body(reset: bool = False, features: int = 0) -> bytes:
+    return struct.pack("<BH", 1 if reset else 0, features)
+
+
+def parse_stats(body: bytes) -> dict[str, Any]:
+    (n,) = struct.unpack_from("<H", body)
+    words = struct.unpack_from(f"<{n}I", body, 2)
+    counters = dict(zip(COUNTER_NAMES, words))
+    counters["last_count"] = counters.pop("last_count_lo", 0) | (counters.pop("last_count_hi", 0) << 32)
+    pos = 2 + 4 * n
+    features, bins = struct.unpack_from("<HH", body, pos)
+    pos += 4
+    rest = (len(body) - pos) // 4
+    flat = struct.unpack_from(f"<{rest}I", body, pos) if rest else ()
+    hist = [list(flat[i * bins:(i + 1) * bins]) for i in range(features)] if rest else []
+    # Bin i covers int8 values [-128 + 16 i, -128 + 16 i + 15].
+    return {"counters": counters, "features": features, "bins": bins,
+            "bin_edges_int8": [-128 + 16 * i for i in range(bins + 1)], "histograms": hist}
+
+
+def describe(status: int, body: bytes = b"") -> str:
+    msg = STATUS_MESSAGES.get(status, f"status {status}")
+    if status in (11, 17) and body:
+        msg += f" ({RUNTIME_MESSAGES.get(body[0], f'runtime code {body[0]}')})"
+    return msg
