@@ -61,7 +61,7 @@ def histogram_svg(name: str, base: np.ndarray, cur: np.ndarray, verdict: str, ps
             bh = ph * float(v) / top
             parts.append(f'<rect x="{x + 1 + j * (bw - 2) / 2:.1f}" y="{pad_t + ph - bh:.1f}" width="{max((bw - 2) / 2, 0.5):.1f}" '
                          f'height="{bh:.1f}" fill="{colour}"><title>bin {i}: {"baseline" if j == 0 else "current"} {v:.1%}</title></rect>')
-    parts.append(f'<text x="{pad_l}" y="{h - 3}">bins 0…{k - 1} (baseline light, current dark) · PSI {psi:.3f}</text></svg>')
+    parts.append(f'<text x="{pad_l}" y="{h - 3}">light: baseline · dark: now · PSI {psi:.3f}</text></svg>')
     return "".join(parts)
 
 
@@ -120,9 +120,11 @@ def mix_svg(rows: list[tuple[str, dict[str, int]]], w: int = 760) -> str:
             parts.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar_h}" fill="{PALETTE[i % len(PALETTE)]}">'
                          f'<title>{_esc(label)} · class {_esc(c)}: {share:.1%} ({mix.get(c, 0)})</title></rect>')
             x += width
+    x = pad_l
     for i, c in enumerate(classes[:20]):
-        parts.append(f'<rect x="{pad_l + i * 30}" y="{h - 20}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
-                     f'<text x="{pad_l + i * 30 + 13}" y="{h - 11}">{_esc(c)}</text>')
+        parts.append(f'<rect x="{x}" y="{h - 20}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
+                     f'<text x="{x + 13}" y="{h - 11}">{_esc(c)}</text>')
+        x += 22 + 7 * len(str(c))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -146,7 +148,6 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
         f'<td>{f["wasserstein"]:.4f}</td><td>{f["ks"]:.4f}</td><td>{f["ks_p"]:.3g}</td>'
         f'<td style="color:{VERDICT_COLOUR[f["verdict"]]};font-weight:600">{_esc(f["verdict"])}</td>'
         f'<td>{_esc(", ".join(f["devices_drifted"]))}</td></tr>' for f in feats)
-        # every feature in the table; only the most telling ones get a plot
     drows = "".join(
         f'<tr><td>{_esc(x["device"])}</td><td>{x["windows"]}</td><td>{x["inferences"]}</td>'
         f'<td>{(x["max_psi"] or 0):.4f}</td><td style="color:{VERDICT_COLOUR["drift" if x["drift"] else "ok"]}">'
@@ -171,7 +172,7 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
 <h2>Prediction mix</h2><p class="meta">prediction drift (cohort): PSI {pred.get('psi')} · JS {pred.get('js')} · {_esc(pred.get('verdict'))}</p>{mix_svg(mix_rows)}
 <h2>Inputs: baseline vs current (drifted and highest PSI first, {min(len(feats), MAX_FEATURE_PLOTS)} of {len(feats)})</h2>
 <div class="grid">{''.join(cards)}</div>
-<h2>All features</h2><table><tr><th>feature</th><th>n</th><th>PSI</th><th>JS</th><th>Wasserstein (normed)</th><th>KS</th><th>KS p</th><th>verdict</th><th>devices drifted</th></tr>{trows}</table>
+<h2>All features</h2><table><tr><th>feature</th><th>n</th><th>PSI</th><th>JS</th><th>Wasserstein (normed)</th><th>KS</th><th>KS p</th><th>verdict (worst of cohort and devices)</th><th>devices drifted</th></tr>{trows}</table>
 </body></html>
 """
 
