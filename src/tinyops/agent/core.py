@@ -1,0 +1,279 @@
+"""The agent: follows its device's ``desired`` build, installs it safely,
+serves the active model, reports back.
+
+Threads: paho's network thread only queues messages; one worker thread does
+every state change (download, verify, install, switch, report) in order, so
+no two updates ever race; the HTTP server reads the active model under a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import TinyOpsError
+from ..fleet import topics
+from ..fleet.mqtt import MqttConnection
+from .config import AgentConfig
+from .fetch import Download, Rejected
+from .model import LoadedModel, self_test
+from .slots import SlotContent, SlotStore
+from .telemetry import Telemetry
+
+log = logging.getLogger("tinyops.agent")
+HEARTBEAT = "<heartbeat>"  # not an MQTT topic: a work item for the worker
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.device = cfg.device
+        self.slots = SlotStore(cfg.state_dir, cfg.public_key)
+        self.model: LoadedModel | None = None
+        self.active: SlotContent | None = None
+        self.model_lock = threading.RLock()
+        self.download: Download | None = None
+        self.desired: dict[str, Any] | None = None
+        self.last_update: dict[str, Any] | None = self._load_json("last_update.json")
+        self.started = time.time()
+        self.telemetry = Telemetry(self)
+        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.conn = MqttConnection(cfg.mqtt, client_id=f"tinyops-agent-{cfg.device}",
+                                   on_message=lambda t, p, r: self._queue.put((t, p)),
+                                   will=(topics.status(cfg.device), b"offline", True),
+                                   on_connect=self._on_connected)
+
+    # ---- small persistence helpers ------------------------------------------------
+    def _load_json(self, name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.cfg.state_dir / name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _save_json(self, name: str, data: dict[str, Any]) -> None:
+        p = self.cfg.state_dir / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(p)
+
+    # ---- start-up --------------------------------------------------------------------
+    def _load_slot(self, slot: str) -> tuple[SlotContent, LoadedModel]:
+        content = self.slots.read(slot)
+        model = LoadedModel(content.files["model.tflite"], content.manifest)
+        self_test(model, content.files[content.manifest.get("golden", {}).get("file", "golden.npz")])
+        return content, model
+
+    def recover(self) -> None:
+        """Run the model the pointer names; if that slot is unusable, the other one."""
+        active = self.slots.active_slot()
+        for slot in ([active, self.slots.other(active)] if active else []):
+            try:
+                content, model = self._load_slot(slot)
+            except (TinyOpsError, KeyError, OSError) as e:
+                log.warning("slot %s unusable: %s", slot, e)
+                continue
+            if slot != active:
+                self.slots.activate(slot, content.build)
+            self._use(content, model)
+            return
+        log.info("no installed model yet; waiting for a desired build")
+
+    def _use(self, content: SlotContent, model: LoadedModel) -> None:
+        with self.model_lock:
+            self.active, self.model = content, model
+        self.telemetry.new_model(content.manifest)
+
+    def start(self) -> None:
+        from .server import start_server
+
+        self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        self.http = start_server(self, self.cfg.http_host, self.cfg.http_port)
+        (self.cfg.state_dir / "http.port").write_text(f"{self.http.server_address[1]}\n")
+        self._spawn(self._worker, "worker")
+        self._spawn(self._ticker, "ticker")
+        self.conn.connect()
+        self.conn.subscribe(topics.desired(self.device))
+
+    def _spawn(self, fn: Any, name: str) -> None:
+        t = threading.Thread(target=fn, name=f"agent-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        try:
+            self.conn.publish(topics.status(self.device), b"offline", retain=True, timeout=2)
+        except TinyOpsError:
+            pass
+        self.conn.close()
+        if getattr(self, "http", None):
+            self.http.shutdown()
+
+    def wait(self) -> None:
+        while not self._stop.wait(0.5):
+            pass
+
+    # ---- MQTT ----------------------------------------------------------------------
+    def _on_connected(self) -> None:
+        # Network thread: never block here.
+        self.conn.publish_async(topics.status(self.device), b"online", retain=True)
+        self.conn.publish_async(topics.reported(self.device), json.dumps(self.reported()).encode(), retain=True)
+
+    def reported(self) -> dict[str, Any]:
+        a = self.active
+        other = self.slots.other(a.slot) if a else None
+        return {"device": self.device, "profile": self.cfg.profile, "build": a.build if a else None,
+                "slot": a.slot if a else None, "previous_build": self.slots.slot_build(other) if other else None,
+                "state": "updating" if self.download else ("running" if a else "idle"),
+                "health": "ok" if self.model else "no_model",
+                "desired": (self.desired or {}).get("build"), "last_update": self.last_update,
+                "runtime": "litert", "agent_version": __version__, "ts": _now()}
+
+    def report(self) -> None:
+        try:
+            self.conn.publish(topics.reported(self.device), json.dumps(self.reported()).encode(), retain=True, timeout=10)
+        except TinyOpsError as e:  # broker away: the on-connect hook reports again
+            log.warning("report not delivered: %s", e)
+
+    def event(self, name: str, **detail: Any) -> None:
+        msg = {"device": self.device, "event": name, "ts": _now(), **detail}
+        self.conn.publish_async(topics.events(self.device), json.dumps(msg).encode())
+
+    # ---- the worker: every state change happens here ----------------------------------
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            item = self._queue.get()
+            if item is None:
+                return
+            topic, payload = item
+            try:
+                self._dispatch(topic, payload)
+            except Exception as e:  # noqa: BLE001 — the agent must keep running
+                log.exception("while handling %s", topic)
+                self.event("error", detail=str(e))
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        if topic == HEARTBEAT:
+            self.report()  # refreshes last_seen on the host
+            return
+        dev = topics.parse_device_topic(topic)
+        if dev and dev == (self.device, "desired"):
+            self._on_desired(payload)
+            return
+        b = topics.parse_build_topic(topic)
+        if b and self.download and b[0] == self.download.build:
+            try:
+                if b[1] == "manifest":
+                    self.download.on_envelope(payload)
+                else:
+                    self.download.on_chunk(int(b[2] or 0), payload)
+                if self.download.complete:
+                    self._install()
+            except Rejected as r:
+                self._finish_update(self.download.build, "rejected", code=r.code, reason=r.reason)
+
+    def _on_desired(self, payload: bytes) -> None:
+        try:
+            desired = json.loads(payload) if payload else {}
+        except ValueError:
+            self.event("error", detail="desired is not JSON")
+            return
+        self.desired = desired
+        build = desired.get("build")
+        lu = self.last_update or {}
+        if not build or (self.active and build == self.active.build):
+            self.report()
+            return
+        if lu.get("build") == build and lu.get("result") != "installed" and lu.get("set_at") == desired.get("set_at"):
+            self.report()  # already refused this very request; wait for a new one
+            return
+        self._cancel_download()
+        if self.slots.slot_build(self.slots.inactive_slot()) == build and self._switch_to_inactive(build):
+            return
+        try:
+            self.download = Download(self.cfg.state_dir, topics.check_id(build, "build id"), self.cfg.profile, self.cfg.public_key)
+        except TinyOpsError as e:
+            self._finish_update(str(build), "rejected", code="bad_desired", reason=str(e))
+            return
+        self.event("update_started", build=build, rollout=desired.get("rollout"))
+        self.report()
+        self.conn.subscribe(topics.build_manifest(build))
+        self.conn.subscribe(topics.build_chunks_filter(build))
+
+    def _cancel_download(self) -> None:
+        if self.download:
+            self.conn.unsubscribe(topics.build_manifest(self.download.build))
+            self.conn.unsubscribe(topics.build_chunks_filter(self.download.build))
+            self.download = None
+
+    def _switch_to_inactive(self, build: str) -> bool:
+        """Rollback path: the wanted build is already in the other slot."""
+        slot = self.slots.inactive_slot()
+        try:
+            content, model = self._load_slot(slot)
+        except (TinyOpsError, KeyError, OSError) as e:
+            log.warning("slot %s cannot be reused: %s", slot, e)
+            return False
+        self.slots.activate(slot, build)
+        self._use(content, model)
+        self._finish_update(build, "installed", slot=slot, reused_slot=True)
+        return True
+
+    def _install(self) -> None:
+        d = self.download
+        assert d is not None
+        manifest_bytes, signature, files = d.assemble()
+        self.event("downloaded", build=d.build, chunks=len(d.have))
+        slot = self.slots.inactive_slot()
+        self.slots.write(slot, manifest_bytes, signature, files)
+        try:
+            content, model = self._load_slot(slot)
+        except TinyOpsError as e:
+            shutil.rmtree(self.slots.slot_dir(slot), ignore_errors=True)  # never leave a failing build around
+            self._finish_update(d.build, "selftest_failed", code="selftest_failed", reason=str(e))
+            return
+        self.event("selftest_passed", build=d.build, slot=slot)
+        self.slots.activate(slot, d.build)  # the commit point
+        self._use(content, model)
+        self._finish_update(d.build, "installed", slot=slot)
+
+    def _finish_update(self, build: str, result: str, **detail: Any) -> None:
+        if self.download:
+            d = self.download
+            self._cancel_download()
+            d.discard()
+        self.last_update = {"build": build, "result": result, "at": _now(),
+                            "set_at": (self.desired or {}).get("set_at"), **detail}
+        self._save_json("last_update.json", self.last_update)
+        self.event("switched" if result == "installed" else result, build=build, **detail)
+        self.report()
+
+    # ---- periodic: telemetry windows and a heartbeat ----------------------------------
+    def _ticker(self) -> None:
+        next_tel = time.monotonic() + self.cfg.telemetry_period_s
+        next_beat = time.monotonic() + self.cfg.heartbeat_s
+        while not self._stop.wait(0.25):
+            now = time.monotonic()
+            if now >= next_tel:
+                next_tel = now + self.cfg.telemetry_period_s
+                self.telemetry.publish()
+            if now >= next_beat and self.conn.connected:
+                next_beat = now + self.cfg.heartbeat_s
+                self._queue.put((HEARTBEAT, b""))  # reported from the worker thread

@@ -1,0 +1,128 @@
+"""Download of one build over MQTT into ``state_dir/downloads/{build}/``.
+
+Chunks are written to disk as they arrive (each checked against the chunk
+table), so a disconnect or a restart resumes: the retained chunks are
+delivered again on re-subscribe and those already on disk are skipped.
+The envelope's signature and target profile are checked as soon as it
+arrives, before any chunk is kept: a build for another board or signed by
+another key is refused without downloading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .. import signing
+from ..errors import InputError, SignatureError
+from ..fleet import transfer
+from ..fleet.transfer import Envelope
+
+MAX_EARLY_CHUNKS = 64  # chunks that arrive before the envelope, kept in memory
+
+
+class Rejected(Exception):
+    """The build must not be installed; ``reason`` says why (reported to the host)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class Download:
+    def __init__(self, root: Path, build: str, profile: str, public_key: str) -> None:
+        self.build = build
+        self.profile = profile
+        self.public_key = public_key
+        self.dir = Path(root) / "downloads" / build
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.envelope: Envelope | None = None
+        self._early: dict[int, bytes] = {}
+        self.have: set[int] = set()
+
+    # ---- envelope ------------------------------------------------------------
+    def on_envelope(self, payload: bytes) -> None:
+        try:
+            env = transfer.unpack(payload)
+        except InputError as e:
+            raise Rejected(str(e), "bad_envelope") from e
+        try:
+            signing.verify_manifest(env.manifest_bytes, env.signature, self.public_key)
+        except SignatureError as e:
+            raise Rejected(f"bad signature: {e.message}", "bad_signature") from e
+        try:
+            manifest = env.manifest
+        except ValueError as e:
+            raise Rejected(f"signed manifest is not JSON: {e}", "bad_manifest") from e
+        if manifest.get("build") != self.build or env.build != self.build:
+            raise Rejected(f"envelope is for build {manifest.get('build')}, not {self.build}", "wrong_build")
+        if manifest.get("profile") != self.profile:
+            raise Rejected(f"build {self.build} is for profile {manifest.get('profile')!r}, this device is {self.profile!r}",
+                           "wrong_profile")
+        self.envelope = env
+        for i in range(len(env.chunks)):  # resume: keep what an earlier run stored
+            p = self._chunk_path(i)
+            if p.exists() and hashlib.sha256(p.read_bytes()).hexdigest() == env.chunks[i]:
+                self.have.add(i)
+        early, self._early = self._early, {}
+        for i, data in early.items():
+            self.on_chunk(i, data)
+
+    # ---- chunks ----------------------------------------------------------------
+    def _chunk_path(self, i: int) -> Path:
+        return self.dir / f"chunk-{i:06d}"
+
+    def on_chunk(self, index: int, data: bytes) -> None:
+        env = self.envelope
+        if env is None:
+            if len(self._early) < MAX_EARLY_CHUNKS:
+                self._early[index] = data
+            return
+        if index in self.have:
+            return
+        if index >= len(env.chunks):
+            raise Rejected(f"chunk {index} is beyond the chunk table ({len(env.chunks)} chunks)", "bad_chunk")
+        if hashlib.sha256(data).hexdigest() != env.chunks[index]:
+            raise Rejected(f"chunk {index} does not match its sha256 (tampered or corrupt)", "bad_chunk")
+        tmp = self.dir / f".chunk-{index:06d}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._chunk_path(index))
+        self.have.add(index)
+
+    @property
+    def complete(self) -> bool:
+        return self.envelope is not None and len(self.have) == len(self.envelope.chunks)
+
+    def progress(self) -> dict[str, Any]:
+        total = len(self.envelope.chunks) if self.envelope else None
+        return {"build": self.build, "chunks": len(self.have), "total": total}
+
+    # ---- result ----------------------------------------------------------------
+    def assemble(self) -> tuple[bytes, bytes, dict[str, bytes]]:
+        """Reassemble and check every file against the *signed* manifest.
+        Returns (manifest bytes, signature, files)."""
+        env = self.envelope
+        assert env is not None and self.complete
+        stream = b"".join(self._chunk_path(i).read_bytes() for i in range(len(env.chunks)))
+        if len(stream) != env.size or hashlib.sha256(stream).hexdigest() != env.sha256:
+            raise Rejected("the reassembled bundle does not match its sha256", "bad_sha256")
+        files = transfer.split(env, stream)
+        signed = env.manifest.get("files", {})
+        expected = set(transfer.file_order(env.manifest))
+        if set(files) != expected:
+            raise Rejected(f"bundle files {sorted(files)} differ from the signed manifest's {sorted(expected)}", "bad_files")
+        for name, data in files.items():
+            meta = signed[name]
+            if len(data) != int(meta.get("size", len(data))) or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise Rejected(f"{name} does not match the sha256 in the signed manifest", "bad_sha256")
+        return env.manifest_bytes, env.signature, files
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

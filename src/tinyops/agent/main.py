@@ -1,0 +1,55 @@
+"""``tinyops-agent --config agent.toml``: the Raspberry Pi side of the fleet.
+
+Imports no TensorFlow: LiteRT (``ai_edge_litert``) runs the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from ..errors import TinyOpsError
+
+EPILOG = """\
+Example:
+  tinyops device register pi-001 --profile raspberry-pi-4 --group lab   # on the host
+  scp .tinyops/agents/pi-001/agent.toml pi@pi-001:                       # to the Pi
+  tinyops-agent --config agent.toml
+  curl -s 127.0.0.1:8765/v1/health
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tinyops-agent", description="Follow this device's desired build over MQTT "
+                                "(signed, A/B slots, self-tested) and serve it on a local HTTP endpoint.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="agent.toml written by `tinyops device register`")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from . import config
+    from .core import Agent
+
+    try:
+        cfg = config.load(args.config)
+        agent = Agent(cfg)
+        signal.signal(signal.SIGTERM, lambda *_: agent.stop())
+        signal.signal(signal.SIGINT, lambda *_: agent.stop())
+        agent.start()
+        if cfg.gateway:
+            from .gateway import start_gateway
+
+            start_gateway(agent, cfg.gateway)
+        logging.getLogger("tinyops.agent").info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host,
+                                                agent.http.server_address[1])
+        agent.wait()
+    except TinyOpsError as e:
+        print(f"tinyops-agent: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

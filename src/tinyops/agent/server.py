@@ -1,0 +1,130 @@
+"""The agent's local inference endpoint (127.0.0.1 by default).
+
+- ``POST /v1/predict`` — JSON ``{"input": [...]}`` (float domain, quantised
+  here for int8 models) or ``{"input_raw": [...]}`` (already in the model's
+  dtype), or a body of raw tensor bytes in the model's dtype with
+  ``Content-Type: application/octet-stream``. Answers JSON: ``output``
+  (dequantised floats), ``output_raw``, ``class``, ``label``, ``build``,
+  ``latency_ms``.
+- ``GET /v1/model`` — the active build's identity and tensor details.
+- ``GET /v1/health`` — 200 when a model is loaded, 503 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .core import Agent
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "tinyops-agent"
+    protocol_version = "HTTP/1.1"  # keep-alive: applications on the Pi reuse connections
+    agent: "Agent"
+
+    def log_message(self, *args: Any) -> None:  # quiet: the agent logs what matters
+        pass
+
+    def _send(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+        a = self.agent
+        if self.path == "/v1/health":
+            ok = a.model is not None
+            self._send(200 if ok else 503, {"status": "ok" if ok else "no_model", "device": a.device,
+                                            "build": a.active.build if a.active else None,
+                                            "mqtt_connected": a.conn.connected,
+                                            "updating": a.download is not None,
+                                            "uptime_s": round(time.time() - a.started, 1)})
+        elif self.path == "/v1/model":
+            with a.model_lock:
+                content, model = a.active, a.model
+            if content is None or model is None:
+                self._send(503, {"error": "no model installed yet"})
+                return
+            m = content.manifest
+            self._send(200, {"device": a.device, "build": content.build, "slot": content.slot,
+                             "model": m.get("model"), "variant": m.get("variant"), "profile": m.get("profile"),
+                             "runtime": "litert", "inputs": m.get("inputs"), "outputs": m.get("outputs"),
+                             "labels": m.get("labels"),
+                             "previous_build": a.slots.slot_build(a.slots.other(content.slot))})
+        else:
+            self._send(404, {"error": f"no such endpoint {self.path}; try /v1/predict, /v1/model, /v1/health"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path != "/v1/predict":
+            self._send(404, {"error": f"no such endpoint {self.path}"})
+            return
+        a = self.agent
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(413, {"error": f"body over {MAX_BODY} bytes"})
+            return
+        body = self.rfile.read(length)
+        with a.model_lock:
+            content, model = a.active, a.model
+        if model is None or content is None:
+            self._send(503, {"error": "no model installed yet"})
+            return
+        try:
+            x = self._parse_input(model, body)
+        except ValueError as e:
+            a.telemetry.error(f"bad request: {e}")
+            self._send(400, {"error": str(e), "expected_shape": list(model.input_shape),
+                             "expected_dtype": str(model.input_dtype)})
+            return
+        y, seconds = model.run(x)
+        a.telemetry.observe(model.dequantize_input(x)[0] if x.shape[0] == 1 else model.dequantize_input(x),
+                            y[0], seconds)
+        out = model.dequantize_output(y)
+        cls = int(np.argmax(out.reshape(-1)))
+        labels = content.manifest.get("labels")
+        self._send(200, {"build": content.build, "output": out.reshape(-1).tolist(),
+                         "output_raw": y.reshape(-1).tolist(), "class": cls,
+                         "label": labels[cls] if labels and cls < len(labels) else None,
+                         "latency_ms": round(seconds * 1000, 4)})
+
+    def _parse_input(self, model: Any, body: bytes) -> np.ndarray:
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        need = int(np.prod(model.input_shape))
+        if ctype == "application/octet-stream":
+            if len(body) != need * model.input_dtype.itemsize:
+                raise ValueError(f"raw body is {len(body)} bytes, the model takes {need * model.input_dtype.itemsize}")
+            return np.frombuffer(body, dtype=model.input_dtype).reshape(model.input_shape)
+        try:
+            req = json.loads(body)
+        except ValueError as e:
+            raise ValueError(f"body is not JSON: {e}") from e
+        if not isinstance(req, dict) or not ({"input", "input_raw"} & set(req)):
+            raise ValueError('send {"input": [...]} (float domain) or {"input_raw": [...]}')
+        raw = "input_raw" in req
+        arr = np.asarray(req["input_raw" if raw else "input"], dtype=np.float64)
+        if arr.size != need:
+            raise ValueError(f"input has {arr.size} values, the model takes {need} (shape {list(model.input_shape)})")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("input holds NaN or infinity")
+        arr = arr.reshape(model.input_shape)
+        return arr.astype(model.input_dtype) if raw else model.quantize(arr)
+
+
+def start_server(agent: "Agent", host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("AgentHandler", (_Handler,), {"agent": agent})
+    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, name="agent-http", daemon=True).start()
+    return httpd

@@ -1,0 +1,54 @@
+"""Telemetry windows from the agent, in issue 8's format.
+
+Every inference served goes into a :class:`tinyops.monitor.window.WindowAccumulator`
+for the active build; every ``telemetry_period_s`` the window is published on
+``tinyops/devices/{id}/telemetry`` and reset.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..fleet import topics
+from ..monitor.window import WindowAccumulator
+
+if TYPE_CHECKING:
+    from .core import Agent
+
+log = logging.getLogger("tinyops.agent")
+
+
+class Telemetry:
+    def __init__(self, agent: "Agent") -> None:
+        self.agent = agent
+        self._lock = threading.Lock()
+        self._window: WindowAccumulator | None = None
+
+    def new_model(self, manifest: dict[str, Any]) -> None:
+        """A new build is active: close the old window and start one for it."""
+        self.publish()
+        with self._lock:
+            self._window = WindowAccumulator(manifest, self.agent.device)
+
+    def observe(self, x_float: np.ndarray, y: np.ndarray, latency_s: float) -> None:
+        with self._lock:
+            if self._window is not None:
+                self._window.observe(x_float, y, latency_s)
+
+    def error(self, message: str) -> None:
+        with self._lock:
+            if self._window is not None:
+                self._window.error(message)
+
+    def publish(self) -> bool:
+        with self._lock:
+            w = self._window
+            if w is None or (w.count == 0 and w.errors == 0):
+                return False
+            payload = w.to_bytes(reset=True)
+        self.agent.conn.publish_async(topics.telemetry(self.agent.device), payload, qos=1)
+        return True

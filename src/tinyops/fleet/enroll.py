@@ -1,0 +1,71 @@
+"""Registering a device: credentials, ACL entries, and the agent config to copy to it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import signing
+from ..agent import config as agent_config
+from ..registry import devices as devices_reg
+from . import broker, topics
+
+
+@dataclass
+class Registration:
+    device: devices_reg.Device
+    agent_config: str  # path of the agent.toml (holds the only copy of the password)
+    broker_reloaded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device.to_dict(), "agent_config": self.agent_config,
+                "broker_reloaded": self.broker_reloaded}
+
+
+def _check_profile(ws: Any, profile: str) -> str:
+    from ..devices import profiles
+
+    return profiles.load(profile, ws.root).transport
+
+
+def register_device(ws: Any, device_id: str, profile: str, groups: list[str], *, gateway: str | None = None,
+                    rotate: bool = False, config_path: Path | str | None = None, mqtt_host: str | None = None,
+                    http_port: int = 8765, telemetry_period_s: float = 60.0) -> Registration:
+    """Create credentials for a device and write its agent config (mode 0600).
+
+    The password exists in plaintext only in that file; the registry and the
+    broker's password file keep a PBKDF2 hash.
+    """
+    topics.check_id(device_id)
+    for g in groups:
+        topics.check_id(g, "group name")
+    _check_profile(ws, profile)
+    settings = broker.load(ws)  # fails early, before anything is written
+    public_key = signing.init_keys(ws.path("keys")).public_key
+    password = secrets.token_urlsafe(24)
+    path = Path(config_path) if config_path else ws.path("agents", device_id, "agent.toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = agent_config.dumps({
+        "device": {"id": device_id, "profile": profile},
+        "mqtt": {"host": mqtt_host or settings.hosts[0], "port": settings.port, "username": device_id,
+                 "password": password, "tls": True, "ca_pem": (settings.path / "ca.crt").read_text()},
+        "signing": {"public_key": public_key},
+        "agent": {"state_dir": "state", "http_host": "127.0.0.1", "http_port": http_port,
+                  "telemetry_period_s": telemetry_period_s, "heartbeat_s": 60},
+    })
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    try:
+        dev = devices_reg.register(ws, device_id, profile, groups, broker.mosquitto_hash(password),
+                                   gateway=gateway, rotate=rotate)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)  # only a registered device gets a config
+    reloaded = broker.sync(ws)
+    return Registration(device=dev, agent_config=str(path), broker_reloaded=reloaded)

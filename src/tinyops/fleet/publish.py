@@ -1,0 +1,94 @@
+"""Publish a build once, whatever the fleet size: the broker fans it out.
+
+Chunks go first and the envelope last (all retained, QoS 1), so a device
+that sees the envelope finds every chunk already stored by the broker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import NotFoundError
+from ..registry import fleet as fleet_reg
+from . import broker, topics, transfer
+from .mqtt import MqttConnection
+from .transfer import Bundle
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class PublishResult:
+    build: str
+    profile: str
+    chunks: int
+    chunk_size: int
+    bundle_bytes: int
+    bytes_published: int
+    seconds: float
+    already_published: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_bundle(ws: Any, build_id: str) -> Bundle:
+    """Read a registered build (issue 4's registry) into a :class:`Bundle`."""
+    try:
+        from ..registry import builds as builds_reg
+    except ModuleNotFoundError as e:  # the builds registry ships with `tinyops build`
+        raise NotFoundError(f"no build {build_id!r}: this tinyops has no build registry",
+                            hint="create builds with `tinyops build REF --device P`") from e
+    b = builds_reg.get(ws, build_id)
+    manifest_bytes = builds_reg.file_bytes(ws, b, "manifest.json")
+    signature = builds_reg.file_bytes(ws, b, "manifest.sig")
+    bundle = Bundle(build=b.id if hasattr(b, "id") else build_id, manifest_bytes=manifest_bytes,
+                    signature=signature, files={})
+    for name in transfer.file_order(bundle.manifest):
+        bundle.files[name] = builds_reg.file_bytes(ws, b, name)
+    return bundle
+
+
+def publish_bundle(conn: MqttConnection, bundle: Bundle, *, chunk_size: int = transfer.DEFAULT_CHUNK,
+                   progress: Progress | None = None) -> PublishResult:
+    t0 = time.monotonic()
+    envelope, chunks = transfer.pack(bundle, chunk_size)
+    sent = 0
+    for i, chunk in enumerate(chunks):
+        conn.publish(topics.build_chunk(bundle.build, i), chunk, qos=1, retain=True)
+        sent += len(chunk)
+        if progress:
+            progress(i + 1, len(chunks) + 1)
+    conn.publish(topics.build_manifest(bundle.build), envelope, qos=1, retain=True)
+    sent += len(envelope)
+    if progress:
+        progress(len(chunks) + 1, len(chunks) + 1)
+    return PublishResult(build=bundle.build, profile=str(bundle.manifest.get("profile")), chunks=len(chunks),
+                         chunk_size=chunk_size, bundle_bytes=bundle.size, bytes_published=sent,
+                         seconds=time.monotonic() - t0)
+
+
+def publish(ws: Any, build_id: str | Bundle, *, conn: MqttConnection | None = None,
+            chunk_size: int = transfer.DEFAULT_CHUNK, progress: Progress | None = None,
+            force: bool = False) -> PublishResult:
+    """Publish a build (id from the registry, or a Bundle) and record it.
+    Skipped when already recorded as published, unless ``force``."""
+    bundle = build_id if isinstance(build_id, Bundle) else load_bundle(ws, build_id)
+    prev = fleet_reg.publication(ws, bundle.build)
+    if prev and not force:
+        return PublishResult(build=prev.build, profile=prev.profile, chunks=prev.chunks, chunk_size=prev.chunk_size,
+                             bundle_bytes=prev.bundle_bytes, bytes_published=0, seconds=0.0, already_published=True)
+    own = conn is None
+    conn = conn or MqttConnection(broker.host_address(ws)).connect()
+    try:
+        res = publish_bundle(conn, bundle, chunk_size=chunk_size, progress=progress)
+    finally:
+        if own:
+            conn.close()
+    fleet_reg.record_publication(ws, fleet_reg.Publication(
+        build=res.build, published_at=fleet_reg.now(), chunk_size=res.chunk_size, chunks=res.chunks,
+        bundle_bytes=res.bundle_bytes, bytes_published=res.bytes_published, profile=res.profile))
+    return res

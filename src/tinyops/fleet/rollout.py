@@ -1,0 +1,202 @@
+"""Staged rollouts: canary, then batches, gated on reported health, with rollback.
+
+``desired`` is set batch by batch; a batch is done when each of its devices
+has reported the new build (``updated``), refused it or failed its self-test
+(``failed``), or stayed silent past the health timeout (``failed``). After
+every batch, if failures exceed ``max_failures`` of the group, every device
+that was touched gets its previous build back as ``desired`` and the rollout
+stops as ``rolled_back``. All state is in the registry: `fleet status` and
+`fleet rollback` work from another process, and running `fleet rollout` again
+for the same build and group resumes the unfinished rollout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import ConflictError, InputError, NotFoundError
+from ..registry import devices as devices_reg
+from ..registry import fleet as fleet_reg
+from . import topics
+from .watch import FleetWatcher
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Strategy:
+    canary_pct: float = 10.0
+    batch_pct: float = 25.0
+    max_failures_pct: float = 5.0
+    health_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("canary_pct", "batch_pct"):
+            if not 0 < getattr(self, name) <= 100:
+                raise InputError(f"{name.replace('_pct', '')} must be in (0%, 100%]", hint="e.g. --canary 10%")
+        if not 0 <= self.max_failures_pct <= 100:
+            raise InputError("max-failures must be in [0%, 100%]", hint="e.g. --max-failures 5%")
+        if self.health_timeout_s <= 0:
+            raise InputError("health timeout must be positive", hint="e.g. --health-timeout 60s")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan(device_ids: list[str], s: Strategy) -> list[list[str]]:
+    """Canary first (at least one device), then batches of ``batch_pct``."""
+    ids = sorted(device_ids)
+    n = len(ids)
+    canary = max(1, math.ceil(n * s.canary_pct / 100))
+    step = max(1, math.ceil(n * s.batch_pct / 100))
+    out = [ids[:canary]]
+    out += [ids[i:i + step] for i in range(canary, n, step)]
+    return [b for b in out if b]
+
+
+def allowed_failures(n: int, s: Strategy) -> int:
+    return math.floor(n * s.max_failures_pct / 100 + 1e-9)
+
+
+def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: FleetWatcher,
+          profile: str | None = None) -> fleet_reg.Rollout:
+    """Create a rollout (or return the unfinished one for the same build and group)."""
+    topics.check_id(build, "build id")
+    existing = fleet_reg.running_rollout(ws, build, group)
+    if existing:
+        return existing
+    devs = devices_reg.list_devices(ws, group)
+    if not devs:
+        raise NotFoundError(f"no devices in group {group!r}",
+                            hint="add some with `tinyops device register ID --profile P --group " + group + "`")
+    if profile:
+        wrong = [d.id for d in devs if d.profile != profile]
+        if wrong:
+            raise ConflictError(f"build {build} is for {profile}, but {', '.join(wrong[:5])} "
+                                f"{'is' if len(wrong) == 1 else 'are'} not",
+                                hint="roll out to a group of one profile, or build for the other profile too")
+    watcher.settle()  # the freshest reported builds become each device's rollback target
+    batches = plan([d.id for d in devs], strategy)
+    prev = {d.id: (watcher.latest(d.id) or {}).get("build", d.reported_build) for d in devs}
+    return fleet_reg.create_rollout(ws, build, group, strategy.to_dict(),
+                                    [[(d, prev[d]) for d in batch] for batch in batches])
+
+
+def _desired(conn: Any, device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> None:
+    msg = {"build": build, "rollout": rollout_id, "set_at": set_at, **extra}
+    conn.publish(topics.desired(device), json.dumps(msg).encode(), qos=1, retain=True)
+
+
+def _verdict(rep: dict[str, Any] | None, build: str, set_at: str | None) -> tuple[str, str | None] | None:
+    if not rep:
+        return None
+    if rep.get("build") == build:
+        return "updated", None
+    lu = rep.get("last_update") or {}
+    if lu.get("build") == build and lu.get("result") not in (None, "installed") and \
+            (set_at is None or lu.get("set_at") in (None, set_at)):
+        return "failed", f"{lu.get('result')}: {lu.get('reason') or lu.get('code')}"
+    return None
+
+
+def _snapshot(r: fleet_reg.Rollout, note: str) -> dict[str, Any]:
+    return {"rollout": r.id, "state": r.state, "stage": r.stage,
+            "batches": 1 + max((d.batch for d in r.devices), default=0), "counts": r.counts(), "note": note}
+
+
+def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress | None = None,
+        poll_s: float = 0.1) -> fleet_reg.Rollout:
+    """Drive a rollout to its end; safe to call again after a crash (resumes)."""
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    s = Strategy(**r.strategy)
+    conn = watcher.conn
+    n = len(r.devices)
+    nbatches = 1 + max(d.batch for d in r.devices)
+    for b in range(r.stage, nbatches):
+        if not fleet_reg.set_rollout(ws, r.id, stage=b, only_if_running=True):
+            return fleet_reg.get_rollout(ws, r.id)  # rolled back or aborted elsewhere
+        r = fleet_reg.get_rollout(ws, r.id)
+        for d in (d for d in r.devices if d.batch == b and d.state in ("pending", "desired")):
+            if d.state == "pending":
+                fleet_reg.set_device(ws, r.id, d.device, "desired", mark_set=True)
+            # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
+            d2 = next(x for x in fleet_reg.get_rollout(ws, r.id).devices if x.device == d.device)
+            _desired(conn, d.device, r.build, r.id, d2.set_at or fleet_reg.now())
+        if progress:
+            progress(_snapshot(fleet_reg.get_rollout(ws, r.id), f"batch {b + 1}/{nbatches}: desired set"))
+        while True:
+            watcher.flush()
+            r = fleet_reg.get_rollout(ws, r.id)
+            if r.state != "running":
+                return r
+            waiting = 0
+            for d in (d for d in r.devices if d.batch == b and d.state == "desired"):
+                v = _verdict(watcher.latest(d.device), r.build, d.set_at)
+                if v:
+                    fleet_reg.set_device(ws, r.id, d.device, v[0], reason=v[1], finished=True)
+                elif _age_s(d.set_at) > s.health_timeout_s:
+                    fleet_reg.set_device(ws, r.id, d.device, "failed", finished=True,
+                                         reason=f"no report of build {r.build} within {s.health_timeout_s:g} s")
+                else:
+                    waiting += 1
+            if waiting == 0:
+                break
+            time.sleep(poll_s)
+        r = fleet_reg.get_rollout(ws, r.id)
+        failed = r.counts()["failed"]
+        if progress:
+            progress(_snapshot(r, f"batch {b + 1}/{nbatches} done"))
+        if failed > allowed_failures(n, s):
+            why = (f"{failed} of {n} devices failed in batch {b + 1}/{nbatches} "
+                   f"(allowed {allowed_failures(n, s)} = {s.max_failures_pct:g}%)")
+            return rollback(ws, r.id, watcher, reason=why, progress=progress)
+    fleet_reg.set_rollout(ws, r.id, state="completed", stage=nbatches,
+                          message=f"{r.counts()['updated']} of {n} updated", only_if_running=True)
+    return fleet_reg.get_rollout(ws, r.id)
+
+
+def _age_s(iso: str | None) -> float:
+    if not iso:
+        return 0.0
+    import datetime as dt
+
+    t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return (dt.datetime.now(dt.timezone.utc) - t).total_seconds()
+
+
+def rollback(ws: Any, rollout_id: int, watcher: FleetWatcher, *, reason: str = "rolled back by request",
+             wait_s: float = 0.0, progress: Progress | None = None) -> fleet_reg.Rollout:
+    """Every device this rollout touched gets its previous build as desired again."""
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    if r.state == "rolled_back":
+        return r
+    fleet_reg.set_rollout(ws, r.id, state="rolled_back", message=reason)
+    at = fleet_reg.now()
+    for d in r.devices:
+        if d.state == "pending":
+            continue  # never got the build: nothing to undo
+        _desired(watcher.conn, d.device, d.previous_build, r.id, at, rollback=True)
+        fleet_reg.set_device(ws, r.id, d.device, "reverting")
+    deadline = time.monotonic() + wait_s
+    while True:
+        watcher.flush()
+        r = fleet_reg.get_rollout(ws, r.id)
+        left = 0
+        for d in (d for d in r.devices if d.state == "reverting"):
+            rep = watcher.latest(d.device) or {}
+            if d.previous_build is None or rep.get("build") == d.previous_build:
+                fleet_reg.set_device(ws, r.id, d.device, "reverted", finished=True)
+            else:
+                left += 1
+        if left == 0 or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    r = fleet_reg.get_rollout(ws, r.id)
+    if progress:
+        progress(_snapshot(r, f"rolled back: {reason}"))
+    return r

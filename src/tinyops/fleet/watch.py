@@ -1,0 +1,108 @@
+"""Host-side view of the devices: their retained ``reported`` and ``status``.
+
+A :class:`FleetWatcher` subscribes to every device's ``reported`` and
+``status`` topics on the host connection; retained messages give the full
+picture right after (re)connecting. The registry gets each device's latest
+state so `fleet status` and `device show` work without a broker too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from ..errors import FleetError
+from ..registry import devices as devices_reg
+from . import broker, topics
+from .mqtt import MqttConnection
+
+
+class FleetWatcher:
+    def __init__(self, ws: Any, conn: MqttConnection | None = None) -> None:
+        self.ws = ws
+        self._own = conn is None
+        self.conn = conn
+        self._lock = threading.Lock()
+        self.reported: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self.last_message = time.monotonic()
+
+    def start(self) -> "FleetWatcher":
+        if self.conn is None:
+            self.conn = MqttConnection(broker.host_address(self.ws), on_message=self._on_message).connect()
+        else:
+            self.conn._on_message = self._on_message  # noqa: SLF001 — the watcher owns this session's messages
+        self.conn.subscribe(topics.all_devices("reported"))
+        self.conn.subscribe(topics.all_devices("status"))
+        return self
+
+    def close(self) -> None:
+        if self._own and self.conn:
+            self.conn.close()
+
+    def __enter__(self) -> "FleetWatcher":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_message(self, topic: str, payload: bytes, _retained: bool) -> None:
+        parsed = topics.parse_device_topic(topic)
+        if not parsed:
+            return
+        dev, kind = parsed
+        with self._lock:
+            self.last_message = time.monotonic()
+            if kind == "reported":
+                try:
+                    msg = json.loads(payload) if payload else None
+                except ValueError:
+                    return
+                if isinstance(msg, dict) and msg.get("device", dev) == dev:
+                    self.reported[dev] = msg
+                    self._dirty.add(dev)
+            elif kind == "status":
+                self.status[dev] = payload.decode(errors="replace")[:16]
+                self._dirty.add(dev)
+
+    def settle(self, quiet_s: float = 0.3, max_wait_s: float = 3.0) -> None:
+        """Wait until retained messages stop arriving (after a (re)subscribe)."""
+        deadline = time.monotonic() + max_wait_s
+        start = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            with self._lock:
+                idle = time.monotonic() - max(self.last_message, start)
+            if idle >= quiet_s:
+                break
+        self.flush()
+
+    def latest(self, device: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.reported.get(device)
+
+    def flush(self) -> None:
+        """Write what changed into the registry (one small transaction per device)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            rep = {d: self.reported.get(d) for d in dirty}
+            st = {d: self.status.get(d) for d in dirty}
+        known = {d.id for d in devices_reg.list_devices(self.ws)}
+        for dev in dirty & known:
+            if rep[dev]:
+                devices_reg.record_reported(self.ws, dev, rep[dev], seen=rep[dev].get("ts"))
+            if st[dev]:
+                devices_reg.record_status(self.ws, dev, st[dev])
+
+
+def sync(ws: Any, timeout: float = 5.0) -> bool:
+    """Refresh the registry from the broker's retained states; False if unreachable."""
+    try:
+        with FleetWatcher(ws) as w:
+            w.settle(max_wait_s=timeout)
+        return True
+    except FleetError:
+        return False
