@@ -1,0 +1,115 @@
+"""What a build carries about its data: golden vectors and the baseline bins.
+
+Golden vectors are K validation rows of the model's own training data (the
+dataset version, feature definitions and seeded split recorded by its training
+run) with the outputs of the runtime family the device uses, so a device can
+self-test after an update. Baseline bins (one histogram per input feature, on
+the model input's last axis, in the float domain) are what field telemetry is
+later compared against for drift.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+GOLDEN_COUNT = 8
+# A fixed timestamp inside the zip, so the same arrays always give the same bytes.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def training_rows(ws: Any, model_ref: str) -> dict[str, Any]:
+    """The model's prepared inputs split as in training: X_train, X_val, spec."""
+    from ..ml import dataprep
+
+    spec = dataprep.model_spec(ws, model_ref)
+    prep = dataprep.prepare(ws, spec["dataset"], spec["data"], labels=spec["labels"] or None)
+    idx = dataprep.split_indices(len(prep.X), spec["split"], int(spec["seed"]))
+    val = idx["validation"] if len(idx["validation"]) else (idx["test"] if len(idx["test"]) else idx["train"])
+    return {"spec": spec, "X_train": prep.X[idx["train"]], "X_val": prep.X[val], "labels": prep.labels,
+            "part": "validation" if len(idx["validation"]) else ("test" if len(idx["test"]) else "train")}
+
+
+def fit_shape(x: np.ndarray, sample_shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Rows (N, ...) reshaped to the model's sample shape, when the element counts agree."""
+    if tuple(x.shape[1:]) == tuple(sample_shape):
+        return x
+    if int(np.prod(x.shape[1:])) != int(np.prod(sample_shape)):
+        raise InputError(f"{where}: data rows of shape {tuple(x.shape[1:])} do not match the model input {sample_shape}",
+                         hint="the model was trained on other data; rebuild from a model trained by `tinyops train`")
+    return x.reshape((x.shape[0], *sample_shape))
+
+
+def golden_vectors(x_float: np.ndarray, tflite: bytes, runtime_kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Quantize K float rows to the model input dtype and run them through ``runtime_kind``."""
+    from ..ml.runtimes import open_runtime, quantize
+
+    rt = open_runtime(runtime_kind, tflite)
+    try:
+        info = rt.inputs[0]
+        xs = fit_shape(np.asarray(x_float, np.float32), tuple(info.shape[1:]), "golden vectors")
+        xq = quantize(xs, info)
+        ys = rt.run_many(xq)
+    finally:
+        close = getattr(rt, "close", None)
+        if close:
+            close()
+    return xq, np.asarray(ys)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Like numpy.savez, but byte-for-byte reproducible (fixed zip timestamps and order)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            body = io.BytesIO()
+            np.lib.format.write_array(body, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            z.writestr(info, body.getvalue())
+    return buf.getvalue()
+
+
+def load_npz(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def baseline(ws: Any, spec: dict[str, Any], x_train: np.ndarray, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Histogram bins per input feature (the input's last axis), float domain.
+
+    When the model's inputs are plain numeric columns of the training dataset,
+    stacked on the last axis with no feature transform, the dataset version's own
+    baseline statistics are used (same bins as `tinyops data show`); otherwise the
+    bins are computed the same way from the prepared training rows.
+    """
+    from ..registry import dataset_stats, datasets
+
+    x = fit_shape(np.asarray(x_train, np.float32), sample_shape, "baseline")
+    n_feat = x.shape[-1] if x.ndim > 1 else 1
+    data = spec["data"]
+    if not data.get("features"):
+        dv = datasets.resolve(ws, spec["dataset"])
+        cols = _matched_columns([s["name"] for s in dv.schema], list(data["inputs"]), data.get("label"))
+        arrays = {s["name"]: s.get("shape") or [] for s in dv.schema}
+        if len(cols) == 1 and arrays.get(cols[0]) and not data.get("reshape"):
+            cols = [f"{cols[0]}[{i}]" for i in range(arrays[cols[0]][-1])]  # one N-d array: its last axis
+        if cols and len(cols) == n_feat:
+            feats = datasets.baseline_features(dv, cols)
+            if len(feats) == n_feat:
+                return {"features": feats, "axis": "last", "source": dv.ref}
+    _schema, stats, _rows = dataset_stats.array_schema_and_stats({"input": x.reshape(-1, n_feat)})
+    feats = dataset_stats.baseline_from_stats(stats, [f"input[{i}]" for i in range(n_feat)])
+    return {"features": feats, "axis": "last", "source": f"{spec['dataset']}:train rows as model input"}
+
+
+def _matched_columns(names: list[str], patterns: list[str], label: str | None) -> list[str]:
+    cols: list[str] = []
+    for pat in patterns:
+        cols.extend(n for n in names if fnmatch.fnmatchcase(n, pat) and n != label and n not in cols)
+    return cols
