@@ -24,7 +24,9 @@
  * SysTick ticks at SYSCLK (25 MHz): one tick = 40 instructions. */
 #define NS_PER_TICK (1000000000u / SYSCLK_HZ)
 
+#ifndef FLASH_WORD
 #define FLASH_WORD 16u /* bytes per semihosting write: a kill can tear a page */
+#endif
 
 static volatile uint32_t g_systick_wraps;
 static int g_flash = -1;
