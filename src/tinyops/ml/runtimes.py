@@ -81,12 +81,17 @@ def available_runtimes() -> list[str]:
 
 
 def open_runtime(kind: str, model_bytes: bytes, **options: Any) -> Runtime:
-    """Load a model into the named runtime. Options: ``arena_size`` for ``tflm``."""
+    """Load a model into the named runtime.
+
+    Options: ``arena_size`` for ``tflm``; ``xnnpack=False`` for ``litert`` runs LiteRT's
+    builtin kernels without its default XNNPACK delegate (whose int8 rounding differs
+    from TFLM's by a few LSB; the builtin kernels match TFLM bit for bit on our models).
+    """
     from .tflite_file import read
 
     read(model_bytes)  # a clear InputError for anything that is not a .tflite file
     if kind == "litert":
-        return _InterpreterRuntime("litert", model_bytes)
+        return _InterpreterRuntime("litert", model_bytes, **options)
     if kind == "tflite-runtime":
         return _InterpreterRuntime("tflite-runtime", model_bytes)
     if kind == "tflm":
@@ -134,7 +139,7 @@ def dequantize(y: np.ndarray, info: TensorInfo) -> np.ndarray:
 # ---- LiteRT / tflite-runtime (in process: these do not abort) ------------
 
 class _InterpreterRuntime:
-    def __init__(self, kind: str, model_bytes: bytes) -> None:
+    def __init__(self, kind: str, model_bytes: bytes, xnnpack: bool = True) -> None:
         self.kind = kind
         try:
             if kind == "litert":
@@ -144,8 +149,13 @@ class _InterpreterRuntime:
         except ImportError as e:
             raise ModelError(f"runtime '{kind}' is not installed: {e}",
                              hint="pip install ai-edge-litert (or use --runtime litert)") from e
+        extra: dict[str, Any] = {}
+        if not xnnpack:
+            from ai_edge_litert.interpreter import OpResolverType
+
+            extra["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interp = Interpreter(model_content=bytes(model_bytes))
+            self._interp = Interpreter(model_content=bytes(model_bytes), **extra)
             self._interp.allocate_tensors()
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"{kind} cannot load the model: {e}", hint="check the model's ops with `tinyops inspect`") from e

@@ -99,14 +99,18 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
     t0 = time.time()
     with runs.track(ws, "train", params=params, seed=seed, datasets=[dv.ref], features=prep.features,
                     recipe=cfg) as run:
-        keras, model, history = _fit(cfg, kind, arch, prep, split, seed, ws, run.id, progress)
+        from ._quiet import stdout_to_stderr
+
+        with stdout_to_stderr():  # Keras/TF print from Python and C++; stdout is for --json
+            keras, model, history = _fit(cfg, kind, arch, prep, split, seed, ws, run.id, progress)
         test_rows = split["test"] if len(split["test"]) else (split["validation"] if len(split["validation"]) else split["train"])
         probs = model.predict(prep.X[test_rows], verbose=0, batch_size=256)
         test = classification(prep.y[test_rows], probs.argmax(axis=-1), len(prep.labels))
         export = architectures.build(kind, arch, prep.sample_shape, len(prep.labels), batch_size=1)
         export.set_weights(model.get_weights())
         digest = weights_sha256(export)
-        artifact = _keras_bytes(export)
+        with stdout_to_stderr():
+            artifact = _keras_bytes(export)
         epochs = len(history.history.get("loss", []))
         metrics = {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"], "test_rows": test["rows"],
                    "train_loss": float(history.history["loss"][-1]), "epochs": epochs,
