@@ -21,6 +21,7 @@ MODULES = [
     "tinyops.registry.models",
     "tinyops.registry.variants",
     "tinyops.registry.builds",
+    "tinyops.registry.deployments",
     "tinyops.registry.devices",
     "tinyops.registry.fleet",
     "tinyops.registry.telemetry",
