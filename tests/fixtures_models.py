@@ -39,6 +39,13 @@ def _init() -> dict[str, Any]:
     return {"kernel_initializer": "he_normal"}
 
 
+def _dw_init(keras: Any) -> Any:
+    # Keras counts a depthwise kernel's fan-in as 9*C, so its "he_normal" shrinks the
+    # signal by sqrt(C) per block; deep nets then reach a softmax input scale TFLM
+    # refuses. He scaling over the real fan-in (3x3=9) keeps activations in range.
+    return keras.initializers.RandomNormal(stddev=(2.0 / 9.0) ** 0.5, seed=None)
+
+
 def ds_cnn_kws(keras: Any) -> Any:
     """DS-CNN (MLPerf Tiny keyword spotting): 49x10x1 MFCC → 12 classes."""
     L = keras.layers
@@ -46,7 +53,7 @@ def ds_cnn_kws(keras: Any) -> Any:
     x = L.Conv2D(64, (10, 4), strides=(2, 2), padding="same", use_bias=False, **_init())(inp)
     x = L.ReLU()(L.BatchNormalization()(x))
     for _ in range(4):
-        x = L.DepthwiseConv2D((3, 3), padding="same", use_bias=False, depthwise_initializer="he_normal")(x)
+        x = L.DepthwiseConv2D((3, 3), padding="same", use_bias=False, depthwise_initializer=_dw_init(keras))(x)
         x = L.ReLU()(L.BatchNormalization()(x))
         x = L.Conv2D(64, (1, 1), use_bias=False, **_init())(x)
         x = L.ReLU()(L.BatchNormalization()(x))
@@ -64,7 +71,7 @@ def mobilenet_vww(keras: Any) -> Any:
     for filters, stride in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1),
                             (128, 1), (128, 1), (128, 1), (256, 2), (256, 1)):
         x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                              depthwise_initializer="he_normal")(x)
+                              depthwise_initializer=_dw_init(keras))(x)
         x = L.ReLU(6.0)(L.BatchNormalization()(x))
         x = L.Conv2D(filters, 1, use_bias=False, **_init())(x)
         x = L.ReLU(6.0)(L.BatchNormalization()(x))

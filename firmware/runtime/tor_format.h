@@ -1,0 +1,110 @@
+/* tinyops-c model image layout (see FORMAT.md). Little-endian, every record made of
+ * 32-bit words so the structs have no padding on any C99 target. Internal header:
+ * the firmware uses tinyops_rt.h only. */
+#ifndef TOR_FORMAT_H
+#define TOR_FORMAT_H
+
+#include <stdint.h>
+
+#define TOR_MAGIC 0x49524f54u /* "TORI" read as a little-endian u32 */
+#define TOR_FORMAT_VERSION 1u
+#define TOR_MAX_TENSORS 4096u
+#define TOR_MAX_OPS 4096u
+#define TOR_MAX_IO 16u
+#define TOR_MAX_DIM 65535
+#define TOR_MAX_CONCAT 16
+
+enum { TOR_DT_INT8 = 0, TOR_DT_INT32 = 1, TOR_DT_FLOAT32 = 2, TOR_DT_COUNT };
+enum { TOR_IN_ARENA = 0, TOR_IN_IMAGE = 1 };
+
+enum {
+  TOR_OP_CONV_2D = 1, TOR_OP_DEPTHWISE_CONV_2D = 2, TOR_OP_FULLY_CONNECTED = 3,
+  TOR_OP_AVERAGE_POOL_2D = 4, TOR_OP_MAX_POOL_2D = 5, TOR_OP_MEAN = 6, TOR_OP_ADD = 7,
+  TOR_OP_MUL = 8, TOR_OP_RESHAPE = 9, TOR_OP_SOFTMAX = 10, TOR_OP_LOGISTIC = 11,
+  TOR_OP_TANH = 12, TOR_OP_QUANTIZE = 13, TOR_OP_DEQUANTIZE = 14, TOR_OP_PAD = 15,
+  TOR_OP_CONCATENATION = 16, TOR_OP_COUNT
+};
+
+typedef struct {
+  uint32_t magic, version, image_size, crc32; /* crc over the image with this field = 0 */
+  uint32_t arena_bytes;
+  uint32_t n_tensors, tensors_off;
+  uint32_t n_ops, ops_off;
+  uint32_t n_inputs, n_outputs, io_off; /* io: n_inputs then n_outputs u32 tensor indices */
+  uint32_t data_off, data_size;          /* constant data region */
+  uint32_t flags, reserved;
+} tor_header; /* 64 bytes */
+
+typedef struct {
+  uint32_t dtype, rank, storage;
+  int32_t dims[4]; /* shape left-padded with 1s to 4 dims (NHWC for 4-D tensors) */
+  uint32_t offset, bytes;
+  float scale;
+  int32_t zero_point;
+} tor_tensor; /* 44 bytes */
+
+typedef struct {
+  uint32_t code, params_off, params_size;
+} tor_op; /* 12 bytes */
+
+/* Tensor index -1 means "absent" (e.g. no bias). Shapes come from the tensor table. */
+typedef struct {
+  int32_t input, filter, bias, output;
+  int32_t stride_w, stride_h, dilation_w, dilation_h, pad_w, pad_h, depth_multiplier;
+  int32_t input_offset, output_offset, act_min, act_max;
+  uint32_t multipliers_off, shifts_off; /* image offsets of int32[output channels] */
+} tor_conv_params;
+
+typedef struct {
+  int32_t input, filter, bias, output;
+  int32_t input_offset, filter_offset, output_offset, act_min, act_max;
+  int32_t n_multipliers; /* 1 (per tensor) or output units (per channel) */
+  uint32_t multipliers_off, shifts_off;
+} tor_fc_params;
+
+typedef struct {
+  int32_t input, output;
+  int32_t stride_w, stride_h, filter_w, filter_h, pad_w, pad_h, act_min, act_max;
+} tor_pool_params;
+
+typedef struct {
+  int32_t input, output;
+  int32_t axis_mask; /* bit i: reduce canonical dim i */
+  int32_t exact;     /* 1: same quantization in and out -> truncating integer mean */
+  int32_t input_zp, output_zp, multiplier, shift;
+} tor_mean_params;
+
+typedef struct {
+  int32_t input1, input2, output;
+  int32_t input1_offset, input2_offset, output_offset, left_shift;
+  int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift, act_min, act_max;
+} tor_binary_params; /* ADD and MUL */
+
+typedef struct { int32_t input, output; } tor_reshape_params;
+
+typedef struct {
+  int32_t input, output, input_multiplier, input_left_shift, diff_min;
+} tor_softmax_params;
+
+typedef struct {
+  int32_t input, output, input_zp, input_range_radius, input_multiplier, input_left_shift;
+} tor_sigmoid_params; /* LOGISTIC and TANH */
+
+typedef struct {
+  int32_t input, output;
+  int32_t multiplier, shift, input_zp, output_zp; /* int8 -> int8 requantize */
+  float scale;                                    /* float32 -> int8 */
+} tor_quantize_params;
+
+typedef struct { int32_t input, output; } tor_dequantize_params;
+
+typedef struct {
+  int32_t input, output, before[4], after[4], pad_value;
+} tor_pad_params;
+
+typedef struct {
+  int32_t output, axis, n_inputs, inputs[TOR_MAX_CONCAT];
+} tor_concat_params;
+
+#endif

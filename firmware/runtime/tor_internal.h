@@ -1,0 +1,43 @@
+/* Internal helpers shared by the loader and the kernels. */
+#ifndef TOR_INTERNAL_H
+#define TOR_INTERNAL_H
+
+#include "tinyops_rt.h"
+#include "tor_format.h"
+
+/* A bound tensor: where its bytes are, and its canonical 4-D shape. */
+typedef struct {
+  const tor_tensor *t;
+  uint8_t *data; /* points into the arena, or (const-cast) into the image for constants */
+} tor_view;
+
+static inline const tor_header *tor_hdr(const uint8_t *image) { return (const tor_header *)(const void *)image; }
+static inline const tor_tensor *tor_tensors(const uint8_t *image) {
+  return (const tor_tensor *)(const void *)(image + tor_hdr(image)->tensors_off);
+}
+static inline int32_t tor_elems(const tor_tensor *t) { return t->dims[0] * t->dims[1] * t->dims[2] * t->dims[3]; }
+
+/* Validate one op's parameters against the tensor table (tor_validate_ops.c). */
+tor_status tor_validate_op(const uint8_t *image, const tor_op *op);
+
+/* Run one op (tor_invoke.c dispatches to the kernels). */
+tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int depthwise);
+tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params *p);
+tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max);
+tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_params *p);
+tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul);
+tor_status tor_run_softmax(const uint8_t *image, uint8_t *arena, const tor_softmax_params *p);
+tor_status tor_run_sigmoid(const uint8_t *image, uint8_t *arena, const tor_sigmoid_params *p, int is_tanh);
+tor_status tor_run_quantize(const uint8_t *image, uint8_t *arena, const tor_quantize_params *p);
+tor_status tor_run_dequantize(const uint8_t *image, uint8_t *arena, const tor_dequantize_params *p);
+tor_status tor_run_pad(const uint8_t *image, uint8_t *arena, const tor_pad_params *p);
+tor_status tor_run_concat(const uint8_t *image, uint8_t *arena, const tor_concat_params *p);
+tor_status tor_run_reshape(const uint8_t *image, uint8_t *arena, const tor_reshape_params *p);
+
+/* Data pointer of tensor i (validated indices only). */
+static inline uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {
+  const tor_tensor *t = &tor_tensors(image)[i];
+  return t->storage == TOR_IN_ARENA ? arena + t->offset : (uint8_t *)(uintptr_t)(image + t->offset);
+}
+
+#endif

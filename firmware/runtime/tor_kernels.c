@@ -1,0 +1,249 @@
+/* Pooling, MEAN, ADD/MUL, SOFTMAX, LOGISTIC/TANH, (DE)QUANTIZE, PAD, CONCATENATION and
+ * RESHAPE, matching TFLM's int8 reference kernels bit for bit. */
+#include <math.h>
+#include <string.h>
+
+#include "tor_internal.h"
+#include "tor_fixedpoint.h"
+
+tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input], *to = &tor_tensors(image)[p->output];
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2];
+  for (int32_t b = 0; b < N; b++)
+    for (int32_t oy = 0; oy < OH; oy++)
+      for (int32_t ox = 0; ox < OW; ox++) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+        const int32_t fy0 = y0 < 0 ? -y0 : 0, fx0 = x0 < 0 ? -x0 : 0;
+        const int32_t fy1 = p->filter_h < H - y0 ? p->filter_h : H - y0;
+        const int32_t fx1 = p->filter_w < W - x0 ? p->filter_w : W - x0;
+        for (int32_t c = 0; c < C; c++) {
+          int32_t acc = is_max ? -128 : 0, count = 0;
+          for (int32_t fy = fy0; fy < fy1; fy++)
+            for (int32_t fx = fx0; fx < fx1; fx++) {
+              const int32_t v = in[(((int64_t)b * H + y0 + fy) * W + x0 + fx) * C + c];
+              if (is_max) acc = v > acc ? v : acc;
+              else acc += v;
+              count++;
+            }
+          if (count == 0) return TOR_ERR_SHAPE; /* window entirely in padding: TFLM errors too */
+          if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+          out[(((int64_t)b * OH + oy) * OW + ox) * C + c] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+        }
+      }
+  return TOR_OK;
+}
+
+tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_params *p) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input];
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  int32_t lim[4], red[4], n_red = 1;
+  for (int d = 0; d < 4; d++) {
+    int r = (p->axis_mask >> d) & 1;
+    lim[d] = r ? 1 : ti->dims[d];
+    red[d] = r ? ti->dims[d] : 1;
+    n_red *= red[d];
+  }
+  int32_t mult = p->multiplier, shift = p->shift;
+  if (!p->exact) {
+    /* TFLM folds 1/n into the multiplier (QuantizedMeanOrSum). */
+    int s = 63 - tor_clz32((uint32_t)n_red) - 32;
+    s = s < 32 ? s : 32;
+    s = s < 31 + shift ? s : 31 + shift;
+    mult = (int32_t)(((int64_t)mult << s) / n_red);
+    shift = shift - s;
+  }
+  int64_t o = 0;
+  for (int32_t a = 0; a < lim[0]; a++)
+    for (int32_t b = 0; b < lim[1]; b++)
+      for (int32_t c = 0; c < lim[2]; c++)
+        for (int32_t d = 0; d < lim[3]; d++) {
+          int32_t sum = 0;
+          for (int32_t i = 0; i < red[0]; i++)
+            for (int32_t j = 0; j < red[1]; j++)
+              for (int32_t k = 0; k < red[2]; k++)
+                for (int32_t l = 0; l < red[3]; l++) {
+                  int64_t idx = (((int64_t)(a + i) * ti->dims[1] + (b + j)) * ti->dims[2] + (c + k)) * ti->dims[3] + d + l;
+                  sum += in[idx];
+                }
+          int32_t v;
+          if (p->exact) {
+            v = sum / n_red; /* TFLM reference_ops::Mean: truncating division */
+          } else {
+            v = tor_mbqm(sum - p->input_zp * n_red, mult, shift) + p->output_zp;
+            v = tor_clamp(v, -128, 127);
+          }
+          out[o++] = (int8_t)v;
+        }
+  return TOR_OK;
+}
+
+tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul) {
+  const tor_tensor *ta = &tor_tensors(image)[p->input1], *tb = &tor_tensors(image)[p->input2];
+  const tor_tensor *to = &tor_tensors(image)[p->output];
+  const int8_t *a = (const int8_t *)tor_data(image, arena, p->input1);
+  const int8_t *b = (const int8_t *)tor_data(image, arena, p->input2);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  int64_t sa[4], sb[4]; /* strides, 0 along broadcast dims */
+  int64_t ra = 1, rb = 1;
+  for (int d = 3; d >= 0; d--) {
+    sa[d] = ta->dims[d] == 1 ? 0 : ra;
+    sb[d] = tb->dims[d] == 1 ? 0 : rb;
+    ra *= ta->dims[d];
+    rb *= tb->dims[d];
+  }
+  int64_t o = 0;
+  for (int32_t i = 0; i < to->dims[0]; i++)
+    for (int32_t j = 0; j < to->dims[1]; j++)
+      for (int32_t k = 0; k < to->dims[2]; k++)
+        for (int32_t l = 0; l < to->dims[3]; l++) {
+          const int32_t x = p->input1_offset + a[i * sa[0] + j * sa[1] + k * sa[2] + l * sa[3]];
+          const int32_t y = p->input2_offset + b[i * sb[0] + j * sb[1] + k * sb[2] + l * sb[3]];
+          int32_t r;
+          if (is_mul) {
+            r = p->output_offset + tor_mbqm(x * y, p->output_multiplier, p->output_shift);
+          } else {
+            const int32_t sx = tor_mbqm(x * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
+            const int32_t sy = tor_mbqm(y * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
+            r = tor_mbqm(sx + sy, p->output_multiplier, p->output_shift) + p->output_offset;
+          }
+          out[o++] = (int8_t)tor_clamp(r, p->act_min, p->act_max);
+        }
+  return TOR_OK;
+}
+
+tor_status tor_run_softmax(const uint8_t *image, uint8_t *arena, const tor_softmax_params *p) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input];
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  const int32_t depth = ti->dims[3], outer = tor_elems(ti) / depth;
+  for (int32_t i = 0; i < outer; i++) {
+    const int8_t *x = in + (int64_t)i * depth;
+    int8_t *y = out + (int64_t)i * depth;
+    int32_t max = -128;
+    for (int32_t c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+    int32_t sum = 0; /* 12 integer bits */
+    for (int32_t c = 0; c < depth; c++) {
+      const int32_t diff = x[c] - max;
+      if (diff >= p->diff_min) {
+        const int32_t scaled = tor_srdhm(diff * (1 << p->input_left_shift), p->input_multiplier);
+        sum += tor_rdbypot(tor_exp_on_negative_values(scaled, 5), 12);
+      }
+    }
+    const int headroom = tor_clz32((uint32_t)sum);
+    const int bits_over_unit = 12 - headroom;
+    const int32_t shifted = (int32_t)(((uint32_t)sum << headroom) - (1u << 31));
+    const int32_t scale = tor_one_over_one_plus_x(shifted);
+    for (int32_t c = 0; c < depth; c++) {
+      const int32_t diff = x[c] - max;
+      if (diff >= p->diff_min) {
+        const int32_t scaled = tor_srdhm(diff * (1 << p->input_left_shift), p->input_multiplier);
+        const int32_t e = tor_exp_on_negative_values(scaled, 5);
+        const int32_t v = tor_rdbypot(tor_srdhm(scale, e), bits_over_unit + 31 - 8) - 128;
+        y[c] = (int8_t)tor_clamp(v, -128, 127);
+      } else {
+        y[c] = -128;
+      }
+    }
+  }
+  return TOR_OK;
+}
+
+tor_status tor_run_sigmoid(const uint8_t *image, uint8_t *arena, const tor_sigmoid_params *p, int is_tanh) {
+  const int32_t n = tor_elems(&tor_tensors(image)[p->input]);
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  for (int32_t i = 0; i < n; i++) {
+    const int32_t x = in[i] - p->input_zp;
+    int32_t v;
+    if (x <= -p->input_range_radius) {
+      v = -128;
+    } else if (x >= p->input_range_radius) {
+      v = 127;
+    } else {
+      const int32_t q4 = tor_mbqm(x, p->input_multiplier, p->input_left_shift);
+      if (is_tanh) {
+        v = tor_clamp(tor_rdbypot(tor_tanh_q4(q4), 24), -128, 127);
+      } else {
+        v = tor_clamp(tor_rdbypot(tor_logistic_q4(q4), 23) - 128, -128, 127);
+      }
+    }
+    out[i] = (int8_t)v;
+  }
+  return TOR_OK;
+}
+
+tor_status tor_run_quantize(const uint8_t *image, uint8_t *arena, const tor_quantize_params *p) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input], *to = &tor_tensors(image)[p->output];
+  const int32_t n = tor_elems(ti);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  if (ti->dtype == TOR_DT_FLOAT32) {
+    const float *in = (const float *)(const void *)tor_data(image, arena, p->input);
+    for (int32_t i = 0; i < n; i++) {
+      float q = roundf(in[i] / to->scale);
+      q = q != q ? 0.0f : q; /* NaN */
+      q = q < -1e9f ? -1e9f : (q > 1e9f ? 1e9f : q);
+      out[i] = (int8_t)tor_clamp((int32_t)q + to->zero_point, -128, 127);
+    }
+  } else {
+    const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+    for (int32_t i = 0; i < n; i++) {
+      const int32_t v = tor_mbqm(in[i] - p->input_zp, p->multiplier, p->shift) + p->output_zp;
+      out[i] = (int8_t)tor_clamp(v, -128, 127);
+    }
+  }
+  return TOR_OK;
+}
+
+tor_status tor_run_dequantize(const uint8_t *image, uint8_t *arena, const tor_dequantize_params *p) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input];
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  float *out = (float *)(void *)tor_data(image, arena, p->output);
+  const double scale = ti->scale;
+  for (int32_t i = 0; i < tor_elems(ti); i++) out[i] = (float)(scale * (double)(in[i] - ti->zero_point));
+  return TOR_OK;
+}
+
+tor_status tor_run_pad(const uint8_t *image, uint8_t *arena, const tor_pad_params *p) {
+  const tor_tensor *ti = &tor_tensors(image)[p->input], *to = &tor_tensors(image)[p->output];
+  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  memset(out, p->pad_value, to->bytes);
+  const int32_t *d = ti->dims, *od = to->dims;
+  for (int32_t i = 0; i < d[0]; i++)
+    for (int32_t j = 0; j < d[1]; j++)
+      for (int32_t k = 0; k < d[2]; k++) {
+        const int8_t *src = in + (((int64_t)i * d[1] + j) * d[2] + k) * d[3];
+        int8_t *dst = out + ((((int64_t)i + p->before[0]) * od[1] + j + p->before[1]) * od[2] + k + p->before[2]) * od[3] +
+                      p->before[3];
+        memcpy(dst, src, (size_t)d[3]);
+      }
+  return TOR_OK;
+}
+
+tor_status tor_run_concat(const uint8_t *image, uint8_t *arena, const tor_concat_params *p) {
+  const tor_tensor *to = &tor_tensors(image)[p->output];
+  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  int64_t outer = 1, out_inner = 1;
+  for (int d = 0; d < p->axis; d++) outer *= to->dims[d];
+  for (int d = p->axis; d < 4; d++) out_inner *= to->dims[d];
+  int64_t base = 0;
+  for (int32_t k = 0; k < p->n_inputs; k++) {
+    const tor_tensor *ti = &tor_tensors(image)[p->inputs[k]];
+    const int8_t *in = (const int8_t *)tor_data(image, arena, p->inputs[k]);
+    int64_t inner = 1;
+    for (int d = p->axis; d < 4; d++) inner *= ti->dims[d];
+    for (int64_t o = 0; o < outer; o++) memmove(out + o * out_inner + base, in + o * inner, (size_t)inner);
+    base += inner;
+  }
+  return TOR_OK;
+}
+
+tor_status tor_run_reshape(const uint8_t *image, uint8_t *arena, const tor_reshape_params *p) {
+  uint8_t *src = tor_data(image, arena, p->input), *dst = tor_data(image, arena, p->output);
+  if (src != dst) memmove(dst, src, tor_tensors(image)[p->output].bytes); /* planner usually aliases */
+  return TOR_OK;
+}

@@ -1,0 +1,206 @@
+/* Per-op validation: every tensor index, dtype, shape relation and parameter range a
+ * kernel relies on is checked here, once, at load time. Kernels then index only inside
+ * tensors whose bytes were checked against the image and arena. */
+#include "tor_internal.h"
+
+#define CHECK(cond, err) do { if (!(cond)) return (err); } while (0)
+
+typedef struct {
+  const tor_header *h;
+  const tor_tensor *t;
+} ctx_t;
+
+static const tor_tensor *tensor(const ctx_t *c, int32_t i, uint32_t dtype, int writable) {
+  if (i < 0 || (uint32_t)i >= c->h->n_tensors) return 0;
+  const tor_tensor *t = &c->t[i];
+  if (t->dtype != dtype) return 0;
+  if (writable && t->storage != TOR_IN_ARENA) return 0;
+  return t;
+}
+
+static int shift_ok(int32_t s) { return s >= -31 && s <= 30; }
+static int small(int32_t v) { return v >= -256 && v <= 256; }
+static int act_ok(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
+
+/* An int32[count] table inside the constant data region. */
+static int table_ok(const ctx_t *c, uint32_t off, int32_t count) {
+  if (count < 1 || (off & 3u) || off < c->h->data_off) return 0;
+  return (uint64_t)off + (uint64_t)count * 4u <= (uint64_t)c->h->data_off + c->h->data_size;
+}
+
+static int shifts_ok(const uint8_t *image, uint32_t off, int32_t count) {
+  const int32_t *s = (const int32_t *)(const void *)(image + off);
+  for (int32_t i = 0; i < count; i++)
+    if (!shift_ok(s[i])) return 0;
+  return 1;
+}
+
+static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_params *p, int dw) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *f = tensor(c, p->filter, TOR_DT_INT8, 0);
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && f && out, TOR_ERR_SHAPE);
+  int32_t oc = out->dims[3];
+  if (p->bias != -1) {
+    const tor_tensor *b = tensor(c, p->bias, TOR_DT_INT32, 0);
+    CHECK(b && tor_elems(b) == oc, TOR_ERR_SHAPE);
+  }
+  CHECK(in->dims[0] == out->dims[0], TOR_ERR_SHAPE);
+  if (dw) {
+    CHECK(f->dims[0] == 1 && f->dims[3] == oc && p->depth_multiplier >= 1 &&
+              (int64_t)in->dims[3] * p->depth_multiplier == oc, TOR_ERR_SHAPE);
+  } else {
+    CHECK(f->dims[0] == oc && f->dims[3] == in->dims[3], TOR_ERR_SHAPE);
+  }
+  CHECK(p->stride_w >= 1 && p->stride_h >= 1 && p->dilation_w >= 1 && p->dilation_h >= 1, TOR_ERR_SHAPE);
+  CHECK(p->stride_w <= TOR_MAX_DIM && p->stride_h <= TOR_MAX_DIM && p->dilation_w <= TOR_MAX_DIM &&
+            p->dilation_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= TOR_MAX_DIM && p->pad_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(small(p->input_offset) && small(p->output_offset) && act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc), TOR_ERR_BOUNDS);
+  CHECK(shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *f = tensor(c, p->filter, TOR_DT_INT8, 0);
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && f && out && f->rank == 2, TOR_ERR_SHAPE);
+  int32_t units = f->dims[2], depth = f->dims[3];
+  CHECK(tor_elems(in) % depth == 0, TOR_ERR_SHAPE);
+  CHECK((int64_t)(tor_elems(in) / depth) * units == tor_elems(out), TOR_ERR_SHAPE);
+  if (p->bias != -1) {
+    const tor_tensor *b = tensor(c, p->bias, TOR_DT_INT32, 0);
+    CHECK(b && tor_elems(b) == units, TOR_ERR_SHAPE);
+  }
+  CHECK(p->n_multipliers == 1 || p->n_multipliers == units, TOR_ERR_SHAPE);
+  CHECK(small(p->input_offset) && small(p->filter_offset) && small(p->output_offset), TOR_ERR_SHAPE);
+  CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(table_ok(c, p->multipliers_off, p->n_multipliers) && table_ok(c, p->shifts_off, p->n_multipliers),
+        TOR_ERR_BOUNDS);
+  CHECK(shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status pool(const ctx_t *c, const tor_pool_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && out && in->dims[0] == out->dims[0] && in->dims[3] == out->dims[3], TOR_ERR_SHAPE);
+  CHECK(p->stride_w >= 1 && p->stride_h >= 1 && p->filter_w >= 1 && p->filter_h >= 1, TOR_ERR_SHAPE);
+  CHECK(p->stride_w <= TOR_MAX_DIM && p->stride_h <= TOR_MAX_DIM && p->filter_w <= TOR_MAX_DIM &&
+            p->filter_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= TOR_MAX_DIM && p->pad_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status mean(const ctx_t *c, const tor_mean_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && out && p->axis_mask >= 1 && p->axis_mask <= 15, TOR_ERR_SHAPE);
+  int64_t kept = 1;
+  for (int d = 0; d < 4; d++)
+    if (!(p->axis_mask & (1 << d))) kept *= in->dims[d];
+  CHECK(kept == tor_elems(out) && small(p->input_zp) && small(p->output_zp) && shift_ok(p->shift), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status binary(const ctx_t *c, const tor_binary_params *p) {
+  const tor_tensor *a = tensor(c, p->input1, TOR_DT_INT8, 0), *b = tensor(c, p->input2, TOR_DT_INT8, 0);
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(a && b && out, TOR_ERR_SHAPE);
+  for (int d = 0; d < 4; d++) {
+    CHECK(a->dims[d] == out->dims[d] || a->dims[d] == 1, TOR_ERR_SHAPE);
+    CHECK(b->dims[d] == out->dims[d] || b->dims[d] == 1, TOR_ERR_SHAPE);
+  }
+  CHECK(small(p->input1_offset) && small(p->input2_offset) && small(p->output_offset), TOR_ERR_SHAPE);
+  CHECK(p->left_shift >= 0 && p->left_shift <= 22, TOR_ERR_SHAPE);
+  CHECK(shift_ok(p->input1_shift) && shift_ok(p->input2_shift) && shift_ok(p->output_shift), TOR_ERR_SHAPE);
+  CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status same_size(const ctx_t *c, int32_t i, uint32_t in_dt, int32_t o, uint32_t out_dt) {
+  const tor_tensor *in = tensor(c, i, in_dt, 0), *out = tensor(c, o, out_dt, 1);
+  CHECK(in && out && tor_elems(in) == tor_elems(out), TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+static tor_status pad(const ctx_t *c, const tor_pad_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && out && p->pad_value >= -128 && p->pad_value <= 127, TOR_ERR_SHAPE);
+  for (int d = 0; d < 4; d++) {
+    CHECK(p->before[d] >= 0 && p->after[d] >= 0 && p->before[d] <= TOR_MAX_DIM && p->after[d] <= TOR_MAX_DIM,
+          TOR_ERR_SHAPE);
+    CHECK((int64_t)in->dims[d] + p->before[d] + p->after[d] == out->dims[d], TOR_ERR_SHAPE);
+  }
+  return TOR_OK;
+}
+
+static tor_status concat(const ctx_t *c, const tor_concat_params *p) {
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(out && p->axis >= 0 && p->axis < 4 && p->n_inputs >= 1 && p->n_inputs <= TOR_MAX_CONCAT, TOR_ERR_SHAPE);
+  int64_t total = 0;
+  for (int32_t k = 0; k < p->n_inputs; k++) {
+    const tor_tensor *in = tensor(c, p->inputs[k], TOR_DT_INT8, 0);
+    CHECK(in, TOR_ERR_SHAPE);
+    for (int d = 0; d < 4; d++) CHECK(d == p->axis || in->dims[d] == out->dims[d], TOR_ERR_SHAPE);
+    total += in->dims[p->axis];
+  }
+  CHECK(total == out->dims[p->axis], TOR_ERR_SHAPE);
+  return TOR_OK;
+}
+
+tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
+  ctx_t c = {tor_hdr(image), tor_tensors(image)};
+  const void *params = image + op->params_off;
+#define PARAMS(type) \
+  if (op->params_size != sizeof(type)) return TOR_ERR_BOUNDS; \
+  const type *p = (const type *)params
+  switch (op->code) {
+    case TOR_OP_CONV_2D:
+    case TOR_OP_DEPTHWISE_CONV_2D: {
+      PARAMS(tor_conv_params);
+      return conv(image, &c, p, op->code == TOR_OP_DEPTHWISE_CONV_2D);
+    }
+    case TOR_OP_FULLY_CONNECTED: { PARAMS(tor_fc_params); return fc(image, &c, p); }
+    case TOR_OP_AVERAGE_POOL_2D:
+    case TOR_OP_MAX_POOL_2D: { PARAMS(tor_pool_params); return pool(&c, p); }
+    case TOR_OP_MEAN: { PARAMS(tor_mean_params); return mean(&c, p); }
+    case TOR_OP_ADD:
+    case TOR_OP_MUL: { PARAMS(tor_binary_params); return binary(&c, p); }
+    case TOR_OP_RESHAPE: {
+      PARAMS(tor_reshape_params);
+      const tor_tensor *in = tensor(&c, p->input, TOR_DT_INT8, 0);
+      if (!in) in = tensor(&c, p->input, TOR_DT_FLOAT32, 0);
+      if (!in) in = tensor(&c, p->input, TOR_DT_INT32, 0);
+      CHECK(in, TOR_ERR_SHAPE);
+      const tor_tensor *out = tensor(&c, p->output, in->dtype, 1);
+      CHECK(out && out->bytes == in->bytes, TOR_ERR_SHAPE);
+      return TOR_OK;
+    }
+    case TOR_OP_SOFTMAX: {
+      PARAMS(tor_softmax_params);
+      CHECK(p->input_left_shift >= 0 && p->input_left_shift <= 31 && p->diff_min <= 0, TOR_ERR_SHAPE);
+      return same_size(&c, p->input, TOR_DT_INT8, p->output, TOR_DT_INT8);
+    }
+    case TOR_OP_LOGISTIC:
+    case TOR_OP_TANH: {
+      PARAMS(tor_sigmoid_params);
+      CHECK(shift_ok(p->input_left_shift) && small(p->input_zp) && p->input_range_radius >= 0, TOR_ERR_SHAPE);
+      return same_size(&c, p->input, TOR_DT_INT8, p->output, TOR_DT_INT8);
+    }
+    case TOR_OP_QUANTIZE: {
+      PARAMS(tor_quantize_params);
+      CHECK(shift_ok(p->shift) && small(p->input_zp) && small(p->output_zp), TOR_ERR_SHAPE);
+      if (same_size(&c, p->input, TOR_DT_FLOAT32, p->output, TOR_DT_INT8) == TOR_OK) return TOR_OK;
+      return same_size(&c, p->input, TOR_DT_INT8, p->output, TOR_DT_INT8);
+    }
+    case TOR_OP_DEQUANTIZE: {
+      PARAMS(tor_dequantize_params);
+      return same_size(&c, p->input, TOR_DT_INT8, p->output, TOR_DT_FLOAT32);
+    }
+    case TOR_OP_PAD: { PARAMS(tor_pad_params); return pad(&c, p); }
+    case TOR_OP_CONCATENATION: { PARAMS(tor_concat_params); return concat(&c, p); }
+    default:
+      return TOR_ERR_OP;
+  }
+#undef PARAMS
+}

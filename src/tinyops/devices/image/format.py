@@ -1,0 +1,108 @@
+"""Binary layout of a tinyops-c model image (mirrors firmware/runtime/tor_format.h;
+documented in firmware/runtime/FORMAT.md).
+
+Layout: header (64 B) | constant data | tensor table | op table | io table | op params.
+The constant data sits right after the header so its offsets are known while ops are
+lowered; every section starts on a 16-byte boundary.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = 0x49524F54  # b"TORI"
+FORMAT_VERSION = 1
+HEADER = struct.Struct("<16I")
+TENSOR = struct.Struct("<3I4i2Ifi")
+OP = struct.Struct("<3I")
+DATA_OFF = HEADER.size
+ALIGN = 16
+
+DT_INT8, DT_INT32, DT_FLOAT32 = 0, 1, 2
+DTYPES = {"int8": DT_INT8, "int32": DT_INT32, "float32": DT_FLOAT32}
+ELEM_SIZE = {DT_INT8: 1, DT_INT32: 4, DT_FLOAT32: 4}
+IN_ARENA, IN_IMAGE = 0, 1
+
+OPCODES = {
+    "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 3, "AVERAGE_POOL_2D": 4,
+    "MAX_POOL_2D": 5, "MEAN": 6, "ADD": 7, "MUL": 8, "RESHAPE": 9, "SOFTMAX": 10,
+    "LOGISTIC": 11, "TANH": 12, "QUANTIZE": 13, "DEQUANTIZE": 14, "PAD": 15,
+    "CONCATENATION": 16,
+}
+
+# Param structs (all 32-bit words), in the field order of tor_format.h.
+PARAMS = {
+    "conv": struct.Struct("<15i2I"),
+    "fc": struct.Struct("<10i2I"),
+    "pool": struct.Struct("<10i"),
+    "mean": struct.Struct("<8i"),
+    "binary": struct.Struct("<15i"),
+    "reshape": struct.Struct("<2i"),
+    "softmax": struct.Struct("<5i"),
+    "sigmoid": struct.Struct("<6i"),
+    "quantize": struct.Struct("<6if"),
+    "dequantize": struct.Struct("<2i"),
+    "pad": struct.Struct("<11i"),
+    "concat": struct.Struct("<3i16i"),
+}
+MAX_CONCAT = 16
+
+
+def align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class TensorRecord:
+    dtype: int
+    shape: tuple[int, ...]
+    storage: int
+    offset: int  # absolute image offset (constants) or arena offset
+    scale: float
+    zero_point: int
+
+    @property
+    def dims4(self) -> tuple[int, int, int, int]:
+        d = (1,) * (4 - len(self.shape)) + tuple(self.shape)
+        return d[0], d[1], d[2], d[3]
+
+    @property
+    def nbytes(self) -> int:
+        n = ELEM_SIZE[self.dtype]
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def crc32_image(image: bytes | bytearray) -> int:
+    """CRC-32 over the image with the crc field (bytes 12..16) taken as zero."""
+    crc = zlib.crc32(bytes(image[:12]))
+    crc = zlib.crc32(b"\0\0\0\0", crc)
+    return zlib.crc32(bytes(image[16:]), crc) & 0xFFFFFFFF
+
+
+def assemble(data: bytes, tensors: list[TensorRecord], ops: list[tuple[int, bytes]],
+             inputs: list[int], outputs: list[int], arena_bytes: int) -> bytes:
+    """Pack the sections and seal the header with size and CRC."""
+    data_size = len(data)
+    tensors_off = align(DATA_OFF + data_size)
+    ops_off = align(tensors_off + TENSOR.size * len(tensors))
+    io_off = align(ops_off + OP.size * len(ops))
+    params_off = align(io_off + 4 * (len(inputs) + len(outputs)))
+    out = bytearray(params_off)
+    out[DATA_OFF:DATA_OFF + data_size] = data
+    for i, t in enumerate(tensors):
+        TENSOR.pack_into(out, tensors_off + i * TENSOR.size, t.dtype, len(t.shape), t.storage, *t.dims4,
+                         t.offset, t.nbytes, t.scale, t.zero_point)
+    for i, idx in enumerate([*inputs, *outputs]):
+        struct.pack_into("<I", out, io_off + 4 * i, idx)
+    for i, (code, params) in enumerate(ops):
+        OP.pack_into(out, ops_off + i * OP.size, code, len(out), len(params))
+        out += params
+        out += b"\0" * (align(len(out)) - len(out))
+    HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, len(out), 0, arena_bytes, len(tensors), tensors_off,
+                     len(ops), ops_off, len(inputs), len(outputs), io_off, DATA_OFF, data_size, 0, 0)
+    struct.pack_into("<I", out, 12, crc32_image(out))
+    return bytes(out)
