@@ -1,0 +1,203 @@
+"""Emulated boards in the background: QEMU (mps2-an386) and the posix firmware.
+
+``start`` launches one and returns its serial URL; its state (pid, url, flash
+file, log) is a JSON file under the workspace (``.tinyops/sims``) or, without
+a workspace, under ``~/.cache/tinyops/sims``, so ``list`` and ``stop`` work
+from another process. Boards are always stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import DeviceError, InputError, NotFoundError
+
+BOARDS = ("qemu-mps2-an386", "posix")
+BOARD_ALIASES = {"qemu": "qemu-mps2-an386", "posix-sim": "posix"}
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+FIRMWARE_DIR_ENV = "TINYOPS_FIRMWARE_DIR"
+QEMU = "qemu-system-arm"
+
+# Popen handles of boards this process started, so stop() can reap them.
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class SimBoard:
+    id: str
+    board: str
+    pid: int
+    url: str
+    port: int
+    flash: str
+    firmware: str
+    log: str
+    started: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def state_dir(ws=None) -> Path:
+    if ws is not None:
+        d = ws.path("sims")
+    else:
+        d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tinyops" / "sims"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def firmware_dir() -> Path:
+    env = os.environ.get(FIRMWARE_DIR_ENV)
+    d = Path(env) if env else Path(__file__).resolve().parents[3] / "firmware"
+    if not (d / "Makefile").exists():
+        raise DeviceError(f"firmware sources not found at {d}",
+                          hint=f"run from a tinyops source checkout or set {FIRMWARE_DIR_ENV}")
+    return d
+
+
+def canonical_board(board: str) -> str:
+    board = BOARD_ALIASES.get(board, board)
+    if board not in BOARDS:
+        raise InputError(f"unknown emulated board '{board}'", hint=f"choose one of: {', '.join(BOARDS)}")
+    return board
+
+
+def build_firmware(board: str) -> Path:
+    """Build (or find up to date) the firmware for an emulated board; returns the binary."""
+    board = canonical_board(board)
+    d = firmware_dir()
+    proc = subprocess.run(["make", "-s", "-C", str(d), f"BOARD={board}"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeviceError(f"building the {board} firmware failed:\n{proc.stderr[-2000:]}",
+                          hint="`make install` puts gcc-arm-none-eabi, newlib and qemu-system-arm in place")
+    name = "tinyops-fw.elf" if board == "qemu-mps2-an386" else "tinyops-fw-posix"
+    return d / "build" / board / name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DeviceError(f"the emulated board exited at start: {log.read_text()[-1500:]}",
+                              hint="see the log above")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    _kill(proc.pid)
+    raise DeviceError(f"the emulated board did not open port {port} within {START_TIMEOUT_S:.0f} s",
+                      hint=f"see {log}")
+
+
+def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str | Path | None = None,
+          port: int | None = None) -> SimBoard:
+    """Start an emulated board in the background; returns its record (with ``url``)."""
+    board = canonical_board(board)
+    fw = Path(firmware) if firmware else build_firmware(board)
+    if not fw.exists():
+        raise InputError(f"firmware {fw} does not exist", hint="omit --firmware to build the default one")
+    sim_id = f"{'qemu' if board.startswith('qemu') else 'posix'}-{secrets.token_hex(3)}"
+    d = state_dir(ws)
+    flash_path = Path(flash).resolve() if flash else d / f"{sim_id}.flash"
+    log = d / f"{sim_id}.log"
+    port = port or _free_port()
+    if board == "qemu-mps2-an386":
+        if shutil.which(QEMU) is None:
+            raise DeviceError(f"{QEMU} is not installed", hint="`make install` (apt: qemu-system-arm)")
+        if "," in str(flash_path):
+            raise InputError("the flash file path must not contain a comma (QEMU option syntax)")
+        argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults",
+                "-chardev", f"socket,id=uart0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on",
+                "-serial", "chardev:uart0",
+                "-semihosting-config", f"enable=on,target=native,arg=tinyops-fw,arg={flash_path}",
+                "-icount", "shift=0", "-kernel", str(fw)]
+    else:
+        argv = [str(fw), "--flash", str(flash_path), "--port", str(port)]
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    _children[proc.pid] = proc
+    _wait_port(port, proc, log)
+    sim = SimBoard(sim_id, board, proc.pid, f"socket://127.0.0.1:{port}", port, str(flash_path), str(fw),
+                   str(log), time.time())
+    (d / f"{sim_id}.json").write_text(json.dumps(sim.to_dict(), indent=2))
+    return sim
+
+
+def list_sims(ws=None) -> list[SimBoard]:
+    """Running boards; records of boards that died are removed."""
+    out = []
+    for f in sorted(state_dir(ws).glob("*.json")):
+        try:
+            sim = SimBoard(**json.loads(f.read_text()))
+        except (ValueError, TypeError):
+            f.unlink(missing_ok=True)
+            continue
+        if _alive(sim.pid):
+            out.append(sim)
+        else:
+            f.unlink(missing_ok=True)
+    return out
+
+
+def _kill(pid: int, *, hard: bool = False) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    child = _children.pop(pid, None)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if child is not None:
+            if child.poll() is not None:
+                return
+        elif not _alive(pid):
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if child is not None:
+        child.wait(STOP_TIMEOUT_S)
+
+
+def stop(sim_id: str, ws=None, *, hard: bool = False) -> SimBoard:
+    """Stop one board by id (SIGTERM, then SIGKILL); ``hard`` is a power cut."""
+    f = state_dir(ws) / f"{sim_id}.json"
+    if not f.exists():
+        known = ", ".join(s.id for s in list_sims(ws)) or "none running"
+        raise NotFoundError(f"no emulated board '{sim_id}'", hint=f"`tinyops sim list` shows them ({known})")
+    sim = SimBoard(**json.loads(f.read_text()))
+    _kill(sim.pid, hard=hard)
+    f.unlink(missing_ok=True)
+    return sim
