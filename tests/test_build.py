@@ -29,6 +29,9 @@ def test_mcu_build_is_complete_signed_and_its_golden_outputs_are_tflms(trained_w
     assert r.created and TFLM_FILES | {"model.tflite", "golden.npz", "manifest.json", "manifest.sig"} <= set(files)
     m = json.loads(files["manifest.json"])
     assert files["manifest.json"] == build.manifest_bytes(m)  # canonical: sorted keys, 2-space indent
+    # the tinyops-c model image and its static plan
+    assert "model.img" in files and m["image"] == {"file": "model.img", "arena_bytes": r.fit.arena_bytes}
+    assert r.fit.arena_source.startswith("tinyops-c") and r.fit.model_bytes == len(files["model.img"])
     assert m["build"] == r.build.id and m["profile"] == "qemu-mps2-an386" and m["runtime"] == "tinyops-c"
     assert m["model"] == "digits@1" and m["variant"] == "int8" and m["format"] == "tinyops-build/1"
     for name, f in m["files"].items():

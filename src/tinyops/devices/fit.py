@@ -101,7 +101,13 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
     flash_needed = profile.runtime_flash_bytes + profile.slots * slot
     ram_needed = profile.runtime_ram_bytes + arena_bytes
     quant_ok = quantization is None or quantization in profile.quantizations
-    macs = count_macs(model) if macs is None else macs
+    if macs is None:
+        try:  # one MAC count for `inspect` and the fit report
+            from ..ml.inspect import describe
+
+            macs = int(describe(model_bytes)["macs"])
+        except ImportError:
+            macs = count_macs(model)
     latency_ms = macs * profile.cycles_per_mac / profile.clock_hz * 1000.0
 
     problems: list[str] = []
