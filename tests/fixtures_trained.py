@@ -5,7 +5,8 @@ Fixtures (import them explicitly: ``from fixtures_trained import trained_workspa
 - ``trained_workspace`` (session scope): a :class:`Trained` whose ``root`` is a
   workspace folder with dataset ``digits@1`` (scikit-learn digits, CSV p0..p63,label),
   model ``digits@1`` (a small CNN trained for a few epochs on 8x8x1 inputs, labels
-  "0".."9") and its variant ``digits@1:int8`` (int8 I/O, arena measured). Shared by
+  "0".."9"), its variant ``digits@1:int8`` (int8 I/O, arena measured) and
+  ``digits@1:float16`` (which TFLite Micro cannot run). Shared by
   the whole session: do not change what is in it (add your own rows freely).
 - ``fresh_trained_workspace`` (function scope): a private copy of the same, for tests
   that change things.
@@ -52,6 +53,7 @@ class Trained:
     dataset: str = "digits@1"
     model: str = "digits@1"
     variant: str = "digits@1:int8"
+    float16_variant: str = "digits@1:float16"
 
     def open(self):  # noqa: ANN201 - Workspace, imported lazily
         from tinyops.workspace import Workspace
@@ -94,6 +96,7 @@ def _build(dest: Path) -> None:
     result = train(ws, dict(TEST_RECIPE), data="digits@1")
     assert result.model == "digits@1", result
     convert(ws, "digits@1", "int8")
+    convert(ws, "digits@1", "float16")  # a variant TFLite Micro cannot run (float16 weights)
     # Fold the WAL into the main file so a plain folder copy is a complete workspace.
     ws.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     ws.close()
