@@ -1,0 +1,84 @@
+"""Rollouts: planning, a staged rollout to real agents, status and rollback
+from another process, and resuming after the host command died."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from fixtures_fleet import Fleet, fleet, fleet_template  # noqa: F401
+from tinyops.cli.main import cli
+from tinyops.fleet.rollout import Strategy, allowed_failures, plan
+from tinyops.registry import fleet as fleet_reg
+
+TINYOPS = [sys.executable, "-c", "from tinyops.cli.main import cli; cli()"]  # the CLI in a separate process
+
+
+def test_plan_canary_then_batches() -> None:
+    ids = [f"d{i:02d}" for i in range(20)]
+    batches = plan(ids, Strategy(canary_pct=10, batch_pct=25))
+    assert [len(b) for b in batches] == [2, 5, 5, 5, 3]
+    assert sorted(sum(batches, [])) == ids
+    assert plan(["a"], Strategy(canary_pct=10)) == [["a"]]
+    assert allowed_failures(20, Strategy(max_failures_pct=5)) == 1
+    assert allowed_failures(3, Strategy(max_failures_pct=5)) == 0
+
+
+def _cli(fleet: Fleet, *args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(cli, ["--workspace", str(fleet.ws.root), *args])
+    return r.exit_code, r.output
+
+
+def test_rollout_status_and_rollback_from_another_process(fleet: Fleet) -> None:
+    agents = [fleet.register(f"pi-{i}") for i in range(3)]
+    fleet.start_agents(agents)
+    v1, v2 = fleet.builds["v1"], fleet.builds["v2"]
+    code, out = _cli(fleet, "fleet", "rollout", v1, "--group", "lab", "--canary", "33%", "--batch", "30%",
+                     "--health-timeout", "30s")
+    assert code == 0, out
+    assert "completed" in out and "batch 1/3" in out
+    code, out = _cli(fleet, "fleet", "rollout", v2, "--group", "lab", "--canary", "34%", "--health-timeout", "30s", "--json")
+    assert code == 0, out
+    r2 = json.loads(out)
+    assert r2["state"] == "completed" and r2["counts"]["updated"] == 3
+    code, out = _cli(fleet, "fleet", "status", "--group", "lab", "--json")
+    st = json.loads(out)
+    assert {d["device"]: d["build"] for d in st["devices"]} == {f"pi-{i}": v2 for i in range(3)}
+    assert all(d["last_seen"] and d["state"] == "running" for d in st["devices"])
+
+    # `fleet rollback` in another process: every device goes back to v1 (from its other slot).
+    p = subprocess.run([*TINYOPS, "--workspace", str(fleet.ws.root), "fleet", "rollback",
+                        str(r2["id"]), "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["counts"]["reverted"] == 3
+    for a in agents:
+        assert fleet.model_build(a) == v1
+
+
+def test_rollout_resumes_after_host_command_is_killed(fleet: Fleet) -> None:
+    agents = [fleet.register(f"pi-{i}") for i in range(2)]
+    fleet.start_agents(agents[:1])  # pi-1 is off: the rollout has to wait for it
+    v1 = fleet.builds["v1"]
+    host = subprocess.Popen([*TINYOPS, "--workspace", str(fleet.ws.root), "fleet", "rollout",
+                             v1, "--group", "lab", "--canary", "50%", "--batch", "50%", "--health-timeout", "120s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        fleet.wait_for(lambda: fleet.model_build(agents[0]) == v1, 40, "canary updated")
+        fleet.wait_for(lambda: any(d.state == "desired" and d.device == "pi-1"
+                                   for r in fleet_reg.list_rollouts(fleet.ws) for d in r.devices), 20, "batch 2 set")
+    finally:
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait(10)
+    r = fleet_reg.list_rollouts(fleet.ws)[0]
+    assert r.state == "running"
+    fleet.start_agents(agents[1:])
+    code, out = _cli(fleet, "fleet", "rollout", v1, "--group", "lab", "--json")
+    assert code == 0, out
+    res = json.loads(out)
+    assert res["id"] == r.id and res["state"] == "completed" and res["counts"]["updated"] == 2
