@@ -24,7 +24,9 @@ def manifest(n_features: int = 3, edges: list[float] | None = None) -> dict:
 
 
 def test_histograms_match_numpy_and_clip():
-    acc = WindowAccumulator(manifest(), "pi-1")
+    m = manifest()
+    m["inputs"][0]["dtype"] = "float32"  # a float model sees exact values: plain numpy.histogram semantics
+    acc = WindowAccumulator(m, "pi-1")
     rng = np.random.default_rng(0)
     xs = [rng.uniform(-0.5, 1.5, size=(1, 4, 3)) for _ in range(50)]
     xs.append(np.zeros((1, 4, 3)))  # lands on a duplicated edge
@@ -104,3 +106,16 @@ def test_validate_rejects_bad_windows(mutate, reason):
 def test_validate_rejects_garbage(payload):
     with pytest.raises(InputError):
         validate(payload, "pi-1")
+
+
+def test_dequantized_values_land_in_the_bins_of_their_originals():
+    m = manifest(1, edges=[0.0, 4.0, 9.0, 16.0])
+    m["inputs"][0].update(scale=16 / 255, zero_point=-128)
+    acc = WindowAccumulator(m, "pi-1")
+    raw = np.array([0.0, 4.0, 8.0, 12.0, 16.0, 3.0, 5.0, 9.0, 4.0])
+    q = np.clip(np.round(raw / (16 / 255)) - 128, -128, 127)
+    deq = (q + 128) * (16 / 255)
+    assert deq[7] < 9.0  # the quantized 9.0 comes back just below the edge
+    acc.observe(deq.reshape(1, -1, 1), np.array([1.0, 0, 0]), 0.001)
+    want, _ = np.histogram(raw, bins=[0.0, 4.0, 9.0, 16.0])
+    assert acc.snapshot()["histograms"]["ch0"] == want.tolist()

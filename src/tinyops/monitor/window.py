@@ -74,6 +74,12 @@ class WindowAccumulator:
         ins = manifest.get("inputs") or [{}]
         self._in_scale = ins[0].get("scale")
         self._in_zp = ins[0].get("zero_point") or 0
+        # An int8 model sees its input only to within half a quantization step.
+        # Baseline edges often sit exactly on data values (quantiles of integer
+        # pixels), and a dequantized 4.0 may come back as 3.98: nudge by half a
+        # step so a value lands in the bin its un-quantized original fell in.
+        quantized = str(ins[0].get("dtype", "")) in ("int8", "uint8", "int16") and self._in_scale
+        self._edge_tol = float(self._in_scale) / 2 if quantized else 0.0
         self._reservoir_size = max(0, min(int(reservoir), MAX_SAMPLE))
         self._rng = random.Random(seed)
         self.reset()
@@ -132,7 +138,7 @@ class WindowAccumulator:
         for i, edges in enumerate(self._edges):
             if len(edges) < 2:
                 continue
-            col = np.clip(flat[:, i], edges[0], edges[-1])
+            col = np.clip(flat[:, i] + self._edge_tol, edges[0], edges[-1])
             # Same as numpy.histogram(col, bins=edges): right edge closed on the last bin.
             idx = np.searchsorted(edges, col, side="right") - 1
             idx = np.clip(idx, 0, len(edges) - 2)
