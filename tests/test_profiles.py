@@ -117,3 +117,9 @@ def test_content_hash_ignores_location_but_not_facts(tmp_path: Path) -> None:
     (tmp_path / "y" / "board.toml").write_text(GOOD.replace('ram = "256 KB"', 'ram = "128 KB"'))
     c = profiles.parse_file(tmp_path / "y" / "board.toml")
     assert a.content_hash() == b.content_hash() != c.content_hash()
+
+
+def test_tinyops_c_op_list_matches_the_image_compiler() -> None:
+    from tinyops.devices.image import SUPPORTED_OPS
+
+    assert set(profiles.load("qemu-mps2-an386").ops) == set(SUPPORTED_OPS)

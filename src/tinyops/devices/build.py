@@ -83,7 +83,7 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
     profile = profiles.load(profile_name, ws.root)
     v = fit.resolve_variant(ws, ref)
     tflite = variants.blob_bytes(ws, v)
-    fp = fit.footprint(ws, profile, tflite, v.quant)
+    fp = fit.footprint(ws, profile, tflite, v.quant, strict=True)
     report = fit.check_model(profile, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
                              slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
     _check_runnable(profile, v, report)

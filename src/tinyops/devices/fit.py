@@ -155,8 +155,10 @@ def compile_image_or_none(tflite: bytes) -> Any:
     return compile_image(tflite)
 
 
-def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None) -> Footprint:
-    from ..errors import ModelError
+def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, strict: bool = False) -> Footprint:
+    """Measure the variant for the profile's runtime. ``strict`` (builds): a model image
+    that fails to compile is an error; otherwise (fit reports) the TFLM figures stand in."""
+    from ..errors import ModelError, TinyOpsError
     from ..ml.arena import measure_arena
 
     model = tflite_file.read(tflite)
@@ -170,7 +172,12 @@ def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None) -> Fo
         tflm_arena = None  # TFLM cannot run it; the fit report lists why (ops, quantization)
     if profile.runtime == "tinyops-c" and (quant is None or quant in profile.quantizations) \
             and all(profile.supports_op(op) for op in model.op_names):
-        compiled = compile_image_or_none(tflite)
+        try:
+            compiled = compile_image_or_none(tflite)
+        except TinyOpsError:
+            if strict:
+                raise
+            compiled = None
         if compiled is not None:
             return Footprint(len(compiled.image), int(compiled.arena_bytes),
                              "tinyops-c model image static plan", tflm_arena, compiled.image)
