@@ -77,7 +77,8 @@ def build_template(base: Path) -> dict[str, Any]:
     convert.convert(ws, "digits@1", "float32")
     ids = {"v1": build(ws, "digits@1:int8", "raspberry-pi-4").build.id,
            "v2": build(ws, "digits@1:float32", "raspberry-pi-4").build.id,
-           "pi5": build(ws, "digits@1:int8", "raspberry-pi-5").build.id}
+           "pi5": build(ws, "digits@1:int8", "raspberry-pi-5").build.id,
+           "mcu": build(ws, "digits@1:int8", "posix-sim").build.id}  # model.img for the serial gateway
     ws.close()
     _TEMPLATE.update(root=base / "ws", builds=ids)
     return _TEMPLATE

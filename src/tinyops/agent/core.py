@@ -49,6 +49,7 @@ class Agent:
         self.last_update: dict[str, Any] | None = self._load_json("last_update.json")
         self.started = time.time()
         self.telemetry = Telemetry(self)
+        self.gateway: Any = None  # a gateway.Gateway when a serial MCU is attached
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -172,6 +173,11 @@ class Agent:
     def _dispatch(self, topic: str, payload: bytes) -> None:
         if topic == HEARTBEAT:
             self.report()  # refreshes last_seen on the host
+            if self.gateway:
+                self.gateway.report()
+            return
+        if self.gateway and self.gateway.handles(topic):
+            self.gateway.dispatch(topic, payload)
             return
         dev = topics.parse_device_topic(topic)
         if dev and dev == (self.device, "desired"):

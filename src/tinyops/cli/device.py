@@ -22,6 +22,8 @@ def device_group() -> None:
 @click.option("--profile", "-p", required=True, help="Device profile id (see `tinyops device-profile list`).")
 @click.option("--group", "-g", "groups", multiple=True, help="Group(s) for rollouts (repeatable).")
 @click.option("--gateway", help="For an MCU on a Pi's serial port: the Pi's device id.")
+@click.option("--serial-port", default="/dev/ttyACM0", show_default=True,
+              help="With --gateway: the MCU's serial port on the Pi (a device path or tcp://HOST:PORT).")
 @click.option("--rotate", is_flag=True, help="Re-register: new credentials and groups (the old config stops working).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Where to write agent.toml "
               "(default .tinyops/agents/ID/agent.toml).")
@@ -30,7 +32,8 @@ def device_group() -> None:
 @json_option
 @click.pass_context
 def register_cmd(ctx: click.Context, device_id: str, profile: str, groups: tuple[str, ...], gateway: str | None,
-                 rotate: bool, config_path: str | None, mqtt_host: str | None, http_port: int, as_json: bool) -> None:
+                 rotate: bool, serial_port: str, config_path: str | None, mqtt_host: str | None, http_port: int,
+                 as_json: bool) -> None:
     """Register a device: its credentials, its ACL entries, and an agent config to copy to it.
 
     The password is only in that file (mode 0600); the registry keeps a hash.
@@ -39,14 +42,19 @@ def register_cmd(ctx: click.Context, device_id: str, profile: str, groups: tuple
     Example:
       tinyops device register pi-001 --profile raspberry-pi-4 --group lab
       scp .tinyops/agents/pi-001/agent.toml pi@pi-001:
+      tinyops device register mcu-001 --profile qemu-mps2-an386 --gateway pi-001 --serial-port /dev/ttyACM0
     """
     r = enroll.register_device(open_workspace(ctx), device_id, profile, list(groups), gateway=gateway, rotate=rotate,
-                               config_path=config_path, mqtt_host=mqtt_host, http_port=http_port)
+                               config_path=config_path, mqtt_host=mqtt_host, http_port=http_port,
+                               serial_port=serial_port)
     if as_json:
         echo_json(r.to_dict())
         return
     click.echo(f"Registered {device_id} ({profile}; groups: {', '.join(r.device.groups) or '-'})")
-    click.echo(f"Agent config: {r.agent_config}  (holds the only copy of its password)")
+    if r.gateway_config:
+        click.echo(f"Add this to {gateway}'s agent.toml and restart its agent:\n\n{r.gateway_config}")
+    else:
+        click.echo(f"Agent config: {r.agent_config}  (holds the only copy of its password)")
     if not r.broker_reloaded:
         click.echo("note: no broker set up yet; run `tinyops broker setup`")
 
