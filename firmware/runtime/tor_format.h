@@ -70,7 +70,7 @@ typedef struct {
 typedef struct {
   int32_t input, output;
   int32_t axis_mask; /* bit i: reduce canonical dim i */
-  int32_t exact;     /* 1: same quantization in and out -> truncating integer mean */
+  int32_t exact;     /* reserved, must be 0 */
   int32_t input_zp, output_zp, multiplier, shift;
 } tor_mean_params;
 

@@ -47,15 +47,12 @@ tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_par
     red[d] = r ? ti->dims[d] : 1;
     n_red *= red[d];
   }
+  /* TFLM folds 1/n into the multiplier (QuantizedMeanOrSum), whatever the quantization. */
   int32_t mult = p->multiplier, shift = p->shift;
-  if (!p->exact) {
-    /* TFLM folds 1/n into the multiplier (QuantizedMeanOrSum). */
-    int s = 63 - tor_clz32((uint32_t)n_red) - 32;
-    s = s < 32 ? s : 32;
-    s = s < 31 + shift ? s : 31 + shift;
-    mult = (int32_t)(((int64_t)mult << s) / n_red);
-    shift = shift - s;
-  }
+  int s = 31 - tor_clz32((uint32_t)n_red); /* 63 - clz64(n) */
+  s = s < 31 + shift ? s : 31 + shift;
+  mult = (int32_t)(((int64_t)mult * ((int64_t)1 << s)) / n_red);
+  shift = shift - s;
   int64_t o = 0;
   for (int32_t a = 0; a < lim[0]; a++)
     for (int32_t b = 0; b < lim[1]; b++)
@@ -69,14 +66,8 @@ tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_par
                   int64_t idx = (((int64_t)(a + i) * ti->dims[1] + (b + j)) * ti->dims[2] + (c + k)) * ti->dims[3] + d + l;
                   sum += in[idx];
                 }
-          int32_t v;
-          if (p->exact) {
-            v = sum / n_red; /* TFLM reference_ops::Mean: truncating division */
-          } else {
-            v = tor_mbqm(sum - p->input_zp * n_red, mult, shift) + p->output_zp;
-            v = tor_clamp(v, -128, 127);
-          }
-          out[o++] = (int8_t)v;
+          const int32_t v = tor_mbqm(sum - p->input_zp * n_red, mult, shift) + p->output_zp;
+          out[o++] = (int8_t)tor_clamp(v, -128, 127);
         }
   return TOR_OK;
 }

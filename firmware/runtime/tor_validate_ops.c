@@ -94,7 +94,7 @@ static tor_status pool(const ctx_t *c, const tor_pool_params *p) {
 
 static tor_status mean(const ctx_t *c, const tor_mean_params *p) {
   const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
-  CHECK(in && out && p->axis_mask >= 1 && p->axis_mask <= 15, TOR_ERR_SHAPE);
+  CHECK(in && out && p->axis_mask >= 1 && p->axis_mask <= 15 && p->exact == 0, TOR_ERR_SHAPE);
   int64_t kept = 1;
   for (int d = 0; d < 4; d++)
     if (!(p->axis_mask & (1 << d))) kept *= in->dims[d];

@@ -173,7 +173,7 @@ def lower_mean(ctx: Context, op: Operator) -> None:
         mask |= 1 << (a + 4 - rank)
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
     mult, shift = quantize_multiplier(f64(xs) / f64(ys))
-    exact = int(xz == yz and np.float32(xs) == np.float32(ys))
+    exact = 0  # reserved: TFLM takes the integer QuantizedMeanOrSum path even for equal quantization
     xi, y = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
     ctx.emit("MEAN", fmt.PARAMS["mean"].pack(xi, y, mask, exact, xz, yz, mult, shift), [xi], [y])
 

@@ -155,29 +155,38 @@ class NativeRuntime:
     def run(self, x: np.ndarray) -> np.ndarray:
         from ...ml.runtimes import check_input
 
-        x = check_input(x, self.inputs[0], stacked=False)
-        addr, size = self._tensor("tor_input", 0)
-        data = x.tobytes()
-        if len(data) != size:
-            raise ModelError(f"input holds {len(data)} bytes, the image expects {size}", hint="check the input shape")
-        ctypes.memmove(addr, data, size)
+        return self.run_all([check_input(x, self.inputs[0], stacked=False)])[0]
+
+    def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Run with every model input given (in model order); return every output."""
+        if len(inputs) != len(self.inputs):
+            raise ModelError(f"the model has {len(self.inputs)} inputs, {len(inputs)} given", hint="pass one array per input")
+        for i, (x, info) in enumerate(zip(inputs, self.inputs)):
+            data = np.ascontiguousarray(np.asarray(x, dtype=info.dtype)).tobytes()
+            addr, size = self._tensor("tor_input", i)
+            if len(data) != size:
+                raise ModelError(f"input {i} holds {len(data)} bytes, the image expects {size}",
+                                 hint="check the input shape")
+            ctypes.memmove(addr, data, size)
         code = self._lib.tor_invoke(ctypes.byref(self._model))
         if code != 0:
             raise ModelError(f"tinyops-c invoke failed: {status_message(code)} (code {code})",
                              hint="the model hit a case the runtime rejects at run time (e.g. an empty pooling window)")
-        out = self.outputs[0]
-        addr, size = self._tensor("tor_output", 0)
-        return np.frombuffer(ctypes.string_at(addr, size), dtype=out.dtype).reshape(out.shape).copy()
+        outs = []
+        for i, info in enumerate(self.outputs):
+            addr, size = self._tensor("tor_output", i)
+            outs.append(np.frombuffer(ctypes.string_at(addr, size), dtype=info.dtype).reshape(info.shape).copy())
+        return outs
 
     def run_many(self, xs: np.ndarray) -> np.ndarray:
         from ...ml.runtimes import check_input
 
         xs = check_input(xs, self.inputs[0], stacked=True)
         out = self.outputs[0]
-        if len(xs) == 0:
-            return np.zeros((0, *out.shape[1:]), dtype=out.dtype)
-        return np.stack([self.run(x.reshape(self.inputs[0].shape))[0] if out.shape and out.shape[0] == 1
-                         else self.run(x.reshape(self.inputs[0].shape)) for x in xs])
+        ys = np.zeros((len(xs), *out.shape[1:]), dtype=out.dtype)
+        for k, x in enumerate(xs):  # batch 1 models: each sample is one invoke
+            ys[k] = self.run_all([x.reshape(self.inputs[0].shape)])[0].reshape(out.shape[1:])
+        return ys
 
     def close(self) -> None:
         pass  # memory is owned by Python objects; nothing to release
