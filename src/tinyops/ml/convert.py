@@ -128,6 +128,7 @@ def _check_int8_io(details: dict[str, Any], ref: str) -> None:
 
 
 def _load_keras(artifact: bytes) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow's first import
     import keras
 
     with tempfile.TemporaryDirectory() as d:
@@ -138,7 +139,7 @@ def _load_keras(artifact: bytes) -> Any:
 
 
 def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None) -> bytes:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     model = _load_keras(artifact)

@@ -128,7 +128,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
 
 def _fit(cfg: dict[str, Any], kind: str, arch: dict[str, Any], prep: dataprep.Prepared,
          split: dict[str, np.ndarray], seed: int, ws: Any, run_id: str, progress: Progress | None) -> tuple[Any, Any, Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off the terminal
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter off the terminal
     import keras
     import tensorflow as tf
 
