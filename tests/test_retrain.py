@@ -64,6 +64,9 @@ def test_field_samples_to_dataset_to_retrained_model(trained_ws, tmp_path):  # n
     union = datasets.resolve(ws, res["dataset"])
     assert union.rows == datasets.resolve(ws, "digits@1").rows + 24
     assert union.parents == ["digits@1", dv.ref]
+    ua, oa = datasets.load_arrays(ws, union), datasets.load_arrays(ws, datasets.resolve(ws, "digits@1"))
+    assert np.array_equal(ua["X"][:5, 10], oa["p10"][:5].astype(np.float32))  # input order kept (not p0, p1, p10…)
+    assert np.allclose(ua["X"][-24:], arr["x"])
     run = runs.get(ws, res["run"])
     assert run.params["retrained_from"] == "digits@1" and run.datasets == [union.ref]
     assert run.recipe["architecture"] == runs.get(ws, models.resolve(ws, "digits@1").run_id).recipe["architecture"]

@@ -142,8 +142,13 @@ def _as_label_dtype(values: np.ndarray, like: np.ndarray, where: str) -> np.ndar
     return values.astype(like.dtype if like.dtype.kind == "U" else str)
 
 
-def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> dict[str, np.ndarray]:
-    """The training data in its own layout, plus every row of the extra datasets."""
+def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The training data plus every row of the extra datasets, and the recipe's new ``inputs``.
+
+    Inputs are stored as one array ``X`` (samples × the shape [data] reshape
+    starts from) in the model's input order: column datasets would otherwise
+    come back from NPZ in sorted-name order (p0, p1, p10…) and scramble inputs.
+    """
     orig = datasets.resolve(ws, spec["dataset"])
     base = datasets.load_arrays(ws, orig)
     data = spec["data"]
@@ -151,47 +156,42 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> dict[str, n
     if data.get("features"):
         raise InputError(f"{spec['model']} was trained through feature transforms; field samples are model inputs",
                          hint="retrain from a recipe without [data] features, or add raw data in the training layout")
+    from ..ml.dataprep import _as_names, select_inputs
+
     cols, pre_shape = _original_layout(base, data)
-    keys = ([data["inputs"][0]] if cols is None else cols) + [label]
-    out = {k: [np.asarray(base[k])] for k in keys}
+    key = "X" if label != "X" else "inputs"
+    xs = [select_inputs(base, list(data["inputs"]), label, orig.ref).astype(np.float32)]
+    ys = [np.asarray(base[label])]
     known = set(spec["labels"])
     input_shape = tuple(spec.get("input_shape") or ())
     for ref in extra:
         dv = datasets.resolve(ws, ref)
         a = datasets.load_arrays(ws, dv)
         if "x" in a and "label" in a and dv.source.startswith(FIELD_SOURCE):
-            x = np.asarray(a["x"], dtype=np.float64)
+            x = np.asarray(a["x"], dtype=np.float32)
             if input_shape and tuple(x.shape[1:]) != input_shape:
                 raise InputError(f"{dv.ref}: samples of shape {tuple(x.shape[1:])}, the model takes {input_shape}",
                                  hint="these samples come from another model's builds")
-            x = x.reshape((len(x), *pre_shape))
+            xs.append(x.reshape((len(x), *pre_shape)))
             labs = np.asarray(a["label"])
-            if cols is None:
-                out[keys[0]].append(x.astype(base[keys[0]].dtype))
-            else:
-                flat = x.reshape(len(x), -1, len(cols)) if len(pre_shape) > 1 else x.reshape(len(x), len(cols))
-                for i, c in enumerate(cols):
-                    out[c].append(flat[..., i].reshape(len(x), *base[c].shape[1:]).astype(base[c].dtype))
-        elif all(k in a for k in keys):
-            bad = [k for k in keys if np.asarray(a[k]).shape[1:] != np.asarray(base[k]).shape[1:]]
-            if bad:
-                raise InputError(f"{dv.ref}: column {bad[0]} has another shape than in {orig.ref}",
-                                 hint="add data with the training data's schema")
-            labs = np.asarray(a[label])
-            for k in keys[:-1]:
-                out[k].append(np.asarray(a[k]).astype(base[k].dtype))
         else:
-            missing = [k for k in keys if k not in a][:5]
-            raise InputError(f"{dv.ref} has the wrong schema for {spec['model']}: missing {', '.join(missing)}",
-                             hint=f"give field samples (`tinyops field add`) or data with columns like {orig.ref}")
-        from ..ml.dataprep import _as_names
-
+            need = ([data["inputs"][0]] if cols is None else cols) + [label]
+            missing = [k for k in need if k not in a][:5]
+            if missing:
+                raise InputError(f"{dv.ref} has the wrong schema for {spec['model']}: missing {', '.join(missing)}",
+                                 hint=f"give field samples (`tinyops field add`) or data with columns like {orig.ref}")
+            x = select_inputs(a, list(data["inputs"]), label, dv.ref).astype(np.float32)
+            if x.shape[1:] != pre_shape:
+                raise InputError(f"{dv.ref}: inputs of shape {x.shape[1:]}, {orig.ref} has {pre_shape}",
+                                 hint="add data with the training data's schema")
+            xs.append(x)
+            labs = np.asarray(a[label])
         unknown = sorted(set(_as_names(labs).tolist()) - known) if known else []
         if unknown:
             raise InputError(f"{dv.ref}: labels {unknown[:5]} are not classes of {spec['model']}",
                              hint=f"the model knows {', '.join(sorted(known))}")
-        out[label].append(_as_label_dtype(labs, np.asarray(base[label]), dv.ref))
-    return {k: np.concatenate(v) for k, v in out.items()}
+        ys.append(_as_label_dtype(labs, ys[0], dv.ref))
+    return {key: np.concatenate(xs), label: np.concatenate(ys)}, [key]
 
 
 def retrain(ws: Any, model_ref: str, with_refs: list[str], *, seed: int | None = None,
@@ -208,11 +208,12 @@ def retrain(ws: Any, model_ref: str, with_refs: list[str], *, seed: int | None =
     recipe = {sec: ({k: v for k, v in body.items() if v is not None} if isinstance(body, dict) else body)
               for sec, body in copy.deepcopy(runs.get(ws, spec["run"]).recipe).items()}
     refs = [datasets.resolve(ws, r).ref for r in with_refs]
-    arrays = union_arrays(ws, spec, refs)  # every check before anything is written
+    arrays, inputs = union_arrays(ws, spec, refs)  # every check before anything is written
     union, _ = datasets.add_arrays(ws, f"{mv.name}-retrain", arrays,
                                    source=f"retrain of {mv.ref}: {spec['dataset']} + {' + '.join(refs)}",
                                    parents=[spec["dataset"], *refs])
     recipe["data"]["dataset"] = union.ref
+    recipe["data"]["inputs"] = inputs
     kwargs: dict[str, Any] = {"seed": spec["seed"] if seed is None else seed, "data": union.ref}
     if "parent" in inspect.signature(trainer.train).parameters:
         kwargs["parent"] = mv.ref
