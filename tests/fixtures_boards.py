@@ -105,3 +105,107 @@ def make_model_image(name: str, count: int = 2, seed: int = 0) -> ModelImage:
 def model_images() -> dict[str, ModelImage]:
     """Three small real images (digits, IMU, keyword spotting) so A/B tests can cycle."""
     return {n: make_model_image(n) for n in ("digits_cnn", "imu_cnn", "ds_cnn_kws")}
+
+
+class LinkProxy:
+    """A TCP proxy between host and board that can flip bits, drop bytes and
+    cut the connection: the serial line's faults, on a socket.
+
+    ``flip``/``drop`` are per-byte probabilities (both directions);
+    ``cut_after`` closes the first connection after that many host→board bytes.
+    """
+
+    def __init__(self, target_port: int, *, flip: float = 0.0, drop: float = 0.0,
+                 cut_after: int | None = None, seed: int = 1) -> None:
+        import random
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.flip, self.drop, self.cut_after = flip, drop, cut_after
+        self.rng = random.Random(seed)
+        self.flipped = self.dropped = self.connections = 0
+        self._lock = threading.Lock()
+        self._srv = socket.socket()
+        self._srv.bind(("127.0.0.1", 0))
+        self._srv.listen(4)
+        self.port = self._srv.getsockname()[1]
+        self.url = f"socket://127.0.0.1:{self.port}"
+        self._socks: list = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _mangle(self, data: bytes) -> bytes:
+        out = bytearray()
+        with self._lock:
+            for b in data:
+                r = self.rng.random()
+                if r < self.drop:
+                    self.dropped += 1
+                    continue
+                if r < self.drop + self.flip:
+                    b ^= 1 << self.rng.randrange(8)
+                    self.flipped += 1
+                out.append(b)
+        return bytes(out)
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._srv.accept()
+            except OSError:
+                return
+            board = socket.create_connection(("127.0.0.1", self.target_port))
+            self._socks += [client, board]
+            self.connections += 1
+            budget = [self.cut_after if self.connections == 1 else None]
+            threading.Thread(target=self._pump, args=(client, board, budget), daemon=True).start()
+            threading.Thread(target=self._pump, args=(board, client, [None]), daemon=True).start()
+
+    def _pump(self, src, dst, budget: list) -> None:
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                if budget[0] is not None:
+                    if len(data) >= budget[0]:
+                        dst.sendall(self._mangle(data[:budget[0]]))
+                        break
+                    budget[0] -= len(data)
+                dst.sendall(self._mangle(data))
+        except OSError:
+            pass
+        for s in (src, dst):
+            _hang_up(s)
+
+    def close(self) -> None:
+        self._closed = True
+        for s in [self._srv, *self._socks]:
+            _hang_up(s)
+
+
+def _hang_up(s) -> None:
+    # shutdown() first: close() alone leaves the connection open while another
+    # thread is blocked in recv() on it, and the board would never see the cut.
+    import socket
+
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        s.close()
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def proxies() -> Iterator[list[LinkProxy]]:
+    made: list[LinkProxy] = []
+    yield made
+    for p in made:
+        p.close()

@@ -58,7 +58,6 @@ def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
                              progress: Callable[[int, int], None] | None,
                              link_kwargs: dict[str, Any]) -> tuple[Link, protocol.DeviceInfo, transfer.TransferResult]:
     last: Exception | None = None
-    first_resume: int | None = None
     for attempt in range(RECONNECT_ATTEMPTS + 1):
         link = None
         try:
@@ -67,16 +66,12 @@ def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
             info = ops.info(link)
             if info.active_sha256 == hashlib.sha256(image).hexdigest():
                 return link, info, transfer.TransferResult(info.active_slot or 0, len(image), len(image), 0, 0.0, 0)
-            result = transfer.send_image(link, image, info, progress=progress)
-            if first_resume is not None:
-                result.resumed_from = first_resume
-            return link, info, result
+            # resumed_from is what the device kept, as its BEGIN reply says.
+            return link, info, transfer.send_image(link, image, info, progress=progress)
         except DeviceError as e:
             last = e
             if link is not None:
                 link.close()
-            if first_resume is None:
-                first_resume = 0
             time.sleep(RECONNECT_DELAY_S)
     raise DeviceError(f"flashing over {url} failed: {last}", hint="run the same `tinyops flash` again: "
                       "it resumes from the last acknowledged offset") from last

@@ -56,6 +56,7 @@ class Link:
         self._pending: list[framing.Reply] = []
         self._seq = int(time.monotonic_ns() & 0x7FFF)  # differs across runs: no stale cache hit
         self.retransmits = 0
+        self._is_socket = type(self.port).__module__.endswith("protocol_socket")
 
     # ---- plumbing ------------------------------------------------------
     def __enter__(self) -> "Link":
@@ -88,12 +89,26 @@ class Link:
         import serial
 
         try:
-            data = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
+            data = self.port.read(1)  # waits up to READ_POLL_S
+            if data:
+                data += self._read_available()
         except (serial.SerialException, OSError) as e:
             raise DeviceError(f"serial link to {self.url} lost: {e}", hint="check the board and run the command again") from e
         if data and self.trace:
             self.trace("rx", data)
         return data
+
+    def _read_available(self) -> bytes:
+        if self._is_socket:
+            # pyserial's socket in_waiting only says "readable"; a zero timeout
+            # reads everything already there in one call.
+            self.port.timeout = 0
+            try:
+                return self.port.read(1 << 16)
+            finally:
+                self.port.timeout = READ_POLL_S
+        n = self.port.in_waiting
+        return self.port.read(n) if n else b""
 
     def send(self, cmd: int, seq: int, body: bytes = b"") -> None:
         self._write(framing.encode_request(cmd, seq, body))
