@@ -189,3 +189,66 @@ def _serve() -> None:
 
 if __name__ == "__main__" and "--serve" in sys.argv:
     _serve()
+
+
+def seed_specs() -> dict[str, OpSpec]:
+    """One small model per op kind: fuzz seeds and loader-test inputs."""
+    q = dict(scale=[0.05], zero_point=[3])
+    r = np.random.default_rng(1)
+
+    def i8(*shape: int) -> np.ndarray:
+        return r.integers(-128, 128, size=shape, dtype=np.int8)
+
+    w = dict(scale=[0.01, 0.02, 0.03], zero_point=[0, 0, 0])
+    bias = T((3,), "int32", [0.0005, 0.001, 0.0015], [0, 0, 0], np.array([5, -7, 9], np.int32))
+    return {
+        "conv": OpSpec("CONV_2D", [T((1, 5, 5, 2), **q), T((3, 3, 3, 2), data=i8(3, 3, 3, 2), **w), bias],
+                       [T((1, 3, 3, 3), **q)], options("Conv2DOptions", padding=0, strideW=2, strideH=2,
+                                                         fusedActivationFunction=1, dilationWFactor=1,
+                                                         dilationHFactor=1), "Conv2DOptions", [0]),
+        "depthwise": OpSpec("DEPTHWISE_CONV_2D", [T((1, 4, 4, 3), **q), T((1, 3, 3, 3), data=i8(1, 3, 3, 3),
+                                                                        quantized_dimension=3, **w), bias],
+                            [T((1, 4, 4, 3), **q)], options("DepthwiseConv2DOptions", padding=0, strideW=1,
+                                                              strideH=1, depthMultiplier=1, dilationWFactor=1,
+                                                              dilationHFactor=1), "DepthwiseConv2DOptions", [0]),
+        "fc": OpSpec("FULLY_CONNECTED", [T((1, 8), **q), T((3, 8), scale=[0.01], zero_point=[0], data=i8(3, 8)), None],
+                     [T((1, 3), **q)], options("FullyConnectedOptions"), "FullyConnectedOptions", [0]),
+        "avgpool": OpSpec("AVERAGE_POOL_2D", [T((1, 4, 4, 2), **q)], [T((1, 2, 2, 2), **q)],
+                          options("Pool2DOptions", padding=1, strideW=2, strideH=2, filterWidth=2, filterHeight=2),
+                          "Pool2DOptions"),
+        "maxpool": OpSpec("MAX_POOL_2D", [T((1, 4, 4, 2), **q)], [T((1, 2, 2, 2), **q)],
+                          options("Pool2DOptions", padding=0, strideW=2, strideH=2, filterWidth=3, filterHeight=3),
+                          "Pool2DOptions"),
+        "mean": OpSpec("MEAN", [T((1, 3, 3, 2), **q), T((2,), "int32", data=np.array([1, 2], np.int32))],
+                       [T((1, 2), scale=[0.03], zero_point=[-1])], options("ReducerOptions", keepDims=False),
+                       "ReducerOptions"),
+        "add": OpSpec("ADD", [T((1, 2, 3), **q), T((1, 1, 3), scale=[0.02], zero_point=[1])],
+                      [T((1, 2, 3), scale=[0.07], zero_point=[0])], options("AddOptions"), "AddOptions"),
+        "mul": OpSpec("MUL", [T((1, 6), **q), T((1, 6), **q)], [T((1, 6), scale=[0.01], zero_point=[0])],
+                      options("MulOptions"), "MulOptions"),
+        "softmax": OpSpec("SOFTMAX", [T((1, 5), **q)], [T((1, 5), scale=[1 / 256], zero_point=[-128])],
+                          options("SoftmaxOptions", beta=1.0), "SoftmaxOptions"),
+        "logistic": OpSpec("LOGISTIC", [T((1, 7), **q)], [T((1, 7), scale=[1 / 256], zero_point=[-128])]),
+        "tanh": OpSpec("TANH", [T((1, 7), **q)], [T((1, 7), scale=[1 / 128], zero_point=[0])]),
+        "quantize": OpSpec("QUANTIZE", [T((1, 4), "float32")], [T((1, 4), **q)]),
+        "requantize": OpSpec("QUANTIZE", [T((1, 4), **q)], [T((1, 4), scale=[0.02], zero_point=[-5])]),
+        "dequantize": OpSpec("DEQUANTIZE", [T((1, 4), **q)], [T((1, 4), "float32")]),
+        "pad": OpSpec("PAD", [T((1, 2, 2, 1), **q), T((4, 2), "int32", data=np.array([[0, 0], [1, 1], [0, 2], [0, 0]], np.int32))],
+                      [T((1, 4, 4, 1), **q)], graph_inputs=[0]),
+        "concat": OpSpec("CONCATENATION", [T((1, 2, 2), **q), T((1, 2, 3), **q)], [T((1, 2, 5), **q)],
+                         options("ConcatenationOptions", axis=-1), "ConcatenationOptions"),
+        "reshape": OpSpec("RESHAPE", [T((1, 2, 3), **q), T((2,), "int32", data=np.array([1, 6], np.int32))],
+                          [T((1, 6), **q)], options("ReshapeOptions", newShape=[1, 6]), "ReshapeOptions"),
+    }
+
+
+if __name__ == "__main__" and "--seeds" in sys.argv:
+    # python tests/fixtures_tflite_ops.py --seeds firmware/fuzz/corpus_loader
+    from pathlib import Path
+
+    from tinyops.devices.image import compile_image
+
+    dest = Path(sys.argv[sys.argv.index("--seeds") + 1])
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, spec in seed_specs().items():
+        (dest / f"seed-{name}.img").write_bytes(compile_image(build(spec)).image)
