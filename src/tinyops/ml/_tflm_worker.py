@@ -117,9 +117,9 @@ def probe(proto: BinaryIO, arena: int) -> None:
     write_frame(proto, b"J", json.dumps({"ok": True}).encode())
 
 
-def _run_zeros(model: bytes, arena: int) -> Any:
+def _run_zeros(model: bytes, arena: int, n_inputs: int | None = None) -> Any:
     interp = _open(model, arena)
-    for i in range(_count_io(model)[0]):
+    for i in range(_count_io(model)[0] if n_inputs is None else n_inputs):
         d = interp.get_input_details(i)
         interp.set_input(np.zeros([int(s) for s in d["shape"]], dtype=d["dtype"]), i)
     interp.invoke()
@@ -161,9 +161,11 @@ def search(proto: BinaryIO, roomy: int) -> None:
         write_frame(proto, b"J", json.dumps({"error": "TFLM printed no arena total"}).encode())
         return
 
+    n_inputs = _count_io(model)[0]
+
     def works(n: int) -> bool:
         try:
-            _run_zeros(model, n)
+            _run_zeros(model, n, n_inputs)
             return True
         except Exception:  # noqa: BLE001 - "does not fit" is the answer we are looking for
             return False
