@@ -47,3 +47,18 @@ def test_float16_model_that_tflm_cannot_run_is_a_clear_error(trained_workspace: 
     f16 = variants.blob_bytes(ws, variants.get(ws, trained_workspace.float16_variant))
     with pytest.raises(ModelError, match="TFLite Micro cannot run this model"):
         arena.measure_arena(f16)
+
+
+def test_model_that_aborts_tflm_is_a_clear_error(int8_bytes: bytes) -> None:
+    """The one-child search dies with the child; the per-probe fallback reports the crash."""
+    import struct
+
+    from tinyops.ml.tflite_file import read
+
+    m = read(int8_bytes)
+    softmax = next(op for op in m.operators if op.opcode == "SOFTMAX")
+    pattern = struct.pack("<f", m.tensors[softmax.inputs[0]].quantization.scale[0])
+    broken = int8_bytes.replace(pattern, struct.pack("<f", 1e-9))
+    assert arena._search_in_one_child(broken) is None
+    with pytest.raises(ModelError, match=r"crashed \(signal 6\)"):
+        arena.measure_arena(broken)
