@@ -44,11 +44,14 @@ def publish_cmd(ctx: click.Context, build_id: str, force: bool, as_json: bool) -
       tinyops fleet publish 3f2a9c1d
     """
     ws = open_workspace(ctx)
-    with click.progressbar(length=1, label="publishing", file=None if not as_json else open("/dev/null", "w")) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-        r = publish_mod.publish(ws, build_id, progress=progress, force=force)
+    if as_json:
+        r = publish_mod.publish(ws, build_id, force=force)
+    else:
+        with click.progressbar(length=1, label="publishing") as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+            r = publish_mod.publish(ws, build_id, progress=progress, force=force)
     if as_json:
         echo_json(r.to_dict())
         return

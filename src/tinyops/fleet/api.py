@@ -54,7 +54,8 @@ def status(ws: Any, group: str | None = None, rollout_id: int | None = None, *, 
         latest = fleet_reg.latest_device_rollout(ws, dev.id) if in_rollout is None else (rollout.id, in_rollout[dev.id])
         rep = dev.reported or {}
         rows.append({"device": dev.id, "profile": dev.profile, "groups": dev.groups, "build": dev.reported_build,
-                     "state": rep.get("state") or "unknown", "status": dev.status or "unknown",
+                     # with --rollout, the device's state in that rollout; else what the agent reports
+                     "state": in_rollout[dev.id].state if in_rollout is not None else (rep.get("state") or "unknown"), "status": dev.status or "unknown",
                      "last_seen": dev.last_seen, "desired": rep.get("desired"),
                      "rollout": latest[0] if latest else None,
                      "rollout_state": latest[1].state if latest else None,
