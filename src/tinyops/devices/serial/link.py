@@ -22,6 +22,8 @@ READ_POLL_S = 0.02          # pyserial read timeout per poll
 ASCII_TIMEOUT_S = 10.0      # an MLPerf command until `m-ready` (not inference)
 LONG_COMMAND_TIMEOUT_S = 120.0  # ACTIVATE/END hash a whole slot; `infer` runs many inferences
 
+TEXT_KEEP_BYTES = 4096       # board text (boot banner) kept between frames for callers
+
 TraceFn = Callable[[str, bytes], None]
 
 
@@ -125,7 +127,8 @@ class Link:
                     reply = framing.parse_reply(raw)
                     if reply is not None:
                         self._pending.append(reply)
-                self.decoder.take_text()  # banners and MLPerf text are not ours here
+                if len(self.decoder.text) > TEXT_KEEP_BYTES:  # text outside frames: keep the tail only
+                    del self.decoder.text[:-TEXT_KEEP_BYTES]
         return self._pending.pop(0)
 
     # ---- requests ------------------------------------------------------
