@@ -88,6 +88,10 @@ def run_variant(kind: str, tflite: bytes, X: np.ndarray, **options: Any) -> tupl
 
 def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None = None,
              store: bool = True) -> dict[str, Any]:
+    import os
+
+    # Whichever step first imports TensorFlow (the float model, a runtime's compiler), keep it quiet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.time()
     r = parse_ref(ref)
     if runtime is not None and runtime not in RUNTIMES:
