@@ -74,3 +74,11 @@ def test_cli_evaluate_json(fresh_trained_workspace: Trained) -> None:  # noqa: F
     bad = subprocess.run(["tinyops", "--workspace", str(fresh_trained_workspace.root), "evaluate", "digits@1:float16",
                           "--runtime", "tflm"], capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 1 and "does not run on tflm" in bad.stderr
+
+
+def test_tinyops_c_runtime_is_compared_with_tflm(fresh_trained_workspace: Trained) -> None:  # noqa: F811
+    ws = fresh_trained_workspace.open()
+    r = evaluate(ws, "digits@1:int8", runtime="tinyops-c")
+    assert r["runtime"] == "tinyops-c" and r["agreement_with"] == "tflm"
+    assert r["max_lsb_diff"] == 0 and r["identical_share"] == 1.0  # our C runtime is bit-exact with TFLM
+    assert "tinyops-c|digits@1:test" in variants.get(ws, "digits@1:int8").evaluations
