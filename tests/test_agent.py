@@ -18,7 +18,8 @@ from tinyops.agent.slots import SlotStore
 from tinyops.errors import ModelError
 from tinyops.fleet import topics, transfer
 from tinyops.fleet.mqtt import MqttConnection
-from tinyops.fleet import broker
+from tinyops.fleet import broker, watch
+from tinyops.registry import devices
 from tinyops.signing import public_key_hex
 
 
@@ -127,6 +128,15 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
     assert code == 200 and np.abs(np.array(out["output_raw"]) - ys[1].reshape(-1)).max() <= 1
     assert a.post("/v1/predict", b'{"input": [1, 2]}')[0] == 400
 
+    # Those inferences leave as a telemetry window (issue 8's format) within the period (1 s here).
+    from tinyops.monitor.window import validate
+    windows: list[dict] = []
+    with MqttConnection(broker.host_address(fleet.ws),
+                        on_message=lambda t, p, r: windows.append(validate(p, "pi-1"))).connect() as host:
+        host.subscribe(topics.telemetry("pi-1"))
+        fleet.wait_for(lambda: windows, 10, "a telemetry window")
+    assert windows[0]["build"] == v1.build and windows[0]["count"] == 2 and windows[0]["errors"] == 1
+
     # Four kinds of bad build: all refused, the device stays on v1 and says why.
     env, chunks = transfer.pack(v1, chunk_size=1024)
     bad_chunk = bytearray(chunks[1]); bad_chunk[5] ^= 1
@@ -154,10 +164,11 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
         _publish_raw(fleet, build, envelope, chs)
         _desire(fleet, "pi-1", build, f"bad{i}")
 
-        def refused() -> bool:
-            lu = (a.get("/v1/model")[1], json.loads((a.state_dir / "last_update.json").read_text())
-                  if (a.state_dir / "last_update.json").exists() else {})
-            return lu[1].get("build") == build and lu[1]
+        def refused() -> dict | None:
+            # what the device *reported* over MQTT (retained), as the host sees it
+            watch.sync(fleet.ws, timeout=2)
+            lu = (devices.get(fleet.ws, "pi-1").reported or {}).get("last_update") or {}
+            return lu if lu.get("build") == build else None
         lu = fleet.wait_for(refused, 30, f"refusal of {code_expected}")
         assert lu["result"] == "rejected" and lu["code"] == code_expected, lu
-        assert fleet.model_build(a) == v1.build
+        assert fleet.model_build(a) == v1.build and devices.get(fleet.ws, "pi-1").reported_build == v1.build
