@@ -4,7 +4,8 @@ model (first call with the arena search, then cached).
 
 Everything runs in one temporary workspace, side by side in one run:
 
-    python benchmarks/quantization.py            # writes benchmarks/results/quantization.json
+    python benchmarks/quantization.py                 # writes benchmarks/results/quantization.json
+    python benchmarks/quantization.py --inspect-only  # re-measure only the inspect timings
 """
 
 from __future__ import annotations
@@ -113,16 +114,26 @@ def bench_inspect(tmp: Path, repeats: int = 3) -> dict:
                                  env=env, cwd=tmp, check=True)
             bucket.append(time.perf_counter() - t0)
             info = json.loads(out.stdout)
-    probe = ("import sys,time; t=time.perf_counter(); from tinyops.ml.inspect import describe; "
-             f"describe(open({str(model)!r},'rb').read()); "
-             "print(time.perf_counter()-t, 'tensorflow' in sys.modules)")
-    parse = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    # The same library call without CLI start-up: first (arena searched) and cached.
+    probe = ("import sys,time; from tinyops.ml.inspect import inspect; t=time.perf_counter(); "
+             f"inspect(None, {str(model)!r}); a=time.perf_counter()-t; t=time.perf_counter(); "
+             f"inspect(None, {str(model)!r}); b=time.perf_counter()-t; "
+             "print(a, b, 'tensorflow' in sys.modules)")
+    env["XDG_CACHE_HOME"] = str(tmp / "cache-lib")
+    parse = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                           env=env).stdout.split()
+    startup = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(["tinyops", "--help"], capture_output=True, check=True, env=env)
+        startup.append(time.perf_counter() - t0)
     return {"model_bytes": model.stat().st_size, "parameters": params, "macs": info["macs"], "ops": info["ops"],
             "arena_bytes": info["arena_bytes"], "arena_probes": info["arena"]["probes"],
             "first_call_s": round(statistics.median(firsts), 3), "cached_call_s": round(statistics.median(cached), 3),
             "first_over_cached": round(statistics.median(firsts) / statistics.median(cached), 2),
-            "describe_in_process_s": round(float(parse[0]), 3), "tensorflow_imported": parse[1] == "True",
-            "repeats": repeats}
+            "library_first_s": round(float(parse[0]), 3), "library_cached_s": round(float(parse[1]), 3),
+            "tensorflow_imported": parse[2] == "True", "cli_help_s": round(statistics.median(startup), 3),
+            "load_average_1min": round(os.getloadavg()[0], 2), "repeats": repeats}
 
 
 def main() -> None:
@@ -131,7 +142,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tinyops-bench-") as d:
         tmp = Path(d)
         ws, _ = Workspace.init(tmp / "ws")
-        results = {"examples": {name: bench_example(ws, name, tmp) for name in EXAMPLES},
+        inspect_only = "--inspect-only" in sys.argv
+        previous = json.loads(OUT.read_text())["examples"] if inspect_only and OUT.exists() else None
+        results = {"examples": previous or {name: bench_example(ws, name, tmp) for name in EXAMPLES},
                    "inspect": bench_inspect(tmp),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +157,9 @@ def main() -> None:
         i8 = ex["variants"]["int8"]
         print(f"  int8 LiteRT vs TFLM: {i8['litert_vs_tflm']}; builtin kernels: {i8['litert_builtin_vs_tflm']}")
     ins = results["inspect"]
-    print(f"inspect {ins['model_bytes']} B model: first {ins['first_call_s']} s, cached {ins['cached_call_s']} s")
+    print(f"inspect {ins['model_bytes']} B model: CLI first {ins['first_call_s']} s, cached {ins['cached_call_s']} s "
+          f"(tinyops --help alone {ins['cli_help_s']} s); library first {ins['library_first_s']} s, "
+          f"cached {ins['library_cached_s']} s; load average {ins['load_average_1min']}")
     print(f"wrote {OUT.relative_to(REPO)}")
 
 

@@ -11,6 +11,9 @@ Fixtures (import them explicitly: ``from fixtures_trained import trained_workspa
 - ``fresh_trained_workspace`` (function scope): a private copy of the same, for tests
   that change things.
 
+The float model's predictions on the test split are cached inside, so evaluating a
+variant there (which compares with the float model) does not import TensorFlow.
+
 Training takes ~15 s, so the built workspace is cached on disk between test runs in
 ``$TINYOPS_TEST_CACHE`` (default ``~/.cache/tinyops/test-trained``), keyed by a hash of
 the sources that shape it (training, conversion, registry modules, the digits
@@ -34,7 +37,7 @@ SRC = REPO / "src" / "tinyops"
 _KEY_FILES = [
     "ml/train.py", "ml/convert.py", "ml/architectures.py", "ml/dataprep.py", "ml/recipes.py", "ml/arena.py",
     "registry/datasets.py", "registry/dataset_stats.py", "registry/models.py", "registry/runs.py",
-    "registry/variants.py", "registry/schema.py",
+    "registry/variants.py", "registry/schema.py", "ml/evaluate.py",
 ]
 
 # Tiny on purpose: tests need a real trained model, not a good one.
@@ -97,6 +100,13 @@ def _build(dest: Path) -> None:
     assert result.model == "digits@1", result
     convert(ws, "digits@1", "int8")
     convert(ws, "digits@1", "float16")  # a variant TFLite Micro cannot run (float16 weights)
+    # Warm the float-prediction cache for the test split, so evaluating a variant later
+    # (delta vs float) needs no TensorFlow import.
+    from tinyops.ml import dataprep
+    from tinyops.ml.evaluate import keras_predict
+
+    prep, _ = dataprep.rows_for(ws, dataprep.model_spec(ws, "digits@1"), None, "test")
+    keras_predict(ws, "digits@1", prep.X)
     # Fold the WAL into the main file so a plain folder copy is a complete workspace.
     ws.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     ws.close()
