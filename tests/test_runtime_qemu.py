@@ -25,6 +25,7 @@ def test_qemu_matches_host(name: str) -> None:
     got = np.frombuffer(run.output, np.int8).reshape(want.shape)
     np.testing.assert_array_equal(got, want)
     assert run.instructions > 0
+    assert 0.9 * run.instructions <= sum(run.op_instructions) <= 1.1 * run.instructions
 
 
 def test_qemu_rejects_corrupt_image() -> None:

@@ -63,6 +63,11 @@ tor_status tor_input_quant(const tor_model *m, uint32_t i, float *scale, int32_t
 
 tor_status tor_invoke(tor_model *m);
 
+/* Additions (issue 5): the number of ops, and running op i alone (tor_invoke runs
+ * 0..n-1 in order) — for per-op profiling on devices. */
+uint32_t tor_op_count(const tor_model *m);
+tor_status tor_invoke_op(tor_model *m, uint32_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,23 +6,24 @@
 
 #include <stdint.h>
 
-static inline int32_t tor_srdhm(int32_t a, int32_t b) {
+static inline __attribute__((always_inline)) int32_t tor_srdhm(int32_t a, int32_t b) {
+  /* gemmlowp: (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31, truncating. For every int64 ab
+   * that equals floor((ab + 2^30) / 2^31): one add and an arithmetic shift (SMULL, ADDS,
+   * ADC, shift on Cortex-M4) instead of a sign-dependent 64-bit division. */
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  int64_t ab = (int64_t)a * (int64_t)b;
-  int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  /* C99 division truncates toward zero, as gemmlowp requires. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  return (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
 }
 
-static inline int32_t tor_rdbypot(int32_t x, int exponent) {
-  int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
-  int32_t remainder = x & mask;
-  int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+static inline __attribute__((always_inline)) int32_t tor_rdbypot(int32_t x, int exponent) {
+  /* gemmlowp RoundingDivideByPOT (round half away from zero), exponent in [0, 31]:
+   * (x >> e) + (remainder > (mask >> 1) + (x < 0)) == (x + 2^(e-1) - (x < 0)) >> e. */
+  if (exponent == 0) return x;
+  return (int32_t)(((int64_t)x + ((int64_t)1 << (exponent - 1)) - (x < 0)) >> exponent);
 }
 
 /* TFLM MultiplyByQuantizedMultiplier (double rounding); shift in [-31, 30]. */
-static inline int32_t tor_mbqm(int32_t x, int32_t multiplier, int shift) {
+static inline __attribute__((always_inline)) int32_t tor_mbqm(int32_t x, int32_t multiplier, int shift) {
   int left = shift > 0 ? shift : 0;
   int right = shift > 0 ? 0 : -shift;
   return tor_rdbypot(tor_srdhm((int32_t)((uint32_t)x << left), multiplier), right);

@@ -53,6 +53,7 @@ typedef struct {
   int32_t stride_w, stride_h, dilation_w, dilation_h, pad_w, pad_h, depth_multiplier;
   int32_t input_offset, output_offset, act_min, act_max;
   uint32_t multipliers_off, shifts_off; /* image offsets of int32[output channels] */
+  uint32_t bias_eff_off; /* int32[output channels]: bias + input_offset * sum(weights of the channel) */
 } tor_conv_params;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
   int32_t input_offset, filter_offset, output_offset, act_min, act_max;
   int32_t n_multipliers; /* 1 (per tensor) or output units (per channel) */
   uint32_t multipliers_off, shifts_off;
+  uint32_t bias_eff_off; /* int32[units]: bias + input_offset*(sum(w) + filter_offset*depth) */
 } tor_fc_params;
 
 typedef struct {

@@ -1,137 +1,300 @@
 /* CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, int8 with per-channel requantization,
- * bit-exact with TFLM's reference_integer_ops kernels. The input offset is folded out of
- * the inner loop (sum((x+o)*w) == sum(x*w) + o*sum(w), exact in int32), so the hot loop
- * is a plain int8 dot product; on Cortex-M4 it runs two MACs per SMLAD. */
-#include "tor_internal.h"
+ * bit-exact with TFLM's reference_integer_ops kernels.
+ *
+ * sum((x + o) * w) + bias == sum(x * w) + (bias + o * sum(w)), exactly, in int32. The
+ * compiler stores the bracket per channel (bias_eff), so windows that lie fully inside
+ * the input run a plain int8 dot product, four output channels at a time so each input
+ * word is loaded and widened once. On Cortex-M4 (__ARM_FEATURE_DSP) the dot products use
+ * SXTB16 + SMLAD: two multiply-accumulates per instruction. Windows that touch padding
+ * sum the weights they actually use (the reference skips padded taps). */
+#include <string.h>
+
 #include "tor_fixedpoint.h"
+#include "tor_internal.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && !defined(TOR_NO_O2_KERNELS)
+/* The MAC loops are the runtime's hot path: optimise them for speed even in -Os builds
+ * (costs about 1 KB of flash; define TOR_NO_O2_KERNELS to keep -Os here too). */
+#pragma GCC optimize("O2")
+#endif
 
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
-#include <string.h>
 
-/* Sign-extend bytes 0,2 and 1,3 of a word to two int16 pairs (SXTB16). */
-static inline int32_t dot_int8(const int8_t *a, const int8_t *b, int32_t n, int32_t *wsum) {
-  int32_t acc = 0, ws = 0, i = 0;
+static inline __attribute__((always_inline)) uint32_t rd32(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4); /* unaligned LDR is fine on Cortex-M4 */
+  return v;
+}
+#define EVEN(w) ((int32_t)__sxtb16(w))
+/* SXTB16 with the rotate folded in (GCC does not fuse __sxtb16(__ror(w, 8))) */
+static inline __attribute__((always_inline)) int32_t odd_bytes(uint32_t w) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+  return r;
+}
+#define ODD(w) odd_bytes(w)
+
+/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3. Kept out of line: inside the
+ * big conv loops GCC spills the pointers; alone, all 14 live values fit the registers. */
+static __attribute__((noinline)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n,
+                                           int32_t *acc) {
+  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+  const int8_t *b1 = b + stride;
+  const int32_t s2off = 2 * stride;
+  const int8_t *end = a + (n & ~3);
+  while (a < end) {
+    uint32_t x, w;
+    memcpy(&x, a, 4);
+    a += 4;
+    const int32_t xe = EVEN(x), xo = ODD(x);
+    memcpy(&w, b, 4);
+    s0 = __smlad(xe, EVEN(w), s0);
+    s0 = __smlad(xo, ODD(w), s0);
+    memcpy(&w, b1, 4);
+    s1 = __smlad(xe, EVEN(w), s1);
+    s1 = __smlad(xo, ODD(w), s1);
+    memcpy(&w, b + s2off, 4);
+    s2 = __smlad(xe, EVEN(w), s2);
+    s2 = __smlad(xo, ODD(w), s2);
+    memcpy(&w, b1 + s2off, 4);
+    s3 = __smlad(xe, EVEN(w), s3);
+    s3 = __smlad(xo, ODD(w), s3);
+    b += 4, b1 += 4;
+  }
+  for (int32_t i = 0; i < (n & 3); i++) {
+    const int32_t x = a[i];
+    s0 += x * b[i];
+    s1 += x * b1[i];
+    s2 += x * b[s2off + i];
+    s3 += x * b1[s2off + i];
+  }
+  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
+}
+
+static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s = 0, i = 0;
   for (; i + 4 <= n; i += 4) {
-    uint32_t wa, wb;
-    memcpy(&wa, a + i, 4);
-    memcpy(&wb, b + i, 4);
-    int32_t a_even = (int32_t)__sxtb16(wa), a_odd = (int32_t)__sxtb16((wa >> 8) | (wa << 24));
-    int32_t b_even = (int32_t)__sxtb16(wb), b_odd = (int32_t)__sxtb16((wb >> 8) | (wb << 24));
-    acc = __smlad(a_even, b_even, acc);
-    acc = __smlad(a_odd, b_odd, acc);
-    ws = __smlad(b_even, 0x00010001, ws);
-    ws = __smlad(b_odd, 0x00010001, ws);
+    const uint32_t x = rd32(a + i), w = rd32(b + i);
+    s = __smlad(EVEN(x), EVEN(w), s);
+    s = __smlad(ODD(x), ODD(w), s);
   }
-  for (; i < n; i++) {
-    acc += a[i] * b[i];
-    ws += b[i];
-  }
-  *wsum += ws;
-  return acc;
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
 }
 #else
-static inline int32_t dot_int8(const int8_t *a, const int8_t *b, int32_t n, int32_t *wsum) {
-  int32_t acc = 0, ws = 0;
-  for (int32_t i = 0; i < n; i++) {
-    acc += a[i] * b[i];
-    ws += b[i];
+static inline __attribute__((always_inline)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc) {
+  for (int k = 0; k < 4; k++) {
+    const int8_t *bk = b + k * stride;
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; i++) s += a[i] * bk[i];
+    acc[k] += s;
   }
-  *wsum += ws;
-  return acc;
+}
+
+static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
 }
 #endif
 
-static inline int8_t requant(int32_t acc, int32_t mult, int32_t shift, const tor_conv_params *p) {
-  acc = tor_mbqm(acc, mult, shift) + p->output_offset;
-  return (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+static inline int32_t wsum1(const int8_t *b, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; i++) s += b[i];
+  return s;
+}
+
+typedef struct {
+  const tor_conv_params *p;
+  const int32_t *mult, *shift, *bias_eff, *bias;
+} requant_t;
+
+static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, int32_t oc, int32_t acc) {
+  acc = tor_mbqm(acc, r->mult[oc], r->shift[oc]) + r->p->output_offset;
+  return (int8_t)tor_clamp(acc, r->p->act_min, r->p->act_max);
+}
+
+/* Valid filter taps [lo, hi) along one axis for an output position starting at `origin`. */
+static inline void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t size, int32_t *lo, int32_t *hi) {
+  int32_t a = 0, b = k;
+  while (a < b && origin + a * dil < 0) a++;
+  while (b > a && origin + (b - 1) * dil >= size) b--;
+  *lo = a;
+  *hi = b;
 }
 
 static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                   const int8_t *filt, const int32_t *bias, int8_t *out, const int32_t *mult,
-                   const int32_t *shift, const tor_conv_params *p) {
+                   const int8_t *filt, int8_t *out, const requant_t *r) {
+  const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
+  const int32_t fstride = KH * KW * C; /* bytes per output channel's filter */
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
         const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-        int8_t *o = out + (((int64_t)b * OH + oy) * OW + ox) * OC;
-        for (int32_t oc = 0; oc < OC; oc++) {
-          int32_t acc = 0, wsum = 0;
-          for (int32_t fy = 0; fy < KH; fy++) {
-            const int32_t iy = y0 + fy * p->dilation_h;
-            if (iy < 0 || iy >= H) continue;
-            /* contiguous run of valid fx when dilation is 1: one dot product over KW*C */
-            for (int32_t fx = 0; fx < KW; fx++) {
-              const int32_t ix = x0 + fx * p->dilation_w;
-              if (ix < 0 || ix >= W) continue;
-              const int8_t *ip = in + (((int64_t)b * H + iy) * W + ix) * C;
-              const int8_t *fp = filt + (((int64_t)oc * KH + fy) * KW + fx) * C;
-              if (p->dilation_w == 1) {
-                int32_t run = KW - fx;
-                if (run > W - ix) run = W - ix;
-                acc += dot_int8(ip, fp, run * C, &wsum);
-                break;
+        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
+        int32_t fy0, fy1, fx0, fx1;
+        tap_range(y0, KH, p->dilation_h, H, &fy0, &fy1);
+        tap_range(x0, KW, p->dilation_w, W, &fx0, &fx1);
+        const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
+        if (p->dilation_w == 1) {
+          /* valid taps of one filter row are one contiguous run in input and filter */
+          const int32_t run = (fx1 - fx0) * C;
+          int32_t oc = 0;
+          for (; oc < OC; oc += 4) {
+            const int32_t nb = OC - oc < 4 ? OC - oc : 4;
+            int32_t acc[4] = {0, 0, 0, 0}, ws[4] = {0, 0, 0, 0};
+            for (int32_t fy = fy0; fy < fy1; fy++) {
+              const int8_t *ip = in + ((b * H + y0 + fy * p->dilation_h) * W + x0 + fx0) * C;
+              const int8_t *fp = filt + oc * fstride + (fy * KW + fx0) * C;
+              if (nb == 4) {
+                dot4(ip, fp, fstride, run, acc);
+              } else {
+                for (int32_t k = 0; k < nb; k++) acc[k] += dot1(ip, fp + k * fstride, run);
               }
-              acc += dot_int8(ip, fp, C, &wsum);
+              if (!full)
+                for (int32_t k = 0; k < nb; k++) ws[k] += wsum1(fp + k * fstride, run);
+            }
+            for (int32_t k = 0; k < nb; k++) {
+              int32_t a = acc[k];
+              if (full) {
+                a += r->bias_eff[oc + k];
+              } else {
+                a += p->input_offset * ws[k];
+                if (r->bias) a += r->bias[oc + k];
+              }
+              o[oc + k] = requant(r, oc + k, a);
             }
           }
-          acc += p->input_offset * wsum;
-          if (bias) acc += bias[oc];
-          o[oc] = requant(acc, mult[oc], shift[oc], p);
+          continue;
+        }
+        for (int32_t oc = 0; oc < OC; oc++) {
+          int32_t acc = 0, ws = 0;
+          for (int32_t fy = fy0; fy < fy1; fy++)
+            for (int32_t fx = fx0; fx < fx1; fx++) {
+              const int8_t *ip = in + ((b * H + y0 + fy * p->dilation_h) * W + x0 + fx * p->dilation_w) * C;
+              const int8_t *fp = filt + oc * fstride + (fy * KW + fx) * C;
+              acc += dot1(ip, fp, C);
+              ws += wsum1(fp, C);
+            }
+          acc += p->input_offset * ws;
+          if (r->bias) acc += r->bias[oc];
+          o[oc] = requant(r, oc, acc);
         }
       }
 }
 
+/* Four channels of a depthwise window (depth multiplier 1): per-lane MACs with SMLABB/SMLATT. */
+static __attribute__((noinline)) void dw_block4(const int8_t *in, const int8_t *filt, int32_t c,
+                                                             int32_t rowstep, int32_t colstep, int32_t OC, int32_t KW,
+                                                             int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
+                                                             int32_t dil_h, int32_t dil_w, int32_t *acc, int32_t *ws) {
+#if defined(__ARM_FEATURE_DSP)
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  uint32_t se = 0, so = 0;
+  for (int32_t fy = fy0; fy < fy1; fy++) {
+    const int8_t *ip = in + fy * dil_h * rowstep + fx0 * dil_w * colstep + c;
+    const int8_t *fp = filt + (fy * KW + fx0) * OC + c;
+    for (int32_t fx = fx0; fx < fx1; fx++, ip += dil_w * colstep, fp += OC) {
+      const uint32_t x = rd32(ip), w = rd32(fp);
+      const int32_t xe = EVEN(x), xo = ODD(x), we = EVEN(w), wo = ODD(w);
+      a0 = __smlabb(xe, we, a0);
+      a2 = __smlatt(xe, we, a2);
+      a1 = __smlabb(xo, wo, a1);
+      a3 = __smlatt(xo, wo, a3);
+      se = __sadd16(se, (uint32_t)we); /* at most 65535 taps x 128 could overflow 16 bits: */
+      so = __sadd16(so, (uint32_t)wo); /* callers only use ws for windows of <= 256 taps */
+    }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+  ws[0] = (int16_t)(se & 0xffffu), ws[2] = (int16_t)(se >> 16), ws[1] = (int16_t)(so & 0xffffu), ws[3] = (int16_t)(so >> 16);
+#else
+  for (int k = 0; k < 4; k++) acc[k] = ws[k] = 0;
+  for (int32_t fy = fy0; fy < fy1; fy++)
+    for (int32_t fx = fx0; fx < fx1; fx++) {
+      const int8_t *ip = in + fy * dil_h * rowstep + fx * dil_w * colstep + c;
+      const int8_t *fp = filt + (fy * KW + fx) * OC + c;
+      for (int k = 0; k < 4; k++) {
+        acc[k] += ip[k] * fp[k];
+        ws[k] += fp[k];
+      }
+    }
+#endif
+}
+
 static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                      const int8_t *filt, const int32_t *bias, int8_t *out, const int32_t *mult,
-                      const int32_t *shift, const tor_conv_params *p) {
+                      const int8_t *filt, int8_t *out, const requant_t *r) {
+  const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2], M = p->depth_multiplier;
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
+  const int vec = M == 1 && KH * KW <= 256; /* packed 16-bit weight sums cannot overflow */
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
         const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-        int8_t *o = out + (((int64_t)b * OH + oy) * OW + ox) * OC;
-        for (int32_t ic = 0; ic < C; ic++)
+        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
+        int32_t fy0, fy1, fx0, fx1;
+        tap_range(y0, KH, p->dilation_h, H, &fy0, &fy1);
+        tap_range(x0, KW, p->dilation_w, W, &fx0, &fx1);
+        const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
+        const int8_t *base = in + ((b * H + y0) * W + x0) * C; /* may point before `in`: only */
+        int32_t c0 = 0;                                                 /* offset into valid taps */
+        if (vec) {
+          for (; c0 + 4 <= C; c0 += 4) {
+            int32_t acc[4], ws[4];
+            dw_block4(base, filt, c0, W * C, C, OC, KW, fy0, fy1, fx0, fx1, p->dilation_h, p->dilation_w, acc, ws);
+            for (int k = 0; k < 4; k++) {
+              int32_t a = acc[k];
+              if (full) {
+                a += r->bias_eff[c0 + k];
+              } else {
+                a += p->input_offset * ws[k];
+                if (r->bias) a += r->bias[c0 + k];
+              }
+              o[c0 + k] = requant(r, c0 + k, a);
+            }
+          }
+        }
+        for (int32_t ic = c0; ic < C; ic++)
           for (int32_t m = 0; m < M; m++) {
             const int32_t oc = ic * M + m;
-            int32_t acc = 0, wsum = 0;
-            for (int32_t fy = 0; fy < KH; fy++) {
-              const int32_t iy = y0 + fy * p->dilation_h;
-              if (iy < 0 || iy >= H) continue;
-              const int8_t *row = in + (((int64_t)b * H + iy) * W) * C + ic;
-              const int8_t *frow = filt + ((int64_t)fy * KW) * OC + oc;
-              for (int32_t fx = 0; fx < KW; fx++) {
-                const int32_t ix = x0 + fx * p->dilation_w;
-                if (ix < 0 || ix >= W) continue;
-                const int32_t w = frow[(int64_t)fx * OC];
-                acc += row[(int64_t)ix * C] * w;
-                wsum += w;
+            int32_t acc = 0, ws = 0;
+            for (int32_t fy = fy0; fy < fy1; fy++)
+              for (int32_t fx = fx0; fx < fx1; fx++) {
+                const int32_t w = filt[(fy * KW + fx) * OC + oc];
+                acc += in[((b * H + y0 + fy * p->dilation_h) * W + x0 + fx * p->dilation_w) * C + ic] * w;
+                ws += w;
               }
+            if (full) {
+              acc += r->bias_eff[oc];
+            } else {
+              acc += p->input_offset * ws;
+              if (r->bias) acc += r->bias[oc];
             }
-            acc += p->input_offset * wsum;
-            if (bias) acc += bias[oc];
-            o[oc] = requant(acc, mult[oc], shift[oc], p);
+            o[oc] = requant(r, oc, acc);
           }
       }
 }
 
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw) {
   const tor_tensor *t = tor_tensors(image);
+  requant_t r;
+  r.p = p;
+  r.mult = (const int32_t *)(const void *)(image + p->multipliers_off);
+  r.shift = (const int32_t *)(const void *)(image + p->shifts_off);
+  r.bias_eff = (const int32_t *)(const void *)(image + p->bias_eff_off);
+  r.bias = p->bias >= 0 ? (const int32_t *)(const void *)tor_data(image, arena, p->bias) : 0;
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
   const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
-  const int32_t *bias = p->bias >= 0 ? (const int32_t *)(const void *)tor_data(image, arena, p->bias) : 0;
   int8_t *out = (int8_t *)tor_data(image, arena, p->output);
-  const int32_t *mult = (const int32_t *)(const void *)(image + p->multipliers_off);
-  const int32_t *shift = (const int32_t *)(const void *)(image + p->shifts_off);
   if (dw)
-    depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, bias, out, mult, shift, p);
+    depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   else
-    conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, bias, out, mult, shift, p);
+    conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   return TOR_OK;
 }
 
@@ -139,26 +302,27 @@ tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params 
   const tor_tensor *t = tor_tensors(image);
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
   const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
-  const int32_t *bias = p->bias >= 0 ? (const int32_t *)(const void *)tor_data(image, arena, p->bias) : 0;
   int8_t *out = (int8_t *)tor_data(image, arena, p->output);
   const int32_t *mult = (const int32_t *)(const void *)(image + p->multipliers_off);
   const int32_t *shift = (const int32_t *)(const void *)(image + p->shifts_off);
+  const int32_t *bias_eff = (const int32_t *)(const void *)(image + p->bias_eff_off);
   const int32_t units = t[p->filter].dims[2], depth = t[p->filter].dims[3];
   const int32_t batches = tor_elems(&t[p->input]) / depth;
   for (int32_t b = 0; b < batches; b++) {
-    const int8_t *x = in + (int64_t)b * depth;
-    int32_t xsum = 0;
-    if (p->filter_offset)
-      for (int32_t d = 0; d < depth; d++) xsum += x[d];
+    const int8_t *x = in + b * depth;
+    /* sum((x+io)*(w+fo)) + bias = sum(x*w) + fo*sum(x) + bias_eff */
+    const int32_t xterm = p->filter_offset ? p->filter_offset * wsum1(x, depth) : 0;
+    int32_t acc[4];
     for (int32_t u = 0; u < units; u++) {
-      int32_t wsum = 0;
-      /* sum((x+io)*(w+fo)) = sum(x*w) + io*sum(w) + fo*sum(x) + io*fo*depth */
-      int32_t acc = dot_int8(x, filt + (int64_t)u * depth, depth, &wsum);
-      acc += p->input_offset * wsum + p->filter_offset * xsum + p->input_offset * p->filter_offset * depth;
-      if (bias) acc += bias[u];
+      if ((u & 3) == 0) {
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        if (u + 4 <= units) dot4(x, filt + u * depth, depth, depth, acc);
+        else
+          for (int32_t k = 0; u + k < units; k++) acc[k] = dot1(x, filt + (u + k) * depth, depth);
+      }
       const int32_t k = p->n_multipliers > 1 ? u : 0;
-      acc = tor_mbqm(acc, mult[k], shift[k]) + p->output_offset;
-      out[(int64_t)b * units + u] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+      const int32_t v = tor_mbqm(acc[u & 3] + xterm + bias_eff[u], mult[k], shift[k]) + p->output_offset;
+      out[b * units + u] = (int8_t)tor_clamp(v, p->act_min, p->act_max);
     }
   }
   return TOR_OK;

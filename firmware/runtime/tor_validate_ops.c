@@ -56,7 +56,8 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
             p->dilation_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
   CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= TOR_MAX_DIM && p->pad_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
   CHECK(small(p->input_offset) && small(p->output_offset) && act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
-  CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc), TOR_ERR_BOUNDS);
+  CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc) && table_ok(c, p->bias_eff_off, oc),
+        TOR_ERR_BOUNDS);
   CHECK(shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
   return TOR_OK;
 }
@@ -75,7 +76,8 @@ static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *
   CHECK(p->n_multipliers == 1 || p->n_multipliers == units, TOR_ERR_SHAPE);
   CHECK(small(p->input_offset) && small(p->filter_offset) && small(p->output_offset), TOR_ERR_SHAPE);
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
-  CHECK(table_ok(c, p->multipliers_off, p->n_multipliers) && table_ok(c, p->shifts_off, p->n_multipliers),
+  CHECK(table_ok(c, p->multipliers_off, p->n_multipliers) && table_ok(c, p->shifts_off, p->n_multipliers) &&
+            table_ok(c, p->bias_eff_off, units),
         TOR_ERR_BOUNDS);
   CHECK(shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
   return TOR_OK;

@@ -34,8 +34,8 @@ OPCODES = {
 
 # Param structs (all 32-bit words), in the field order of tor_format.h.
 PARAMS = {
-    "conv": struct.Struct("<15i2I"),
-    "fc": struct.Struct("<10i2I"),
+    "conv": struct.Struct("<15i3I"),
+    "fc": struct.Struct("<10i3I"),
     "pool": struct.Struct("<10i"),
     "mean": struct.Struct("<8i"),
     "binary": struct.Struct("<15i"),

@@ -101,6 +101,18 @@ def _requant_tables(ctx: Context, in_scale: float, scales: list[float], out_scal
     return ctx.table([m for m, _ in pairs]), ctx.table([s for _, s in pairs])
 
 
+def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
+    """bias + the input-offset term, folded on the host so the hot loop is a plain dot
+    product; wrapped to int32 like the kernel's own int32 accumulation."""
+    total = offset_term.astype(np.int64)
+    if bias >= 0:
+        b = _t(ctx, bias)
+        if b.dtype != "int32" or b.data is None:
+            raise ModelError(f"bias '{b.name}' must be a constant int32 tensor", hint="export a fully int8-quantized model")
+        total = total + b.array().reshape(-1).astype(np.int64)
+    return (((total + 2**31) % 2**32) - 2**31).astype(np.int64).tolist()
+
+
 def lower_conv(ctx: Context, op: Operator) -> None:
     dw = op.opcode == "DEPTHWISE_CONV_2D"
     x, w, out = _t(ctx, op.inputs[0]), _t(ctx, op.inputs[1]), _t(ctx, op.outputs[0])
@@ -115,11 +127,14 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
     mult_off, shift_off = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
     lo, hi = activation_range(o["fused_activation_function"], ys, yz)
+    weights = w.array().astype(np.int64)
+    wsum = weights.sum(axis=(0, 1, 2)) if dw else weights.reshape(oc, -1).sum(axis=1)
+    bias_off = ctx.table(_bias_eff(ctx, bias, -xz * wsum))
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
     params = fmt.PARAMS["conv"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, o["stride_w"], o["stride_h"],
                                      o["dilation_w_factor"], o["dilation_h_factor"], pad_w, pad_h,
-                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off)
+                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off)
     ctx.emit(op.opcode, params, ins, [y])
 
 
@@ -136,10 +151,13 @@ def lower_fc(ctx: Context, op: Operator) -> None:
     scales = _channel_scales(w, units) if wq.per_channel else [wq.scale[0]]
     mult_off, shift_off = _requant_tables(ctx, xs, scales, ys)
     lo, hi = activation_range(op.options["fused_activation_function"], ys, yz)
+    wsum = w.array().astype(np.int64).sum(axis=1)
+    depth = w.shape[1]
+    bias_off = ctx.table(_bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth)))
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
     params = fmt.PARAMS["fc"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, -xz, -wq.zero_point[0], yz,
-                                   lo, hi, len(scales), mult_off, shift_off)
+                                   lo, hi, len(scales), mult_off, shift_off, bias_off)
     ctx.emit("FULLY_CONNECTED", params, ins, [y])
 
 

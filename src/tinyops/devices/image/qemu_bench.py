@@ -22,6 +22,7 @@ from ...errors import DeviceError
 from .native import runtime_source_dir
 
 _LINE = re.compile(r"TOR status=(\d+) arena=(\d+) ticks=(\d+) cal=(\d+)")
+_OP = re.compile(r"TOR op=(\d+) ticks=(\d+)")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class QemuRun:
     ticks: int
     instructions: int
     arena_bytes: int
+    op_instructions: list[int]  # per op, in execution order
 
 
 def bench_dir() -> Path:
@@ -88,6 +90,8 @@ def run_image(image: bytes, input_bytes: bytes, *, timeout: float = 300.0) -> Qe
             raise DeviceError(f"the bench firmware printed no result: {(stdout + stderr).strip()[-400:]}",
                               hint="run the bench by hand (see firmware/bench/Makefile)")
         status, arena, ticks, cal = (int(g) for g in m.groups())
+        per_op = [int(t) * cal // 1000 for _, t in _OP.findall(stdout + stderr)]
         out = Path(d, "output.bin")
         output = out.read_bytes() if out.exists() else b""
-    return QemuRun(status=status, output=output, ticks=ticks, instructions=ticks * cal // 1000, arena_bytes=arena)
+    return QemuRun(status=status, output=output, ticks=ticks, instructions=ticks * cal // 1000, arena_bytes=arena,
+                   op_instructions=per_op)
