@@ -56,9 +56,9 @@ def load_golden(npz_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
                              progress: Callable[[int, int], None] | None,
-                             link_kwargs: dict[str, Any]) -> tuple[Link, protocol.DeviceInfo, transfer.TransferResult]:
+                             link_kwargs: dict[str, Any], reconnect_attempts: int) -> tuple[Link, protocol.DeviceInfo, transfer.TransferResult]:
     last: Exception | None = None
-    for attempt in range(RECONNECT_ATTEMPTS + 1):
+    for _attempt in range(reconnect_attempts + 1):
         link = None
         try:
             link = Link(url, trace=trace, **link_kwargs)
@@ -80,13 +80,15 @@ def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
 def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
                 golden_outputs: np.ndarray | None = None, *, trace: TraceFn | None = None,
                 progress: Callable[[int, int], None] | None = None, rollback_on_failure: bool = True,
-                link_kwargs: dict[str, Any] | None = None) -> FlashReport:
+                link_kwargs: dict[str, Any] | None = None,
+                reconnect_attempts: int = RECONNECT_ATTEMPTS) -> FlashReport:
     """Transfer, verify, activate and self-test one model image."""
     if not image:
         raise InputError("the model image is empty", hint="rebuild it with `tinyops build` or `tinyops compile`")
     t0 = time.monotonic()
     link, info, result = _transfer_with_reconnect(url, image, trace=trace, progress=progress,
-                                                  link_kwargs=link_kwargs or {})
+                                                  link_kwargs=link_kwargs or {},
+                                                  reconnect_attempts=reconnect_attempts)
     with link:
         sha = hashlib.sha256(image).hexdigest()
         already = info.active_sha256 == sha

@@ -69,6 +69,19 @@ class Link:
 
     def close(self) -> None:
         try:
+            if self._is_socket and getattr(self.port, "_socket", None) is not None:
+                # pyserial's socket close() sleeps 0.3 s "for quick reconnects"; our
+                # boards accept the next client at once, so hang up directly.
+                import socket
+
+                sock, self.port._socket = self.port._socket, None
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+                self.port.is_open = False
+                return
             self.port.close()
         except Exception:  # noqa: BLE001 - closing a dead socket must not mask the real error
             pass
