@@ -96,8 +96,12 @@ class MqttConnection:
         ok, why = self._first_result or (False, "unknown")
         if not ok:
             self.close()
+            if why.startswith("connection closed"):  # dropped before any CONNACK: a TLS/plain mismatch
+                raise FleetError(f"the MQTT broker at {a.describe()} closed the connection before answering",
+                                 hint="TLS is probably required on that port (or the port is not plain MQTT): "
+                                      "check `tls` and `port` in the config")
             raise FleetError(f"the MQTT broker at {a.describe()} refused the connection: {why}",
-                             hint="check the username/password in the config (re-register the device to get new ones) and TLS settings")
+                             hint="check the username/password in the config (re-register the device to get new ones)")
         return self
 
     def close(self) -> None:
