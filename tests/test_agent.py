@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -172,3 +173,18 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
         lu = fleet.wait_for(refused, 30, f"refusal of {code_expected}")
         assert lu["result"] == "rejected" and lu["code"] == code_expected, lu
         assert fleet.model_build(a) == v1.build and devices.get(fleet.ws, "pi-1").reported_build == v1.build
+
+
+def test_agent_started_before_the_broker_connects_when_it_comes(fleet: Fleet) -> None:
+    from tinyops.fleet.publish import publish
+
+    a = fleet.register("pi-late")
+    broker.stop(fleet.ws)
+    fleet.start_agents([a])  # serves HTTP (no model yet) while the broker is away
+    time.sleep(1.5)
+    assert a.proc.poll() is None
+    broker.start(fleet.ws)
+    v1 = fleet.bundle("v1")
+    publish(fleet.ws, v1)
+    _desire(fleet, "pi-late", v1.build, "late")
+    fleet.wait_for(lambda: fleet.model_build(a) == v1.build, 60, "install after a late broker")

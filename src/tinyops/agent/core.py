@@ -53,10 +53,29 @@ class Agent:
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.conn = MqttConnection(cfg.mqtt, client_id=f"tinyops-agent-{cfg.device}",
-                                   on_message=lambda t, p, r: self._queue.put((t, p)),
-                                   will=(topics.status(cfg.device), b"offline", True),
-                                   on_connect=self._on_connected)
+        self.conn = self._new_connection()
+
+    def _new_connection(self) -> MqttConnection:
+        return MqttConnection(self.cfg.mqtt, client_id=f"tinyops-agent-{self.cfg.device}",
+                              on_message=lambda t, p, r: self._queue.put((t, p)),
+                              will=(topics.status(self.cfg.device), b"offline", True),
+                              on_connect=self._on_connected)
+
+    def _connect(self) -> None:
+        """Connect, retrying while the broker is unreachable (a Pi may boot before
+        its network); wrong credentials are final. The local model is served meanwhile."""
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                self.conn.connect()
+                return
+            except TinyOpsError as e:
+                if "refused the connection" in str(e):
+                    raise
+                log.warning("%s; retrying in %.0f s", e, delay)
+                self.conn = self._new_connection()
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     # ---- small persistence helpers ------------------------------------------------
     def _load_json(self, name: str) -> dict[str, Any] | None:
@@ -108,7 +127,7 @@ class Agent:
         (self.cfg.state_dir / "http.port").write_text(f"{self.http.server_address[1]}\n")
         self._spawn(self._worker, "worker")
         self._spawn(self._ticker, "ticker")
-        self.conn.connect()
+        self._connect()
         self.conn.subscribe(topics.desired(self.device))
 
     def _spawn(self, fn: Any, name: str) -> None:
