@@ -124,6 +124,52 @@ static inline void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t siz
   *hi = b;
 }
 
+/* Gather the window at (y0, x0) into col[KH*KW*C]; taps in the padding get the input
+ * zero point, whose (x + input_offset) is 0 — exactly the reference's skipped tap. */
+static void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0, int32_t x0,
+                   const tor_conv_params *p, int8_t *col) {
+  const int8_t zp = (int8_t)(-p->input_offset);
+  for (int32_t fy = 0; fy < KH; fy++) {
+    const int32_t iy = y0 + fy * p->dilation_h;
+    int8_t *dst = col + fy * KW * C;
+    if (iy < 0 || iy >= H) {
+      memset(dst, zp, (size_t)(KW * C));
+      continue;
+    }
+    if (p->dilation_w == 1 && x0 >= 0 && x0 + KW <= W) {
+      memcpy(dst, in + (iy * W + x0) * C, (size_t)(KW * C));
+      continue;
+    }
+    for (int32_t fx = 0; fx < KW; fx++) {
+      const int32_t ix = x0 + fx * p->dilation_w;
+      if (ix < 0 || ix >= W) memset(dst + fx * C, zp, (size_t)C);
+      else memcpy(dst + fx * C, in + (iy * W + ix) * C, (size_t)C);
+    }
+  }
+}
+
+static void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                          const int8_t *filt, int8_t *out, int8_t *col, const requant_t *r) {
+  const tor_conv_params *p = r->p;
+  const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t KH = tf->dims[1], KW = tf->dims[2];
+  const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
+  const int32_t K = KH * KW * C;
+  for (int32_t b = 0; b < N; b++)
+    for (int32_t oy = 0; oy < OH; oy++)
+      for (int32_t ox = 0; ox < OW; ox++) {
+        im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, col);
+        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
+        int32_t oc = 0;
+        for (; oc + 4 <= OC; oc += 4) {
+          int32_t acc[4] = {0, 0, 0, 0};
+          dot4(col, filt + oc * K, K, K, acc);
+          for (int k = 0; k < 4; k++) o[oc + k] = requant(r, oc + k, acc[k] + r->bias_eff[oc + k]);
+        }
+        for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(col, filt + oc * K, K) + r->bias_eff[oc]);
+      }
+}
+
 static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                    const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
@@ -293,6 +339,9 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   int8_t *out = (int8_t *)tor_data(image, arena, p->output);
   if (dw)
     depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
+  else if (p->scratch >= 0)
+    conv2d_im2col(&t[p->input], &t[p->filter], &t[p->output], in, filt, out,
+                  (int8_t *)tor_data(image, arena, p->scratch), &r);
   else
     conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   return TOR_OK;

@@ -59,6 +59,10 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc) && table_ok(c, p->bias_eff_off, oc),
         TOR_ERR_BOUNDS);
   CHECK(shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
+  if (p->scratch != -1) {
+    const tor_tensor *s = tensor(c, p->scratch, TOR_DT_INT8, 1);
+    CHECK(s && !dw && (int64_t)f->dims[1] * f->dims[2] * f->dims[3] <= tor_elems(s), TOR_ERR_SHAPE);
+  }
   return TOR_OK;
 }
 

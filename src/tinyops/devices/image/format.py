@@ -34,7 +34,7 @@ OPCODES = {
 
 # Param structs (all 32-bit words), in the field order of tor_format.h.
 PARAMS = {
-    "conv": struct.Struct("<15i3I"),
+    "conv": struct.Struct("<15i3Ii"),
     "fc": struct.Struct("<10i3I"),
     "pool": struct.Struct("<10i"),
     "mean": struct.Struct("<8i"),

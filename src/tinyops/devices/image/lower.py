@@ -59,6 +59,11 @@ class Context:
         self.index[i] = len(self.records) - 1
         return self.index[i]
 
+    def scratch(self, nbytes: int) -> int:
+        """An arena tensor that lives only during the op that names it as an output."""
+        self.records.append(fmt.TensorRecord(fmt.DT_INT8, (nbytes,), fmt.IN_ARENA, -1, 0.0, 0))
+        return len(self.records) - 1
+
     def emit(self, name: str, params: bytes, inputs: list[int], outputs: list[int]) -> None:
         self.ops.append((fmt.OPCODES[name], params))
         self.op_io.append((inputs, outputs))
@@ -132,10 +137,13 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     bias_off = ctx.table(_bias_eff(ctx, bias, -xz * wsum))
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
+    # Non-1x1 convolutions gather each window into a scratch buffer (padding filled with
+    # the input zero point), so every window is one contiguous dot product.
+    scratch = ctx.scratch(kh * kw * c) if not dw and kh * kw > 1 else -1
     params = fmt.PARAMS["conv"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, o["stride_w"], o["stride_h"],
                                      o["dilation_w_factor"], o["dilation_h_factor"], pad_w, pad_h,
-                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off)
-    ctx.emit(op.opcode, params, ins, [y])
+                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off, scratch)
+    ctx.emit(op.opcode, params, ins, [y] + ([scratch] if scratch >= 0 else []))
 
 
 def lower_fc(ctx: Context, op: Operator) -> None:
