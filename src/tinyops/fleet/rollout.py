@@ -122,11 +122,11 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
             return fleet_reg.get_rollout(ws, r.id)  # rolled back or aborted elsewhere
         r = fleet_reg.get_rollout(ws, r.id)
         for d in (d for d in r.devices if d.batch == b and d.state in ("pending", "desired")):
+            set_at = d.set_at or fleet_reg.now()
             if d.state == "pending":
-                fleet_reg.set_device(ws, r.id, d.device, "desired", mark_set=True)
+                fleet_reg.set_device(ws, r.id, d.device, "desired", set_at=set_at)
             # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
-            d2 = next(x for x in fleet_reg.get_rollout(ws, r.id).devices if x.device == d.device)
-            _desired(conn, d.device, r.build, r.id, d2.set_at or fleet_reg.now())
+            _desired(conn, d.device, r.build, r.id, set_at)
         if progress:
             progress(_snapshot(fleet_reg.get_rollout(ws, r.id), f"batch {b + 1}/{nbatches}: desired set"))
         while True:

@@ -20,10 +20,9 @@ from .mqtt import MqttConnection
 
 
 class FleetWatcher:
-    def __init__(self, ws: Any, conn: MqttConnection | None = None) -> None:
+    def __init__(self, ws: Any) -> None:
         self.ws = ws
-        self._own = conn is None
-        self.conn = conn
+        self.conn: MqttConnection | None = None
         self._lock = threading.Lock()
         self.reported: dict[str, dict[str, Any]] = {}
         self.status: dict[str, str] = {}
@@ -31,16 +30,13 @@ class FleetWatcher:
         self.last_message = time.monotonic()
 
     def start(self) -> "FleetWatcher":
-        if self.conn is None:
-            self.conn = MqttConnection(broker.host_address(self.ws), on_message=self._on_message).connect()
-        else:
-            self.conn._on_message = self._on_message  # noqa: SLF001 — the watcher owns this session's messages
+        self.conn = MqttConnection(broker.host_address(self.ws), on_message=self._on_message).connect()
         self.conn.subscribe(topics.all_devices("reported"))
         self.conn.subscribe(topics.all_devices("status"))
         return self
 
     def close(self) -> None:
-        if self._own and self.conn:
+        if self.conn:
             self.conn.close()
 
     def __enter__(self) -> "FleetWatcher":

@@ -172,13 +172,13 @@ def set_rollout(ws: Any, rollout_id: int, *, state: str | None = None, stage: in
 
 
 def set_device(ws: Any, rollout_id: int, device: str, state: str, *, reason: str | None = None,
-               mark_set: bool = False, finished: bool = False) -> None:
+               set_at: str | None = None, finished: bool = False) -> None:
     assert state in DEVICE_STATES
     fields: dict[str, Any] = {"state": state}
     if reason is not None:
         fields["reason"] = reason
-    if mark_set:
-        fields["set_at"] = now()
+    if set_at is not None:
+        fields["set_at"] = set_at
     if finished:
         fields["finished_at"] = now()
     sets = ", ".join(f"{k} = ?" for k in fields)
