@@ -15,7 +15,6 @@ import queue
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from .. import __version__
