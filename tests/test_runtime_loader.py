@@ -158,3 +158,14 @@ def test_fuzz_corpus_replays_under_asan(tmp_path: Path) -> None:
                           timeout=600, env={"PATH": "/usr/bin:/bin:/usr/local/bin", "TOR_FUZZ_BUILD": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ERROR: AddressSanitizer" not in proc.stderr
+
+
+def test_op_writing_over_its_input_is_rejected(image: bytes) -> None:
+    # found by the fuzzer: an im2col scratch or output overlapping the op's input
+    h = _h(image)
+    params = struct.unpack_from("<I", image, h["ops_off"] + 4)[0]
+    inp, _filt, _bias, out = struct.unpack_from("<4i", image, params)
+    in_off = struct.unpack_from("<I", image, h["tensors_off"] + inp * TENSOR.size + 28)[0]
+    bad = _patched(image, h["tensors_off"] + out * TENSOR.size + 28, "<I", in_off)
+    assert validate_image(bad)[0] == BOUNDS
+    assert validate_image(image)[0] == OK

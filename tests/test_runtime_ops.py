@@ -253,3 +253,17 @@ def test_reshape_runs_in_place(oracle) -> None:
     check(oracle, spec, [_int8(rng, (1, 4, 6))])
     rt = NativeRuntime(build(spec))
     assert rt.compiled.arena_bytes == 32  # one 24-byte buffer shared by input and output
+
+
+def test_fixed_point_shortcuts_equal_gemmlowp(tmp_path) -> None:
+    """The runtime's cheaper SaturatingRoundingDoublingHighMul / RoundingDivideByPOT
+    equal gemmlowp's formulas on edge cases and 50 million random operands."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "firmware"
+    exe = tmp_path / "check_fixedpoint"
+    subprocess.run(["gcc", "-O2", "-std=c99", f"-I{root / 'runtime'}", str(root / "bench" / "check_fixedpoint.c"),
+                    "-o", str(exe)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "mismatches=0" in proc.stdout, proc.stdout

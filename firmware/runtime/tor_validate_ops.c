@@ -18,6 +18,15 @@ static const tor_tensor *tensor(const ctx_t *c, int32_t i, uint32_t dtype, int w
   return t;
 }
 
+/* An op never writes arena bytes it also reads (the compiler's plan guarantees it; a
+ * hostile image must not make kernels read their own output or memcpy overlapping). */
+static int disjoint(const ctx_t *c, int32_t a, int32_t b) {
+  if (a < 0 || b < 0) return 1;
+  const tor_tensor *x = &c->t[a], *y = &c->t[b];
+  if (x->storage != TOR_IN_ARENA || y->storage != TOR_IN_ARENA) return 1;
+  return (uint64_t)x->offset + x->bytes <= y->offset || (uint64_t)y->offset + y->bytes <= x->offset;
+}
+
 static int shift_ok(int32_t s) { return s >= -31 && s <= 30; }
 static int small(int32_t v) { return v >= -256 && v <= 256; }
 static int act_ok(int32_t lo, int32_t hi) { return lo >= -128 && hi <= 127 && lo <= hi; }
@@ -62,7 +71,11 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   if (p->scratch != -1) {
     const tor_tensor *s = tensor(c, p->scratch, TOR_DT_INT8, 1);
     CHECK(s && !dw && (int64_t)f->dims[1] * f->dims[2] * f->dims[3] <= tor_elems(s), TOR_ERR_SHAPE);
+    CHECK(disjoint(c, p->scratch, p->input) && disjoint(c, p->scratch, p->output) && disjoint(c, p->scratch, p->filter),
+          TOR_ERR_BOUNDS);
   }
+  CHECK(disjoint(c, p->output, p->input) && disjoint(c, p->output, p->filter) && disjoint(c, p->output, p->bias),
+        TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -84,6 +97,8 @@ static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *
             table_ok(c, p->bias_eff_off, units),
         TOR_ERR_BOUNDS);
   CHECK(shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input) && disjoint(c, p->output, p->filter) && disjoint(c, p->output, p->bias),
+        TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -95,6 +110,7 @@ static tor_status pool(const ctx_t *c, const tor_pool_params *p) {
             p->filter_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
   CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= TOR_MAX_DIM && p->pad_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -105,6 +121,7 @@ static tor_status mean(const ctx_t *c, const tor_mean_params *p) {
   for (int d = 0; d < 4; d++)
     if (!(p->axis_mask & (1 << d))) kept *= in->dims[d];
   CHECK(kept == tor_elems(out) && small(p->input_zp) && small(p->output_zp) && shift_ok(p->shift), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -120,12 +137,14 @@ static tor_status binary(const ctx_t *c, const tor_binary_params *p) {
   CHECK(p->left_shift >= 0 && p->left_shift <= 22, TOR_ERR_SHAPE);
   CHECK(shift_ok(p->input1_shift) && shift_ok(p->input2_shift) && shift_ok(p->output_shift), TOR_ERR_SHAPE);
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input1) && disjoint(c, p->output, p->input2), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
 static tor_status same_size(const ctx_t *c, int32_t i, uint32_t in_dt, int32_t o, uint32_t out_dt) {
   const tor_tensor *in = tensor(c, i, in_dt, 0), *out = tensor(c, o, out_dt, 1);
   CHECK(in && out && tor_elems(in) == tor_elems(out), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, o, i), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -137,6 +156,7 @@ static tor_status pad(const ctx_t *c, const tor_pad_params *p) {
           TOR_ERR_SHAPE);
     CHECK((int64_t)in->dims[d] + p->before[d] + p->after[d] == out->dims[d], TOR_ERR_SHAPE);
   }
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
 
@@ -146,7 +166,7 @@ static tor_status concat(const ctx_t *c, const tor_concat_params *p) {
   int64_t total = 0;
   for (int32_t k = 0; k < p->n_inputs; k++) {
     const tor_tensor *in = tensor(c, p->inputs[k], TOR_DT_INT8, 0);
-    CHECK(in, TOR_ERR_SHAPE);
+    CHECK(in && disjoint(c, p->output, p->inputs[k]), TOR_ERR_SHAPE);
     for (int d = 0; d < 4; d++) CHECK(d == p->axis || in->dims[d] == out->dims[d], TOR_ERR_SHAPE);
     total += in->dims[p->axis];
   }
@@ -180,6 +200,7 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
       CHECK(in, TOR_ERR_SHAPE);
       const tor_tensor *out = tensor(&c, p->output, in->dtype, 1);
       CHECK(out && out->bytes == in->bytes, TOR_ERR_SHAPE);
+      CHECK(out->offset == in->offset || disjoint(&c, p->output, p->input), TOR_ERR_BOUNDS); /* in place, or apart */
       return TOR_OK;
     }
     case TOR_OP_SOFTMAX: {

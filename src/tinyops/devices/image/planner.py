@@ -3,9 +3,10 @@
 Every activation tensor lives from the op that writes it (model inputs: before the
 first op) to the last op that reads it (model outputs: to the end). Reshape-like ops
 alias their output to their input, so those tensors share one buffer and one lifetime.
-Buffers are placed largest first at the lowest offset that does not collide with an
-already placed buffer whose lifetime overlaps (the greedy strategy TFLM also uses), so
-buffers whose lifetimes do not overlap reuse the same bytes.
+Buffers are placed one by one at the lowest offset that does not collide with an
+already placed buffer whose lifetime overlaps, so buffers whose lifetimes do not overlap
+reuse the same bytes. The placing order matters; we try several (largest first as TFLM
+does, by birth, by longest life, by size x life) and keep the smallest arena.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ class Buffer:
     size: int
     first: int
     last: int
-    offset: int = -1
 
 
 def plan(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, int],
@@ -52,16 +52,30 @@ def plan(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, i
         b.size = max(b.size, size)
         b.first = min(b.first, first_def[t])
         b.last = max(b.last, last_use[t])
-    placed: list[Buffer] = []
-    for b in sorted(groups.values(), key=lambda b: (-b.size, b.first)):
-        overlapping = sorted((p for p in placed if p.first <= b.last and b.first <= p.last), key=lambda p: p.offset)
+    orders = [
+        lambda b: (-b.size, b.first),
+        lambda b: (b.first, -b.size),
+        lambda b: (-(b.last - b.first), -b.size),
+        lambda b: (-b.size * (b.last - b.first + 1), b.first),
+    ]
+    best: tuple[int, dict[int, int]] | None = None
+    for order in orders:
+        arena, offsets = _place(sorted(groups.values(), key=order))
+        if best is None or arena < best[0]:
+            best = (arena, offsets)
+    assert best is not None
+    return best[1], best[0]
+
+
+def _place(buffers: list[Buffer]) -> tuple[int, dict[int, int]]:
+    placed: list[tuple[int, Buffer]] = []
+    for b in buffers:
+        overlapping = sorted((p for p in placed if p[1].first <= b.last and b.first <= p[1].last), key=lambda p: p[0])
         offset = 0
-        for p in overlapping:
-            if offset + b.size <= p.offset:
+        for off, p in overlapping:
+            if offset + b.size <= off:
                 break
-            offset = max(offset, _align(p.offset + p.size))
-        b.offset = offset
-        placed.append(b)
-    offsets = {t: b.offset for b in placed for t in b.tensors}
-    arena = _align(max((b.offset + b.size for b in placed), default=0))
-    return offsets, arena
+            offset = max(offset, _align(off + p.size))
+        placed.append((offset, b))
+    offsets = {t: off for off, b in placed for t in b.tensors}
+    return _align(max((off + b.size for off, b in placed), default=0)), offsets
