@@ -21,3 +21,22 @@ PI_BUILD=$(tinyops build digits@1:int8 --device raspberry-pi-4 --json | "$PY" -c
 run tinyops builds list
 run tinyops builds show "$MCU_BUILD"
 run tinyops builds verify "$MCU_BUILD"
+
+step "6. A fleet of three Raspberry Pi agents over MQTT (TLS, passwords, ACL)"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BROKER_PORT=$(free_port)
+run tinyops broker setup --port "$BROKER_PORT" --host localhost
+run tinyops broker start
+echo "tinyops broker stop" >> "$DEMO/cleanup.sh"
+for i in 1 2 3; do
+  run tinyops device register "pi-00$i" --profile raspberry-pi-4 --group demo --http-port 0
+done
+AGENTS="$TINYOPS_HOME/.tinyops/agents"
+for i in 1 2 3; do
+  printf '$ tinyops-agent --config %s &\n' "$AGENTS/pi-00$i/agent.toml"
+  tinyops-agent --config "$AGENTS/pi-00$i/agent.toml" > "$AGENTS/pi-00$i/agent.log" 2>&1 &
+  echo "kill $! 2>/dev/null" >> "$DEMO/cleanup.sh"
+done
+run tinyops fleet publish "$PI_BUILD"
+run tinyops fleet rollout "$PI_BUILD" --group demo --canary 33% --batch 50% --health-timeout 60s
+run tinyops fleet status --group demo
