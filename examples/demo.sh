@@ -12,8 +12,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 cleanup() {
-  # Stop only what this demo started (sims, agents, broker) — by the ids it recorded.
-  [ -f "$DEMO/cleanup.sh" ] && bash "$DEMO/cleanup.sh" >/dev/null 2>&1 || true
+  # Stop only what this demo started (sims, agents, broker) — by the ids it
+  # recorded, newest first (agents before the broker they talk to).
+  [ -f "$DEMO/cleanup.sh" ] && tac "$DEMO/cleanup.sh" | bash >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

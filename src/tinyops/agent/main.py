@@ -6,8 +6,10 @@ Imports no TensorFlow: LiteRT (``ai_edge_litert``) runs the model.
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import signal
+import threading
 import sys
 
 from ..errors import TinyOpsError
@@ -19,6 +21,9 @@ Example:
   tinyops-agent --config agent.toml
   curl -s 127.0.0.1:8765/v1/health
 """
+
+
+STOP_GRACE_S = 3.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config.load(args.config)
         agent = Agent(cfg)
-        signal.signal(signal.SIGTERM, lambda *_: agent.stop())
-        signal.signal(signal.SIGINT, lambda *_: agent.stop())
+        stopping = threading.Event()
+        # The handler only flags: stopping publishes "offline" and joins threads,
+        # which must not run inside a signal handler (it could block forever
+        # while the broker is down).
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
         agent.start()
         if cfg.gateway:
             from .gateway import start_gateway
@@ -44,7 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             start_gateway(agent, cfg.gateway)
         logging.getLogger("tinyops.agent").info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host,
                                                 agent.http.server_address[1])
-        agent.wait()
+        while not stopping.wait(0.5):
+            pass
+        closer = threading.Thread(target=agent.stop, daemon=True)
+        closer.start()
+        closer.join(STOP_GRACE_S)
+        if closer.is_alive():  # past the grace period, exit anyway: the broker's last will says offline
+            logging.getLogger("tinyops.agent").warning("stop took over %.0f s; exiting", STOP_GRACE_S)
+            os._exit(0)
     except TinyOpsError as e:
         print(f"tinyops-agent: {e}", file=sys.stderr)
         return e.exit_code
