@@ -226,8 +226,12 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
               acc += dot1(ip, fp, C);
               ws += wsum1(fp, C);
             }
-          acc += p->input_offset * ws;
-          if (r->bias) acc += r->bias[oc];
+          if (full) {
+            acc += r->bias_eff[oc]; /* the only case the compiler leaves here: 1x1 kernels */
+          } else {
+            acc += p->input_offset * ws;
+            if (r->bias) acc += r->bias[oc];
+          }
           o[oc] = requant(r, oc, acc);
         }
       }

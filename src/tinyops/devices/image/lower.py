@@ -135,10 +135,14 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     weights = w.array().astype(np.int64)
     wsum = weights.sum(axis=(0, 1, 2)) if dw else weights.reshape(oc, -1).sum(axis=1)
     bias_off = ctx.table(_bias_eff(ctx, bias, -xz * wsum))
+    # Non-1x1 convolutions gather each window into a scratch buffer (padding filled with
+    # the input zero point), so every window is one contiguous dot product. Then (and for
+    # 1x1 kernels, which never touch padding) bias_eff is all the kernel needs of the
+    # bias, and the image does not carry the bias tensor itself.
+    if not dw:
+        bias = -1
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
-    # Non-1x1 convolutions gather each window into a scratch buffer (padding filled with
-    # the input zero point), so every window is one contiguous dot product.
     scratch = ctx.scratch(kh * kw * c) if not dw and kh * kw > 1 else -1
     params = fmt.PARAMS["conv"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, o["stride_w"], o["stride_h"],
                                      o["dilation_w_factor"], o["dilation_h_factor"], pad_w, pad_h,
@@ -162,9 +166,9 @@ def lower_fc(ctx: Context, op: Operator) -> None:
     wsum = w.array().astype(np.int64).sum(axis=1)
     depth = w.shape[1]
     bias_off = ctx.table(_bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth)))
-    ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
+    ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])]  # the bias lives on in bias_eff only
     y = ctx.tensor(op.outputs[0])
-    params = fmt.PARAMS["fc"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, -xz, -wq.zero_point[0], yz,
+    params = fmt.PARAMS["fc"].pack(ins[0], ins[1], -1, y, -xz, -wq.zero_point[0], yz,
                                    lo, hi, len(scales), mult_off, shift_off, bias_off)
     ctx.emit("FULLY_CONNECTED", params, ins, [y])
 
