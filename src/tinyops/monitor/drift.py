@@ -77,26 +77,39 @@ class Baseline:
     def current_matrix(self, windows: list[tel.StoredWindow]) -> np.ndarray:
         """Sum the windows' histograms into a [F, K] matrix aligned with the baseline."""
         out = np.zeros_like(self.counts)
-        by_layout: dict[int, np.ndarray] = {}
+        totals: dict[int, np.ndarray] = {}
         layouts: dict[int, list[tuple[str, int]]] = {}
         for w in windows:
             if not w.features:
                 continue
-            key = id(w.features)
-            if key in by_layout and len(w.hist) == len(by_layout[key]):
-                by_layout[key] += w.hist
-            elif key not in by_layout:
-                by_layout[key] = w.hist.astype(np.int64).copy()
+            key = id(w.features)  # layouts are shared objects (cached per registry row)
+            t = totals.get(key)
+            if t is None:
+                totals[key] = w.hist.astype(np.int64)
                 layouts[key] = w.features
-        index = {n: i for i, n in enumerate(self.names)}
-        for key, total in by_layout.items():
-            pos = 0
-            for name, nb in layouts[key]:
+            elif len(w.hist) == len(t):
+                t += w.hist
+        for key, total in totals.items():
+            src, rows, cols = self._scatter(layouts[key])
+            np.add.at(out, (rows, cols), total[src])
+        return out
+
+    def _scatter(self, layout: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each value of a packed histogram goes in the baseline matrix (cached per layout)."""
+        cache = self.__dict__.setdefault("_scatter_cache", {})
+        key = tuple(layout)
+        if key not in cache:
+            index = {n: i for i, n in enumerate(self.names)}
+            src, rows, cols, pos = [], [], [], 0
+            for name, nb in layout:
                 i = index.get(name)
                 if i is not None and nb == self.nbins[i]:
-                    out[i, :nb] += total[pos:pos + nb]
+                    src.extend(range(pos, pos + nb))
+                    rows.extend([i] * nb)
+                    cols.extend(range(nb))
                 pos += nb
-        return out
+            cache[key] = (np.array(src, dtype=np.int64), np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))
+        return cache[key]
 
 
 @dataclass
@@ -133,10 +146,11 @@ def compare_scope(baseline: Baseline, current: np.ndarray, th: Thresholds) -> li
     """Per-feature statistics and verdicts for one scope's summed histograms."""
     s = stats.compare(baseline.counts, current, baseline.mask, baseline.centres)
     verdicts = _verdicts(s, th, len(baseline.names))
-    return [{"name": n, "n": int(s["n"][i]), "psi": round(float(s["psi"][i]), 6), "js": round(float(s["js"][i]), 6),
-             "ks": round(float(s["ks"][i]), 6), "ks_p": round(float(s["ks_p"][i]), 6),
-             "wasserstein": round(float(s["wasserstein"][i]), 6), "chi2_p": float(s["chi2_p"][i]), "verdict": verdicts[i]}
-            for i, n in enumerate(baseline.names)]
+    cols = {k: s[k].round(6).tolist() for k in ("psi", "js", "ks", "ks_p", "wasserstein")}
+    n, chi = s["n"].astype(np.int64).tolist(), s["chi2_p"].tolist()
+    return [{"name": name, "n": n[i], "psi": cols["psi"][i], "js": cols["js"][i], "ks": cols["ks"][i],
+             "ks_p": cols["ks_p"][i], "wasserstein": cols["wasserstein"][i], "chi2_p": chi[i], "verdict": verdicts[i]}
+            for i, name in enumerate(baseline.names)]
 
 
 def compare_predictions(reference: dict[str, int], current: dict[str, int], th: Thresholds) -> dict[str, Any]:

@@ -9,6 +9,7 @@ instead of parsing tens of thousands of JSON objects.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -132,7 +133,7 @@ def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, 
             hists = w.get("histograms") or {}
             feats = [(k, len(v)) for k, v in hists.items()]
             lid = _layout_id(db, feats, layouts) if feats else None
-            blob = np.fromiter((c for v in hists.values() for c in v), dtype=np.int64).astype(np.int32).tobytes() if feats else None
+            blob = np.array(list(itertools.chain.from_iterable(hists.values())), dtype=np.int32).tobytes() if feats else None
             lat = w.get("latency_ms") or {}
             cur = db.execute(
                 """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
