@@ -20,6 +20,7 @@ MAX_RETRIES = 8             # retransmissions of one request before giving up
 OPEN_TIMEOUT_S = 5.0        # connecting to the port (an emulated board may still be starting)
 READ_POLL_S = 0.02          # pyserial read timeout per poll
 ASCII_TIMEOUT_S = 10.0      # an MLPerf command until `m-ready` (not inference)
+SLOW_COMMAND_TIMEOUT_S = 5.0   # END/ACTIVATE/ROLLBACK hash a whole slot; a retry while busy is answered from the cache
 LONG_COMMAND_TIMEOUT_S = 120.0  # ACTIVATE/END hash a whole slot; `infer` runs many inferences
 
 TEXT_KEEP_BYTES = 4096       # board text (boot banner) kept between frames for callers
@@ -48,11 +49,12 @@ class Link:
 
     def __init__(self, url: str, *, baudrate: int = 115200, trace: TraceFn | None = None,
                  reply_timeout_s: float = REPLY_TIMEOUT_S, max_retries: int = MAX_RETRIES,
-                 port=None) -> None:
+                 slow_timeout_s: float = SLOW_COMMAND_TIMEOUT_S, port=None) -> None:
         self.url = url
         self.trace = trace
         self.reply_timeout_s = reply_timeout_s
         self.max_retries = max_retries
+        self.slow_timeout_s = slow_timeout_s
         self.port = port if port is not None else open_port(url, baudrate=baudrate)
         self.decoder = framing.SlipDecoder()
         self._pending: list[framing.Reply] = []

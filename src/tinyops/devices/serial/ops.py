@@ -8,8 +8,6 @@ from ...errors import DeviceError
 from . import protocol
 from .link import Link
 
-SLOW_COMMAND_TIMEOUT_S = 30.0  # ACTIVATE/ROLLBACK read and hash a whole slot
-
 
 def info(link: Link) -> protocol.DeviceInfo:
     reply = link.request(protocol.INFO)
@@ -21,12 +19,12 @@ def info(link: Link) -> protocol.DeviceInfo:
 
 
 def activate(link: Link, slot: int = protocol.SLOT_NONE) -> int:
-    reply = link.request(protocol.ACTIVATE, bytes([slot]), timeout_s=SLOW_COMMAND_TIMEOUT_S)
+    reply = link.request(protocol.ACTIVATE, bytes([slot]), timeout_s=link.slow_timeout_s)
     return reply.body[0]
 
 
 def rollback(link: Link) -> int:
-    reply = link.request(protocol.ROLLBACK, timeout_s=SLOW_COMMAND_TIMEOUT_S)
+    reply = link.request(protocol.ROLLBACK, timeout_s=link.slow_timeout_s)
     return reply.body[0]
 
 
@@ -47,7 +45,7 @@ def run(link: Link, x: bytes, *, max_chunk: int) -> protocol.RunResult:
         link.request(protocol.RUN, protocol.run_body(offset, x[offset:offset + step], False))
         offset += step
     reply = link.request(protocol.RUN, protocol.run_body(offset, x[offset:], True),
-                         timeout_s=SLOW_COMMAND_TIMEOUT_S)
+                         timeout_s=link.slow_timeout_s)
     return protocol.parse_run(reply.body)
 
 

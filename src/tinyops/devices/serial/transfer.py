@@ -106,6 +106,6 @@ def send_image(link: Link, image: bytes, info: protocol.DeviceInfo, *,
             next_off, inflight = received, deque()
         else:
             raise DeviceError(f"DATA failed at byte {acked}: {protocol.describe(reply.status)}")
-    link.request(protocol.END, timeout_s=max(link.reply_timeout_s, 30.0))
+    link.request(protocol.END, timeout_s=max(link.reply_timeout_s, link.slow_timeout_s))
     return TransferResult(slot, size, resumed_from, sent, time.monotonic() - t0,
                           link.retransmits - retransmits_before)
