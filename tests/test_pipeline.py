@@ -98,3 +98,12 @@ def test_bad_pipeline_files(tmp_path, text, msg):
     p.write_text(text)
     with pytest.raises(InputError, match=msg):
         load(p)
+
+
+def test_example_pipelines_parse():
+    from pathlib import Path
+
+    ci = Path(__file__).resolve().parents[1] / "examples" / "ci"
+    assert [s.kind for s in load(ci / "pipeline.toml").steps] == \
+        ["data", "train", "convert", "evaluate", "build", "rollout", "promote"]
+    assert load(ci / "retrain.toml").steps[1].config == {"retrain": "digits@production"}

@@ -8,6 +8,7 @@ instead of parsing tens of thousands of JSON objects.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import itertools
 import json
@@ -126,30 +127,30 @@ def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, 
     build, start — e.g. a QoS 1 redelivery) is ignored, not an error.
     """
     received = received or time.time()
-    stored = 0
     layouts: dict[str, int] = {}  # per transaction: a rollback must not leave stale ids cached
     with ws.transaction() as db:
+        rows = []
         for w in windows:
             hists = w.get("histograms") or {}
             feats = [(k, len(v)) for k, v in hists.items()]
             lid = _layout_id(db, feats, layouts) if feats else None
-            blob = np.array(list(itertools.chain.from_iterable(hists.values())), dtype=np.int32).tobytes() if feats else None
+            blob = array.array("i", itertools.chain.from_iterable(hists.values())).tobytes() if feats else None
             lat = w.get("latency_ms") or {}
-            cur = db.execute(
-                """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
-                   latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist,
-                   error_samples, sample, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                [w["device"], w["build"], float(w["start"]), float(w["end"]), received, w["count"],
-                 lat.get("p50"), lat.get("p95"), lat.get("max"), w.get("confidence_mean"), w["errors"],
-                 json.dumps(w["predictions"]), lid, blob,
-                 json.dumps(w["error_samples"]) if w.get("error_samples") else None,
-                 json.dumps(w["sample"]) if w.get("sample") else None, w.get("source")])
-            stored += cur.rowcount
-        for r in rejects:
-            payload = bytes(r.get("payload") or b"")
-            db.execute("INSERT INTO telemetry_rejects(received, topic, device, reason, size, payload) VALUES (?,?,?,?,?,?)",
-                       [received, str(r.get("topic", ""))[:256], r.get("device"), str(r["reason"])[:500],
-                        len(payload), payload[:REJECT_PAYLOAD_KEEP]])
+            rows.append((w["device"], w["build"], float(w["start"]), float(w["end"]), received, w["count"],
+                         lat.get("p50"), lat.get("p95"), lat.get("max"), w.get("confidence_mean"), w["errors"],
+                         json.dumps(w["predictions"]), lid, blob,
+                         json.dumps(w["error_samples"]) if w.get("error_samples") else None,
+                         json.dumps(w["sample"]) if w.get("sample") else None, w.get("source")))
+        before = db.conn.total_changes
+        db.conn.executemany(
+            """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
+               latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist,
+               error_samples, sample, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
+        stored = db.conn.total_changes - before
+        db.conn.executemany(
+            "INSERT INTO telemetry_rejects(received, topic, device, reason, size, payload) VALUES (?,?,?,?,?,?)",
+            [(received, str(r.get("topic", ""))[:256], r.get("device"), str(r["reason"])[:500],
+              len(bytes(r.get("payload") or b"")), bytes(r.get("payload") or b"")[:REJECT_PAYLOAD_KEEP]) for r in rejects])
     return stored, len(windows) - stored
 
 
