@@ -3,7 +3,6 @@ replies (exact), STATS, RESET, and the fuzz corpus as regression tests."""
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import subprocess
 from pathlib import Path
@@ -197,3 +196,22 @@ def test_no_model_errors(boards) -> None:
         with pytest.raises(DeviceError, match="no committed earlier model"):
             ops.rollback(link)
         assert link.request(protocol.END, check=False).status == 6
+
+
+def test_posix_board_on_a_pty(firmware_bins, tmp_path) -> None:
+    """The same firmware on a pseudo-terminal, opened like a USB serial port."""
+    import os
+    import signal
+
+    proc = subprocess.Popen([str(firmware_bins["posix"]), "--flash", str(tmp_path / "pty.flash"), "--pty"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline().split()
+        assert first[0] == "PTY" and first[1].startswith("/dev/")
+        with Link(first[1], reply_timeout_s=0.5) as link:
+            link.drain()
+            assert ops.info(link).board == "posix"
+            assert link.ascii("name") == ["m-name-dut-[tinyops-fw-posix]"]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
