@@ -62,6 +62,14 @@ def test_subprocess_flashers_run_with_exactly_that_argv(tmp_path, monkeypatch) -
         recorded = log.read_text().splitlines()
         assert [Path(recorded[0]).name, *recorded[1:]] == _expected(pid, fw)
         assert "flashed" in r.output
+    # dfu-util: no shipped profile names it yet; a profile that does runs it the same way.
+    import dataclasses
+
+    dfu = dataclasses.replace(profiles.load("raspberry-pi-pico"), flasher="dfu-util",
+                              flasher_args=("-a", "0", "-s", "0x08000000:leave", "-D", "{firmware}"))
+    flashers.flash_firmware(fw, dfu, port=None)
+    recorded = log.read_text().splitlines()
+    assert [Path(recorded[0]).name, *recorded[1:]] == ["dfu-util", "-a", "0", "-s", "0x08000000:leave", "-D", str(fw)]
     # A failing tool is reported with its output.
     (bindir / "picotool").write_text("#!/bin/sh\necho 'No accessible RP2040 devices' >&2\nexit 3\n")
     with pytest.raises(DeviceError, match="picotool failed \\(exit 3\\): No accessible RP2040"):
