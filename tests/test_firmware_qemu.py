@@ -4,9 +4,13 @@ QEMU restart (semihosting)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+from click.testing import CliRunner
 from fixtures_boards import boards, firmware_bins, model_images  # noqa: F401
 
+from tinyops.cli.main import cli
 from tinyops.devices.serial import flash, ops
 from tinyops.devices.serial.link import Link
 
@@ -49,12 +53,21 @@ def test_second_model_and_rollback_on_qemu(boards, model_images) -> None:
     flash.flash_image(b.url, a.image)
     rep = flash.flash_image(b.url, c.image, c.inputs, c.outputs)
     assert rep.self_test == "pass" and rep.slot == 1
+    res = CliRunner().invoke(cli, ["device", "rollback", "--port", b.url, "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["active_sha256"] == a.sha256
     with Link(b.url) as link:
         link.drain()
-        ops.rollback(link)
         assert ops.info(link).active_sha256 == a.sha256
         ops.reset(link)  # SYSRESETREQ: QEMU resets the machine, the flash file stays
     with Link(b.url) as link:
         link.drain(0.5)
         info = ops.info(link)
         assert info.active_sha256 == a.sha256 and info.boots == 1
+
+
+def test_rollback_with_nothing_to_roll_back_is_explained(boards, model_images) -> None:
+    b = boards.start("qemu-mps2-an386")
+    flash.flash_image(b.url, model_images["imu_cnn"].image)
+    res = CliRunner().invoke(cli, ["device", "rollback", "--port", b.url], catch_exceptions=False)
+    assert res.exit_code == 1 and "no committed earlier model" in res.output
