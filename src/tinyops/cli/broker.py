@@ -1,4 +1,4 @@
-"""`tinyops broker …`: the Mosquitto broker of this workspace's fleet."""
+"""`tinyops broker …`: the MQTT broker of this workspace's fleet (Mosquitto, or the embedded fallback)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from .common import echo_json, json_option, open_workspace
 
 @click.group("broker")
 def broker_group() -> None:
-    """Set up and run the MQTT broker (Mosquitto with TLS, passwords and ACLs)."""
+    """Set up and run the MQTT broker (Mosquitto with TLS, passwords and ACLs;
+    tinyops' embedded Python broker when Mosquitto is not installed)."""
 
 
 @broker_group.command("setup")
@@ -45,16 +46,22 @@ def setup_cmd(ctx: click.Context, directory: str | None, port: int, local_port: 
 
 
 @broker_group.command("start")
+@click.option("--embedded", is_flag=True, help="Run tinyops' embedded Python broker even if Mosquitto is installed.")
 @json_option
 @click.pass_context
-def start_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Start Mosquitto in the background (pid file in the broker folder).
+def start_cmd(ctx: click.Context, embedded: bool, as_json: bool) -> None:
+    """Start the broker in the background (pid file in the broker folder).
+
+    Mosquitto when it is installed; otherwise (or with --embedded) tinyops'
+    embedded Python broker on the same ports, certificates, passwords and ACL,
+    for demos and small fleets (`broker status` lists what it does not guarantee).
 
     \b
     Example:
       tinyops broker start
+      tinyops broker start --embedded
     """
-    _show(broker.start(open_workspace(ctx)), as_json)
+    _show(broker.start(open_workspace(ctx), embedded=True if embedded else None), as_json)
 
 
 @broker_group.command("stop")
@@ -87,9 +94,15 @@ def _show(st: broker.BrokerStatus, as_json: bool) -> None:
     if as_json:
         echo_json(st.to_dict())
         return
+    name = {"mosquitto": "Mosquitto", "embedded": "Embedded Python broker"}.get(st.kind or "", "Broker")
     state = f"running (pid {st.pid})" if st.running else "stopped"
-    click.echo(f"Broker {state}; TLS port {st.port}" + (f", plain 127.0.0.1:{st.local_port}" if st.local_port else "")
-               + f"; {st.devices} devices; folder {st.dir}")
+    click.echo(f"{name} {state}; TLS port {st.port}" + (f", plain 127.0.0.1:{st.local_port}" if st.local_port else "")
+               + f"; {st.devices} devices; folder {st.dir}; log {st.log}")
+    if st.kind == "embedded":
+        click.echo("Mosquitto is not running this fleet: the embedded broker is a fallback for demos and small "
+                   "fleets. It does not guarantee:")
+        for item in st.limitations:
+            click.echo(f"  - {item}")
 
 
 COMMANDS = [broker_group]

@@ -7,6 +7,11 @@ generated from the registered devices, ``mosquitto.conf`` and ``data/``
 ``start`` runs Mosquitto as a child with a pid file; registering a device
 rewrites ``passwd``/``acl`` and sends SIGHUP so a running broker reloads them.
 
+Without Mosquitto (or with ``embedded=True``) ``start`` runs tinyops' own
+pure-Python broker (:mod:`.embedded_broker`) on the same folder, files and
+ports instead; ``status`` says which one runs and what the embedded one does
+not guarantee.
+
 When started as root Mosquitto drops to user ``mosquitto``: the folder's
 parents must be traversable by that user, ``data/`` must be writable by it,
 and the files it reads after dropping (passwd, acl, server key) are made
@@ -25,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,6 +92,8 @@ class BrokerStatus:
     local_port: int | None
     devices: int
     log: str
+    kind: str | None = None  # "mosquitto" or "embedded" while running
+    limitations: list[str] = field(default_factory=list)  # what the running broker does not guarantee
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,8 +170,6 @@ def setup(ws: Any, directory: Path | str | None = None, *, port: int = 8883, loc
     if not _reachable_by_mosquitto(d):
         raise InputError(f"user 'mosquitto' cannot reach {d} (a parent folder is private)",
                          hint="pass --dir with a folder under e.g. /srv or /var/lib, or chmod o+x its parents")
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
-        raise FleetError("Mosquitto is not installed", hint="apt-get install mosquitto mosquitto-clients (or `make install`)")
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o755)
     old: BrokerSettings | None = None
@@ -257,25 +263,45 @@ def sync(ws: Any) -> bool:
 
 
 # ---- process ------------------------------------------------------------------
-def _pid_file(s: BrokerSettings) -> Path:
-    return s.path / "mosquitto.pid"
+EMBEDDED_MODULE = "tinyops.fleet.embedded_broker"
+
+
+def mosquitto_exe() -> str | None:
+    exe = shutil.which("mosquitto")
+    return exe or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+def _pid_file(s: BrokerSettings, kind: str = "mosquitto") -> Path:
+    return s.path / ("mosquitto.pid" if kind == "mosquitto" else "embedded-broker.pid")
+
+
+def _log_file(s: BrokerSettings, kind: str) -> Path:
+    return s.path / ("mosquitto.log" if kind == "mosquitto" else "embedded-broker.log")
+
+
+def _running(s: BrokerSettings) -> tuple[str, int] | None:
+    """Which of our brokers runs on this folder, and its pid."""
+    for kind, marks in (("mosquitto", ["mosquitto", str(s.path / "mosquitto.conf")]),
+                        ("embedded", [EMBEDDED_MODULE, str(s.path)])):
+        try:
+            pid = int(_pid_file(s, kind).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        # A recycled pid must not be taken for our broker.
+        if all(m in cmdline for m in marks):
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z":
+                    continue
+            except OSError:
+                continue
+            return kind, pid
+    return None
 
 
 def _running_pid(s: BrokerSettings) -> int | None:
-    try:
-        pid = int(_pid_file(s).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except (OSError, ValueError):
-        return None
-    # A recycled pid must not be taken for our broker.
-    if "mosquitto" in cmdline and str(s.path / "mosquitto.conf") in cmdline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z":
-                return None
-        except OSError:
-            return None
-        return pid
-    return None
+    r = _running(s)
+    return r[1] if r else None
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -285,44 +311,58 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def status(ws: Any) -> BrokerStatus:
+    from .embedded_broker import LIMITATIONS
+
     s = load(ws)
-    return BrokerStatus(running=_running_pid(s) is not None, pid=_running_pid(s), dir=s.dir, port=s.port,
+    run = _running(s)
+    kind = run[0] if run else None
+    return BrokerStatus(running=run is not None, pid=run[1] if run else None, dir=s.dir, port=s.port,
                         local_port=s.local_port, devices=len(devices_reg.list_devices(ws)),
-                        log=str(s.path / "mosquitto.log"))
+                        log=str(_log_file(s, kind or ("mosquitto" if mosquitto_exe() else "embedded"))),
+                        kind=kind, limitations=list(LIMITATIONS) if kind == "embedded" else [])
 
 
-def start(ws: Any, timeout: float = 10.0) -> BrokerStatus:
+def start(ws: Any, timeout: float = 10.0, *, embedded: bool | None = None) -> BrokerStatus:
+    """Start Mosquitto, or the embedded Python broker when ``embedded`` is true
+    or (``None``) when Mosquitto is not installed. A running broker is left as is."""
     s = load(ws)
     if _running_pid(s):
         return status(ws)
     if _port_open(s.port):
         raise FleetError(f"port {s.port} is already in use", hint="stop the other broker or rerun `tinyops broker setup --port N`")
     write_auth(ws, s)
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    log = open(s.path / "mosquitto.log", "ab")
-    proc = subprocess.Popen([exe, "-c", str(s.path / "mosquitto.conf")], stdout=log, stderr=subprocess.STDOUT,
+    exe = mosquitto_exe()
+    kind = "embedded" if embedded or (embedded is None and exe is None) else "mosquitto"
+    if kind == "mosquitto" and exe is None:
+        raise FleetError("Mosquitto is not installed",
+                         hint="apt-get install mosquitto (or `make install`), or use `tinyops broker start --embedded`")
+    argv = ([exe, "-c", str(s.path / "mosquitto.conf")] if kind == "mosquitto"
+            else [sys.executable, "-m", EMBEDDED_MODULE, "--dir", str(s.path)])
+    log_path = _log_file(s, kind)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
                             stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     log.close()
-    _pid_file(s).write_text(f"{proc.pid}\n")
+    _pid_file(s, kind).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _pid_file(s).unlink(missing_ok=True)
-            tail = (s.path / "mosquitto.log").read_text(errors="replace")[-800:]
-            raise FleetError(f"mosquitto exited at start (code {proc.returncode}): {tail.strip()}",
-                             hint=f"see {s.path / 'mosquitto.log'}")
+            _pid_file(s, kind).unlink(missing_ok=True)
+            tail = log_path.read_text(errors="replace")[-800:]
+            raise FleetError(f"{kind} broker exited at start (code {proc.returncode}): {tail.strip()}",
+                             hint=f"see {log_path}")
         if _port_open(s.port) and (not s.local_port or _port_open(s.local_port)):
             return status(ws)
         time.sleep(0.05)
     proc.kill()
-    raise FleetError(f"mosquitto did not open port {s.port} within {timeout:.0f} s", hint=f"see {s.path / 'mosquitto.log'}")
+    raise FleetError(f"{kind} broker did not open port {s.port} within {timeout:.0f} s", hint=f"see {log_path}")
 
 
 def stop(ws: Any, timeout: float = 10.0) -> BrokerStatus:
     s = load(ws)
     pid = _running_pid(s)
     if pid:
-        os.kill(pid, signal.SIGTERM)  # Mosquitto saves its persistence file on SIGTERM
+        os.kill(pid, signal.SIGTERM)  # both brokers save their retained messages on SIGTERM
         deadline = time.monotonic() + timeout
         while _running_pid(s) and time.monotonic() < deadline:
             try:
@@ -332,5 +372,6 @@ def stop(ws: Any, timeout: float = 10.0) -> BrokerStatus:
             time.sleep(0.05)
         if _running_pid(s):
             os.kill(pid, signal.SIGKILL)
-    _pid_file(s).unlink(missing_ok=True)
+    _pid_file(s, "mosquitto").unlink(missing_ok=True)
+    _pid_file(s, "embedded").unlink(missing_ok=True)
     return status(ws)
