@@ -158,6 +158,10 @@ class Fleet:
     port: int
     local_port: int
     agents: dict[str, AgentProc] = field(default_factory=dict)
+    embedded: bool = False  # the embedded Python broker instead of Mosquitto
+
+    def start_broker(self) -> None:
+        broker.start(self.ws, embedded=self.embedded)
 
     def bundle(self, name: str) -> Bundle:
         from tinyops.fleet.publish import load_bundle
@@ -217,18 +221,18 @@ def fleet_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return build_template(tmp_path_factory.mktemp("fleet-template"))
 
 
-@pytest.fixture
-def fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
-    """A private copy of the built workspace plus a running Mosquitto; agents are registered on demand."""
+def make_fleet(template: dict[str, Any], tmp_path: Path, *, embedded: bool = False) -> Iterator[Fleet]:
+    """A private copy of the built workspace plus a running broker (Mosquitto unless
+    ``embedded``); agents are registered on demand. Stops everything afterwards."""
     root = tmp_path / "ws"
-    shutil.copytree(fleet_template["root"], root)
+    shutil.copytree(template["root"], root)
     ws = Workspace.open(root)
     bdir = mosquitto_dir()
     port, local = free_port(), free_port()
     broker.setup(ws, bdir, port=port, local_port=local)
-    f = Fleet(ws=ws, builds=dict(fleet_template["builds"]), broker_dir=bdir, port=port, local_port=local)
+    f = Fleet(ws=ws, builds=dict(template["builds"]), broker_dir=bdir, port=port, local_port=local, embedded=embedded)
     try:
-        broker.start(ws)
+        f.start_broker()
         yield f
     finally:
         f.stop_all()
@@ -236,5 +240,17 @@ def fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
         shutil.rmtree(bdir, ignore_errors=True)
 
 
-__all__ = ["Fleet", "AgentProc", "fleet", "fleet_template", "free_port", "mosquitto_dir", "resign",
+@pytest.fixture
+def fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
+    """A private copy of the built workspace plus a running Mosquitto; agents are registered on demand."""
+    yield from make_fleet(fleet_template, tmp_path)
+
+
+@pytest.fixture
+def embedded_fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
+    """Like ``fleet`` but on tinyops' embedded Python broker."""
+    yield from make_fleet(fleet_template, tmp_path, embedded=True)
+
+
+__all__ = ["Fleet", "AgentProc", "fleet", "embedded_fleet", "make_fleet", "fleet_template", "free_port", "mosquitto_dir", "resign",
            "broken_golden", "agent_config", "transfer"]
