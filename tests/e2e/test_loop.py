@@ -34,6 +34,7 @@ from tinyops.fleet import broker  # noqa: E402
 from tinyops.fleet.api import rollout_build  # noqa: E402
 from tinyops.fleet.mqtt import MqttConnection  # noqa: E402
 from tinyops.fleet.rollout import Strategy  # noqa: E402
+from tinyops.monitor.bias import production_bias  # noqa: E402
 from tinyops.monitor.check import check, resolve_target  # noqa: E402
 from tinyops.monitor.collector import Collector  # noqa: E402
 from tinyops.monitor.mcu import McuTelemetry  # noqa: E402
@@ -198,6 +199,10 @@ def test_the_loop(fleet, tmp_path):  # noqa: F811
                 nearest = int(np.abs(sent_x - x).max(axis=1).argmin())  # the row we sent, up to quantization
                 w.writerow([row["sample"], mcu_sent[nearest][1]])
         assert len(samples) == 48
+        # Production bias: the board's outputs on those samples equal the host's TFLM reference, bit for bit.
+        bias = production_bias(ws, mcu_build, devices=["mcu-1"], since=t1)
+        assert bias["reference_runtime"] == "tflm" and bias["biased_devices"] == []
+        assert bias["devices"][0]["samples"] == 48 and bias["devices"][0]["identical_share"] == 1.0
         field, _ = retrain.field_dataset(ws, "digits-field", labels_file)
         rec_csv = tmp_path / "recording.csv"
         with open(rec_csv, "w", newline="") as f:

@@ -115,4 +115,31 @@ def report_cmd(ctx: click.Context, target: str, group: str | None, device: str |
         click.echo(f"Wrote {info['path']} ({info['bytes']} bytes, {info['features']} features, drift: {info['drift']})")
 
 
+@drift_group.command("bias")
+@click.argument("build")
+@click.option("--device", help="Only this device.")
+@click.option("--window", help="Only samples from windows that ended in this period (e.g. 24h).")
+@json_option
+@click.pass_context
+def bias_cmd(ctx: click.Context, build: str, device: str | None, window: str | None, as_json: bool) -> None:
+    """Production bias: re-run devices' reservoir samples of BUILD on the host reference and compare outputs.
+
+    \b
+    Example:
+      tinyops drift bias 3f2a9c01 --device mcu-1
+    """
+    import time
+
+    from ..monitor.bias import production_bias
+    from ..monitor.check import parse_duration
+
+    res = production_bias(open_workspace(ctx), build, devices=[device] if device else None,
+                          since=time.time() - parse_duration(window) if window else None)
+    if as_json:
+        echo_json(res)
+        return
+    click.echo(f"build {res['build']} against {res['reference_runtime']} on the host")
+    echo_table(res["devices"], ["device", "samples", "identical_share", "max_lsb_diff", "class_agreement"])
+
+
 COMMANDS = [drift_group]

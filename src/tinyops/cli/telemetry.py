@@ -85,4 +85,46 @@ def show_cmd(ctx: click.Context, device: str | None, group: str | None, as_json:
                    ["received", "device", "size", "reason"])
 
 
+@telemetry_group.command("feed")
+@click.argument("data")
+@click.option("--agent", help="A Pi agent's local endpoint, e.g. http://127.0.0.1:8765.")
+@click.option("--port", help="A microcontroller's serial URL (this command acts as its gateway).")
+@click.option("--device", help="Device id of the microcontroller (with --port).")
+@click.option("--build", help="Build flashed on the microcontroller (with --port).")
+@click.option("--rows", type=int, default=300, show_default=True, help="Inferences to run.")
+@click.option("--gain", help="Sensor fault: CHANNELS=FACTOR on the input's last axis, e.g. 19,20,27=1.4.")
+@click.option("--offset", help="Sensor fault: CHANNELS=VALUE added, e.g. 3,4=2.0.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which rows are drawn.")
+@click.option("--reservoir", type=int, default=0, show_default=True,
+              help="MCU windows carry this many raw samples (for retraining).")
+@click.option("--period", type=int, default=100, show_default=True, help="MCU: inferences per published window.")
+@click.option("--broker", "broker_url", help="Where MCU windows go (default: this workspace's broker).")
+@json_option
+@click.pass_context
+def feed_cmd(ctx: click.Context, data: str, agent: str | None, port: str | None, device: str | None,
+             build: str | None, rows: int, gain: str | None, offset: str | None, seed: int, reservoir: int,
+             period: int, broker_url: str | None, as_json: bool) -> None:
+    """Run rows of dataset DATA on one device, optionally through a simulated sensor fault.
+
+    For demos and soak tests: the agent (or, for --port, this command as the
+    MCU's gateway) publishes the telemetry windows the collector stores.
+
+    \b
+    Example:
+      tinyops telemetry feed digits@1 --agent http://127.0.0.1:8765 --gain 19,20,27,28=1.4
+      tinyops telemetry feed digits@1 --port socket://127.0.0.1:5555 --device mcu-1 --build 3f2a9c01 --reservoir 16
+    """
+    from ..monitor.feed import feed, parse_fault
+
+    res = feed(open_workspace(ctx), data, agent=agent, port=port, device=device, build=build, rows=rows,
+               gain=parse_fault(gain), offset=parse_fault(offset), seed=seed, reservoir=reservoir, period=period,
+               broker_url=broker_url)
+    if as_json:
+        echo_json(res)
+    else:
+        mix = ", ".join(f"{k}:{v}" for k, v in sorted(res["predictions"].items()))
+        click.echo(f"Ran {res['rows']} inferences on {res['device']} (build {res['build']}); predictions {mix}"
+                   + (f"; published {res['windows']} windows" if res["windows"] else ""))
+
+
 COMMANDS = [telemetry_group]

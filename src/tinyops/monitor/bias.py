@@ -1,0 +1,62 @@
+"""Production bias: do devices compute what the host reference computes?
+
+Reservoir samples carry the input a device saw and the raw output it
+produced. Re-running those inputs through the build's reference runtime on
+the host (the one that made the golden vectors: TFLite Micro for MCU builds,
+LiteRT for Pi builds) and comparing shows a device that has drifted from its
+model — a miscompiled runtime, a wrong preprocessing step, a flipped bit —
+which input histograms cannot see.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from ..errors import NotFoundError
+from ..registry import builds as builds_reg
+from ..registry import telemetry as tel
+
+
+def production_bias(ws: Any, build: str, *, devices: list[str] | None = None,
+                    since: float | None = None) -> dict[str, Any]:
+    """Per device: samples compared, share of identical output values, max LSB difference, class agreement."""
+    from ..ml.runtimes import open_runtime
+
+    b = builds_reg.get(ws, build)
+    manifest = json.loads(builds_reg.file_bytes(ws, b, "manifest.json"))
+    windows = [w for w in tel.load_windows(ws, builds=[b.id], devices=devices, since=since, with_samples=True) if w.sample]
+    if not windows:
+        raise NotFoundError(f"no reservoir samples from build {b.id}",
+                            hint="enable the telemetry reservoir on the devices (e.g. `telemetry feed --reservoir 16`)")
+    kind = (manifest.get("golden") or {}).get("runtime") or ("tflm" if b.runtime != "litert" else "litert")
+    options = {"xnnpack": False} if kind == "litert" else {}
+    rt = open_runtime(kind, builds_reg.file_bytes(ws, b, "model.tflite"), **options)
+    inp, out = rt.inputs[0], rt.outputs[0]
+    per: dict[str, dict[str, Any]] = {}
+    try:
+        for w in windows:
+            for s in w.sample or []:
+                x = np.asarray(s["x"], dtype=np.float64).reshape(inp.shape)
+                if inp.scale:
+                    x = np.clip(np.round(x / inp.scale) + (inp.zero_point or 0), -128, 127)
+                ref = np.asarray(rt.run(x.astype(inp.dtype))).reshape(-1)
+                dev = np.asarray(s["y"], dtype=ref.dtype).reshape(-1)
+                d = per.setdefault(w.device, {"device": w.device, "samples": 0, "values": 0, "identical": 0,
+                                              "max_lsb_diff": 0, "class_agree": 0})
+                diff = np.abs(dev.astype(np.float64) - ref.astype(np.float64))
+                d["samples"] += 1
+                d["values"] += diff.size
+                d["identical"] += int((diff == 0).sum())
+                d["max_lsb_diff"] = max(d["max_lsb_diff"], float(diff.max(initial=0)))
+                d["class_agree"] += int(np.argmax(dev) == np.argmax(ref))
+    finally:
+        getattr(rt, "close", lambda: None)()
+    rows = []
+    for d in per.values():
+        rows.append({"device": d["device"], "samples": d["samples"], "identical_share": d["identical"] / d["values"],
+                     "max_lsb_diff": d["max_lsb_diff"], "class_agreement": d["class_agree"] / d["samples"]})
+    return {"build": b.id, "reference_runtime": kind, "devices": rows,
+            "biased_devices": [r["device"] for r in rows if r["class_agreement"] < 1.0 or r["max_lsb_diff"] > 2]}

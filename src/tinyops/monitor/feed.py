@@ -1,0 +1,109 @@
+"""Feed dataset rows to devices, optionally through a simulated sensor fault.
+
+For demos and soak tests of the monitoring loop without real sensors: rows of
+a dataset version, prepared the way the model's recipe prepares them, go to a
+Pi agent's local endpoint (`POST /v1/predict`; the agent publishes its own
+telemetry) or to a microcontroller on a serial port (this process then acts
+as its gateway and publishes the MCU's windows). ``gain``/``offset`` map
+feature indices (last input axis) to a sensor fault, e.g. a gain of 1.4.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+from ..errors import DeviceError, InputError
+
+
+def parse_fault(text: str | None) -> dict[int, float]:
+    """``"19,20,27=1.4"`` → {19: 1.4, 20: 1.4, 27: 1.4}."""
+    if not text:
+        return {}
+    try:
+        chans, value = text.split("=")
+        return {int(c): float(value) for c in chans.split(",") if c.strip()}
+    except ValueError:
+        raise InputError(f"'{text}' is not CHANNELS=VALUE", hint='write e.g. "19,20,27=1.4"') from None
+
+
+def _rows(ws: Any, model_ref: str, data_ref: str) -> np.ndarray:
+    from ..ml import dataprep
+
+    spec = dataprep.model_spec(ws, model_ref)
+    return dataprep.prepare(ws, data_ref, spec["data"], labels=spec["labels"] or None, need_labels=False).X
+
+
+def _fault(x: np.ndarray, gain: dict[int, float], offset: dict[int, float], lo: float, hi: float) -> np.ndarray:
+    x = x.astype(np.float64).copy()
+    for c, g in gain.items():
+        x[..., c] *= g
+    for c, o in offset.items():
+        x[..., c] += o
+    return np.clip(x, lo, hi)  # a real sensor saturates at its range
+
+
+def _agent_model(url: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/v1/model", timeout=10) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise DeviceError(f"cannot reach the agent at {url}: {e}", hint="is tinyops-agent running? see its http.port") from e
+
+
+def feed(ws: Any, data_ref: str, *, agent: str | None = None, port: str | None = None, device: str | None = None,
+         build: str | None = None, rows: int = 300, gain: dict[int, float] | None = None,
+         offset: dict[int, float] | None = None, seed: int = 0, reservoir: int = 0, period: int = 100,
+         broker_url: str | None = None) -> dict[str, Any]:
+    """Send ``rows`` random rows of ``data_ref`` to one device; returns what was sent and predicted."""
+    from ..registry import builds as builds_reg
+
+    if bool(agent) == bool(port):
+        raise InputError("give exactly one of --agent URL or --port URL")
+    if agent:
+        info = _agent_model(agent)
+        model_ref, build = info["model"], info["build"]
+    else:
+        if not (device and build):
+            raise InputError("an MCU feed needs --device ID and --build BUILD", hint="the build flashed on that board")
+        b = builds_reg.get(ws, build)
+        model_ref, build = b.model, b.id
+    X = _rows(ws, model_ref, data_ref)
+    lo, hi = float(X.min()), float(X.max())
+    pick = np.random.default_rng(seed).integers(len(X), size=rows)
+    preds: dict[str, int] = {}
+    if agent:
+        url = agent.rstrip("/") + "/v1/predict"
+        for i in pick:
+            x = _fault(X[i], gain or {}, offset or {}, lo, hi)
+            req = urllib.request.Request(url, data=json.dumps({"input": x.reshape(-1).tolist()}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                body = json.loads(r.read())
+            key = str(body.get("label") if body.get("label") is not None else body.get("class"))
+            preds[key] = preds.get(key, 0) + 1
+        return {"device": info.get("device"), "build": build, "rows": rows, "predictions": preds, "windows": None}
+    from ..fleet import topics
+    from ..fleet.mqtt import MqttConnection
+    from .collector import broker_address
+    from .mcu import McuTelemetry
+
+    manifest = json.loads(builds_reg.file_bytes(ws, builds_reg.get(ws, build), "manifest.json"))
+    labels = manifest.get("labels") or []
+    windows = 0
+    with MqttConnection(broker_address(ws, broker_url)).connect() as conn, \
+            McuTelemetry(port, manifest, device, reservoir=reservoir) as mcu:
+        for k, i in enumerate(pick):
+            x = _fault(X[i], gain or {}, offset or {}, lo, hi)
+            y = mcu.infer(x.reshape(manifest["inputs"][0]["shape"]))
+            cls = int(np.argmax(y))
+            key = labels[cls] if cls < len(labels) else str(cls)
+            preds[key] = preds.get(key, 0) + 1
+            if (k + 1) % period == 0 or k + 1 == rows:
+                conn.publish(topics.telemetry(device), json.dumps(mcu.snapshot()))
+                windows += 1
+    return {"device": device, "build": build, "rows": rows, "predictions": preds, "windows": windows}
