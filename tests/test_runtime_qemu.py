@@ -12,7 +12,7 @@ from tinyops.devices.image.native import NativeRuntime
 from tinyops.devices.image.qemu_bench import run_image
 
 
-@pytest.mark.parametrize("name", ["ds_cnn_kws", "resnet8_ic", "autoencoder_ad"])
+@pytest.mark.parametrize("name", ["ds_cnn_kws", "mobilenet_vww", "resnet8_ic", "autoencoder_ad"])
 def test_qemu_matches_host(name: str) -> None:
     data = model_bytes(name)
     compiled = compile_image(data)
