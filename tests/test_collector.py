@@ -106,3 +106,17 @@ def test_two_collectors_share_the_load(ws, tmp_path):
             ws2.close()
     assert tel.count_windows(ws) == 60
     assert all(c.stats.stored > 0 for c in cols), [c.stats for c in cols]  # the broker split the stream
+
+
+def test_telemetry_show_cli(ws, tiny):
+    m = baseline_manifest()
+    register_manifest_build(ws, m)
+    rng = np.random.default_rng(2)
+    wins = [window(m, "pi-1", rng, n=3, start=time.time() - 600 + k) for k in range(3)]
+    tel.store_batch(ws, wins, [{"topic": "tinyops/devices/pi-1/telemetry", "device": "pi-1", "reason": "bad json",
+                                "payload": b"{"}])
+    data = json.loads(tiny("telemetry", "show", "--device", "pi-1", "--json").stdout)
+    assert data["devices"][0]["inferences"] == 9 and len(data["windows"]) == 3
+    assert data["rejects"][0]["reason"] == "bad json"
+    text = tiny("telemetry", "show").stdout
+    assert "pi-1" in text and "bad json" in text

@@ -37,3 +37,14 @@ def test_report_bad_path_writes_nothing(ws, tmp_path):
     with pytest.raises(InputError):
         write_report(ws, build, tmp_path / "missing" / "r.html")
     assert not (tmp_path / "missing").exists()
+
+
+def test_report_cli(ws, tiny, tmp_path):
+    m = baseline_manifest()
+    build = register_manifest_build(ws, m)
+    seed_windows(ws, m, time.time())
+    out = tmp_path / "r.html"
+    import json
+
+    info = json.loads(tiny("drift", "report", build, "--window", "1h", "--html", str(out), "--json").stdout)
+    assert info["drift"] is True and out.exists() and info["path"] == str(out.resolve())
