@@ -238,7 +238,7 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
 }
 
 /* Four channels of a depthwise window (depth multiplier 1): per-lane MACs with SMLABB/SMLATT. */
-static __attribute__((noinline)) void dw_block4(const int8_t *in, const int8_t *filt, int32_t c,
+static __attribute__((noinline)) void dw_block4(const int8_t *in, int32_t origin, const int8_t *filt, int32_t c,
                                                              int32_t rowstep, int32_t colstep, int32_t OC, int32_t KW,
                                                              int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
                                                              int32_t dil_h, int32_t dil_w, int32_t *acc, int32_t *ws) {
@@ -246,7 +246,7 @@ static __attribute__((noinline)) void dw_block4(const int8_t *in, const int8_t *
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   uint32_t se = 0, so = 0;
   for (int32_t fy = fy0; fy < fy1; fy++) {
-    const int8_t *ip = in + fy * dil_h * rowstep + fx0 * dil_w * colstep + c;
+    const int8_t *ip = in + (origin + fy * dil_h * rowstep + fx0 * dil_w * colstep + c);
     const int8_t *fp = filt + (fy * KW + fx0) * OC + c;
     for (int32_t fx = fx0; fx < fx1; fx++, ip += dil_w * colstep, fp += OC) {
       const uint32_t x = rd32(ip), w = rd32(fp);
@@ -265,7 +265,7 @@ static __attribute__((noinline)) void dw_block4(const int8_t *in, const int8_t *
   for (int k = 0; k < 4; k++) acc[k] = ws[k] = 0;
   for (int32_t fy = fy0; fy < fy1; fy++)
     for (int32_t fx = fx0; fx < fx1; fx++) {
-      const int8_t *ip = in + fy * dil_h * rowstep + fx * dil_w * colstep + c;
+      const int8_t *ip = in + (origin + fy * dil_h * rowstep + fx * dil_w * colstep + c);
       const int8_t *fp = filt + (fy * KW + fx) * OC + c;
       for (int k = 0; k < 4; k++) {
         acc[k] += ip[k] * fp[k];
@@ -291,12 +291,12 @@ static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tens
         tap_range(y0, KH, p->dilation_h, H, &fy0, &fy1);
         tap_range(x0, KW, p->dilation_w, W, &fx0, &fx1);
         const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
-        const int8_t *base = in + ((b * H + y0) * W + x0) * C; /* may point before `in`: only */
-        int32_t c0 = 0;                                                 /* offset into valid taps */
+        const int32_t origin = ((b * H + y0) * W + x0) * C; /* may be negative: only valid taps */
+        int32_t c0 = 0;
         if (vec) {
           for (; c0 + 4 <= C; c0 += 4) {
             int32_t acc[4], ws[4];
-            dw_block4(base, filt, c0, W * C, C, OC, KW, fy0, fy1, fx0, fx1, p->dilation_h, p->dilation_w, acc, ws);
+            dw_block4(in, origin, filt, c0, W * C, C, OC, KW, fy0, fy1, fx0, fx1, p->dilation_h, p->dilation_w, acc, ws);
             for (int k = 0; k < 4; k++) {
               int32_t a = acc[k];
               if (full) {
