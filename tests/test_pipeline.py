@@ -84,6 +84,13 @@ def test_pipeline_runs_caches_and_gates(trained_ws, tmp_path):  # noqa: F811
     assert len(builds.list_builds(ws)) == n_builds
     assert models.resolve(ws, "digits@production").version == 1  # not promoted
 
+    from conftest import Tiny
+    cli = Tiny(ws.root)
+    out = cli("pipeline", "run", str(write(tmp_path, 0.999)), code=1)
+    assert "stopped at step 'evaluate'" in out.output and "min 0.999" in out.output
+    ok = cli("pipeline", "run", str(write(tmp_path, 0.5)), code=0).stdout
+    assert ok.count("inputs unchanged") == 6 and "passed" in ok
+
 
 @pytest.mark.parametrize("text, msg", [
     ('[steps.deploy]\nfoo = 1\n', "unknown kind"),
