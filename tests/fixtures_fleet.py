@@ -161,7 +161,7 @@ class Fleet:
     embedded: bool = False  # the embedded Python broker instead of Mosquitto
 
     def start_broker(self) -> None:
-        broker.start(self.ws, embedded=self.embedded)
+        broker.start(self.ws, embedded=True if self.embedded else None)  # None: Mosquitto unless TINYOPS_BROKER=embedded
 
     def bundle(self, name: str) -> Bundle:
         from tinyops.fleet.publish import load_bundle

@@ -324,7 +324,8 @@ def status(ws: Any) -> BrokerStatus:
 
 def start(ws: Any, timeout: float = 10.0, *, embedded: bool | None = None) -> BrokerStatus:
     """Start Mosquitto, or the embedded Python broker when ``embedded`` is true
-    or (``None``) when Mosquitto is not installed. A running broker is left as is."""
+    or (``None``) when Mosquitto is not installed or ``TINYOPS_BROKER=embedded``.
+    A running broker is left as is."""
     s = load(ws)
     if _running_pid(s):
         return status(ws)
@@ -332,7 +333,9 @@ def start(ws: Any, timeout: float = 10.0, *, embedded: bool | None = None) -> Br
         raise FleetError(f"port {s.port} is already in use", hint="stop the other broker or rerun `tinyops broker setup --port N`")
     write_auth(ws, s)
     exe = mosquitto_exe()
-    kind = "embedded" if embedded or (embedded is None and exe is None) else "mosquitto"
+    if embedded is None:
+        embedded = exe is None or os.environ.get("TINYOPS_BROKER") == "embedded"
+    kind = "embedded" if embedded else "mosquitto"
     if kind == "mosquitto" and exe is None:
         raise FleetError("Mosquitto is not installed",
                          hint="apt-get install mosquitto (or `make install`), or use `tinyops broker start --embedded`")

@@ -71,23 +71,18 @@ def _match_levels(f: list[str], t: list[str]) -> bool:
     return len(f) == len(t)
 
 
-def filter_within(flt: str, pattern: str) -> bool:
-    """Is every topic the filter can match also matched by ``pattern``?
-    (How a subscription is checked against an ACL entry.)"""
-    f, p = flt.split("/"), pattern.split("/")
-    for i, lv in enumerate(f):
-        if i >= len(p):
-            return False
-        if p[i] == "#":
+def filters_overlap(a: str, b: str) -> bool:
+    """Is there a topic name both filters match? (How a subscription is checked
+    against an ACL entry: like Mosquitto, a wildcard subscription is granted when
+    some of its topics are readable, and every message is checked on delivery.)"""
+    x, y = a.split("/"), b.split("/")
+    for i in range(min(len(x), len(y))):
+        if x[i] == "#" or y[i] == "#":
             return True
-        if lv == "#":
-            return False  # only '#' in the pattern covers a '#'
-        if p[i] == "+":
-            continue
-        if lv == "+" or lv != p[i]:
+        if x[i] != y[i] and "+" not in (x[i], y[i]):
             return False
-    # "a/#" also matches "a"
-    return len(f) == len(p) or (len(p) == len(f) + 1 and p[-1] == "#")
+    rest = x[len(y):] or y[len(x):]
+    return not rest or rest == ["#"]  # "a/#" also matches "a"
 
 
 # ---- passwords ----------------------------------------------------------------
@@ -166,6 +161,6 @@ class Acl:
         return any(a & access and matches(t, topic) for a, t in entries)
 
     def allows_subscribe(self, user: str, client_id: str, flt: str) -> bool:
-        """A subscription is granted when one readable entry covers the whole filter;
+        """A subscription is granted when some topic it matches is readable;
         each message is checked again on delivery."""
-        return any(a & READ and filter_within(flt, t) for a, t in self._entries(user, client_id))
+        return any(a & READ and filters_overlap(flt, t) for a, t in self._entries(user, client_id))
