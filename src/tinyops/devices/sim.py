@@ -135,7 +135,7 @@ def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str
             raise DeviceError(f"{QEMU} is not installed", hint="`make install` (apt: qemu-system-arm)")
         if "," in str(flash_path):
             raise InputError("the flash file path must not contain a comma (QEMU option syntax)")
-        argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults",
+        argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
                 "-chardev", f"socket,id=uart0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on",
                 "-serial", "chardev:uart0",
                 "-semihosting-config", f"enable=on,target=native,arg=tinyops-fw,arg={flash_path}",
