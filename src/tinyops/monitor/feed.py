@@ -32,10 +32,19 @@ def parse_fault(text: str | None) -> dict[int, float]:
 
 
 def _rows(ws: Any, model_ref: str, data_ref: str) -> np.ndarray:
+    """Rows prepared as the model's recipe prepares them; a retrained model (whose recipe
+    reads the union dataset's layout) falls back to the recipe of the model it came from."""
     from ..ml import dataprep
+    from ..registry import runs
 
     spec = dataprep.model_spec(ws, model_ref)
-    return dataprep.prepare(ws, data_ref, spec["data"], labels=spec["labels"] or None, need_labels=False).X
+    try:
+        return dataprep.prepare(ws, data_ref, spec["data"], labels=spec["labels"] or None, need_labels=False).X
+    except InputError:
+        parent = runs.get(ws, spec["run"]).params.get("retrained_from")
+        if not parent:
+            raise
+        return _rows(ws, parent, data_ref)
 
 
 def _fault(x: np.ndarray, gain: dict[int, float], offset: dict[int, float], lo: float, hi: float) -> np.ndarray:
