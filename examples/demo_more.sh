@@ -22,7 +22,18 @@ run tinyops builds list
 run tinyops builds show "$MCU_BUILD"
 run tinyops builds verify "$MCU_BUILD"
 
-step "6. A fleet of three Raspberry Pi agents over MQTT (TLS, passwords, ACL)"
+step "6. Flash the build onto an emulated Cortex-M4 (QEMU) and benchmark it there"
+SIM_JSON=$(tinyops sim start qemu-mps2-an386 --json)
+SIM_ID=$(echo "$SIM_JSON" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+SIM_URL=$(echo "$SIM_JSON" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+echo "\$ tinyops sim start qemu-mps2-an386    # → $SIM_URL"
+echo "tinyops sim stop $SIM_ID" >> "$DEMO/cleanup.sh"
+run tinyops flash "$MCU_BUILD" --port "$SIM_URL"
+run tinyops device info --port "$SIM_URL"
+run tinyops bench --port "$SIM_URL" --runs 20 --warmup 5
+run tinyops sim list
+
+step "7. A fleet of three Raspberry Pi agents over MQTT (TLS, passwords, ACL)"
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 BROKER_PORT=$(free_port)
 run tinyops broker setup --port "$BROKER_PORT" --host localhost
