@@ -86,3 +86,31 @@ def test_workspace_option_after_subcommand(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "(none)" in res.output
     res = r.invoke(cli, ["model", "list", f"--workspace={tmp_path / 'w'}", "--json"])
     assert res.exit_code == 0 and res.output.strip() == "[]"
+
+
+def test_every_command_module_is_in_the_lazy_table() -> None:
+    """New commands must be listed in LAZY_COMMANDS, or `tinyops --help` imports them eagerly."""
+    import importlib
+    import pkgutil
+
+    import tinyops.cli as cli_pkg
+    from tinyops.cli.main import LAZY_COMMANDS
+
+    listed = {(m, a) for m, a, _h, _x in LAZY_COMMANDS.values()}
+    for info in pkgutil.iter_modules(cli_pkg.__path__):
+        if info.name in ("main", "common"):
+            continue
+        mod = importlib.import_module(f"tinyops.cli.{info.name}")
+        for cmd in getattr(mod, "COMMANDS", []):
+            attr = next(k for k, v in vars(mod).items() if v is cmd)
+            assert (info.name, attr) in listed, f"{info.name}.{attr} ({cmd.name}) missing from LAZY_COMMANDS"
+            assert LAZY_COMMANDS[cmd.name][:2] == (info.name, attr)
+
+
+def test_help_imports_no_command_module() -> None:
+    code = ("import sys; from click.testing import CliRunner; from tinyops.cli.main import cli;"
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output;"
+            "loaded = [m for m in sys.modules if m.startswith('tinyops.cli.') and m not in "
+            "('tinyops.cli.main', 'tinyops.cli.common')]; assert not loaded, loaded;"
+            "assert 'numpy' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
