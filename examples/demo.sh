@@ -9,7 +9,9 @@ PY="${PYTHON:-python3}"
 export TF_CPP_MIN_LOG_LEVEL=2
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# TensorFlow's C++ start-up chatter (oneDNN notices, absl warnings) is not ours to show.
+NOISE='^(WARNING: All log messages|[IWE][0-9]{4} [0-9:. ]+[0-9]+ [a-z_]+\.cc:|INFO: Created TensorFlow Lite)'
+run() { printf '$ %s\n' "$*"; "$@" 2> >(grep -vE "$NOISE" >&2); }
 
 cleanup() {
   # Stop only what this demo started (sims, agents, broker) — by the ids it
