@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL=2
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # TensorFlow's C++ start-up chatter (oneDNN notices, absl warnings) is not ours to show.
-NOISE='^(WARNING: All log messages|[IWE][0-9]{4} [0-9:. ]+[0-9]+ [a-z_]+\.cc:|INFO: Created TensorFlow Lite)'
+NOISE='^(WARNING: All log messages|[IWE][0-9]{4} [0-9:. ]+[0-9]+ [a-z_]+\.cc:|INFO: Created TensorFlow Lite|Saved artifact at|\* Endpoint|  args_0|Output Type:|Captures:|  [0-9]+: TensorSpec|  TensorSpec|fully_quantize:|$)'
 run() { printf '$ %s\n' "$*"; "$@" 2> >(grep -vE "$NOISE" >&2); }
 
 cleanup() {
