@@ -25,7 +25,7 @@ echo "Pi build $PI, MCU build $MCU"
 
 step "Broker, three Pi agents (group field), the QEMU board, a collector"
 BROKER_DIR=$(mktemp -d /tmp/tinyops-demo-broker.XXXXXX); chmod 755 "$BROKER_DIR"
-run tinyops broker setup --dir "$BROKER_DIR" --port 18883
+run tinyops broker setup --dir "$BROKER_DIR" --port "${TINYOPS_DEMO_BROKER_PORT:-18883}"
 run tinyops broker start
 for d in pi-1 pi-2 pi-3; do
   tinyops device register "$d" --profile raspberry-pi-4 --group field --http-port 0 --config "$DEMO/$d/agent.toml" >/dev/null
