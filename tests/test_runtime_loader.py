@@ -4,6 +4,7 @@ code, never a crash; the fuzz corpus replays cleanly under AddressSanitizer."""
 from __future__ import annotations
 
 import ctypes
+import json
 import shutil
 import struct
 import subprocess
@@ -107,7 +108,7 @@ def test_arena_checks(image: bytes) -> None:
 def test_random_mutations_never_crash(image: bytes) -> None:
     # In a child process: a crash there fails this test instead of killing pytest.
     code = f"""
-import sys, struct, numpy as np
+import json, sys, struct, numpy as np
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from tinyops.devices.image.format import crc32_image
 from tinyops.devices.image.native import validate_image, load_status
@@ -121,15 +122,14 @@ for k in range(3000):
     struct.pack_into('<I', b, 12, crc32_image(b))
     c, need = validate_image(bytes(b))
     if c == 0 and need < (1 << 20):
-        from tinyops.devices.image.native import NativeRuntime
         load_status(bytes(b), need)
     codes.add(c)
-print(sorted(codes))
+print(json.dumps(sorted(codes)))
 """
     path = Path(__file__).parent / ".." / "firmware" / "fuzz" / "corpus_loader" / "seed-digits_cnn.img"
     proc = subprocess.run([sys.executable, "-c", code, str(path.resolve())], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    codes = eval(proc.stdout.strip())  # a list of ints printed by the child
+    codes = json.loads(proc.stdout.strip())
     assert len(codes) >= 3 and set(codes) <= set(range(12))
 
 
