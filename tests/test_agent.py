@@ -110,6 +110,9 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
     from tinyops.fleet.publish import publish
 
     a = fleet.register("pi-1")
+    cfg = a.config.read_text()
+    a.config.write_text(cfg.replace("telemetry_reservoir = 0", "telemetry_reservoir = 4")
+                        if "telemetry_reservoir" in cfg else cfg.replace("[agent]", "[agent]\ntelemetry_reservoir = 4"))
     fleet.start_agents([a])
     code, body = a.get("/v1/health")
     assert code == 503 and body["status"] == "no_model"
@@ -137,6 +140,7 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
         host.subscribe(topics.telemetry("pi-1"))
         fleet.wait_for(lambda: windows, 10, "a telemetry window")
     assert windows[0]["build"] == v1.build and windows[0]["count"] == 2 and windows[0]["errors"] == 1
+    assert len(windows[0]["sample"]) == 2  # the configured reservoir carries the raw inputs for retraining
 
     # Four kinds of bad build: all refused, the device stays on v1 and says why.
     env, chunks = transfer.pack(v1, chunk_size=1024)

@@ -61,6 +61,7 @@ def test_field_samples_to_dataset_to_retrained_model(trained_ws, tmp_path):  # n
 
     res = retrain.retrain(ws, "digits@1", [dv.ref])
     assert res["model"] == "digits@2" and res["previous"] == "digits@1"
+    assert models.resolve(ws, "digits@2").parent == "digits@1"
     union = datasets.resolve(ws, res["dataset"])
     assert union.rows == datasets.resolve(ws, "digits@1").rows + 24
     assert union.parents == ["digits@1", dv.ref]

@@ -22,6 +22,7 @@ state_dir = "state"       # relative to this file; holds the A/B slots
 http_host = "127.0.0.1"
 http_port = 8765          # 0 = any free port (written to state_dir/http.port)
 telemetry_period_s = 60
+telemetry_reservoir = 0   # > 0: each window carries up to N raw inputs + outputs (for retraining)
 heartbeat_s = 60
 
 [gateway]                 # optional: a microcontroller on a serial port
@@ -59,6 +60,7 @@ class AgentConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8765
     telemetry_period_s: float = 60.0
+    telemetry_reservoir: int = 0
     heartbeat_s: float = 60.0
     gateway: GatewayConfig | None = None
     path: Path | None = None
@@ -94,7 +96,8 @@ def load(path: Path | str) -> AgentConfig:
         public_key=_need(sig, "public_key", "signing", str),
         state_dir=state if state.is_absolute() else path.parent / state,
         http_host=str(ag.get("http_host", "127.0.0.1")), http_port=int(ag.get("http_port", 8765)),
-        telemetry_period_s=float(ag.get("telemetry_period_s", 60)), heartbeat_s=float(ag.get("heartbeat_s", 60)),
+        telemetry_period_s=float(ag.get("telemetry_period_s", 60)),
+        telemetry_reservoir=int(ag.get("telemetry_reservoir", 0)), heartbeat_s=float(ag.get("heartbeat_s", 60)),
         gateway=GatewayConfig(device=_need(gw, "device", "gateway", str), port=_need(gw, "port", "gateway", str),
                               profile=gw.get("profile"), baud=int(gw.get("baud", 115200))) if gw else None,
         path=path,

@@ -32,7 +32,8 @@ class Telemetry:
         """A new build is active: close the old window and start one for it."""
         self.publish()
         with self._lock:
-            self._window = WindowAccumulator(manifest, self.agent.device)
+            self._window = WindowAccumulator(manifest, self.agent.device,
+                                             reservoir=self.agent.cfg.telemetry_reservoir)
 
     def observe(self, x_float: np.ndarray, y: np.ndarray, latency_s: float) -> None:
         with self._lock:

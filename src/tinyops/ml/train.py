@@ -62,7 +62,7 @@ def _check_features(ws: Any, refs: list[str]) -> list[str]:
 
 
 def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = None, data: str | None = None,
-          progress: Progress | None = None) -> TrainResult:
+          progress: Progress | None = None, parent: str | None = None) -> TrainResult:
     """Validate everything, then train, record the run and register the model."""
     cfg = recipes.validate(recipe) if isinstance(recipe, dict) else recipes.load(recipe)
     seed = int(cfg["train"]["seed"] if seed is None else seed)
@@ -117,7 +117,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
                    "parameters": int(export.count_params()), "weights_sha256": digest}
         if "val_accuracy" in history.history:
             metrics["val_accuracy"] = float(history.history["val_accuracy"][-1])
-        mv = models.register(ws, cfg["model"]["name"], artifact, run_id=run.id,
+        mv = models.register(ws, cfg["model"]["name"], artifact, run_id=run.id, parent=parent,
                              metrics={k: v for k, v in metrics.items() if k != "weights_sha256"},
                              description=cfg["model"]["description"])
         runs.log_params(ws, run.id, {"model": mv.ref})
