@@ -33,21 +33,15 @@ run tinyops device info --port "$SIM_URL"
 run tinyops bench --port "$SIM_URL" --runs 20 --warmup 5
 run tinyops sim list
 
-step "7. A fleet of three Raspberry Pi agents over MQTT (TLS, passwords, ACL)"
+run tinyops sim stop "$SIM_ID"
+
+step "7. A per-pixel model for monitoring: every input pixel gets a baseline histogram"
+run tinyops train "$HERE/digits/recipe_pixels.toml" --data digits@1
+run tinyops convert digits@2 --quant int8
+run tinyops evaluate digits@2:int8 --runtime tinyops-c
+
+step "8. Fleet, telemetry, drift, retraining and a gated rollout (examples/ci/demo_loop.sh)"
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-BROKER_PORT=$(free_port)
-run tinyops broker setup --port "$BROKER_PORT" --host localhost
-run tinyops broker start
-echo "tinyops broker stop" >> "$DEMO/cleanup.sh"
-for i in 1 2 3; do
-  run tinyops device register "pi-00$i" --profile raspberry-pi-4 --group demo --http-port 0
-done
-AGENTS="$TINYOPS_HOME/.tinyops/agents"
-for i in 1 2 3; do
-  printf '$ tinyops-agent --config %s &\n' "$AGENTS/pi-00$i/agent.toml"
-  tinyops-agent --config "$AGENTS/pi-00$i/agent.toml" > "$AGENTS/pi-00$i/agent.log" 2>&1 &
-  echo "kill $! 2>/dev/null" >> "$DEMO/cleanup.sh"
-done
-run tinyops fleet publish "$PI_BUILD"
-run tinyops fleet rollout "$PI_BUILD" --group demo --canary 33% --batch 50% --health-timeout 60s
-run tinyops fleet status --group demo
+mkdir -p "$DEMO/loop"
+DEMO="$DEMO/loop" PRODUCTION_VERSION=2 TINYOPS_DEMO_BROKER_PORT=$(free_port) \
+  bash "$HERE/ci/demo_loop.sh" 2> >(grep -vE "$NOISE" >&2)

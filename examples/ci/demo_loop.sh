@@ -18,7 +18,7 @@ stop_all() {
 trap stop_all EXIT
 
 step "Builds for a Raspberry Pi 4 and the emulated Cortex-M4 board"
-run tinyops model alias set digits production 1
+run tinyops model alias set digits production "${PRODUCTION_VERSION:-1}"
 PI=$(tinyops build digits@production:int8 --device raspberry-pi-4 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["build"])')
 MCU=$(tinyops build digits@production:int8 --device qemu-mps2-an386 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["build"])')
 echo "Pi build $PI, MCU build $MCU"
@@ -33,7 +33,8 @@ for d in pi-1 pi-2 pi-3; do
   tinyops-agent --config "$DEMO/$d/agent.toml" > "$DEMO/$d/agent.log" 2>&1 & PIDS+=($!)
 done
 tinyops telemetry collect > "$DEMO/collector.log" 2>&1 & PIDS+=($!)
-run tinyops fleet rollout "$PI" --group field --canary 34% --batch 100%
+run tinyops fleet rollout "$PI" --group field --canary 33% --batch 100%
+run tinyops fleet status --group field
 SIM=$(tinyops sim start qemu-mps2-an386 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 PORT=$(tinyops sim list --json | python3 -c "import json,sys; print([s['url'] for s in json.load(sys.stdin) if s['id']=='$SIM'][0])")
 run tinyops flash "$MCU" --port "$PORT"
@@ -44,17 +45,17 @@ for i in 1 2 3; do run tinyops telemetry feed digits@1 --agent "$(agent pi-$i)" 
 run tinyops telemetry feed digits@1 --port "$PORT" --device mcu-1 --build "$MCU" --rows 300 --seed 14
 sleep 4
 run tinyops telemetry show
-run tinyops drift check digits@production:int8 --window 1m
+run tinyops drift check digits@production:int8 --window 30s
 
 step "A sensor gain change (x1.4) on six centre pixels of pi-2 and the MCU"
-sleep 61   # the next check looks only at the shifted minute
+sleep 31   # the next check looks only at the shifted half minute
 SHIFT="19,20,27,28,35,36=1.4"
 for i in 1 3; do run tinyops telemetry feed digits@1 --agent "$(agent pi-$i)" --rows 300 --seed 2$i; done
 run tinyops telemetry feed digits@1 --agent "$(agent pi-2)" --rows 300 --seed 22 --gain "$SHIFT"
 run tinyops telemetry feed digits@1 --port "$PORT" --device mcu-1 --build "$MCU" --rows 300 --seed 24 --gain "$SHIFT" --reservoir 16
 sleep 4
-run tinyops drift check digits@production:int8 --window 1m || echo "(exit code $? = drift found)"
-run tinyops drift report digits@production:int8 --window 1m --html "$DEMO/drift-before.html"
+run tinyops drift check digits@production:int8 --window 30s || echo "(exit code $? = drift found)"
+run tinyops drift report digits@production:int8 --window 30s --html "$DEMO/drift-before.html"
 run tinyops drift bias "$MCU" --device mcu-1
 
 step "Field data: the MCU's reservoir samples, labelled; a recording from the re-calibrated sensors"
@@ -79,11 +80,11 @@ run tinyops flash "$NEW_MCU" --port "$PORT"
 run tinyops model show digits@production
 
 step "Same field conditions, retrained model: drift falls back"
-sleep 61
+sleep 31
 for i in 1 3; do run tinyops telemetry feed digits@1 --agent "$(agent pi-$i)" --rows 300 --seed 3$i; done
 run tinyops telemetry feed digits@1 --agent "$(agent pi-2)" --rows 300 --seed 32 --gain "$SHIFT"
 run tinyops telemetry feed digits@1 --port "$PORT" --device mcu-1 --build "$NEW_MCU" --rows 300 --seed 34 --gain "$SHIFT"
 sleep 4
-run tinyops drift check digits@production:int8 --window 1m
+run tinyops drift check digits@production:int8 --window 30s
 run tinyops drift report digits@production:int8 --window 10m --html "$DEMO/drift-after.html"
 echo "Drift reports: $DEMO/drift-before.html $DEMO/drift-after.html"
