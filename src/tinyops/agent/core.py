@@ -204,11 +204,7 @@ class Agent:
         b = topics.parse_build_topic(topic)
         if b and self.download and b[0] == self.download.build:
             try:
-                if b[1] == "manifest":
-                    self.download.on_envelope(payload)
-                else:
-                    self.download.on_chunk(int(b[2] or 0), payload)
-                if self.download.complete:
+                if self.download.on_message(b[1], b[2], payload):
                     self._install()
             except Rejected as r:
                 self._finish_update(self.download.build, "rejected", code=r.code, reason=r.reason)

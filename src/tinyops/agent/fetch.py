@@ -95,6 +95,17 @@ class Download:
         os.replace(tmp, self._chunk_path(index))
         self.have.add(index)
 
+    def on_message(self, kind: str, index: str | None, payload: bytes) -> bool:
+        """Feed one retained build message (``manifest`` or ``chunk/i``); True once complete.
+
+        Raises :class:`Rejected` when the build must not be installed.
+        """
+        if kind == "manifest":
+            self.on_envelope(payload)
+        else:
+            self.on_chunk(int(index or 0), payload)
+        return self.complete
+
     @property
     def complete(self) -> bool:
         return self.envelope is not None and len(self.have) == len(self.envelope.chunks)

@@ -99,11 +99,7 @@ class Gateway:
         b = topics.parse_build_topic(topic)
         assert b and self.download
         try:
-            if b[1] == "manifest":
-                self.download.on_envelope(payload)
-            else:
-                self.download.on_chunk(int(b[2] or 0), payload)
-            if self.download.complete:
+            if self.download.on_message(b[1], b[2], payload):
                 self._flash()
         except Rejected as r:
             self._finish(self.download.build, "rejected", code=r.code, reason=r.reason)
