@@ -23,7 +23,7 @@ from ..fleet import topics
 from ..fleet.mqtt import MqttConnection
 from .config import AgentConfig
 from .fetch import Download, Rejected
-from .model import LoadedModel, self_test
+from .model import LoadedModel, preload_runtime, self_test
 from .slots import SlotContent, SlotStore
 from .telemetry import Telemetry
 
@@ -121,6 +121,7 @@ class Agent:
         from .server import start_server
 
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        preload_runtime()  # once, before any update (recover() needs it too when a slot exists)
         self.recover()
         self.http = start_server(self, self.cfg.http_host, self.cfg.http_port)
         (self.cfg.state_dir / "http.port").write_text(f"{self.http.server_address[1]}\n")
@@ -146,8 +147,7 @@ class Agent:
             self.http.shutdown()
 
     def wait(self) -> None:
-        while not self._stop.wait(0.5):
-            pass
+        self._stop.wait()
 
     # ---- MQTT ----------------------------------------------------------------------
     def _on_connected(self) -> None:
@@ -287,13 +287,18 @@ class Agent:
 
     # ---- periodic: telemetry windows and a heartbeat ----------------------------------
     def _ticker(self) -> None:
+        # Sleeps until the next deadline instead of polling: an idle agent should
+        # cost ~0 CPU (200 agents waking 4x a second add up on a small host).
         next_tel = time.monotonic() + self.cfg.telemetry_period_s
         next_beat = time.monotonic() + self.cfg.heartbeat_s
-        while not self._stop.wait(0.25):
+        while not self._stop.wait(max(0.05, min(next_tel, next_beat) - time.monotonic())):
             now = time.monotonic()
             if now >= next_tel:
                 next_tel = now + self.cfg.telemetry_period_s
                 self.telemetry.publish()
-            if now >= next_beat and self.conn.connected:
-                next_beat = now + self.cfg.heartbeat_s
-                self._queue.put((HEARTBEAT, b""))  # reported from the worker thread
+            if now >= next_beat:
+                if self.conn.connected:
+                    next_beat = now + self.cfg.heartbeat_s
+                    self._queue.put((HEARTBEAT, b""))  # reported from the worker thread
+                else:
+                    next_beat = now + 1.0  # look again soon, without spinning

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             start_gateway(agent, cfg.gateway)
         logging.getLogger("tinyops.agent").info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host,
                                                 agent.http.server_address[1])
-        while not stopping.wait(0.5):
+        # A long timeout instead of a 0.5 s poll: the signal handler sets the event,
+        # which wakes this wait at once; idle agents should not spin.
+        while not stopping.wait(3600):
             pass
         closer = threading.Thread(target=agent.stop, daemon=True)
         closer.start()

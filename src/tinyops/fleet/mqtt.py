@@ -181,6 +181,26 @@ class MqttConnection:
             if info.is_published():
                 return
 
+    def publish_many(self, messages: list[tuple[str, bytes]], *, qos: int = 1, retain: bool = False,
+                     timeout: float = 30.0) -> None:
+        """Publish several messages, then wait for all acknowledgements: one round
+        trip for the lot instead of one per message (a rollout to 200 devices).
+        Any message not acknowledged in time goes through :meth:`publish`, which retries."""
+        infos = []
+        if self.connected:
+            infos = [(t, p, self._client.publish(t, p, qos=qos, retain=retain)) for t, p in messages]
+        else:
+            infos = [(t, p, None) for t, p in messages]
+        deadline = time.monotonic() + min(timeout, 10.0)
+        for topic, payload, info in infos:
+            if info is not None and info.rc == mqtt.MQTT_ERR_SUCCESS and qos > 0:
+                try:
+                    info.wait_for_publish(timeout=max(0.01, deadline - time.monotonic()))
+                except (RuntimeError, ValueError):
+                    pass
+            if info is None or not info.is_published():
+                self.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
+
     def publish_async(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
         """Fire and forget (paho queues QoS 1 and retries while the session lives)."""
         self._client.publish(topic, payload, qos=qos, retain=retain)

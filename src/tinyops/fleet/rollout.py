@@ -87,9 +87,13 @@ def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: Fleet
                                     [[(d, prev[d]) for d in batch] for batch in batches])
 
 
-def _desired(conn: Any, device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> None:
+def _desired_msg(device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> tuple[str, bytes]:
     msg = {"build": build, "rollout": rollout_id, "set_at": set_at, **extra}
-    conn.publish(topics.desired(device), json.dumps(msg).encode(), qos=1, retain=True)
+    return topics.desired(device), json.dumps(msg).encode()
+
+
+def _desired(conn: Any, device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> None:
+    conn.publish(*_desired_msg(device, build, rollout_id, set_at, **extra), qos=1, retain=True)
 
 
 def _verdict(rep: dict[str, Any] | None, build: str, set_at: str | None) -> tuple[str, str | None] | None:
@@ -121,12 +125,14 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
         if not fleet_reg.set_rollout(ws, r.id, stage=b, only_if_running=True):
             return fleet_reg.get_rollout(ws, r.id)  # rolled back or aborted elsewhere
         r = fleet_reg.get_rollout(ws, r.id)
+        msgs = []
         for d in (d for d in r.devices if d.batch == b and d.state in ("pending", "desired")):
             set_at = d.set_at or fleet_reg.now()
-            if d.state == "pending":
+            if d.state == "pending":  # recorded before publishing, so a restart re-publishes it
                 fleet_reg.set_device(ws, r.id, d.device, "desired", set_at=set_at)
             # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
-            _desired(conn, d.device, r.build, r.id, set_at)
+            msgs.append(_desired_msg(d.device, r.build, r.id, set_at))
+        conn.publish_many(msgs, qos=1, retain=True)  # one wait for all PUBACKs, not one per device
         if progress:
             progress(_snapshot(fleet_reg.get_rollout(ws, r.id), f"batch {b + 1}/{nbatches}: desired set"))
         while True:
