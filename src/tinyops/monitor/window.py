@@ -22,6 +22,11 @@ import numpy as np
 
 from ..errors import InputError
 
+try:  # ~4x faster parsing on the collector's hot path; rejects NaN/Infinity itself
+    import orjson as _orjson
+except ImportError:  # pragma: no cover — the stdlib parser below checks the same things
+    _orjson = None
+
 FORMAT = "tinyops-window/1"
 
 # Size limits: a hostile or broken device must not be able to make the
@@ -254,7 +259,12 @@ def validate(payload: bytes, topic_device: str) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise _reject(f"payload is {len(payload)} bytes, the limit is {MAX_PAYLOAD_BYTES}")
     try:
-        msg = json.loads(bytes(payload).decode("utf-8"), parse_constant=_no_constants)
+        if _orjson is not None:
+            # orjson refuses NaN/Infinity, overflowing numbers, invalid UTF-8 and
+            # lone surrogates at parse time: the same (or stricter) than below.
+            msg = _orjson.loads(payload if isinstance(payload, bytes) else bytes(payload))
+        else:
+            msg = json.loads(bytes(payload).decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise _reject(f"not valid UTF-8 JSON ({str(e)[:80]})") from None
     if not isinstance(msg, dict):
@@ -298,9 +308,13 @@ def validate(payload: bytes, topic_device: str) -> dict[str, Any]:
     hists = msg["histograms"]
     if not isinstance(hists, dict) or len(hists) > MAX_FEATURES:
         raise _reject(f"histograms must be an object of at most {MAX_FEATURES} features")
-    for k, v in hists.items():
-        if len(k) > 128 or type(v) is not list or len(v) > MAX_BINS:
-            raise _reject(f"histogram '{k[:40]}' must be a list of at most {MAX_BINS} counts")
+    # C-level passes first (the common case: all fine); the per-key loop only
+    # runs to name the offending histogram in the reason.
+    if hists and (max(map(len, hists)) > 128 or set(map(type, hists.values())) != {list}
+                  or max(map(len, hists.values())) > MAX_BINS):
+        for k, v in hists.items():
+            if len(k) > 128 or type(v) is not list or len(v) > MAX_BINS:
+                raise _reject(f"histogram '{k[:40]}' must be a list of at most {MAX_BINS} counts")
     # The collector's hot loop: one C-level pass over every count; type() is
     # int rejects bools, floats and strings alike.
     flat = list(itertools.chain.from_iterable(hists.values()))

@@ -93,10 +93,12 @@ def _db_key(db: sqlite_utils.Database) -> str:
     return str(id(db.conn))
 
 
-def _layout_id(db: sqlite_utils.Database, features: list[tuple[str, int]], cache: dict[str, int]) -> int:
+def _layout_id(db: sqlite_utils.Database, features: tuple[tuple[str, int], ...], cache: dict[Any, int]) -> int:
+    # Keyed by the tuple itself: most windows of a batch share one layout, and
+    # hashing a tuple is much cheaper than serialising it per window.
+    if features in cache:
+        return cache[features]
     text = json.dumps(features, separators=(",", ":"))
-    if text in cache:
-        return cache[text]
     key = hashlib.sha1(text.encode()).hexdigest()
     row = db.execute("SELECT id FROM telemetry_layouts WHERE key = ?", [key]).fetchone()
     if row is None:
@@ -104,7 +106,7 @@ def _layout_id(db: sqlite_utils.Database, features: list[tuple[str, int]], cache
         lid = int(cur.lastrowid)
     else:
         lid = int(row[0])
-    cache[text] = lid
+    cache[features] = lid
     return lid
 
 
@@ -127,12 +129,12 @@ def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, 
     build, start — e.g. a QoS 1 redelivery) is ignored, not an error.
     """
     received = received or time.time()
-    layouts: dict[str, int] = {}  # per transaction: a rollback must not leave stale ids cached
+    layouts: dict[Any, int] = {}  # per transaction: a rollback must not leave stale ids cached
     with ws.transaction() as db:
         rows = []
         for w in windows:
             hists = w.get("histograms") or {}
-            feats = [(k, len(v)) for k, v in hists.items()]
+            feats = tuple(zip(hists, map(len, hists.values())))
             lid = _layout_id(db, feats, layouts) if feats else None
             blob = array.array("i", itertools.chain.from_iterable(hists.values())).tobytes() if feats else None
             lat = w.get("latency_ms") or {}
