@@ -129,9 +129,25 @@ class _Handler(BaseHTTPRequestHandler):
         return arr.astype(model.input_dtype) if raw else model.quantize(arr)
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """serve_forever blocks in select() instead of waking every 0.5 s (an idle
+    agent should cost ~0 CPU); shutdown pokes the socket so the loop notices."""
+
+    def shutdown(self) -> None:
+        t = threading.Thread(target=ThreadingHTTPServer.shutdown, args=(self,), daemon=True)
+        t.start()
+        deadline = time.monotonic() + 2.0
+        while t.is_alive() and time.monotonic() < deadline:
+            try:  # a throw-away connection wakes select(); the loop then sees the request to stop
+                socket.create_connection(self.server_address[:2], timeout=0.5).close()
+            except OSError:
+                pass
+            t.join(0.05)
+
+
 def start_server(agent: "Agent", host: str, port: int) -> ThreadingHTTPServer:
     handler = type("AgentHandler", (_Handler,), {"agent": agent})
-    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd = _QuietHTTPServer((host, port), handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, name="agent-http", daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": None}, name="agent-http", daemon=True).start()
     return httpd

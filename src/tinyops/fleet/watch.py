@@ -28,11 +28,19 @@ class FleetWatcher:
         self.status: dict[str, str] = {}
         self._dirty: set[str] = set()
         self.last_message = time.monotonic()
+        self._marker_topic: str | None = None
+        self._marker_seen = threading.Event()
+        self._marker_token = b""
 
     def start(self) -> "FleetWatcher":
         self.conn = MqttConnection(broker.host_address(self.ws), on_message=self._on_message).connect()
         self.conn.subscribe(topics.all_devices("reported"))
         self.conn.subscribe(topics.all_devices("status"))
+        # Our own echo topic: a marker published after the subscriptions comes back
+        # after every retained message they replay (the broker keeps one client's
+        # messages in order), so settle() needs no fixed quiet period.
+        self._marker_topic = f"{topics.ROOT}/host/sync/{self.conn.client_id}"
+        self.conn.subscribe(self._marker_topic)
         return self
 
     def close(self) -> None:
@@ -46,6 +54,10 @@ class FleetWatcher:
         self.close()
 
     def _on_message(self, topic: str, payload: bytes, _retained: bool) -> None:
+        if topic == self._marker_topic:
+            if payload == self._marker_token:
+                self._marker_seen.set()
+            return
         parsed = topics.parse_device_topic(topic)
         if not parsed:
             return
@@ -65,7 +77,18 @@ class FleetWatcher:
                 self._dirty.add(dev)
 
     def settle(self, quiet_s: float = 0.3, max_wait_s: float = 3.0) -> None:
-        """Wait until retained messages stop arriving (after a (re)subscribe)."""
+        """Wait until the retained messages replayed by the subscriptions have arrived:
+        until our echo marker comes back, or (no echo) until messages stop arriving."""
+        if self.conn and self._marker_topic and self.conn.connected:
+            self._marker_seen.clear()
+            self._marker_token = f"{time.monotonic_ns()}".encode()
+            try:
+                self.conn.publish(self._marker_topic, self._marker_token, qos=1, timeout=max_wait_s)
+                if self._marker_seen.wait(max_wait_s):
+                    self.flush()
+                    return
+            except FleetError:
+                pass  # fall back to waiting for quiet
         deadline = time.monotonic() + max_wait_s
         start = time.monotonic()
         while time.monotonic() < deadline:
