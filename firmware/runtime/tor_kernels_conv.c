@@ -275,6 +275,45 @@ static __attribute__((noinline)) void dw_block4(const int8_t *in, int32_t origin
 #endif
 }
 
+/* A whole pixel of depthwise output (depth multiplier 1) whose window lies fully inside
+ * the input: no padding, so no weight sums (the compiler folded input_offset * sum(w)
+ * into bias_eff) and no per-call argument marshalling per channel group. `ip` points at
+ * the window's top-left tap, channel 0; `dstep`/`rstep` are the dilated tap steps. */
+static __attribute__((noinline)) void dw_pixel_full(const int8_t *ip, const int8_t *filt, int32_t C, int32_t KH,
+                                                    int32_t KW, int32_t dstep, int32_t rstep, int8_t *o,
+                                                    const requant_t *r) {
+  const int32_t *mult = r->mult, *shift = r->shift, *beff = r->bias_eff;
+  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max;
+  const int32_t taps = KH * KW;
+  int32_t c = 0;
+#if defined(__ARM_FEATURE_DSP)
+  const int32_t rskip = rstep - KW * dstep;
+  for (; c + 4 <= C; c += 4) {
+    int32_t a0 = beff[c], a1 = beff[c + 1], a2 = beff[c + 2], a3 = beff[c + 3];
+    const int8_t *x = ip + c, *w = filt + c;
+    for (int32_t fy = 0; fy < KH; fy++, x += rskip) {
+      for (int32_t fx = 0; fx < KW; fx++, x += dstep, w += C) {
+        const uint32_t xv = rd32(x), wv = rd32(w);
+        const int32_t xe = EVEN(xv), xo = ODD(xv), we = EVEN(wv), wo = ODD(wv);
+        a0 = __smlabb(xe, we, a0);
+        a2 = __smlatt(xe, we, a2);
+        a1 = __smlabb(xo, wo, a1);
+        a3 = __smlatt(xo, wo, a3);
+      }
+    }
+    o[c] = (int8_t)tor_clamp(tor_mbqm(a0, mult[c], shift[c]) + off, lo, hi);
+    o[c + 1] = (int8_t)tor_clamp(tor_mbqm(a1, mult[c + 1], shift[c + 1]) + off, lo, hi);
+    o[c + 2] = (int8_t)tor_clamp(tor_mbqm(a2, mult[c + 2], shift[c + 2]) + off, lo, hi);
+    o[c + 3] = (int8_t)tor_clamp(tor_mbqm(a3, mult[c + 3], shift[c + 3]) + off, lo, hi);
+  }
+#endif
+  for (; c < C; c++) {
+    int32_t a = beff[c];
+    for (int32_t t = 0; t < taps; t++) a += ip[(t / KW) * rstep + (t % KW) * dstep + c] * filt[t * C + c];
+    o[c] = (int8_t)tor_clamp(tor_mbqm(a, mult[c], shift[c]) + off, lo, hi);
+  }
+}
+
 static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                       const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
@@ -293,6 +332,10 @@ static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tens
         const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
         const int32_t origin = ((b * H + y0) * W + x0) * C; /* may be negative: only valid taps */
         int32_t c0 = 0;
+        if (full && M == 1) {
+          dw_pixel_full(in + origin, filt, C, KH, KW, p->dilation_w * C, p->dilation_h * W * C, o, r);
+          continue;
+        }
         if (vec) {
           for (; c0 + 4 <= C; c0 += 4) {
             int32_t acc[4], ws[4];
