@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import hashlib
-import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -121,6 +120,17 @@ def _layout(db: sqlite_utils.Database, lid: int | None) -> list[tuple[str, int]]
 
 
 # ---- writing -----------------------------------------------------------
+def _pack_hist(counts: Any) -> bytes:
+    """Concatenated counts as int32 bytes (array.fromlist is ~2x faster than an iterator)."""
+    a = array.array("i")
+    for v in counts:
+        if type(v) is list:
+            a.fromlist(v)
+        else:
+            a.extend(v)
+    return a.tobytes()
+
+
 def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], *,
                 received: float | None = None) -> tuple[int, int]:
     """Store validated windows and rejects in ONE transaction.
@@ -136,7 +146,7 @@ def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, 
             hists = w.get("histograms") or {}
             feats = tuple(zip(hists, map(len, hists.values())))
             lid = _layout_id(db, feats, layouts) if feats else None
-            blob = array.array("i", itertools.chain.from_iterable(hists.values())).tobytes() if feats else None
+            blob = _pack_hist(hists.values()) if feats else None
             lat = w.get("latency_ms") or {}
             rows.append((w["device"], w["build"], float(w["start"]), float(w["end"]), received, w["count"],
                          lat.get("p50"), lat.get("p95"), lat.get("max"), w.get("confidence_mean"), w["errors"],
