@@ -237,69 +237,54 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
       }
 }
 
-/* Four channels of a depthwise window (depth multiplier 1): per-lane MACs with SMLABB/SMLATT. */
-static __attribute__((noinline)) void dw_block4(const int8_t *in, int32_t origin, const int8_t *filt, int32_t c,
-                                                             int32_t rowstep, int32_t colstep, int32_t OC, int32_t KW,
-                                                             int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
-                                                             int32_t dil_h, int32_t dil_w, int32_t *acc, int32_t *ws) {
-#if defined(__ARM_FEATURE_DSP)
-  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  uint32_t se = 0, so = 0;
-  for (int32_t fy = fy0; fy < fy1; fy++) {
-    const int8_t *ip = in + (origin + fy * dil_h * rowstep + fx0 * dil_w * colstep + c);
-    const int8_t *fp = filt + (fy * KW + fx0) * OC + c;
-    for (int32_t fx = fx0; fx < fx1; fx++, ip += dil_w * colstep, fp += OC) {
-      const uint32_t x = rd32(ip), w = rd32(fp);
-      const int32_t xe = EVEN(x), xo = ODD(x), we = EVEN(w), wo = ODD(w);
-      a0 = __smlabb(xe, we, a0);
-      a2 = __smlatt(xe, we, a2);
-      a1 = __smlabb(xo, wo, a1);
-      a3 = __smlatt(xo, wo, a3);
-      se = __sadd16(se, (uint32_t)we); /* at most 65535 taps x 128 could overflow 16 bits: */
-      so = __sadd16(so, (uint32_t)wo); /* callers only use ws for windows of <= 256 taps */
-    }
-  }
-  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
-  ws[0] = (int16_t)(se & 0xffffu), ws[2] = (int16_t)(se >> 16), ws[1] = (int16_t)(so & 0xffffu), ws[3] = (int16_t)(so >> 16);
-#else
-  for (int k = 0; k < 4; k++) acc[k] = ws[k] = 0;
-  for (int32_t fy = fy0; fy < fy1; fy++)
-    for (int32_t fx = fx0; fx < fx1; fx++) {
-      const int8_t *ip = in + (origin + fy * dil_h * rowstep + fx * dil_w * colstep + c);
-      const int8_t *fp = filt + (fy * KW + fx) * OC + c;
-      for (int k = 0; k < 4; k++) {
-        acc[k] += ip[k] * fp[k];
-        ws[k] += fp[k];
-      }
-    }
-#endif
-}
-
-/* A whole pixel of depthwise output (depth multiplier 1) whose window lies fully inside
- * the input: no padding, so no weight sums (the compiler folded input_offset * sum(w)
- * into bias_eff) and no per-call argument marshalling per channel group. `ip` points at
- * the window's top-left tap, channel 0; `dstep`/`rstep` are the dilated tap steps. */
-static __attribute__((noinline)) void dw_pixel_full(const int8_t *ip, const int8_t *filt, int32_t C, int32_t KH,
-                                                    int32_t KW, int32_t dstep, int32_t rstep, int8_t *o,
-                                                    const requant_t *r) {
-  const int32_t *mult = r->mult, *shift = r->shift, *beff = r->bias_eff;
-  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max;
-  const int32_t taps = KH * KW;
+/* One output pixel of a depthwise convolution with depth multiplier 1, all channels,
+ * over the valid taps [fy0, fy1) x [fx0, fx1). Four channels per step: one word of
+ * input and one of weights feed four per-lane MACs (SXTB16 + SMLABB/SMLATT). A window
+ * fully inside the input needs no weight sums (the compiler folded input_offset * sum(w)
+ * into bias_eff); a clipped one sums the weights it uses in packed 16-bit lanes, which
+ * cannot overflow for <= 256 taps (the caller checks). */
+static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin, const int8_t *filt, int32_t C,
+                                               int32_t KW, int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
+                                               int32_t dstep, int32_t rstep, int8_t *o, const requant_t *r, int full) {
+  const int32_t *mult = r->mult, *shift = r->shift;
+  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max, ioff = r->p->input_offset;
+  const int8_t *ip = in + (origin + fy0 * rstep + fx0 * dstep);
+  const int8_t *fb = filt + (fy0 * KW + fx0) * C;
+  const int32_t nx = fx1 - fx0, ny = fy1 - fy0;
+  const int32_t rskip = rstep - nx * dstep, wskip = (KW - nx) * C;
   int32_t c = 0;
 #if defined(__ARM_FEATURE_DSP)
-  const int32_t rskip = rstep - KW * dstep;
   for (; c + 4 <= C; c += 4) {
-    int32_t a0 = beff[c], a1 = beff[c + 1], a2 = beff[c + 2], a3 = beff[c + 3];
-    const int8_t *x = ip + c, *w = filt + c;
-    for (int32_t fy = 0; fy < KH; fy++, x += rskip) {
-      for (int32_t fx = 0; fx < KW; fx++, x += dstep, w += C) {
-        const uint32_t xv = rd32(x), wv = rd32(w);
-        const int32_t xe = EVEN(xv), xo = ODD(xv), we = EVEN(wv), wo = ODD(wv);
-        a0 = __smlabb(xe, we, a0);
-        a2 = __smlatt(xe, we, a2);
-        a1 = __smlabb(xo, wo, a1);
-        a3 = __smlatt(xo, wo, a3);
-      }
+    int32_t a0, a1, a2, a3;
+    const int8_t *x = ip + c, *w = fb + c;
+    if (full) {
+      a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
+      for (int32_t fy = 0; fy < ny; fy++, x += rskip, w += wskip)
+        for (int32_t fx = 0; fx < nx; fx++, x += dstep, w += C) {
+          const uint32_t xv = rd32(x), wv = rd32(w);
+          const int32_t xe = EVEN(xv), xo = ODD(xv), we = EVEN(wv), wo = ODD(wv);
+          a0 = __smlabb(xe, we, a0);
+          a2 = __smlatt(xe, we, a2);
+          a1 = __smlabb(xo, wo, a1);
+          a3 = __smlatt(xo, wo, a3);
+        }
+    } else {
+      uint32_t se = 0, so = 0;
+      a0 = a1 = a2 = a3 = 0;
+      for (int32_t fy = 0; fy < ny; fy++, x += rskip, w += wskip)
+        for (int32_t fx = 0; fx < nx; fx++, x += dstep, w += C) {
+          const uint32_t xv = rd32(x), wv = rd32(w);
+          const int32_t xe = EVEN(xv), xo = ODD(xv), we = EVEN(wv), wo = ODD(wv);
+          a0 = __smlabb(xe, we, a0);
+          a2 = __smlatt(xe, we, a2);
+          a1 = __smlabb(xo, wo, a1);
+          a3 = __smlatt(xo, wo, a3);
+          se = __sadd16(se, (uint32_t)we);
+          so = __sadd16(so, (uint32_t)wo);
+        }
+      a0 += ioff * (int16_t)(se & 0xffffu), a2 += ioff * (int16_t)(se >> 16);
+      a1 += ioff * (int16_t)(so & 0xffffu), a3 += ioff * (int16_t)(so >> 16);
+      if (r->bias) a0 += r->bias[c], a1 += r->bias[c + 1], a2 += r->bias[c + 2], a3 += r->bias[c + 3];
     }
     o[c] = (int8_t)tor_clamp(tor_mbqm(a0, mult[c], shift[c]) + off, lo, hi);
     o[c + 1] = (int8_t)tor_clamp(tor_mbqm(a1, mult[c + 1], shift[c + 1]) + off, lo, hi);
@@ -308,8 +293,19 @@ static __attribute__((noinline)) void dw_pixel_full(const int8_t *ip, const int8
   }
 #endif
   for (; c < C; c++) {
-    int32_t a = beff[c];
-    for (int32_t t = 0; t < taps; t++) a += ip[(t / KW) * rstep + (t % KW) * dstep + c] * filt[t * C + c];
+    int32_t a = 0, ws = 0;
+    for (int32_t fy = 0; fy < ny; fy++)
+      for (int32_t fx = 0; fx < nx; fx++) {
+        const int32_t w = fb[(fy * KW + fx) * C + c];
+        a += ip[fy * rstep + fx * dstep + c] * w;
+        ws += w;
+      }
+    if (full) {
+      a += r->bias_eff[c];
+    } else {
+      a += ioff * ws;
+      if (r->bias) a += r->bias[c];
+    }
     o[c] = (int8_t)tor_clamp(tor_mbqm(a, mult[c], shift[c]) + off, lo, hi);
   }
 }
@@ -320,7 +316,7 @@ static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tens
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2], M = p->depth_multiplier;
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
-  const int vec = M == 1 && KH * KW <= 256; /* packed 16-bit weight sums cannot overflow */
+  const int small = KH * KW <= 256; /* packed 16-bit weight sums cannot overflow */
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
@@ -331,28 +327,11 @@ static void depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tens
         tap_range(x0, KW, p->dilation_w, W, &fx0, &fx1);
         const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
         const int32_t origin = ((b * H + y0) * W + x0) * C; /* may be negative: only valid taps */
-        int32_t c0 = 0;
-        if (full && M == 1) {
-          dw_pixel_full(in + origin, filt, C, KH, KW, p->dilation_w * C, p->dilation_h * W * C, o, r);
+        if (M == 1 && (full || small)) {
+          dw_pixel(in, origin, filt, C, KW, fy0, fy1, fx0, fx1, p->dilation_w * C, p->dilation_h * W * C, o, r, full);
           continue;
         }
-        if (vec) {
-          for (; c0 + 4 <= C; c0 += 4) {
-            int32_t acc[4], ws[4];
-            dw_block4(in, origin, filt, c0, W * C, C, OC, KW, fy0, fy1, fx0, fx1, p->dilation_h, p->dilation_w, acc, ws);
-            for (int k = 0; k < 4; k++) {
-              int32_t a = acc[k];
-              if (full) {
-                a += r->bias_eff[c0 + k];
-              } else {
-                a += p->input_offset * ws[k];
-                if (r->bias) a += r->bias[c0 + k];
-              }
-              o[c0 + k] = requant(r, c0 + k, a);
-            }
-          }
-        }
-        for (int32_t ic = c0; ic < C; ic++)
+        for (int32_t ic = 0; ic < C; ic++)
           for (int32_t m = 0; m < M; m++) {
             const int32_t oc = ic * M + m;
             int32_t acc = 0, ws = 0;
