@@ -237,6 +237,19 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
       }
 }
 
+#if defined(__ARM_FEATURE_DSP)
+/* One tap, four channels: a0..a3 += x[k] * w[k]. */
+#define DW_TAP(xp, wp)                                                              \
+  do {                                                                              \
+    const uint32_t xv_ = rd32(xp), wv_ = rd32(wp);                                  \
+    const int32_t xe_ = EVEN(xv_), xo_ = ODD(xv_), we_ = EVEN(wv_), wo_ = ODD(wv_); \
+    a0 = __smlabb(xe_, we_, a0);                                                    \
+    a2 = __smlatt(xe_, we_, a2);                                                    \
+    a1 = __smlabb(xo_, wo_, a1);                                                    \
+    a3 = __smlatt(xo_, wo_, a3);                                                    \
+  } while (0)
+#endif
+
 /* One output pixel of a depthwise convolution with depth multiplier 1, all channels,
  * over the valid taps [fy0, fy1) x [fx0, fx1). Four channels per step: one word of
  * input and one of weights feed four per-lane MACs (SXTB16 + SMLABB/SMLATT). A window
@@ -257,7 +270,15 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
   for (; c + 4 <= C; c += 4) {
     int32_t a0, a1, a2, a3;
     const int8_t *x = ip + c, *w = fb + c;
-    if (full) {
+    if (full && nx == 3) { /* the common 3-wide kernel, its row unrolled */
+      a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
+      const int32_t d2 = 2 * dstep, c2 = 2 * C;
+      for (int32_t fy = 0; fy < ny; fy++, x += rstep, w += 3 * C) {
+        DW_TAP(x, w);
+        DW_TAP(x + dstep, w + C);
+        DW_TAP(x + d2, w + c2);
+      }
+    } else if (full) {
       a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
       for (int32_t fy = 0; fy < ny; fy++, x += rskip, w += wskip)
         for (int32_t fx = 0; fx < nx; fx++, x += dstep, w += C) {
