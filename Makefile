@@ -23,7 +23,7 @@ install-apt:
 	fi
 
 install-pip:
-	$(PIP) install -q --disable-pip-version-check -e ".[train,agent,dev]"
+	$(PIP) install -q --disable-pip-version-check -e ".[train,agent,dev,collector]"
 
 test: install
 	$(PYTHON) -m pytest -q -x --durations=15 tests
