@@ -152,7 +152,7 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
                     waiting += 1
             if waiting == 0:
                 break
-            time.sleep(poll_s)
+            watcher.wait_change(poll_s)  # wakes on the next report, at the latest after poll_s
         r = fleet_reg.get_rollout(ws, r.id)
         failed = r.counts()["failed"]
         if progress:

@@ -31,6 +31,7 @@ class FleetWatcher:
         self._marker_topic: str | None = None
         self._marker_seen = threading.Event()
         self._marker_token = b""
+        self._changed = threading.Event()  # set on every device message; the rollout loop waits on it
 
     def start(self) -> "FleetWatcher":
         self.conn = MqttConnection(broker.host_address(self.ws), on_message=self._on_message).connect()
@@ -72,6 +73,7 @@ class FleetWatcher:
                 if isinstance(msg, dict) and msg.get("device", dev) == dev:
                     self.reported[dev] = msg
                     self._dirty.add(dev)
+                    self._changed.set()
             elif kind == "status":
                 self.status[dev] = payload.decode(errors="replace")[:16]
                 self._dirty.add(dev)
@@ -98,6 +100,14 @@ class FleetWatcher:
             if idle >= quiet_s:
                 break
         self.flush()
+
+    def wait_change(self, timeout: float, batch_s: float = 0.02) -> None:
+        """Return soon after a device reports (or after ``timeout``): a rollout reacts
+        at once instead of on a fixed poll, and ``batch_s`` lets a burst of reports
+        from a big batch be handled in one pass."""
+        if self._changed.wait(timeout):
+            time.sleep(batch_s)
+        self._changed.clear()
 
     def latest(self, device: str) -> dict[str, Any] | None:
         with self._lock:
