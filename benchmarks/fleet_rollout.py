@@ -121,6 +121,9 @@ def rollout_figure(ws, build_id: str, sizes: list[int]) -> list[dict]:
         procs = start_agents(ws, f"b{n}-", n, group)
         try:
             time.sleep(1.0)  # let start-up work settle before measuring
+            idle0 = _cpu_s(procs)
+            time.sleep(2.0)  # idle agents (connected, nothing to do) should cost ~0 CPU
+            idle_ms_per_agent_s = (_cpu_s(procs) - idle0) / n / 2.0 * 1000
             cpu0 = _cpu_s(procs)
             t0 = time.perf_counter()
             r = api.rollout_build(ws, build_id, group, Strategy(canary_pct=100, health_timeout_s=300))
@@ -132,7 +135,8 @@ def rollout_figure(ws, build_id: str, sizes: list[int]) -> list[dict]:
         desired = len(json.dumps({"build": build_id, "rollout": r.id, "set_at": "2026-11-26T17:00:00.000Z"}))
         host_bytes = pub.bytes_published + n * desired
         rows.append({"agents": n, "wall_s": round(wall, 3), "agent_cpu_s_total": round(agent_cpu, 2),
-                     "agent_cpu_ms_per_update": round(agent_cpu / n * 1000, 1), "host_bytes": host_bytes,
+                     "agent_cpu_ms_per_update": round(agent_cpu / n * 1000, 1),
+                     "idle_agent_cpu_ms_per_s": round(idle_ms_per_agent_s, 2), "host_bytes": host_bytes,
                      "host_bytes_per_build_size": round(host_bytes / pub.bundle_bytes, 3)})
         print(rows[-1], flush=True)
     return rows, pub.bundle_bytes
