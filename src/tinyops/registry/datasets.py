@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError
 from . import _rows
 from .dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
 from .refs import Ref, parse_ref, validate_name
@@ -92,18 +92,9 @@ def _from_row(row: dict[str, Any]) -> DatasetVersion:
 
 def resolve(ws, ref: str | Ref) -> DatasetVersion:
     r = parse_ref(ref, allow_variant=False) if isinstance(ref, str) else ref
-    if r.version is not None:
-        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? AND version=?", [r.name, r.version]))
-    elif r.alias == "latest":
-        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version DESC LIMIT 1", [r.name]))
-    else:
-        raise InputError(f"datasets have no aliases ('{r}')", hint=f"use {r.name}@N with a version number")
-    if not rows:
-        known = [x["v"] for x in ws.db.query(f"SELECT version v FROM {TABLE} WHERE name=? ORDER BY version", [r.name])]
-        if known:
-            raise NotFoundError(f"dataset {r} does not exist", hint=f"{r.name} has versions {', '.join(map(str, known))}")
-        raise NotFoundError(f"no dataset named '{r.name}'", hint="see `tinyops data list`, or add it with `tinyops data add`")
-    return _from_row(rows[0])
+    return _from_row(_rows.versioned_row(
+        ws, TABLE, r, "dataset", alias_hint=f"use {r.name}@N with a version number",
+        list_hint="see `tinyops data list`, or add it with `tinyops data add`"))
 
 
 def list_versions(ws, name: str | None = None) -> list[DatasetVersion]:

@@ -142,18 +142,9 @@ def _identity(kind: str, params: dict[str, Any], description: str, tags: list[st
 def resolve(ws, ref: str | Ref) -> FeatureVersion:
     """``NAME`` (latest) or ``NAME@N``."""
     r = parse_ref(ref, allow_variant=False) if isinstance(ref, str) else ref
-    if r.version is not None:
-        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? AND version=?", [r.name, r.version]))
-    elif r.alias == "latest":
-        rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version DESC LIMIT 1", [r.name]))
-    else:
-        raise InputError(f"features have no aliases ('{r}')", hint=f"use {r.name} (latest) or {r.name}@N")
-    if not rows:
-        known = [x["version"] for x in ws.db.query(f"SELECT version FROM {TABLE} WHERE name=? ORDER BY version", [r.name])]
-        if known:
-            raise NotFoundError(f"feature {r} does not exist", hint=f"{r.name} has versions {', '.join(map(str, known))}")
-        raise NotFoundError(f"no feature named '{r.name}'", hint="see `tinyops feature list`, or define it with `tinyops feature add`")
-    return _from_row(rows[0])
+    return _from_row(_rows.versioned_row(
+        ws, TABLE, r, "feature", alias_hint=f"use {r.name} (latest) or {r.name}@N",
+        list_hint="see `tinyops feature list`, or define it with `tinyops feature add`"))
 
 
 def list_features(ws) -> list[FeatureVersion]:
