@@ -1,14 +1,13 @@
 """The `tinyops` command: a thin click layer over the library.
 
 Command modules live beside this one; each exposes ``COMMANDS`` (click
-commands or groups), discovered at start-up without importing TensorFlow.
-Errors are caught once, here.
+commands or groups) and is listed in ``LAZY_COMMANDS``, so a module is imported
+only when its command runs. Errors are caught once, here.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import sys
 
 import click
@@ -134,19 +133,3 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["workspace"] = workspace
-
-
-def _discover() -> None:
-    """Import command modules that are not in LAZY_COMMANDS yet (new ones)."""
-    from . import __path__ as cli_path
-
-    known = {m for m, *_ in LAZY_COMMANDS.values()} | {e for *_, ex in LAZY_COMMANDS.values() for e in ex}
-    for info in sorted(pkgutil.iter_modules(cli_path), key=lambda i: i.name):
-        if info.name in ("main", "common") or info.name.startswith("_") or info.name in known:
-            continue
-        mod = importlib.import_module(f"{__package__}.{info.name}")
-        for cmd in getattr(mod, "COMMANDS", []):
-            cli.add_command(cmd)
-
-
-_discover()

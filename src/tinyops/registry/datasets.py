@@ -220,7 +220,7 @@ def export(ws, ref: str, dest: str | Path) -> dict[str, Any]:
     dv = resolve(ws, ref)
     dest = Path(dest)
     if dv.kind == "folder":
-        if dest.exists() and any(dest.iterdir()) if dest.is_dir() else dest.exists():
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise InputError(f"{dest} exists and is not an empty folder", hint="export into a new folder")
         total = 0
         for rel, entry in folder_manifest(ws, dv).items():
