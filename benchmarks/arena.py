@@ -1,7 +1,7 @@
 """RAM for the tensor arena: measured vs guessed, per example model and MCU profile.
 
 For each model: the TFLM arena measured by bisection in the tflite-micro
-interpreter (``tinyops.ml.arena``), TFLM's own default sizing when none is given
+interpreter (``tinyops.runtimes.arena``), TFLM's own default sizing when none is given
 (10x the model size, the Python interpreter's heuristic), the naive sum of every
 non-constant tensor (no memory planning), and the tinyops-c model image's static
 plan. For each MCU profile: whether the model's RAM need fits the board with the
@@ -24,8 +24,8 @@ from _common import write_result  # noqa: E402
 from fixtures_models import MODEL_NAMES, model_bytes  # noqa: E402
 
 from tinyops.devices import fit, profiles  # noqa: E402
-from tinyops.ml import tflite_file  # noqa: E402
-from tinyops.ml.arena import measure_arena_details  # noqa: E402
+from tinyops.runtimes import tflite_file  # noqa: E402
+from tinyops.runtimes.arena import measure_arena_details  # noqa: E402
 
 TFLM_DEFAULT_FACTOR = 10  # tflite_micro.runtime.Interpreter: arena_size = len(model) * 10 when not given
 

@@ -4,7 +4,7 @@ For the four MLPerf Tiny reference models and two example-sized models
 (tests/fixtures_models.py, int8, He-normal random weights), side by side in one run:
 
 - RAM: the image's static arena + the 52-byte tor_model handle, against the TFLM arena
-  measured by bisection in the tflite-micro interpreter (tinyops.ml.arena).
+  measured by bisection in the tflite-micro interpreter (tinyops.runtimes.arena).
 - Flash: runtime .text for the full op set, arm-none-eabi-gcc -Os for Cortex-M4 (with
   and without the O2 pragma on the MAC kernels), and model image vs .tflite size.
 - Speed: instructions per inference and per MAC on the Cortex-M4 bench firmware under
@@ -32,11 +32,11 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from _common import median_time, write_result  # noqa: E402
 from fixtures_models import MLPERF_MODELS, MODEL_NAMES, model_bytes  # noqa: E402
 
-from tinyops.devices.image import compile_image  # noqa: E402
-from tinyops.devices.image.native import NativeRuntime, runtime_source_dir  # noqa: E402
-from tinyops.devices.image.qemu_bench import run_image  # noqa: E402
-from tinyops.ml import tflite_file  # noqa: E402
-from tinyops.ml.arena import measure_arena  # noqa: E402
+from tinyops.runtimes.tinyops_c import compile_image  # noqa: E402
+from tinyops.runtimes.tinyops_c.native import NativeRuntime, runtime_source_dir  # noqa: E402
+from tinyops.devices.qemu_bench import run_image  # noqa: E402
+from tinyops.runtimes import tflite_file  # noqa: E402
+from tinyops.runtimes.arena import measure_arena  # noqa: E402
 
 TOR_MODEL_BYTES = 52  # sizeof(tor_model) on a 32-bit MCU: 5 words + 8 reserved words
 

@@ -89,8 +89,8 @@ class ModelImage:
 def make_model_image(name: str, count: int = 2, seed: int = 0) -> ModelImage:
     from fixtures_models import model_bytes
 
-    from tinyops.devices.image import compile_image
-    from tinyops.ml.runtimes import open_runtime
+    from tinyops.runtimes.tinyops_c import compile_image
+    from tinyops.runtimes import open_runtime
 
     tfl = model_bytes(name)
     compiled = compile_image(tfl)

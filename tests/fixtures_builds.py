@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tinyops.workspace import Workspace
+from paths import EXAMPLES
 
 RECIPE = {
     "model": {"name": "digits", "description": "test MLP"},
@@ -28,7 +29,7 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import sys
 
     root = tmp_path_factory.mktemp("trained")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "digits"))
+    sys.path.insert(0, str(EXAMPLES / "digits"))
     try:
         from prepare import prepare
     finally:

@@ -32,8 +32,8 @@ from tinyops.agent import config as agent_config
 from tinyops.fleet import broker, enroll, transfer
 from tinyops.fleet.transfer import Bundle
 from tinyops.workspace import Workspace
+from paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPE = {
     "model": {"name": "digits", "description": "fleet test MLP"},
     "data": {"dataset": "digits@1", "inputs": ["p*"], "label": "label"},

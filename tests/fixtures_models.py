@@ -10,8 +10,10 @@ TINYOPS_TEST_CACHE). TensorFlow is imported only when a file is missing.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,12 @@ def model_bytes(name: str) -> bytes:
 if __name__ == "__main__":  # warm the cache: python tests/fixtures_models.py
     for n in MODEL_NAMES:
         print(n, model_path(n), model_path(n).stat().st_size)
+
+
+def keras_like(tag: str) -> bytes:
+    """The registry only needs a .keras container (zip with config.json); tag makes bytes differ."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("config.json", '{"tag": "%s"}' % tag)
+        z.writestr("metadata.json", "{}")
+    return buf.getvalue()

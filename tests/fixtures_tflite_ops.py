@@ -246,7 +246,7 @@ if __name__ == "__main__" and "--seeds" in sys.argv:
     # python tests/fixtures_tflite_ops.py --seeds firmware/fuzz/corpus_loader
     from pathlib import Path
 
-    from tinyops.devices.image import compile_image
+    from tinyops.runtimes.tinyops_c import compile_image
 
     dest = Path(sys.argv[sys.argv.index("--seeds") + 1])
     dest.mkdir(parents=True, exist_ok=True)

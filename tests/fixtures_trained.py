@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "tinyops"
 _KEY_FILES = [
-    "ml/train.py", "ml/convert.py", "ml/architectures.py", "ml/dataprep.py", "ml/recipes.py", "ml/arena.py",
+    "ml/train.py", "ml/convert.py", "ml/architectures.py", "ml/dataprep.py", "ml/recipes.py", "runtimes/arena.py",
     "registry/datasets.py", "registry/dataset_stats.py", "registry/models.py", "registry/runs.py",
     "registry/variants.py", "registry/schema.py", "ml/evaluate.py",
 ]

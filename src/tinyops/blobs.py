@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import BlobCorruptError, InputError, NotFoundError
+from tinyops.errors import BlobCorruptError, InputError, NotFoundError
 
 CHUNK_BYTES = 4 * 1024 * 1024
 

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import InputError, NotFoundError, SignatureError
+from tinyops.errors import InputError, NotFoundError, SignatureError
 
 PRIVATE_NAME = "signing.key"
 PUBLIC_NAME = "signing.pub"

@@ -12,13 +12,13 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._fast_import import import_without_pandas
+from tinyops._fast_import import import_without_pandas
 
 sqlite_utils = import_without_pandas("sqlite_utils")
 
-from .blobs import BlobStore
-from .errors import WorkspaceError
-from .registry.schema import migrate
+from tinyops.blobs import BlobStore
+from tinyops.errors import WorkspaceError
+from tinyops.registry.schema import migrate
 
 DOT = ".tinyops"
 DB_NAME = "registry.db"

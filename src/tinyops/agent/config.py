@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..fleet.mqtt import BrokerAddress
+from tinyops.errors import InputError
+from tinyops.fleet.mqtt import BrokerAddress
 
 
 @dataclass

@@ -17,15 +17,15 @@ import threading
 import time
 from typing import Any
 
-from .. import __version__
-from ..errors import TinyOpsError
-from ..fleet import topics
-from ..fleet.mqtt import MqttConnection
-from .config import AgentConfig
-from .fetch import Download, Rejected
-from .model import LoadedModel, preload_runtime, self_test
-from .slots import SlotContent, SlotStore
-from .telemetry import Telemetry
+from tinyops import __version__
+from tinyops.errors import TinyOpsError
+from tinyops.fleet import topics
+from tinyops.fleet.mqtt import MqttConnection
+from tinyops.agent.config import AgentConfig
+from tinyops.agent.fetch import Download, Rejected
+from tinyops.agent.model import LoadedModel, preload_runtime, self_test
+from tinyops.agent.slots import SlotContent, SlotStore
+from tinyops.agent.telemetry import Telemetry
 
 log = logging.getLogger("tinyops.agent")
 HEARTBEAT = "<heartbeat>"  # not an MQTT topic: a work item for the worker
@@ -118,7 +118,7 @@ class Agent:
         self.telemetry.new_model(content.manifest)
 
     def start(self) -> None:
-        from .server import start_server
+        from tinyops.agent.server import start_server
 
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self._warm_up()

@@ -16,10 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..errors import InputError, SignatureError
-from ..fleet import transfer
-from ..fleet.transfer import Envelope
+from tinyops import signing
+from tinyops.errors import InputError, SignatureError
+from tinyops.fleet import transfer
+from tinyops.fleet.transfer import Envelope
 
 MAX_EARLY_CHUNKS = 64  # chunks that arrive before the envelope, kept in memory
 

@@ -16,13 +16,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TinyOpsError
-from ..fleet import topics
-from .config import GatewayConfig
-from .fetch import Download, Rejected
+from tinyops.errors import TinyOpsError
+from tinyops.fleet import topics
+from tinyops.agent.config import GatewayConfig
+from tinyops.agent.fetch import Download, Rejected
 
 if TYPE_CHECKING:
-    from .core import Agent
+    from tinyops.agent.core import Agent
 
 log = logging.getLogger("tinyops.agent.gateway")
 
@@ -54,7 +54,7 @@ class Gateway:
 
     # ---- MCU state ---------------------------------------------------------------
     def refresh_info(self) -> None:
-        from ..devices.serial.device import device_info
+        from tinyops.devices.serial.device import device_info
 
         try:
             self.info = device_info(self.cfg.port).to_dict()
@@ -62,7 +62,7 @@ class Gateway:
             self.info = {"error": str(e)}
 
     def reported(self) -> dict[str, Any]:
-        from .core import _now
+        from tinyops.agent.core import _now
 
         info = self.info or {}
         sha = info.get("active_sha256")
@@ -130,7 +130,7 @@ class Gateway:
     def _flash(self) -> None:
         import hashlib
 
-        from ..devices.serial.flash import flash_image, load_golden
+        from tinyops.devices.serial.flash import flash_image, load_golden
 
         d = self.download
         assert d is not None
@@ -163,7 +163,7 @@ class Gateway:
 
 def start_gateway(agent: "Agent", cfg: GatewayConfig) -> Gateway:
     if not cfg.profile:
-        from ..errors import InputError
+        from tinyops.errors import InputError
 
         raise InputError("agent config: [gateway] needs 'profile' (the MCU's device profile)",
                          hint="re-register the MCU with --gateway and add its profile to [gateway]")

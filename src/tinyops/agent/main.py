@@ -12,7 +12,7 @@ import signal
 import threading
 import sys
 
-from ..errors import TinyOpsError
+from tinyops.errors import TinyOpsError
 
 EPILOG = """\
 Example:
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from . import config
-    from .core import Agent
+    from tinyops.agent import config
+    from tinyops.agent.core import Agent
 
     try:
         cfg = config.load(args.config)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, lambda *_: stopping.set())
         agent.start()
         if cfg.gateway:
-            from .gateway import start_gateway
+            from tinyops.agent.gateway import start_gateway
 
             start_gateway(agent, cfg.gateway)
         logging.getLogger("tinyops.agent").info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from tinyops.errors import ModelError
 
 INT_TOLERANCE_LSB = 1
 FLOAT_ATOL = 1e-5

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .core import Agent
+    from tinyops.agent.core import Agent
 
 MAX_BODY = 16 * 1024 * 1024
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..errors import SignatureError
+from tinyops import signing
+from tinyops.errors import SignatureError
 
 SLOTS = ("a", "b")
 

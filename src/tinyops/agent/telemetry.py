@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..fleet import topics
-from ..monitor.window import WindowAccumulator
+from tinyops.fleet import topics
+from tinyops.monitor.window import WindowAccumulator
 
 if TYPE_CHECKING:
-    from .core import Agent
+    from tinyops.agent.core import Agent
 
 log = logging.getLogger("tinyops.agent")
 

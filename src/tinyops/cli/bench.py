@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import WorkspaceError
-from .common import echo_json, json_option
+from tinyops.errors import WorkspaceError
+from tinyops.cli.common import echo_json, json_option
 
 
 @click.command("bench")
@@ -26,8 +26,8 @@ def bench_cmd(ctx: click.Context, port: str, warmup: int, runs: int, device: str
     Example:
       tinyops bench --port socket://127.0.0.1:4444 --runs 20 --warmup 5
     """
-    from ..devices.serial.bench import bench
-    from ..workspace import Workspace
+    from tinyops.devices.serial.bench import bench
+    from tinyops.workspace import Workspace
 
     try:
         ws = Workspace.open((ctx.find_root().obj or {}).get("workspace"))

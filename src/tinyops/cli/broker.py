@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..fleet import broker
-from .common import echo_json, json_option, open_workspace
+from tinyops.fleet import broker
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 @click.group("broker")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..devices import build as device_build
-from ..devices import bundle
-from ..errors import SignatureError
-from ..registry import builds
-from .common import echo_json, echo_table, human_bytes, json_option, open_workspace
-from .device_profile import print_report
+from tinyops.devices import build as device_build
+from tinyops.devices import bundle
+from tinyops.errors import SignatureError
+from tinyops.registry import builds
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.device_profile import print_report
 
 
 @click.command("build")
@@ -127,7 +127,7 @@ def verify_cmd(ctx: click.Context, target: str, public_key: str | None, as_json:
     Example:
       tinyops builds verify out/digits-qemu
     """
-    from ..errors import WorkspaceError
+    from tinyops.errors import WorkspaceError
 
     try:
         ws = open_workspace(ctx)

@@ -12,7 +12,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def open_workspace(ctx: click.Context):
-    from ..workspace import Workspace
+    from tinyops.workspace import Workspace
 
     root = ctx.find_root()
     return Workspace.open((root.obj or {}).get("workspace"))

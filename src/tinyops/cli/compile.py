@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo_json, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, human_bytes, json_option, open_workspace
 
 
 @click.command("compile")
@@ -22,7 +22,7 @@ def compile_cmd(ctx: click.Context, source: str, out: str | None, as_json: bool)
       tinyops compile digits@1:int8 --out digits.img
       tinyops compile model_int8.tflite --json
     """
-    from ..devices.image.source import compile_source
+    from tinyops.runtimes.tinyops_c.source import compile_source
 
     compiled, path = compile_source(source, out, open_workspace=lambda: open_workspace(ctx))
     if as_json:

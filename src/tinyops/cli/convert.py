@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
 
 QUANTS = ("float32", "float16", "dynamic", "int8")
 
@@ -29,7 +29,7 @@ def convert_cmd(ctx: click.Context, model_ref: str, quant: str, calibration: str
       tinyops convert digits@1 --quant int8
       tinyops convert digits@1 --quant float16 --json
     """
-    from ..ml.convert import convert
+    from tinyops.ml.convert import convert
 
     r = convert(open_workspace(ctx), model_ref, quant, calibration=calibration, samples=samples)
     if as_json:
@@ -55,7 +55,7 @@ def variants_cmd(ctx: click.Context, model: str | None, as_json: bool) -> None:
     Example:
       tinyops variants digits
     """
-    from ..registry import variants
+    from tinyops.registry import variants
 
     rows = variants.list_variants(open_workspace(ctx), model)
     if as_json:

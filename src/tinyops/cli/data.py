@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..registry import datasets
-from .common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.registry import datasets
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
 
 
 @click.group("data")

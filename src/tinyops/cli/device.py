@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import click
 
-from ..fleet import enroll
-from ..registry import devices as devices_reg
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.fleet import enroll
+from tinyops.registry import devices as devices_reg
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("device")

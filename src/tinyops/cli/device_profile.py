@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..devices import fit, profiles
-from .common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.devices import fit, profiles
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
 
 
 def _mhz(hz: int) -> str:
@@ -109,7 +109,7 @@ def print_report(r: fit.FitReport) -> None:
 
 def _root(ctx: click.Context):
     """The workspace root if there is one: its device_profiles/ folder adds boards."""
-    from ..errors import WorkspaceError
+    from tinyops.errors import WorkspaceError
 
     try:
         return open_workspace(ctx).root

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import echo_json, echo_table, json_option
-from .device import device_group
+from tinyops.cli.common import echo_json, echo_table, json_option
+from tinyops.cli.device import device_group
 
 
 @device_group.command("info")
@@ -18,7 +18,7 @@ def info_cmd(port: str, as_json: bool) -> None:
     Example:
       tinyops device info --port socket://127.0.0.1:4444 --json
     """
-    from ..devices.serial.device import device_info
+    from tinyops.devices.serial.device import device_info
 
     info = device_info(port)
     if as_json:
@@ -42,7 +42,7 @@ def rollback_cmd(port: str, as_json: bool) -> None:
     Example:
       tinyops device rollback --port socket://127.0.0.1:4444
     """
-    from ..devices.serial.device import device_rollback
+    from tinyops.devices.serial.device import device_rollback
 
     info = device_rollback(port)
     if as_json:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DriftDetected, FleetError
-from ..monitor.check import check, publish_alerts
-from ..monitor.collector import broker_address
-from ..monitor.drift import METHODS, Thresholds
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.errors import DriftDetected, FleetError
+from tinyops.monitor.check import check, publish_alerts
+from tinyops.monitor.collector import broker_address
+from tinyops.monitor.drift import METHODS, Thresholds
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("drift")
@@ -104,7 +104,7 @@ def report_cmd(ctx: click.Context, target: str, group: str | None, device: str |
     Example:
       tinyops drift report digits@production:int8 --group field --html drift.html
     """
-    from ..monitor.report import write_report
+    from tinyops.monitor.report import write_report
 
     ws = open_workspace(ctx)
     th = Thresholds.for_method(method, warn, alert, min_count=min_count)
@@ -130,8 +130,8 @@ def bias_cmd(ctx: click.Context, build: str, device: str | None, window: str | N
     """
     import time
 
-    from ..monitor.bias import production_bias
-    from ..monitor.check import parse_duration
+    from tinyops.monitor.bias import production_bias
+    from tinyops.monitor.check import parse_duration
 
     res = production_bias(open_workspace(ctx), build, devices=[device] if device else None,
                           since=time.time() - parse_duration(window) if window else None)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 RUNTIMES = ("keras", "litert", "tflm", "tflite-runtime", "tinyops-c")
 
@@ -32,7 +32,7 @@ def evaluate_cmd(ctx: click.Context, ref: str, data: str | None, runtime: str | 
       tinyops evaluate digits@1:int8 --runtime tflm --json
       tinyops evaluate activity@1 --data activity@1
     """
-    from ..ml.evaluate import evaluate
+    from tinyops.ml.evaluate import evaluate
 
     r = evaluate(open_workspace(ctx), ref, data=data, runtime=runtime)
     if as_json:

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ..registry import features
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.registry import features
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("feature")

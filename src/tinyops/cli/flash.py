@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InputError
-from .common import echo_json, json_option, open_workspace
+from tinyops.errors import InputError
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 def _tracer(enabled: bool):
@@ -44,7 +44,7 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
       tinyops flash --firmware fw.bin --device esp32 --port /dev/ttyUSB0
     """
     if firmware:
-        from ..devices import flashers, profiles
+        from tinyops.devices import flashers, profiles
 
         if not device:
             raise InputError("--firmware needs --device PROFILE", hint="`tinyops device-profile list` shows them")
@@ -57,7 +57,7 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
     if not build:
         raise InputError("give a BUILD id (or --firmware IMAGE --device PROFILE)",
                          hint="`tinyops builds list` shows the builds")
-    from ..devices.serial.flash import flash_build
+    from tinyops.devices.serial.flash import flash_build
 
     ws = open_workspace(ctx)
     if as_json:

@@ -6,10 +6,10 @@ import re
 
 import click
 
-from ..errors import InputError
-from ..fleet import api, publish as publish_mod
-from ..fleet.rollout import Strategy
-from .common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.errors import InputError
+from tinyops.fleet import api, publish as publish_mod
+from tinyops.fleet.rollout import Strategy
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
 
 
 def _pct(text: str) -> float:

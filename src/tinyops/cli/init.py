@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..workspace import Workspace
-from .common import echo_json, json_option
+from tinyops.workspace import Workspace
+from tinyops.cli.common import echo_json, json_option
 
 
 @click.command("init")

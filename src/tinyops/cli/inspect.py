@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import echo_json, echo_table, human_bytes, json_option
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option
 
 
 @click.command("inspect")
@@ -24,9 +24,9 @@ def inspect_cmd(ctx: click.Context, target: str, no_arena: bool, show_tensors: b
       tinyops inspect digits@1:int8
       tinyops inspect model.tflite --json
     """
-    from ..errors import WorkspaceError
-    from ..ml.inspect import inspect
-    from .common import open_workspace
+    from tinyops.errors import WorkspaceError
+    from tinyops.ml.inspect import inspect
+    from tinyops.cli.common import open_workspace
 
     try:
         ws = open_workspace(ctx)

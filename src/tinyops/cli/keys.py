@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..devices import keys
-from .common import echo_json, json_option, open_workspace
+from tinyops.devices import keys
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 @click.group("keys")

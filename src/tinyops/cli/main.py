@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import TinyOpsError
+from tinyops import __version__
+from tinyops.errors import TinyOpsError
 
 
 def _versions() -> str:

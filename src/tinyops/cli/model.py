@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..registry import models
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.registry import models
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("model")

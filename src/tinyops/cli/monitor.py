@@ -7,9 +7,9 @@ import threading
 
 import click
 
-from ..monitor.drift import Thresholds
-from ..pipeline.watch import watch
-from .common import echo_json, json_option, open_workspace
+from tinyops.monitor.drift import Thresholds
+from tinyops.pipeline.watch import watch
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 @click.group("monitor")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..errors import GateFailed
-from ..pipeline.pipeline import run_pipeline
-from .common import echo_json, json_option, open_workspace
+from tinyops.errors import GateFailed
+from tinyops.pipeline.pipeline import run_pipeline
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 @click.group("pipeline")

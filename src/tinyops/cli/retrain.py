@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..monitor.check import parse_duration
-from ..pipeline import retrain as rt
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.monitor.check import parse_duration
+from tinyops.pipeline import retrain as rt
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.command("retrain")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..registry import runs
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.registry import runs
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("runs")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..errors import WorkspaceError
-from .common import echo_json, echo_table, json_option
+from tinyops.errors import WorkspaceError
+from tinyops.cli.common import echo_json, echo_table, json_option
 
 
 def _ws(ctx: click.Context):
-    from ..workspace import Workspace
+    from tinyops.workspace import Workspace
 
     try:
         return Workspace.open((ctx.find_root().obj or {}).get("workspace"))
@@ -38,7 +38,7 @@ def start_cmd(ctx: click.Context, board: str, flash_file: str | None, firmware: 
       tinyops sim start qemu-mps2-an386
       tinyops sim start posix --flash board.flash --json
     """
-    from ..devices import sim
+    from tinyops.devices import sim
 
     s = sim.start(board, flash=flash_file, ws=_ws(ctx), firmware=firmware)
     if as_json:
@@ -59,7 +59,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     Example:
       tinyops sim list
     """
-    from ..devices import sim
+    from tinyops.devices import sim
 
     boards = [s.to_dict() for s in sim.list_sims(_ws(ctx))]
     if as_json:
@@ -79,7 +79,7 @@ def stop_cmd(ctx: click.Context, sim_id: str, as_json: bool) -> None:
     Example:
       tinyops sim stop qemu-1a2b3c
     """
-    from ..devices import sim
+    from tinyops.devices import sim
 
     s = sim.stop(sim_id, _ws(ctx))
     if as_json:

@@ -8,9 +8,9 @@ import threading
 
 import click
 
-from ..monitor.collector import collect
-from ..monitor.overview import overview
-from .common import echo_json, echo_table, json_option, open_workspace
+from tinyops.monitor.collector import collect
+from tinyops.monitor.overview import overview
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
 @click.group("telemetry")
@@ -114,7 +114,7 @@ def feed_cmd(ctx: click.Context, data: str, agent: str | None, port: str | None,
       tinyops telemetry feed digits@1 --agent http://127.0.0.1:8765 --gain 19,20,27,28=1.4
       tinyops telemetry feed digits@1 --port socket://127.0.0.1:5555 --device mcu-1 --build 3f2a9c01 --reservoir 16
     """
-    from ..monitor.feed import feed, parse_fault
+    from tinyops.monitor.feed import feed, parse_fault
 
     res = feed(open_workspace(ctx), data, agent=agent, port=port, device=device, build=build, rows=rows,
                gain=parse_fault(gain), offset=parse_fault(offset), seed=seed, reservoir=reservoir, period=period,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import echo_json, json_option, open_workspace
+from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
 @click.command("train")
@@ -27,7 +27,7 @@ def train_cmd(ctx: click.Context, recipe: str, seed: int | None, data: str | Non
       tinyops train examples/digits/recipe.toml --data digits@1
       tinyops train examples/activity/recipe.toml --data activity@1 --seed 3 --json
     """
-    from ..ml.train import train
+    from tinyops.ml.train import train
 
     ws = open_workspace(ctx)
     bar: dict[str, Any] = {}

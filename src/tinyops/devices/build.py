@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, signing
-from ..errors import DoesNotFitError, InputError
-from ..ml import tflite_file
-from ..registry import _rows, builds, variants
-from . import codegen, fit, golden, keys, profiles
+from tinyops import __version__, signing
+from tinyops.errors import DoesNotFitError, InputError
+from tinyops.runtimes import tflite_file
+from tinyops.registry import _rows, builds, variants
+from tinyops.devices import codegen, fit, golden, keys, profiles
 
 FORMAT = "tinyops-build/1"
 MANIFEST = "manifest.json"

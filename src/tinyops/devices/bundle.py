@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..errors import InputError, NotFoundError, SignatureError
-from ..registry import builds
-from . import keys
+from tinyops import signing
+from tinyops.errors import InputError, NotFoundError, SignatureError
+from tinyops.registry import builds
+from tinyops.devices import keys
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
-from ..ml import tflite_file
+from tinyops.errors import InputError
+from tinyops.runtimes import tflite_file
 
 # TFLite builtin operator -> MicroMutableOpResolver method (tensorflow/lite/micro/
 # micro_mutable_op_resolver.h). The names do not follow one rule (AddConv2D,

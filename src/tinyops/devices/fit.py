@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ml import tflite_file
-from .profiles import Profile
+from tinyops.runtimes import tflite_file
+from tinyops.devices.profiles import Profile
 
 KB = 1024
 
@@ -103,7 +103,7 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
     quant_ok = quantization is None or quantization in profile.quantizations
     if macs is None:
         try:  # one MAC count for `inspect` and the fit report
-            from ..ml.inspect import describe
+            from tinyops.ml.inspect import describe
 
             macs = int(describe(model_bytes)["macs"])
         except ImportError:
@@ -149,7 +149,7 @@ class Footprint:
 def compile_image_or_none(tflite: bytes) -> Any:
     """The tinyops-c model image (issue 5's compiler), or None while that compiler is absent."""
     try:
-        from .image import compile_image
+        from tinyops.runtimes.tinyops_c import compile_image
     except ImportError:
         return None
     return compile_image(tflite)
@@ -158,8 +158,8 @@ def compile_image_or_none(tflite: bytes) -> Any:
 def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, strict: bool = False) -> Footprint:
     """Measure the variant for the profile's runtime. ``strict`` (builds): a model image
     that fails to compile is an error; otherwise (fit reports) the TFLM figures stand in."""
-    from ..errors import ModelError, TinyOpsError
-    from ..ml.arena import measure_arena
+    from tinyops.errors import ModelError, TinyOpsError
+    from tinyops.runtimes.arena import measure_arena
 
     model = tflite_file.read(tflite)
     if not profile.is_mcu:
@@ -189,8 +189,8 @@ def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, st
 
 def resolve_variant(ws: Any, ref: str) -> Any:
     """``NAME@V:QUANT``; without ``:QUANT`` the int8 variant (the one every runtime takes)."""
-    from ..registry import variants
-    from ..registry.refs import parse_ref
+    from tinyops.registry import variants
+    from tinyops.registry.refs import parse_ref
 
     r = parse_ref(ref)
     if not r.variant:
@@ -200,8 +200,8 @@ def resolve_variant(ws: Any, ref: str) -> Any:
 
 def check(ws: Any, ref: str, profile_name: str) -> FitReport:
     """Fit report of a registered variant against a device profile."""
-    from ..registry import variants
-    from .profiles import load
+    from tinyops.registry import variants
+    from tinyops.devices.profiles import load
 
     profile = load(profile_name, ws.root)
     v = resolve_variant(ws, ref)

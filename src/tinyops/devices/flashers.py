@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import DeviceError, InputError
+from tinyops.errors import DeviceError, InputError
 
 SUBPROCESS_TOOLS = ("openocd", "picotool", "dfu-util", "bossac", "stm32flash")
 FLASHER_TIMEOUT_S = 600.0

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 GOLDEN_COUNT = 8
 # A fixed timestamp inside the zip, so the same arrays always give the same bytes.
@@ -26,7 +26,7 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 def training_rows(ws: Any, model_ref: str) -> dict[str, Any]:
     """The model's prepared inputs split as in training: X_train, X_val, spec."""
-    from ..ml import dataprep
+    from tinyops.ml import dataprep
 
     spec = dataprep.model_spec(ws, model_ref)
     prep = dataprep.prepare(ws, spec["dataset"], spec["data"], labels=spec["labels"] or None)
@@ -48,7 +48,7 @@ def fit_shape(x: np.ndarray, sample_shape: tuple[int, ...], where: str) -> np.nd
 
 def golden_vectors(x_float: np.ndarray, tflite: bytes, runtime_kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Quantize K float rows to the model input dtype and run them through ``runtime_kind``."""
-    from ..ml.runtimes import open_runtime, quantize
+    from tinyops.runtimes import open_runtime, quantize
 
     rt = open_runtime(runtime_kind, tflite)
     try:
@@ -88,7 +88,7 @@ def baseline(ws: Any, spec: dict[str, Any], x_train: np.ndarray, sample_shape: t
     baseline statistics are used (same bins as `tinyops data show`); otherwise the
     bins are computed the same way from the prepared training rows.
     """
-    from ..registry import dataset_stats, datasets
+    from tinyops.registry import dataset_stats, datasets
 
     x = fit_shape(np.asarray(x_train, np.float32), sample_shape, "baseline")
     n_feat = x.shape[-1] if x.ndim > 1 else 1

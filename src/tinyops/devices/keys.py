@@ -10,8 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..errors import InputError
+from tinyops import signing
+from tinyops.errors import InputError
 
 KEY_DIR = "keys"
 

@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, NotFoundError
+from tinyops.errors import InputError, NotFoundError
+from tinyops.package_data import profiles_dir
 
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "device_profiles"
+SHIPPED_DIR = profiles_dir()
 RUNTIMES_FILE = "_runtimes.toml"
 RUNTIMES = ("tinyops-c", "tflm", "litert")
 TRANSPORTS = ("serial", "mqtt", "serial-gateway")

@@ -15,11 +15,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import DeviceError, InputError, NotFoundError
+from tinyops import package_data
+from tinyops.errors import DeviceError, InputError, NotFoundError
 
 BOARDS = ("qemu-mps2-an386", "posix")
 BOARD_ALIASES = {"qemu": "qemu-mps2-an386", "posix-sim": "posix"}
@@ -59,10 +61,10 @@ def state_dir(ws=None) -> Path:
 
 def firmware_dir() -> Path:
     env = os.environ.get(FIRMWARE_DIR_ENV)
-    d = Path(env) if env else Path(__file__).resolve().parents[3] / "firmware"
+    d = Path(env) if env else package_data.firmware_dir()
     if not (d / "Makefile").exists():
         raise DeviceError(f"firmware sources not found at {d}",
-                          hint=f"run from a tinyops source checkout or set {FIRMWARE_DIR_ENV}")
+                          hint=f"reinstall tinyops, or point {FIRMWARE_DIR_ENV} at a firmware/ folder")
     return d
 
 
@@ -74,15 +76,35 @@ def canonical_board(board: str) -> str:
 
 
 def build_firmware(board: str) -> Path:
-    """Build (or find up to date) the firmware for an emulated board; returns the binary."""
+    """Build (once per source hash) the firmware for an emulated board; returns the binary.
+
+    The build runs in a temporary folder of the per-user cache and the binary is moved
+    into place atomically, so concurrent builders never see half a file and the
+    package's own folder is never written.
+    """
     board = canonical_board(board)
     d = firmware_dir()
-    proc = subprocess.run(["make", "-s", "-C", str(d), f"BOARD={board}"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DeviceError(f"building the {board} firmware failed:\n{proc.stderr[-2000:]}",
-                          hint="`make install` puts gcc-arm-none-eabi, newlib and qemu-system-arm in place")
-    name = "tinyops-fw.elf" if board == "qemu-mps2-an386" else "tinyops-fw-posix"
-    return d / "build" / board / name
+    sources = [p for p in d.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".ld", ".mk", "")
+               and "build" not in p.relative_to(d).parts and "fuzz" not in p.relative_to(d).parts]
+    key = package_data.tree_hash(sources, board, root=d)
+    name = "tinyops-fw.elf" if board.startswith("qemu") else "tinyops-fw-posix"
+    out = package_data.cache_dir("firmware", f"{board}-{key}")
+    binary = out / name
+    if binary.exists():
+        return binary
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"build-{board}-", dir=out.parent))
+    try:
+        proc = subprocess.run(["make", "-s", "-C", str(d), f"BOARD={board}", f"OUT={tmp}"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise DeviceError(f"building the {board} firmware failed:\n{proc.stderr[-2000:]}",
+                              hint="`make install` puts gcc-arm-none-eabi, newlib and qemu-system-arm in place")
+        out.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / name, binary)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return binary
 
 
 def _free_port() -> int:

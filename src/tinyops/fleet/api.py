@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import NotFoundError
-from ..registry import devices as devices_reg
-from ..registry import fleet as fleet_reg
-from . import publish as publish_mod
-from . import rollout as rollout_mod
-from .watch import FleetWatcher, sync
+from tinyops.errors import NotFoundError
+from tinyops.registry import devices as devices_reg
+from tinyops.registry import fleet as fleet_reg
+from tinyops.fleet import publish as publish_mod
+from tinyops.fleet import rollout as rollout_mod
+from tinyops.fleet.watch import FleetWatcher, sync
 
 
 def _build_profile(ws: Any, build: str) -> str | None:

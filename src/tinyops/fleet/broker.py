@@ -36,10 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FleetError, InputError
-from ..registry import devices as devices_reg
-from . import certs, topics
-from .mqtt import BrokerAddress
+from tinyops.errors import FleetError, InputError
+from tinyops.registry import devices as devices_reg
+from tinyops.fleet import certs, topics
+from tinyops.fleet.mqtt import BrokerAddress
 
 HOST_USER = "tinyops-host"
 POINTER = "broker.json"  # in .tinyops/: which folder holds this workspace's broker
@@ -311,7 +311,7 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def status(ws: Any) -> BrokerStatus:
-    from .embedded_broker import LIMITATIONS
+    from tinyops.fleet.embedded_broker import LIMITATIONS
 
     s = load(ws)
     run = _running(s)

@@ -23,8 +23,8 @@ import signal
 import ssl
 from pathlib import Path
 
-from . import mqtt_packets as mp
-from .embedded_core import CONNECT_TIMEOUT_S, DEFAULT_MAX_PACKET, Broker, log
+from tinyops.fleet import mqtt_packets as mp
+from tinyops.fleet.embedded_core import CONNECT_TIMEOUT_S, DEFAULT_MAX_PACKET, Broker, log
 
 __all__ = ["LIMITATIONS", "Broker", "serve", "main"]
 

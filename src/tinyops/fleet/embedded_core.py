@@ -11,9 +11,9 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import mqtt_packets as mp
-from .broker_auth import READ, WRITE, Acl, check_password, matches, read_password_file, split_shared, valid_filter, valid_topic
-from .embedded_retained import FLUSH_S, RetainedStore
+from tinyops.fleet import mqtt_packets as mp
+from tinyops.fleet.broker_auth import READ, WRITE, Acl, check_password, matches, read_password_file, split_shared, valid_filter, valid_topic
+from tinyops.fleet.embedded_retained import FLUSH_S, RetainedStore
 
 DEFAULT_MAX_PACKET = 8 * 1024 * 1024   # our chunks are 64 KB; Mosquitto's default is 256 MB
 MAX_QUEUED = 10_000                     # QoS 1 messages waiting for a client's receive maximum

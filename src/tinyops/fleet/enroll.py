@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import signing
-from ..agent import config as agent_config
-from ..registry import devices as devices_reg
-from . import broker, topics
+from tinyops import signing
+from tinyops.agent import config as agent_config
+from tinyops.registry import devices as devices_reg
+from tinyops.fleet import broker, topics
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Registration:
 
 
 def _check_profile(ws: Any, profile: str) -> str:
-    from ..devices import profiles
+    from tinyops.devices import profiles
 
     return profiles.load(profile, ws.root).transport
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from ..errors import FleetError
+from tinyops.errors import FleetError
 
 MessageHandler = Callable[[str, bytes, bool], None]
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import NotFoundError
-from ..registry import fleet as fleet_reg
-from . import broker, topics, transfer
-from .mqtt import MqttConnection
-from .transfer import Bundle
+from tinyops.errors import NotFoundError
+from tinyops.registry import fleet as fleet_reg
+from tinyops.fleet import broker, topics, transfer
+from tinyops.fleet.mqtt import MqttConnection
+from tinyops.fleet.transfer import Bundle
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -38,7 +38,7 @@ class PublishResult:
 def load_bundle(ws: Any, build_id: str) -> Bundle:
     """Read a registered build (issue 4's registry) into a :class:`Bundle`."""
     try:
-        from ..registry import builds as builds_reg
+        from tinyops.registry import builds as builds_reg
     except ModuleNotFoundError as e:  # the builds registry ships with `tinyops build`
         raise NotFoundError(f"no build {build_id!r}: this tinyops has no build registry",
                             hint="create builds with `tinyops build REF --device P`") from e

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import ConflictError, InputError, NotFoundError
-from ..registry import devices as devices_reg
-from ..registry import fleet as fleet_reg
-from . import topics
-from .watch import FleetWatcher
+from tinyops.errors import ConflictError, InputError, NotFoundError
+from tinyops.registry import devices as devices_reg
+from tinyops.registry import fleet as fleet_reg
+from tinyops.fleet import topics
+from tinyops.fleet.watch import FleetWatcher
 
 Progress = Callable[[dict[str, Any]], None]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 ROOT = "tinyops"
 DEVICE_TOPICS = ("desired", "reported", "status", "events", "telemetry")

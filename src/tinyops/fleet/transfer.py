@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 FORMAT = "tinyops-transfer/1"
 DEFAULT_CHUNK = 64 * 1024

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Any
 
-from ..errors import FleetError
-from ..registry import devices as devices_reg
-from . import broker, topics
-from .mqtt import MqttConnection
+from tinyops.errors import FleetError
+from tinyops.registry import devices as devices_reg
+from tinyops.fleet import broker, topics
+from tinyops.fleet.mqtt import MqttConnection
 
 
 class FleetWatcher:

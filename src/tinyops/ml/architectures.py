@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 Builder = Callable[..., Any]
 

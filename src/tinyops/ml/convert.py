@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from ..registry import variants as variant_store
-from . import dataprep
+from tinyops.errors import InputError, ModelError
+from tinyops.registry import variants as variant_store
+from tinyops.ml import dataprep
 
 DEFAULT_SAMPLES = 200
 
@@ -67,7 +67,7 @@ def calibration_set(ws: Any, model_ref: str, calibration: str | None, samples: i
 
 def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
     """Operators (distinct, execution order) and I/O details, read without TensorFlow."""
-    from .tflite_file import read
+    from tinyops.runtimes.tflite_file import read
 
     m = read(tflite)
 
@@ -84,7 +84,7 @@ def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
 def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = None,
             samples: int = DEFAULT_SAMPLES) -> ConvertResult:
     """Convert (or find) the variant ``model_ref:quant``."""
-    from ..registry import datasets, models
+    from tinyops.registry import datasets, models
 
     variant_store.check_quant(quant)
     if samples < 1:
@@ -108,7 +108,7 @@ def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = No
     arena = None
     if quant == "int8":
         _check_int8_io(details, mv.ref)
-        from .arena import measure_arena
+        from tinyops.runtimes.arena import measure_arena
 
         try:
             arena = measure_arena(tflite, cache=ws)
@@ -162,7 +162,7 @@ def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None) -> bytes
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    from ._quiet import stdout_to_stderr
+    from tinyops.ml._quiet import stdout_to_stderr
 
     try:
         with stdout_to_stderr():

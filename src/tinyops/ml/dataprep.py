@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 
 @dataclass
@@ -53,8 +53,8 @@ def apply_features(ws: Any, refs: list[str], arrays: dict[str, np.ndarray]) -> d
     """Apply feature definitions from the feature store, in order."""
     if not refs:
         return arrays
-    from ..registry import features as feature_store
-    from . import features as transforms
+    from tinyops.registry import features as feature_store
+    from tinyops.ml import features as transforms
 
     for ref in refs:
         arrays = transforms.apply(feature_store.resolve(ws, ref).definition, arrays)
@@ -81,7 +81,7 @@ def select_inputs(arrays: dict[str, np.ndarray], patterns: list[str], label: str
 def prepare(ws: Any, dataset_ref: str, data: dict[str, Any], *, labels: list[str] | None = None,
             need_labels: bool = True) -> Prepared:
     """Load ``dataset_ref`` and turn it into X (float32) and y (class indices) per a recipe's [data]."""
-    from ..registry import datasets
+    from tinyops.registry import datasets
 
     dv = datasets.resolve(ws, dataset_ref)
     arrays = apply_features(ws, list(data.get("features") or []), datasets.load_arrays(ws, dv))
@@ -135,7 +135,7 @@ def indices_sha256(idx: dict[str, np.ndarray]) -> str:
 
 def model_spec(ws: Any, model_ref: str) -> dict[str, Any]:
     """How a registered model's data was prepared: recipe [data] and [split], seed, labels, dataset."""
-    from ..registry import models, runs
+    from tinyops.registry import models, runs
 
     mv = models.resolve(ws, model_ref)
     if not mv.run_id:

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from ..registry import variants as variant_store
-from ..registry.refs import parse_ref
-from . import dataprep
-from .metrics import classification
+from tinyops.errors import InputError, ModelError
+from tinyops.registry import variants as variant_store
+from tinyops.registry.refs import parse_ref
+from tinyops.ml import dataprep
+from tinyops.ml.metrics import classification
 
 RUNTIMES = ("keras", "litert", "tflm", "tflite-runtime", "tinyops-c")
 # Which runtime an int8 result is compared with, by the runtime that produced it.
@@ -44,7 +44,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
 def keras_predict(ws: Any, model_ref: str, X: np.ndarray) -> np.ndarray:
     """Float model probabilities, cached per (artifact, rows) in the workspace so repeated
     evaluations of variants do not pay for loading TensorFlow each time."""
-    from ..registry import models
+    from tinyops.registry import models
 
     mv = models.resolve(ws, model_ref)
     key = hashlib.sha256(mv.artifact_sha256.encode() + str(X.shape).encode() + np.ascontiguousarray(X).tobytes()).hexdigest()
@@ -54,8 +54,8 @@ def keras_predict(ws: Any, model_ref: str, X: np.ndarray) -> np.ndarray:
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             pass
-    from ._quiet import stdout_to_stderr
-    from .convert import _load_keras
+    from tinyops.ml._quiet import stdout_to_stderr
+    from tinyops.ml.convert import _load_keras
 
     with stdout_to_stderr():
         model = _load_keras(models.artifact_bytes(ws, mv))
@@ -72,7 +72,7 @@ def keras_predict(ws: Any, model_ref: str, X: np.ndarray) -> np.ndarray:
 
 def run_variant(kind: str, tflite: bytes, X: np.ndarray, **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """(raw outputs in the model's dtype, float scores) for float rows X on one runtime."""
-    from .runtimes import dequantize, open_runtime, quantize
+    from tinyops.runtimes import dequantize, open_runtime, quantize
 
     rt = open_runtime(kind, tflite, **options)
     try:
@@ -96,7 +96,7 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
     r = parse_ref(ref)
     if runtime is not None and runtime not in RUNTIMES:
         raise InputError(f"unknown runtime '{runtime}'", hint=f"use one of {', '.join(RUNTIMES)}")
-    from ..registry import models
+    from tinyops.registry import models
 
     mv = models.resolve(ws, f"{r.name}@{r.version if r.version is not None else r.alias}")
     spec = dataprep.model_spec(ws, mv.ref)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 Arrays = dict[str, np.ndarray]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from .tflite_file import Operator, Tensor, TFLiteModel, read
+from tinyops.errors import InputError, ModelError
+from tinyops.runtimes.tflite_file import Operator, Tensor, TFLiteModel, read
 
 # Builtin kernels TFLite Micro registers (its Register_* functions, tflite-micro 2026 Python package).
 TFLM_OPS = frozenset("""
@@ -150,7 +150,7 @@ def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict
     info = describe(data)
     info["arena_bytes"] = None
     if arena and not any("TFLite Micro has no kernel" in w for w in info["warnings"]):
-        from .arena import measure_arena_details
+        from tinyops.runtimes.arena import measure_arena_details
 
         try:
             found = measure_arena_details(data, cache)
@@ -166,7 +166,7 @@ def inspect(ws: Any, target: str, *, arena: bool = True) -> dict[str, Any]:
 
     The arena is cached in the workspace (if one is open) or the user cache folder.
     """
-    from .arena import default_cache_dir
+    from tinyops.runtimes.arena import default_cache_dir
 
     path = Path(target)
     if path.is_file():
@@ -181,7 +181,7 @@ def inspect(ws: Any, target: str, *, arena: bool = True) -> dict[str, Any]:
     if ws is None:
         raise InputError(f"'{target}' is neither a file nor usable as a reference without a workspace",
                          hint="pass a .tflite file, or run inside a workspace (--workspace DIR)")
-    from ..registry import variants
+    from tinyops.registry import variants
 
     v = variants.get(ws, target)
     data = variants.blob_bytes(ws, v)

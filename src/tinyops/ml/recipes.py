@@ -39,7 +39,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 
@@ -109,7 +109,7 @@ def validate(raw: dict[str, Any], *, source: str = "recipe") -> dict[str, Any]:
     if not isinstance(arch["kind"], str):
         raise InputError(f"{source} [architecture]: kind must be a string", hint="e.g. kind = \"mlp\"")
     out["architecture"] = dict(arch)
-    from .architectures import check_params  # no TensorFlow import: only signatures are read
+    from tinyops.ml.architectures import check_params  # no TensorFlow import: only signatures are read
 
     check_params(arch["kind"], {k: v for k, v in arch.items() if k != "kind"})
     _check_semantics(out, source)

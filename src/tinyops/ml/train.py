@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from . import architectures, dataprep, recipes
-from .metrics import classification
+from tinyops.errors import InputError, ModelError
+from tinyops.ml import architectures, dataprep, recipes
+from tinyops.ml.metrics import classification
 
 Progress = Callable[[int, int, dict[str, float]], None]
 
@@ -56,7 +56,7 @@ def _optimizer(keras: Any, name: str, lr: float) -> Any:
 
 
 def _check_features(ws: Any, refs: list[str]) -> list[str]:
-    from ..registry import features as feature_store
+    from tinyops.registry import features as feature_store
 
     return [feature_store.resolve(ws, r).ref for r in refs]
 
@@ -70,7 +70,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
     if not dataset_ref:
         raise InputError("no dataset given", hint="pass --data NAME@V or set [data] dataset in the recipe")
     # Check all inputs before a run row exists: bad input must leave nothing behind.
-    from ..registry import datasets
+    from tinyops.registry import datasets
 
     dv = datasets.resolve(ws, dataset_ref)
     cfg["data"]["features"] = _check_features(ws, cfg["data"]["features"])
@@ -89,7 +89,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
         raise InputError("early stopping watches validation data but [split] validation is 0",
                          hint="give the split a validation fraction or drop early_stopping")
 
-    from ..registry import models, runs
+    from tinyops.registry import models, runs
 
     params = {
         "dataset": dv.ref, "labels": prep.labels, "input_shape": list(prep.sample_shape),
@@ -99,7 +99,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
     t0 = time.time()
     with runs.track(ws, "train", params=params, seed=seed, datasets=[dv.ref], features=prep.features,
                     recipe=cfg) as run:
-        from ._quiet import stdout_to_stderr
+        from tinyops.ml._quiet import stdout_to_stderr
 
         with stdout_to_stderr():  # Keras/TF print from Python and C++; stdout is for --json
             keras, model, history = _fit(cfg, kind, arch, prep, split, seed, ws, run.id, progress)
@@ -170,7 +170,7 @@ class _Recorder:
     def __new__(cls, ws: Any, run_id: str, epochs: int, progress: Progress | None) -> Any:
         import keras
 
-        from ..registry import runs
+        from tinyops.registry import runs
 
         class Recorder(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NotFoundError
-from ..registry import builds as builds_reg
-from ..registry import telemetry as tel
+from tinyops.errors import NotFoundError
+from tinyops.registry import builds as builds_reg
+from tinyops.registry import telemetry as tel
 
 
 def production_bias(ws: Any, build: str, *, devices: list[str] | None = None,
                     since: float | None = None) -> dict[str, Any]:
     """Per device: samples compared, share of identical output values, max LSB difference, class agreement."""
-    from ..ml.runtimes import open_runtime
+    from tinyops.runtimes import open_runtime
 
     b = builds_reg.get(ws, build)
     manifest = json.loads(builds_reg.file_bytes(ws, b, "manifest.json"))

@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FleetError, InputError, NotFoundError
-from ..registry import builds as builds_reg
-from ..registry import devices as devices_reg
-from ..registry import models as models_reg
-from ..registry import telemetry as tel
-from ..registry.refs import parse_ref
-from .drift import Baseline, DriftReport, Thresholds, evaluate, store
+from tinyops.errors import FleetError, InputError, NotFoundError
+from tinyops.registry import builds as builds_reg
+from tinyops.registry import devices as devices_reg
+from tinyops.registry import models as models_reg
+from tinyops.registry import telemetry as tel
+from tinyops.registry.refs import parse_ref
+from tinyops.monitor.drift import Baseline, DriftReport, Thresholds, evaluate, store
 
 ALERT_TOPIC = "tinyops/alerts/drift"  # fleet-wide drift alerts (host ACL covers tinyops/#)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -106,8 +106,8 @@ def check(ws: Any, target: str, *, group: str | None = None, device: str | None 
 
 def publish_alerts(address: Any, report: DriftReport) -> int:
     """Publish a drift alert per drifted device and one fleet alert. Returns messages sent."""
-    from ..fleet import topics
-    from ..fleet.mqtt import MqttConnection
+    from tinyops.fleet import topics
+    from tinyops.fleet.mqtt import MqttConnection
 
     d = report.to_dict()
     if not d["drift"]:

@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..errors import FleetError, InputError, TinyOpsError
-from ..fleet import topics
-from ..fleet.mqtt import BrokerAddress, MqttConnection
-from ..registry import builds as builds_reg
-from ..registry import telemetry as tel
-from .window import validate
+from tinyops.errors import FleetError, InputError, TinyOpsError
+from tinyops.fleet import topics
+from tinyops.fleet.mqtt import BrokerAddress, MqttConnection
+from tinyops.registry import builds as builds_reg
+from tinyops.registry import telemetry as tel
+from tinyops.monitor.window import validate
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def broker_address(ws: Any, url: str | None, ca_file: str | None = None) -> Brok
     """The URL given, else this workspace's broker (``tinyops broker setup``)."""
     if url:
         return parse_broker_url(url, ca_file)
-    from ..fleet import broker
+    from tinyops.fleet import broker
 
     return broker.host_address(ws)
 

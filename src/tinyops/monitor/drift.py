@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import telemetry as tel
-from . import stats
+from tinyops.registry import telemetry as tel
+from tinyops.monitor import stats
 
 METHODS = ("psi", "js", "wasserstein", "ks")
 VERDICT_ORDER = {"insufficient": 0, "ok": 1, "warn": 2, "drift": 3}
@@ -42,7 +42,7 @@ class Thresholds:
     def for_method(cls, method: str, warn: float | None = None, alert: float | None = None, **kw: Any) -> "Thresholds":
         defaults = {"psi": (0.1, 0.2), "js": (0.05, 0.1), "wasserstein": (0.05, 0.1), "ks": (0.05, 0.1)}
         if method not in defaults:
-            from ..errors import InputError
+            from tinyops.errors import InputError
 
             raise InputError(f"unknown drift method {method!r}", hint=f"use one of {', '.join(METHODS)}")
         w, a = defaults[method]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeviceError, InputError
+from tinyops.errors import DeviceError, InputError
 
 
 def parse_fault(text: str | None) -> dict[int, float]:
@@ -34,8 +34,8 @@ def parse_fault(text: str | None) -> dict[int, float]:
 def _rows(ws: Any, model_ref: str, data_ref: str) -> np.ndarray:
     """Rows prepared as the model's recipe prepares them; a retrained model (whose recipe
     reads the union dataset's layout) falls back to the recipe of the model it came from."""
-    from ..ml import dataprep
-    from ..registry import runs
+    from tinyops.ml import dataprep
+    from tinyops.registry import runs
 
     spec = dataprep.model_spec(ws, model_ref)
     try:
@@ -69,7 +69,7 @@ def feed(ws: Any, data_ref: str, *, agent: str | None = None, port: str | None =
          offset: dict[int, float] | None = None, seed: int = 0, reservoir: int = 0, period: int = 100,
          broker_url: str | None = None) -> dict[str, Any]:
     """Send ``rows`` random rows of ``data_ref`` to one device; returns what was sent and predicted."""
-    from ..registry import builds as builds_reg
+    from tinyops.registry import builds as builds_reg
 
     if bool(agent) == bool(port):
         raise InputError("give exactly one of --agent URL or --port URL")
@@ -96,10 +96,10 @@ def feed(ws: Any, data_ref: str, *, agent: str | None = None, port: str | None =
             key = str(body.get("label") if body.get("label") is not None else body.get("class"))
             preds[key] = preds.get(key, 0) + 1
         return {"device": info.get("device"), "build": build, "rows": rows, "predictions": preds, "windows": None}
-    from ..fleet import topics
-    from ..fleet.mqtt import MqttConnection
-    from .collector import broker_address
-    from .mcu import McuTelemetry
+    from tinyops.fleet import topics
+    from tinyops.fleet.mqtt import MqttConnection
+    from tinyops.monitor.collector import broker_address
+    from tinyops.monitor.mcu import McuTelemetry
 
     manifest = json.loads(builds_reg.file_bytes(ws, builds_reg.get(ws, build), "manifest.json"))
     labels = manifest.get("labels") or []

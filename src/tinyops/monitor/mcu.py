@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..devices.serial import ops
-from ..devices.serial.link import Link
-from .window import WindowAccumulator
+from tinyops.devices.serial import ops
+from tinyops.devices.serial.link import Link
+from tinyops.monitor.window import WindowAccumulator
 
 
 class McuTelemetry:

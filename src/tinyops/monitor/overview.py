@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import devices as devices_reg
-from ..registry import telemetry as tel
+from tinyops.registry import devices as devices_reg
+from tinyops.registry import telemetry as tel
 
 
 def overview(ws: Any, *, device: str | None = None, group: str | None = None, recent: int = 5) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..registry import telemetry as tel
-from .check import check, parse_duration
-from .drift import Thresholds
+from tinyops.errors import InputError
+from tinyops.registry import telemetry as tel
+from tinyops.monitor.check import check, parse_duration
+from tinyops.monitor.drift import Thresholds
 
 MAX_FEATURE_PLOTS = 24
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"]
@@ -185,12 +185,12 @@ def write_report(ws: Any, target: str, path: str | Path, *, group: str | None = 
     if not out.parent.exists():
         raise InputError(f"folder {out.parent} does not exist", hint="create it or pick another --html path")
     report = check(ws, target, group=group, device=device, window=window, thresholds=th)
-    from .check import _scope_devices
-    from .drift import Baseline
+    from tinyops.monitor.check import _scope_devices
+    from tinyops.monitor.drift import Baseline
 
     devices, _ = _scope_devices(ws, group, device)
     windows = tel.load_windows(ws, builds=report.builds, devices=devices, since=report.window_start, until=report.window_end)
-    from .check import resolve_target
+    from tinyops.monitor.check import resolve_target
 
     manifests = resolve_target(ws, target).manifests
     baseline = Baseline.from_manifest(manifests[report.builds[0]])

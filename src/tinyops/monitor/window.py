@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 try:  # ~4x faster parsing on the collector's hot path; rejects NaN/Infinity itself
     import orjson as _orjson

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import GateFailed, InputError, TinyOpsError
-from ..registry import datasets, models, runs
-from ..registry import pipelines as cache
-from .spec import Pipeline, Step, load
+from tinyops.errors import GateFailed, InputError, TinyOpsError
+from tinyops.registry import datasets, models, runs
+from tinyops.registry import pipelines as cache
+from tinyops.pipeline.spec import Pipeline, Step, load
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -88,14 +88,14 @@ def _data(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dic
 
 def _train(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     if "retrain" in cfg:
-        from .retrain import retrain
+        from tinyops.pipeline.retrain import retrain
 
         res = retrain(ws, cfg["retrain"], list(up.get("datasets", [])), seed=cfg.get("seed"))
         return {"model": res["model"], "train_run": res["run"], "previous": res["previous"],
                 "accuracy": res["metrics"].get("accuracy")}
     if "recipe" not in cfg:
         raise InputError("a train step needs `recipe` or `retrain`", hint='e.g. recipe = "recipe.toml"')
-    from ..ml.train import train
+    from tinyops.ml.train import train
 
     data = (up.get("datasets") or [None])[-1]
     res = train(ws, pl.path.parent / cfg["recipe"], seed=cfg.get("seed"), data=data)
@@ -103,7 +103,7 @@ def _train(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> di
 
 
 def _convert(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
-    from ..ml.convert import convert
+    from tinyops.ml.convert import convert
 
     model = _need(up, "model", "convert")
     kw = {k: cfg[k] for k in ("calibration", "samples") if k in cfg}
@@ -112,8 +112,8 @@ def _convert(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> 
 
 
 def _evaluate(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
-    from ..devices import fit
-    from ..ml.evaluate import evaluate
+    from tinyops.devices import fit
+    from tinyops.ml.evaluate import evaluate
 
     variant = _need(up, "variant", "evaluate")
     ev = evaluate(ws, variant, data=cfg.get("data"), runtime=cfg.get("runtime"))
@@ -141,7 +141,7 @@ def _evaluate(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) ->
 
 
 def _build(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
-    from ..devices.build import build
+    from tinyops.devices.build import build
 
     variant = _need(up, "variant", "build")
     profiles = cfg.get("profiles") or []
@@ -160,9 +160,9 @@ def _pct(v: Any, name: str, default: float) -> float:
 
 
 def _rollout(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
-    from ..fleet.api import rollout_build
-    from ..fleet.rollout import Strategy
-    from ..monitor.check import parse_duration
+    from tinyops.fleet.api import rollout_build
+    from tinyops.fleet.rollout import Strategy
+    from tinyops.monitor.check import parse_duration
 
     builds = _need(up, "builds", "rollout")
     prof = cfg.get("profile") or (next(iter(builds)) if len(builds) == 1 else None)

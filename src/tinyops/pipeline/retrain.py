@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError
-from ..registry import datasets, models, runs
-from ..registry import telemetry as tel
+from tinyops.errors import InputError, NotFoundError
+from tinyops.registry import datasets, models, runs
+from tinyops.registry import telemetry as tel
 
 FIELD_SOURCE = "field samples"
 
@@ -118,7 +118,7 @@ def field_dataset(ws: Any, name: str, labels_file: str | Path) -> tuple[datasets
 
 def _original_layout(arrays: dict[str, np.ndarray], data: dict[str, Any]) -> tuple[list[str] | None, tuple[int, ...]]:
     """Which input columns (None: one N-d array) and the per-sample shape before [data] reshape."""
-    from ..ml.dataprep import select_inputs
+    from tinyops.ml.dataprep import select_inputs
 
     pats = list(data["inputs"])
     x0 = select_inputs(arrays, pats, data.get("label"), "training data")
@@ -156,7 +156,7 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[
     if data.get("features"):
         raise InputError(f"{spec['model']} was trained through feature transforms; field samples are model inputs",
                          hint="retrain from a recipe without [data] features, or add raw data in the training layout")
-    from ..ml.dataprep import _as_names, select_inputs
+    from tinyops.ml.dataprep import _as_names, select_inputs
 
     cols, pre_shape = _original_layout(base, data)
     key = "X" if label != "X" else "inputs"
@@ -197,7 +197,7 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[
 def retrain(ws: Any, model_ref: str, with_refs: list[str], *, seed: int | None = None,
             progress: Any = None) -> dict[str, Any]:
     """Rerun MODEL's recipe on its data ∪ ``with_refs`` → new run and model version (parent: the old one)."""
-    from ..ml import dataprep, train as trainer
+    from tinyops.ml import dataprep, train as trainer
 
     if not with_refs:
         raise InputError("no data to retrain with", hint="pass --with DATA@V[,DATA@V…]")

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 # kind -> allowed keys (beyond kind/needs)
 KINDS: dict[str, set[str]] = {

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..monitor.check import check, parse_duration
-from ..monitor.drift import Thresholds
-from .pipeline import run_pipeline
-from .spec import load
+from tinyops.monitor.check import check, parse_duration
+from tinyops.monitor.drift import Thresholds
+from tinyops.pipeline.pipeline import run_pipeline
+from tinyops.pipeline.spec import load
 
 
 @dataclass

@@ -35,7 +35,7 @@ def versioned_row(ws, table: str, ref, noun: str, *, list_hint: str, alias_hint:
     Versioned nouns without aliases (datasets, features) share this lookup and its
     error messages: an alias is refused, a missing version lists the ones that exist.
     """
-    from ..errors import InputError, NotFoundError
+    from tinyops.errors import InputError, NotFoundError
 
     if ref.version is not None:
         rows = list(ws.db.query(f"SELECT * FROM {table} WHERE name=? AND version=?", [ref.name, ref.version]))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import InputError, NotFoundError
-from . import _rows
+from tinyops.errors import InputError, NotFoundError
+from tinyops.registry import _rows
 
 
 def _m0001(db) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from tinyops.errors import InputError
 
 N_BINS = 10
 # Quantiles and histograms come from an evenly strided sample of at most this

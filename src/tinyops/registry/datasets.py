@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from . import _rows
-from .dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
-from .refs import Ref, parse_ref, validate_name
+from tinyops.errors import InputError
+from tinyops.registry import _rows
+from tinyops.registry.dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
+from tinyops.registry.refs import Ref, parse_ref, validate_name
 
 TABLE = "datasets"
 
@@ -234,7 +234,7 @@ def export(ws, ref: str, dest: str | Path) -> dict[str, Any]:
 
 def diff(ws, ref_a: str, ref_b: str) -> dict[str, Any]:
     """Schema changes and rows added/removed between two versions."""
-    from .dataset_stats import row_digests
+    from tinyops.registry.dataset_stats import row_digests
 
     a, b = resolve(ws, ref_a), resolve(ws, ref_b)
     sa = {c["name"]: c for c in a.schema}

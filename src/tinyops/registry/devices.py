@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..errors import ConflictError, NotFoundError
+from tinyops.errors import ConflictError, NotFoundError
 
 TABLE = "devices"
 

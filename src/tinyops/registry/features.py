@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, InputError, NotFoundError
-from ..ml import features as transforms
-from . import _rows, datasets
-from .refs import Ref, parse_ref, validate_name
+from tinyops.errors import ConflictError, InputError, NotFoundError
+from tinyops.ml import features as transforms
+from tinyops.registry import _rows, datasets
+from tinyops.registry.refs import Ref, parse_ref, validate_name
 
 TABLE = "features"
 SPEC_KEYS = ("kind", "description", "tags", "params")

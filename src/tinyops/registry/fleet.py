@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..errors import ConflictError, NotFoundError
+from tinyops.errors import ConflictError, NotFoundError
 
 DEVICE_STATES = ("pending", "desired", "updated", "failed", "reverting", "reverted")
 ROLLOUT_STATES = ("running", "completed", "rolled_back", "aborted")

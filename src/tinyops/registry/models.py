@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, InputError, NotFoundError
-from . import _rows
-from .refs import Ref, parse_ref, validate_name
+from tinyops.errors import ConflictError, InputError, NotFoundError
+from tinyops.registry import _rows
+from tinyops.registry.refs import Ref, parse_ref, validate_name
 
 RESERVED_ALIASES = {"latest"}
 
@@ -199,8 +199,8 @@ def remove_alias(ws, name: str, alias: str) -> None:
 
 def lineage(ws, ref: str) -> dict[str, Any]:
     """Model version → run → dataset versions (→ their parents) → feature versions."""
-    from . import datasets as ds_mod
-    from . import runs as runs_mod
+    from tinyops.registry import datasets as ds_mod
+    from tinyops.registry import runs as runs_mod
 
     mv = resolve(ws, ref)
     out: dict[str, Any] = {"model": mv.ref, "sha256": mv.artifact_sha256, "parent": mv.parent,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ReferenceSyntaxError
+from tinyops.errors import ReferenceSyntaxError
 
 NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _REF = re.compile(rf"^(?P<name>{NAME_RE})(?:@(?P<sel>[A-Za-z0-9][A-Za-z0-9_\-]*))?(?::(?P<variant>[A-Za-z0-9_]+))?$")

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import NotFoundError
-from . import _rows
+from tinyops.errors import NotFoundError
+from tinyops.registry import _rows
 
 GIT_TIMEOUT_S = 2.0
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ConflictError, InputError, NotFoundError
-from . import _rows
-from .refs import Ref, parse_ref
+from tinyops.errors import ConflictError, InputError, NotFoundError
+from tinyops.registry import _rows
+from tinyops.registry.refs import Ref, parse_ref
 
 TABLE = "variants"
 QUANTS = ("float32", "float16", "dynamic", "int8")
@@ -96,7 +96,7 @@ def _find(ws, name: str, version: int, quant: str) -> Variant | None:
 
 def get(ws, ref: str | Ref) -> Variant:
     """Resolve ``NAME@VERSION:QUANT`` (or ``NAME@ALIAS:QUANT``) to its stored variant."""
-    from . import models
+    from tinyops.registry import models
 
     r = parse_ref(ref) if isinstance(ref, str) else ref
     if not r.variant:
@@ -115,7 +115,7 @@ def get(ws, ref: str | Ref) -> Variant:
 
 def find(ws, model_ref: str, quant: str) -> Variant | None:
     """The stored variant of an exact model version, or None."""
-    from . import models
+    from tinyops.registry import models
 
     mv = models.resolve(ws, model_ref)
     return _find(ws, mv.name, mv.version, check_quant(quant))
@@ -128,7 +128,7 @@ def add(ws, model_ref: str, quant: str, tflite: bytes, *, ops: list[str], detail
 
     Raises ConflictError if the variant exists but was made differently (other calibration or bytes).
     """
-    from . import models
+    from tinyops.registry import models
 
     check_quant(quant)
     mv = models.resolve(ws, model_ref)
@@ -168,7 +168,7 @@ def list_variants(ws, model: str | None = None) -> list[Variant]:
     if model is None:
         rows = ws.db.query(f"SELECT * FROM {TABLE} ORDER BY model, version, quant")
     elif "@" in model:
-        from . import models
+        from tinyops.registry import models
 
         mv = models.resolve(ws, model)
         rows = ws.db.query(f"SELECT * FROM {TABLE} WHERE model=? AND version=? ORDER BY quant", [mv.name, mv.version])

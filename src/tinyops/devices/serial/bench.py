@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DeviceError
-from . import mlperf, ops
-from .link import Link
+from tinyops.errors import DeviceError
+from tinyops.devices.serial import mlperf, ops
+from tinyops.devices.serial.link import Link
 
 DEFAULT_WARMUP = 10  # the firmware default for W, as in the reference
 DEFAULT_RUNS = 20    # VWW/IC performance scripts use `infer 20 5`
@@ -108,8 +108,8 @@ def bench(url: str, *, ws=None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAUL
     golden vectors, and store the result linked to the build."""
     build = gin = gout = quant = None
     if ws is not None:
-        from ...registry import builds, deployments
-        from .flash import load_golden
+        from tinyops.registry import builds, deployments
+        from tinyops.devices.serial.flash import load_golden
 
         with Link(url) as link:
             link.drain()
@@ -122,7 +122,7 @@ def bench(url: str, *, ws=None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAUL
             quant = _output_quant(ws, build)
     report = bench_device(url, warmup=warmup, runs=runs, golden_inputs=gin, golden_outputs=gout, output_quant=quant)
     if ws is not None:
-        from ...registry import deployments
+        from tinyops.registry import deployments
 
         per = report.instructions_per_inference if report.instructions_per_inference is not None else report.latency_us
         unit = "instructions" if report.instructions_per_inference is not None else "us"
@@ -138,7 +138,7 @@ def bench(url: str, *, ws=None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAUL
 def _output_quant(ws, build) -> tuple[float, int] | None:
     import json
 
-    from ...registry import builds
+    from tinyops.registry import builds
 
     if "manifest.json" not in build.files:
         return None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import ops, protocol
-from .link import Link
+from tinyops.devices.serial import ops, protocol
+from tinyops.devices.serial.link import Link
 
 
 def device_info(url: str) -> protocol.DeviceInfo:

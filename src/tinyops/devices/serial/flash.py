@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DeviceError, InputError
-from . import ops, protocol, transfer
-from .link import Link, TraceFn
+from tinyops.errors import DeviceError, InputError
+from tinyops.devices.serial import ops, protocol, transfer
+from tinyops.devices.serial.link import Link, TraceFn
 
 RECONNECT_ATTEMPTS = 3  # a link that drops mid-transfer is reopened this often
 RECONNECT_DELAY_S = 0.5
@@ -117,7 +117,7 @@ def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
 def flash_build(ws, build_id: str, url: str, *, trace: TraceFn | None = None,
                 progress: Callable[[int, int], None] | None = None, device: str | None = None) -> FlashReport:
     """Flash a registered build's model image and record the deployment."""
-    from ...registry import builds, deployments
+    from tinyops.registry import builds, deployments
 
     build = builds.get(ws, build_id)
     if "model.img" not in build.files:

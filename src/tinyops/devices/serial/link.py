@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ...errors import DeviceError
-from . import framing, protocol
+from tinyops.errors import DeviceError
+from tinyops.devices.serial import framing, protocol
 
 # Named so the lossy-link tests and slow real boards can reason about them.
 REPLY_TIMEOUT_S = 1.0       # silence after a request before it is sent again

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...errors import DeviceError
-from .link import LONG_COMMAND_TIMEOUT_S, Link
+from tinyops.errors import DeviceError
+from tinyops.devices.serial.link import LONG_COMMAND_TIMEOUT_S, Link
 
 DB_CHUNK_BYTES = 31  # the runner's piece size (62 hex digits + "db " fits 80 characters)
 NAME_RE = re.compile(r"^m-name-dut-\[([^]]+)]$")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import DeviceError
-from . import protocol
-from .link import Link
+from tinyops.errors import DeviceError
+from tinyops.devices.serial import protocol
+from tinyops.devices.serial.link import Link
 
 
 def info(link: Link) -> protocol.DeviceInfo:

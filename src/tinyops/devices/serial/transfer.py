@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import DeviceError
-from . import protocol
-from .link import Link
+from tinyops.errors import DeviceError
+from tinyops.devices.serial import protocol
+from tinyops.devices.serial.link import Link
 
 DEFAULT_CHUNK = 2048        # payload bytes per DATA frame (overhead ~0.5 %)
 MAX_WINDOW_FRAMES = 8       # frames in flight at most

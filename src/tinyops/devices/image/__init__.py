@@ -1,7 +1,0 @@
-"""Model images for the tinyops-c runtime: compiler (``compile_image``) and the host
-build of the runtime (``native.NativeRuntime``)."""
-
-from .compiler import SUPPORTED_OPS, CompiledImage, compile_image
-from .format import FORMAT_VERSION
-
-__all__ = ["compile_image", "CompiledImage", "SUPPORTED_OPS", "FORMAT_VERSION"]

@@ -1,0 +1,120 @@
+"""Compile a quantized .tflite into a tinyops-c model image.
+
+The image holds the weights (16-byte aligned), per-op parameters with requantization
+multipliers and shifts precomputed on the host, and a static memory plan; the runtime
+needs exactly ``arena_bytes`` of RAM besides its 52-byte ``tor_model`` handle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinyops.errors import ModelError
+from tinyops.runtimes import tflite_file
+from tinyops.runtimes.tinyops_c import format as fmt
+from tinyops.runtimes.tinyops_c.lower import LOWERING, Context
+from tinyops.runtimes.tinyops_c.planner import plan
+
+SUPPORTED_OPS = tuple(LOWERING)
+# Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
+_FLOAT_OK = {"QUANTIZE": ("in",), "DEQUANTIZE": ("out",), "RESHAPE": ("in", "out"),
+             "EXPAND_DIMS": ("in", "out"), "SQUEEZE": ("in", "out")}
+# Inputs that are parameters (shapes, axes, paddings, bias), not activations.
+_PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "PAD": 1, "PADV2": 1,
+                 "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2}
+
+
+@dataclass
+class CompiledImage:
+    image: bytes
+    arena_bytes: int
+    ops: list[str]  # distinct TFLite op names, in order of first use
+    op_count: int
+    tensor_count: int
+    tflite_bytes: int
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    format_version: int = fmt.FORMAT_VERSION
+
+    @property
+    def image_bytes(self) -> int:
+        return len(self.image)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format_version": self.format_version, "image_bytes": self.image_bytes,
+                "arena_bytes": self.arena_bytes, "tflite_bytes": self.tflite_bytes, "ops": self.ops,
+                "op_count": self.op_count, "tensor_count": self.tensor_count,
+                "inputs": self.inputs, "outputs": self.outputs}
+
+
+def _check_supported(model: tflite_file.TFLiteModel) -> None:
+    unsupported = [n for n in model.op_names if n not in LOWERING]
+    if unsupported:
+        raise ModelError(f"tinyops-c does not support {', '.join(unsupported)}",
+                         hint="export the model with TFLite-Micro-compatible int8 ops ("
+                              + ", ".join(sorted(set(SUPPORTED_OPS))) + ") or build for a TFLM profile")
+    for op in model.operators:
+        float_ok = _FLOAT_OK.get(op.opcode, ())
+        first_param = _PARAM_INPUTS.get(op.opcode, len(op.inputs))
+        for role, idxs in (("in", op.inputs[:first_param]), ("out", op.outputs)):
+            for i in idxs:
+                dt = model.tensors[i].dtype if i >= 0 else "int8"
+                if dt != "int8" and not (dt == "float32" and role in float_ok):
+                    raise ModelError(f"{op.opcode} #{op.index} has a {dt} tensor '{model.tensors[i].name}'; "
+                                     "tinyops-c runs int8 models",
+                                     hint="convert with full int8 quantization (tinyops convert REF --quant int8)")
+
+
+def _io(ctx: Context, model: tflite_file.TFLiteModel, idxs: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for i in idxs:
+        t = model.tensors[i]
+        q = t.quantization
+        out.append({"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+                    "scale": q.scale[0] if q else None, "zero_point": q.zero_point[0] if q else None})
+    return out
+
+
+def compile_image(tflite_bytes: bytes) -> CompiledImage:
+    """Lower, plan and pack ``tflite_bytes`` into a model image (raises ModelError/InputError)."""
+    model = tflite_file.read(tflite_bytes)
+    if model.subgraph_count != 1:
+        raise ModelError(f"the model has {model.subgraph_count} subgraphs; tinyops-c runs single-graph models",
+                         hint="remove control flow (IF/WHILE) from the model")
+    _check_supported(model)
+    ctx = Context(model)
+    inputs = [ctx.tensor(i) for i in model.inputs]
+    for op in model.operators:
+        LOWERING[op.opcode](ctx, op)
+    outputs = [ctx.tensor(i) for i in model.outputs]
+    for i in (*inputs, *outputs):
+        if ctx.records[i].storage != fmt.IN_ARENA:
+            raise ModelError("a model input or output is a constant", hint="re-export the model")
+
+    # Lifetimes over emitted ops (model inputs exist before op 0, outputs until the end).
+    n = len(ctx.ops)
+    arena_tensors = [i for i, r in enumerate(ctx.records) if r.storage == fmt.IN_ARENA]
+    first = {i: n for i in arena_tensors}
+    last = {i: -1 for i in arena_tensors}
+    for i in inputs:
+        first[i] = -1
+    for k, (ins, outs) in enumerate(ctx.op_io):
+        for i in outs:
+            first[i] = min(first[i], k)
+        for i in ins:
+            if i in last:
+                last[i] = max(last[i], k)
+    for i in outputs:
+        last[i] = n
+    for i in arena_tensors:
+        if first[i] == n:  # never written: only possible for unused tensors
+            first[i] = last[i] = max(last[i], -1)
+        last[i] = max(last[i], first[i])
+    offsets, arena = plan({i: ctx.records[i].nbytes for i in arena_tensors}, first, last, ctx.aliases)
+    for i, off in offsets.items():
+        ctx.records[i].offset = off
+    image = fmt.assemble(bytes(ctx.data), ctx.records, ctx.ops, inputs, outputs, arena)
+    return CompiledImage(image=image, arena_bytes=arena, ops=model.op_names, op_count=len(model.operators),
+                         tensor_count=len(ctx.records), tflite_bytes=len(tflite_bytes),
+                         inputs=_io(ctx, model, model.inputs), outputs=_io(ctx, model, model.outputs))

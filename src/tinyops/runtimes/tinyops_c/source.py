@@ -1,0 +1,50 @@
+"""Compile a model named by a file path or a registry reference, optionally to a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tinyops.errors import InputError
+from tinyops.runtimes.tinyops_c.compiler import CompiledImage, compile_image
+
+
+def _load(source: str, open_workspace: Callable[[], Any] | None) -> tuple[bytes, str]:
+    path = Path(source)
+    if path.is_file():
+        return path.read_bytes(), path.stem
+    if path.suffix == ".tflite" or open_workspace is None:
+        raise InputError(f"no such file: {source}", hint="pass a .tflite file or a variant reference like digits@1:int8")
+    from tinyops.registry import variants
+
+    ws = open_workspace()
+    v = variants.get(ws, source)
+    return ws.blobs.get_bytes(v.blob_sha256), f"{v.name}-{v.version}-{v.quant}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so a failure never leaves half an image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def compile_source(source: str, out: str | Path | None = None, *,
+                   open_workspace: Callable[[], Any] | None = None) -> tuple[CompiledImage, Path]:
+    """Compile FILE.tflite or NAME@VERSION:VARIANT; write the image to ``out``
+    (default ``<stem>.img`` in the current folder) and return it with its path."""
+    data, stem = _load(source, open_workspace)
+    compiled = compile_image(data)
+    dest = Path(out) if out else Path.cwd() / f"{stem}.img"
+    write_atomic(dest, compiled.image)
+    return compiled, dest
