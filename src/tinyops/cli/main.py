@@ -93,15 +93,15 @@ class TinyopsGroup(click.Group):
             formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # `--workspace DIR` is accepted after the subcommand too (tinyops data list --workspace D).
+        # `--workspace DIR` / `-w DIR` is accepted after the subcommand too (tinyops data list --workspace D).
         args = list(args)
         for i, a in enumerate(args):
             if a == "--":
                 break
-            if a.startswith("--workspace=") and i > 0:
+            if (a.startswith("--workspace=") or (a.startswith("-w") and len(a) > 2 and not a.startswith("--"))) and i > 0:
                 args.insert(0, args.pop(i))
                 break
-            if a == "--workspace" and i > 0 and i + 1 < len(args):
+            if a in ("--workspace", "-w") and i > 0 and i + 1 < len(args):
                 value = args.pop(i + 1)
                 args.pop(i)
                 args[:0] = ["--workspace", value]
