@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from tinyops import signing
-from tinyops.agent import config as agent_config
+from tinyops import agent_config
 from tinyops.fleet import broker, enroll, transfer
 from tinyops.fleet.transfer import Bundle
 from tinyops.workspace import Workspace

@@ -39,7 +39,7 @@ def test_setup_writes_tls_config_passwords_and_acl(fleet: Fleet) -> None:
 
 
 def _dev(fleet: Fleet, device: str):
-    from tinyops.agent import config
+    from tinyops import agent_config as config
     cfg = config.load(fleet.agents[device].config)
     return cfg.mqtt
 

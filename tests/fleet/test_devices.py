@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from fixtures_fleet import Fleet, fleet, fleet_template  # noqa: F401
-from tinyops.agent import config as agent_config
+from tinyops import agent_config
 from tinyops.cli.main import cli
 from tinyops.errors import ConflictError, NotFoundError
 from tinyops.fleet import broker, enroll

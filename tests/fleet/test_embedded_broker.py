@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from fixtures_fleet import Fleet, embedded_fleet, fleet_template, free_port, mosquitto_dir  # noqa: F401
-from tinyops.agent import config as agent_config
+from tinyops import agent_config
 from tinyops.cli.main import cli
 from tinyops.errors import FleetError
 from tinyops.fleet import broker, broker_auth, enroll, topics

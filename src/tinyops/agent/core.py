@@ -21,7 +21,7 @@ from tinyops import __version__
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
 from tinyops.fleet.mqtt import MqttConnection
-from tinyops.agent.config import AgentConfig
+from tinyops.agent_config import AgentConfig
 from tinyops.agent.fetch import Download, Rejected
 from tinyops.agent.model import LoadedModel, preload_runtime, self_test
 from tinyops.agent.slots import SlotContent, SlotStore

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
-from tinyops.agent.config import GatewayConfig
+from tinyops.agent_config import GatewayConfig
 from tinyops.agent.fetch import Download, Rejected
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyops import signing
-from tinyops.agent import config as agent_config
+from tinyops import agent_config
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import broker, topics
 
