@@ -2,7 +2,7 @@
 # `make test` installs what the tests need and runs them.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev
+APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev espeak-ng sox
 STAMP = .tinyops-install.stamp
 
 .PHONY: install install-apt install-pip test demo firmware bench fuzz clean

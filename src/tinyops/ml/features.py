@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError
+from tinyops.ml import signal_features
 
 Arrays = dict[str, np.ndarray]
 
@@ -68,6 +69,28 @@ PARAMS: dict[str, list[Param]] = {
         _KEY,
     ],
 }
+
+
+def _signal_params(mfcc: bool) -> list[Param]:
+    return [
+        Param("sample_rate", "int", "samples per second of the input clips", default=16000, minimum=1),
+        Param("frame_length", "int", "samples per frame", default=480, minimum=2),
+        Param("hop", "int", "samples between frame starts", default=320, minimum=1),
+        Param("n_fft", "int", "FFT size (a power of two >= frame_length)", default=512, minimum=16),
+        Param("window", "choice", "frame window", default="hann", choices=("hann", "hamming", "rect")),
+        Param("n_mels", "int", "mel bands", default=40, minimum=2),
+        Param("f_min", "float", "lowest mel band edge in Hz", default=20.0),
+        Param("f_max", "float", "highest mel band edge in Hz (default: sample_rate / 2)"),
+        *([Param("n_mfcc", "int", "cepstral coefficients kept", default=10, minimum=1)] if mfcc else []),
+        Param("log_floor", "float", "energies below this are clamped before the log", default=1e-6),
+        Param("arithmetic", "choice", "float numpy, or the fixed-point reference the firmware equals bit for bit",
+              default="float", choices=("float", "fixed")),
+        _KEY,
+    ]
+
+
+PARAMS["log_mel"] = _signal_params(False)
+PARAMS["mfcc"] = _signal_params(True)
 KINDS = tuple(PARAMS)
 
 
@@ -172,6 +195,8 @@ def _validate_clip(p: dict[str, Any]) -> None:
 
 _VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
     "sliding_window": _validate_window, "standardize": _validate_standardize, "clip_scale": _validate_clip,
+    "log_mel": functools.partial(signal_features.validate_signal, "log_mel"),
+    "mfcc": functools.partial(signal_features.validate_signal, "mfcc"),
 }
 
 
@@ -294,9 +319,17 @@ def _clip_apply(p: dict[str, Any], arrays: Arrays) -> Arrays:
     return out
 
 
+def _signal_apply(kind: str, p: dict[str, Any], arrays: Arrays) -> Arrays:
+    out = dict(arrays)
+    for k in p["key"]:
+        out[k] = signal_features.apply_signal(kind, p, _feature_array(arrays, k, kind))
+    return out
+
+
 _APPLY: dict[str, Callable[[dict[str, Any], Arrays], Arrays]] = {
     "sliding_window": _window_apply, "standardize": _standardize_apply,
     "fft_bins": _fft_apply, "clip_scale": _clip_apply,
+    "log_mel": functools.partial(_signal_apply, "log_mel"), "mfcc": functools.partial(_signal_apply, "mfcc"),
 }
 _FIT: dict[str, Callable[[dict[str, Any], Arrays], dict[str, Any]]] = {"standardize": _standardize_fit}
 
@@ -329,13 +362,17 @@ def code_hash(kind: str) -> str:
     """sha256 over the source of everything that computes this kind, so a code change shows."""
     if kind not in _APPLY:
         raise InputError(f"unknown feature kind {kind!r}", hint=f"use one of: {', '.join(KINDS)}")
-    funcs = [_feature_array, _n_features, _APPLY[kind]] + ([_FIT[kind]] if kind in _FIT else [])
+    h = hashlib.sha256()
+    if kind in signal_features.SIGNAL_KINDS:  # the whole module computes them
+        funcs: list[Any] = [_feature_array, _signal_apply, signal_features]
+        h.update(kind.encode())
+    else:
+        funcs = [_feature_array, _n_features, _APPLY[kind]] + ([_FIT[kind]] if kind in _FIT else [])
     if kind == "sliding_window":
         funcs.append(_majority)
-    h = hashlib.sha256()
     for fn in funcs:
         try:
             h.update(inspect.getsource(fn).encode())
         except OSError:  # no source shipped (zipped install): fall back to the bytecode
-            h.update(fn.__code__.co_code)
+            h.update(getattr(fn, "__code__", fn.__dict__.get("apply_signal").__code__).co_code)
     return h.hexdigest()
