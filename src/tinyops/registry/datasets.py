@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError
-from tinyops.registry import _rows
+from tinyops.registry import _rows, wav_folders
 from tinyops.registry.dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
 from tinyops.registry.refs import Ref, parse_ref, validate_name
 
@@ -107,6 +107,8 @@ def list_versions(ws, name: str | None = None) -> list[DatasetVersion]:
 
 def load_arrays(ws, dv: DatasetVersion) -> dict[str, np.ndarray]:
     """The dataset as named arrays (CSV: one per column; NPZ: its arrays; NPY: ``data``)."""
+    if dv.kind == "folder" and wav_folders.is_wav_dataset(dv.schema):
+        return wav_folders.load_arrays(ws, folder_manifest(ws, dv))
     if dv.kind == "folder":
         raise InputError(f"{dv.ref} is a folder of files and has no array form",
                          hint="export it with `tinyops data export` or add a CSV/NPZ made from it")
@@ -195,6 +197,9 @@ def _add_folder(ws, name: str, folder: Path) -> tuple[DatasetVersion, bool]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise InputError(f"{folder} holds no files", hint="point at a folder with data files")
+    rels = [p.relative_to(folder).as_posix() for p in files]
+    wav = wav_folders.describe({r: p.read_bytes() for r, p in zip(rels, files)}) \
+        if wav_folders.is_wav_folder(rels) else None  # checked before anything is stored
     entries: dict[str, dict[str, Any]] = {}
     for p in files:
         sha, size = ws.blobs.put_file(p)
@@ -207,7 +212,10 @@ def _add_folder(ws, name: str, folder: Path) -> tuple[DatasetVersion, bool]:
         exts[ext] = exts.get(ext, 0) + 1
     schema = [{"name": ext, "dtype": "file", "shape": [n]} for ext, n in sorted(exts.items())]
     size = sum(e["size"] for e in entries.values())
-    return _insert(ws, name, msha, "folder", folder.name, msha, size, len(entries), schema, {},
+    stats: dict[str, Any] = {}
+    if wav is not None:
+        schema, stats = schema + wav[0], wav[1]
+    return _insert(ws, name, msha, "folder", folder.name, msha, size, len(entries), schema, stats,
                    str(folder.resolve()), [], None)
 
 
