@@ -19,7 +19,7 @@ from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
 from tinyops.registry import _rows, builds, variants
-from tinyops.devices import codegen, fit, golden, keys, profiles
+from tinyops.devices import codegen, feature_build, fit, golden, keys, profiles
 
 FORMAT = "tinyops-build/1"
 MANIFEST = "manifest.json"
@@ -93,6 +93,9 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
               "tinyops_version": __version__,
               # a build made before the image compiler existed must not hide a later one with model.img
               "model_image": fp.image is not None}
+    pipeline = feature_build.pipeline_key(ws, v.model_ref)
+    if pipeline:  # the same variant with a changed feature definition or code is another build
+        inputs["feature_pipeline"] = pipeline
     bid = build_id(inputs)
     key = keys.ensure(ws)
     existing = builds.find(ws, bid)
@@ -154,4 +157,5 @@ def _bundle_files(ws: Any, profile: profiles.Profile, v: variants.Variant, tflit
                        "rows": f"{rows['spec']['dataset']}:{rows['part']}"}
     extra["baseline"] = golden.baseline(ws, rows["spec"], rows["X_train"], sample_shape)
     extra["labels"] = rows["labels"] or None
+    feature_build.add_pipeline(ws, v.model_ref, profile, tflite, files, extra, golden_count, runtime_kind)
     return files, extra, notes

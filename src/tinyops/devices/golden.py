@@ -63,6 +63,21 @@ def golden_vectors(x_float: np.ndarray, tflite: bytes, runtime_kind: str) -> tup
     return xq, np.asarray(ys)
 
 
+def golden_vectors_q(xq: np.ndarray, tflite: bytes, runtime_kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Already quantized inputs through ``runtime_kind``: (inputs, outputs)."""
+    from tinyops.runtimes import open_runtime
+
+    rt = open_runtime(runtime_kind, tflite)
+    try:
+        xs = fit_shape(np.asarray(xq), tuple(rt.inputs[0].shape[1:]), "golden vectors")
+        ys = rt.run_many(xs)
+    finally:
+        close = getattr(rt, "close", None)
+        if close:
+            close()
+    return xs, np.asarray(ys)
+
+
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """Like numpy.savez, but byte-for-byte reproducible (fixed zip timestamps and order)."""
     buf = io.BytesIO()

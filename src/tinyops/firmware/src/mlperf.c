@@ -127,12 +127,12 @@ static void cmd_infer(char **cursor) {
   if (w < 0) { out_str("e-[Inference warmup must be >=0]\r\n"); return; }
   if (!model_loaded()) { out_str("e-[No model loaded: flash one with `tinyops flash`]\r\n"); return; }
   out_str("m-warmup-start-"); out_u64((uint64_t)w); out_str("\r\n");
-  for (i = 0; i < w; i++) (void)model_run(&count);
+  for (i = 0; i < w; i++) (void)model_run_tensor(&count);
   out_str("m-warmup-done\r\n");
   out_str("m-infer-start-"); out_u64((uint64_t)n); out_str("\r\n");
   lap();
   for (i = 0; i < n; i++) {
-    if (model_run(&count) != TOR_OK) break;
+    if (model_run_tensor(&count) != TOR_OK) break;
   }
   lap();
   out_str("m-infer-done\r\n");

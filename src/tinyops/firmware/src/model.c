@@ -5,6 +5,7 @@
 #include "hal.h"
 #include "proto.h"
 #include "slots.h"
+#include "tfe_features.h"
 
 /* The image is read from flash into RAM: the boards we emulate have no
  * memory-mapped flash for the model region (see PORTING.md for XIP boards). */
@@ -12,6 +13,10 @@ static uint8_t g_image[FW_SLOT_CAPACITY] __attribute__((aligned(16)));
 static uint8_t g_arena[FW_ARENA_CAPACITY] __attribute__((aligned(16)));
 static tor_model g_model;
 static int g_loaded;
+/* A slot may start with a feature pipeline (firmware/features): then the device
+ * takes raw int16 samples and computes the model's input itself. */
+static tfe_pipeline g_pipeline;
+static int g_has_features;
 
 fw_counters g_counters;
 uint8_t g_active_slot = SLOT_NONE;
@@ -31,12 +36,30 @@ int model_activate_slot(uint8_t slot, uint8_t *tor_code) {
   tor_status ts;
   int st;
   *tor_code = 0;
+  uint32_t off = 0, size;
   model_unload();
   st = slots_read_verified(slot, g_image, sizeof g_image);
   if (st) return st;
-  ts = tor_validate(g_image, g_slots[slot].size, &needed);
+  size = g_slots[slot].size;
+  g_has_features = size >= 4u && g_image[0] == 'T' && g_image[1] == 'F' && g_image[2] == 'E' && g_image[3] == '1';
+  if (g_has_features) {
+    if (tfe_parse(&g_pipeline, g_image, size) != TFE_OK || tfe_input_bytes(&g_pipeline) > sizeof g_input) {
+      *tor_code = FW_FEATURES_INVALID;
+      g_counters.load_failures++;
+      return ST_IMAGE_INVALID;
+    }
+    off = g_pipeline.total_size;
+  }
+  ts = tor_validate(g_image + off, size - off, &needed);
   if (ts == TOR_OK && needed > sizeof g_arena) ts = TOR_ERR_ARENA;
-  if (ts == TOR_OK) ts = tor_load(&g_model, g_image, g_slots[slot].size, g_arena, sizeof g_arena);
+  if (ts == TOR_OK) ts = tor_load(&g_model, g_image + off, size - off, g_arena, sizeof g_arena);
+  if (ts == TOR_OK && g_has_features) {
+    int8_t *p;
+    uint32_t b = 0;
+    if (tor_input_count(&g_model) != 1u || tor_input(&g_model, 0, &p, &b) != TOR_OK ||
+        b != tfe_output_count(&g_pipeline))
+      ts = (tor_status)FW_FEATURES_INVALID;
+  }
   if (ts != TOR_OK) {
     *tor_code = (uint8_t)ts;
     g_counters.load_failures++;
@@ -64,25 +87,43 @@ static uint32_t sum_bytes(int outputs) {
   return total;
 }
 
-uint32_t model_input_bytes(void) { return g_loaded ? sum_bytes(0) : 0; }
+uint32_t model_input_bytes(void) {
+  if (!g_loaded) return 0;
+  return g_has_features ? tfe_input_bytes(&g_pipeline) : sum_bytes(0);
+}
 uint32_t model_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
 
 void model_hist_reset(void) { memset(g_hist, 0, sizeof g_hist); }
 
-static void observe_input(uint32_t n) {
+static void observe_features(const uint8_t *in, uint32_t n) {
   uint32_t i, f = 0, features = g_hist_features ? g_hist_features : 1u;
   for (i = 0; i < n; i++) {
-    uint32_t bin = (uint32_t)((int32_t)(int8_t)g_input[i] + 128) >> 4; /* 16 bins over int8 */
+    uint32_t bin = (uint32_t)((int32_t)(int8_t)in[i] + 128) >> 4; /* 16 bins over int8 */
     if (f < FW_HIST_MAX_FEATURES) g_hist[f * FW_HIST_BINS + bin]++;
     if (++f == features) f = 0;
   }
 }
 
-tor_status model_run(uint64_t *count) {
+static void observe_input(uint32_t n) { observe_features(g_input, n); }
+static tor_status finish_run(tor_status ts, uint64_t elapsed, uint64_t *count);
+
+static tor_status run(int features, uint64_t *count) {
   uint32_t n = tor_input_count(&g_model), i, off = 0;
   uint64_t t0, t1;
   tor_status ts;
   if (!g_loaded) return TOR_ERR_NULL;
+  if (features) {
+    int8_t *p;
+    uint32_t b;
+    ts = tor_input(&g_model, 0, &p, &b);
+    if (ts != TOR_OK) return ts;
+    t0 = hal_counter();
+    (void)tfe_run(&g_pipeline, (const int16_t *)(const void *)g_input, 0, p);
+    observe_features((const uint8_t *)p, b);
+    ts = tor_invoke(&g_model);
+    t1 = hal_counter();
+    return finish_run(ts, t1 - t0, count);
+  }
   for (i = 0; i < n; i++) {
     int8_t *p;
     uint32_t b;
@@ -96,7 +137,16 @@ tor_status model_run(uint64_t *count) {
   t0 = hal_counter();
   ts = tor_invoke(&g_model);
   t1 = hal_counter();
-  *count = t1 - t0;
+  return finish_run(ts, t1 - t0, count);
+}
+
+/* RUN: raw samples when the slot carries a feature pipeline. MLPerf's `db`
+ * input is always the model's own tensor input (preprocessed, as MLPerf defines it). */
+tor_status model_run(uint64_t *count) { return run(g_has_features, count); }
+tor_status model_run_tensor(uint64_t *count) { return run(0, count); }
+
+static tor_status finish_run(tor_status ts, uint64_t elapsed, uint64_t *count) {
+  *count = elapsed;
   g_counters.runs++;
   if (ts != TOR_OK) g_counters.run_errors++;
   g_counters.last_count_lo = (uint32_t)*count;

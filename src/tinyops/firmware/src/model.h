@@ -28,8 +28,13 @@ void model_unload(void);
 int model_loaded(void);
 uint32_t model_input_bytes(void);
 uint32_t model_output_bytes(void);
-/* Copy the staged input into the tensors, invoke, and measure. */
+/* Copy the staged input into the tensors (or, when the slot carries a feature
+ * pipeline, compute them from the staged raw samples), invoke, and measure. */
 tor_status model_run(uint64_t *count);
+/* The same with the staged input always taken as the model's tensor input. */
+tor_status model_run_tensor(uint64_t *count);
+/* tor_code of ST_IMAGE_INVALID when the slot's feature pipeline is bad. */
+#define FW_FEATURES_INVALID 0xFEu
 /* Output bytes concatenated, and the dequantized value of output element i. */
 uint32_t model_copy_output(uint8_t *dst, uint32_t cap);
 int model_output_value_milli(uint32_t i, int64_t *milli);
