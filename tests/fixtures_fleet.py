@@ -51,10 +51,8 @@ def free_port() -> int:
 
 
 def mosquitto_dir(prefix: str = "tinyops-broker-") -> Path:
-    """A folder user `mosquitto` can reach (pytest's tmp dirs are private, mode 0700)."""
-    d = Path(tempfile.mkdtemp(prefix=prefix))
-    os.chmod(d, 0o755)
-    return d
+    """A broker folder of its own (short path: certificates and pid file live there)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def build_template(base: Path) -> dict[str, Any]:
@@ -158,10 +156,9 @@ class Fleet:
     port: int
     local_port: int
     agents: dict[str, AgentProc] = field(default_factory=dict)
-    embedded: bool = False  # the embedded Python broker instead of Mosquitto
 
     def start_broker(self) -> None:
-        broker.start(self.ws, embedded=True if self.embedded else None)  # None: Mosquitto unless TINYOPS_BROKER=embedded
+        broker.start(self.ws)
 
     def bundle(self, name: str) -> Bundle:
         from tinyops.fleet.publish import load_bundle
@@ -221,16 +218,16 @@ def fleet_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return build_template(tmp_path_factory.mktemp("fleet-template"))
 
 
-def make_fleet(template: dict[str, Any], tmp_path: Path, *, embedded: bool = False) -> Iterator[Fleet]:
-    """A private copy of the built workspace plus a running broker (Mosquitto unless
-    ``embedded``); agents are registered on demand. Stops everything afterwards."""
+def make_fleet(template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
+    """A private copy of the built workspace plus a running Mosquitto; agents are
+    registered on demand. Stops everything afterwards."""
     root = tmp_path / "ws"
     shutil.copytree(template["root"], root)
     ws = Workspace.open(root)
     bdir = mosquitto_dir()
-    port, local = free_port(), free_port()
-    broker.setup(ws, bdir, port=port, local_port=local)
-    f = Fleet(ws=ws, builds=dict(template["builds"]), broker_dir=bdir, port=port, local_port=local, embedded=embedded)
+    port, local, host_port = free_port(), free_port(), free_port()
+    broker.setup(ws, bdir, port=port, local_port=local, host_port=host_port)
+    f = Fleet(ws=ws, builds=dict(template["builds"]), broker_dir=bdir, port=port, local_port=local)
     try:
         f.start_broker()
         yield f
@@ -246,11 +243,5 @@ def fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
     yield from make_fleet(fleet_template, tmp_path)
 
 
-@pytest.fixture
-def embedded_fleet(fleet_template: dict[str, Any], tmp_path: Path) -> Iterator[Fleet]:
-    """Like ``fleet`` but on tinyops' embedded Python broker."""
-    yield from make_fleet(fleet_template, tmp_path, embedded=True)
-
-
-__all__ = ["Fleet", "AgentProc", "fleet", "embedded_fleet", "make_fleet", "fleet_template", "free_port", "mosquitto_dir", "resign",
+__all__ = ["Fleet", "AgentProc", "fleet", "make_fleet", "fleet_template", "free_port", "mosquitto_dir", "resign",
            "broken_golden", "agent_config", "transfer"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import subprocess
 import time
 
@@ -99,3 +100,92 @@ def test_stop_then_start_keeps_retained_messages(fleet: Fleet) -> None:
         c.subscribe("tinyops/builds/abc/manifest")
         time.sleep(0.5)
     assert got == [b"kept"]
+
+
+def _cli(ws_root, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    import sys
+    return subprocess.run([str(Path(sys.executable).with_name("tinyops")), "--workspace", str(ws_root), *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_broker_state_lives_in_the_workspace_and_stop_leaves_no_process(tmp_path) -> None:
+    import os
+    from fixtures_fleet import free_port
+
+    root = tmp_path / "ws"
+    assert _cli(root, "init").returncode == 0
+    port, host_port = free_port(), free_port()
+    r = _cli(root, "broker", "setup", "--bind", "127.0.0.1", "--port", str(port), "--host-port", str(host_port))
+    assert r.returncode == 0, r.stderr
+    d = root / ".tinyops" / "broker"
+    conf = (d / "mosquitto.conf").read_text()
+    assert f"listener {port} 127.0.0.1" in conf and f"listener {host_port} 127.0.0.1" in conf
+    for p in [d, *d.iterdir()]:  # owned by whoever ran it, also as root
+        assert p.stat().st_uid == os.geteuid(), p
+    assert _cli(root, "broker", "start").returncode == 0
+    pid = int((d / "mosquitto.pid").read_text())
+    assert Path(f"/proc/{pid}").exists()
+    r = _cli(root, "broker", "stop", "--json")
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.3)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    assert not (d / "mosquitto.pid").exists()
+    r = _cli(root, "broker", "start", env={"TINYOPS_MOSQUITTO": str(tmp_path / "no-such-mosquitto")})
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "apt-get install mosquitto" in r.stderr and "brew install mosquitto" in r.stderr and "eclipse-mosquitto" in r.stderr
+
+
+def test_a_device_cannot_take_over_another_devices_session(fleet: Fleet) -> None:
+    """pi-1, with its own password, connects 50 times with pi-3's client ids."""
+    fleet.register("pi-1")
+    fleet.register("pi-3")
+    statuses: list[bytes] = []
+    host = MqttConnection(broker.host_address(fleet.ws), on_message=lambda t, p, r: statuses.append(p)).connect()
+    host.subscribe(topics.status("pi-3"))
+    victim = MqttConnection(_dev(fleet, "pi-3"), client_id="pi-3",
+                            will=(topics.status("pi-3"), b"offline", True)).connect()
+    victim.publish(topics.status("pi-3"), b"online", retain=True)
+    outcomes = {"victim_kept_session": 0, "victim_disconnected": 0, "attacker_connected": 0, "attacker_refused": 0}
+    for i in range(50):
+        cid = ["pi-3", "tinyops-agent-pi-3"][i % 2]
+        try:
+            MqttConnection(_dev(fleet, "pi-1"), client_id=cid).connect(timeout=5).close()
+            outcomes["attacker_connected"] += 1  # as "pi-1": the broker replaced the id with the username
+        except FleetError:
+            outcomes["attacker_refused"] += 1
+        time.sleep(0.02)
+        outcomes["victim_kept_session" if victim.connected and victim.disconnect_count == 0 else "victim_disconnected"] += 1
+    time.sleep(0.3)
+    victim.close(); host.close()
+    print("takeover attempts:", outcomes)
+    assert outcomes["victim_kept_session"] == 50 and victim.connect_count == 1
+    assert b"offline" not in statuses
+
+
+def test_a_10_mb_publish_is_refused_and_the_broker_carries_on(fleet: Fleet) -> None:
+    import paho.mqtt.client as mqtt
+    import ssl
+
+    fleet.register("pi-1")
+    assert f"max_packet_size {broker.max_packet_size()}" in (fleet.broker_dir / "mosquitto.conf").read_text()
+    got: list[int] = []
+    host = MqttConnection(broker.host_address(fleet.ws), on_message=lambda t, p, r: got.append(len(p))).connect()
+    host.subscribe(topics.telemetry("pi-1"))
+    addr = _dev(fleet, "pi-1")
+    raw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pi-1", protocol=mqtt.MQTTv311)
+    raw.username_pw_set(addr.username, addr.password)
+    raw.tls_set_context(ssl.create_default_context(cadata=addr.ca_pem))
+    raw.connect(addr.host, addr.port)
+    raw.loop_start()
+    info = raw.publish(topics.telemetry("pi-1"), b"x" * (10 << 20), qos=1)
+    time.sleep(3)
+    raw.loop_stop(); raw.disconnect()
+    assert not info.is_published() and not got
+    with MqttConnection(addr) as dev:  # the broker is still up for everyone else
+        dev.connect().publish(topics.telemetry("pi-1"), b"{}", qos=1)
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.05)
+    host.close()
+    assert got == [2]

@@ -55,7 +55,7 @@ class Agent:
         self.conn = self._new_connection()
 
     def _new_connection(self) -> MqttConnection:
-        return MqttConnection(self.cfg.mqtt, client_id=f"tinyops-agent-{self.cfg.device}",
+        return MqttConnection(self.cfg.mqtt, client_id=self.cfg.mqtt.username,  # the broker binds the id to the login
                               on_message=lambda t, p, r: self._queue.put((t, p)),
                               will=(topics.status(self.cfg.device), b"offline", True),
                               on_connect=self._on_connected)

@@ -1,21 +1,21 @@
 """The Mosquitto broker tinyops configures and runs.
 
-``setup`` writes, into one folder: a private CA and a server certificate for
-the TLS listener, ``passwd`` (Mosquitto's PBKDF2-SHA512 hashes), ``acl``
-generated from the registered devices, ``mosquitto.conf`` and ``data/``
-(persistence, so retained builds and desired states survive a restart).
+``setup`` writes, into one folder (``.tinyops/broker`` unless ``--dir``): a
+private CA and a server certificate, ``passwd`` (Mosquitto's PBKDF2-SHA512
+hashes), ``acl`` generated from the registered devices, ``mosquitto.conf`` and
+``data/`` (persistence). Everything is owned by the user who runs tinyops, and
+the config names that user in ``user`` so Mosquitto started as root stays root
+instead of dropping to ``mosquitto`` (which could not read a private home).
+
+Two TLS listeners: devices dial ``port``, where the client id is the username
+(``use_username_as_clientid``: a device cannot take over another's session);
+host tools (publish, rollout, collectors, several at once) dial ``host_port``,
+where only the host user may log in. Packet size, in-flight and queued
+messages and connections are limited.
+
 ``start`` runs Mosquitto as a child with a pid file; registering a device
 rewrites ``passwd``/``acl`` and sends SIGHUP so a running broker reloads them.
-
-Without Mosquitto (or with ``embedded=True``) ``start`` runs tinyops' own
-pure-Python broker (:mod:`.embedded_broker`) on the same folder, files and
-ports instead; ``status`` says which one runs and what the embedded one does
-not guarantee.
-
-When started as root Mosquitto drops to user ``mosquitto``: the folder's
-parents must be traversable by that user, ``data/`` must be writable by it,
-and the files it reads after dropping (passwd, acl, server key) are made
-group-readable by group ``mosquitto``.
+Past one machine see ``docs/brokers.md`` (EMQX, HiveMQ).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from tinyops.errors import FleetError, InputError
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import certs, topics
 from tinyops.fleet.mqtt import BrokerAddress
+from tinyops.fleet.transfer import DEFAULT_CHUNK
 
 HOST_USER = "tinyops-host"
 POINTER = "broker.json"  # in .tinyops/: which folder holds this workspace's broker
@@ -62,24 +62,51 @@ def check_mosquitto_hash(password: str, hashed: str) -> bool:
     return secrets.compare_digest(base64.b64encode(got).decode(), digest)
 
 
+# Limits written into mosquitto.conf. A build chunk (transfer.DEFAULT_CHUNK,
+# 64 KiB) plus its envelope and headers must fit a packet; nothing else a
+# device or the host sends is larger than a chunk.
+PACKET_SIZE_PER_CHUNK = 4
+MAX_INFLIGHT = 20            # unacknowledged QoS 1 messages per client
+MAX_QUEUED = 2000            # messages queued for one client (a whole build's chunks fit)
+MAX_QUEUED_BYTES = 128 << 20
+MAX_DEVICE_CONNECTIONS = 10000
+MAX_HOST_CONNECTIONS = 64
+
+
+def max_packet_size(chunk_size: int = DEFAULT_CHUNK) -> int:
+    return PACKET_SIZE_PER_CHUNK * chunk_size
+
+
 @dataclass
 class BrokerSettings:
     dir: str
-    port: int = 8883  # TLS listener
+    port: int = 8883  # TLS listener for devices (client id = username)
     bind: str = "0.0.0.0"
     local_port: int | None = None  # optional plain listener on 127.0.0.1 (host tools only)
     hosts: list[str] = field(default_factory=list)  # names in the server certificate
     host_user: str = HOST_USER
     host_password: str = ""
+    host_port: int | None = None  # TLS listener for host tools; default port + 1
+    chunk_size: int = DEFAULT_CHUNK
+    max_connections: int = MAX_DEVICE_CONNECTIONS
 
     @property
     def path(self) -> Path:
         return Path(self.dir)
 
+    @property
+    def host_listener(self) -> int:
+        return self.host_port or self.port + 1
+
+    @property
+    def max_packet_size(self) -> int:
+        return max_packet_size(self.chunk_size)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["host_password"] = "(in broker.json, mode 0600)"
-        d.update(config=str(self.path / "mosquitto.conf"), ca_cert=str(self.path / "ca.crt"))
+        d.update(host_port=self.host_listener, max_packet_size=self.max_packet_size,
+                 config=str(self.path / "mosquitto.conf"), ca_cert=str(self.path / "ca.crt"))
         return d
 
 
@@ -92,44 +119,15 @@ class BrokerStatus:
     local_port: int | None
     devices: int
     log: str
-    kind: str | None = None  # "mosquitto" or "embedded" while running
-    limitations: list[str] = field(default_factory=list)  # what the running broker does not guarantee
+    host_port: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 # ---- where the broker lives ---------------------------------------------------
-def _mosquitto_ids() -> tuple[int, int] | None:
-    try:
-        pw = pwd.getpwnam("mosquitto")
-        return pw.pw_uid, pw.pw_gid
-    except KeyError:
-        return None
-
-
-def _reachable_by_mosquitto(path: Path) -> bool:
-    ids = _mosquitto_ids()
-    if os.geteuid() != 0 or ids is None:
-        return True  # Mosquitto keeps our user: it can read what we can
-    for parent in [path, *path.parents]:
-        if not parent.exists():
-            continue
-        st = parent.stat()
-        if not (st.st_mode & 0o001 or (st.st_uid == ids[0] and st.st_mode & 0o100)
-                or (st.st_gid == ids[1] and st.st_mode & 0o010)):
-            return False
-    return True
-
-
 def default_dir(ws: Any) -> Path:
-    own = ws.path("broker")
-    if _reachable_by_mosquitto(own):
-        return own
-    # As root inside a private home, user mosquitto cannot reach .tinyops: use
-    # a per-workspace folder under /var/lib instead of loosening $HOME.
-    tag = hashlib.sha256(str(ws.root).encode()).hexdigest()[:10]
-    return Path("/var/lib/tinyops/brokers") / tag
+    return ws.path("broker")
 
 
 def load(ws: Any) -> BrokerSettings:
@@ -144,51 +142,43 @@ def load(ws: Any) -> BrokerSettings:
 
 
 def host_address(ws: Any) -> BrokerAddress:
-    """How host-side commands (publish, rollout, status) reach the broker."""
+    """How host-side commands (publish, rollout, status, collectors) reach the broker."""
     s = load(ws)
-    return BrokerAddress(host="127.0.0.1" if "127.0.0.1" in s.hosts else s.hosts[0], port=s.port,
+    return BrokerAddress(host="127.0.0.1" if "127.0.0.1" in s.hosts else s.hosts[0], port=s.host_listener,
                          username=s.host_user, password=s.host_password, tls=True,
                          ca_pem=(s.path / "ca.crt").read_text())
 
 
-def _write(path: Path, text: str, mode: int = 0o644, group_mosquitto: bool = False) -> None:
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    ids = _mosquitto_ids()
-    if group_mosquitto and os.geteuid() == 0 and ids:
-        os.chown(tmp, 0, ids[1])
     os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
 def setup(ws: Any, directory: Path | str | None = None, *, port: int = 8883, local_port: int | None = None,
-          hosts: list[str] | None = None, bind: str = "0.0.0.0") -> BrokerSettings:
+          hosts: list[str] | None = None, bind: str = "0.0.0.0", host_port: int | None = None) -> BrokerSettings:
     """Create (or refresh) the broker folder; keeps an existing CA and host password."""
     d = Path(directory).resolve() if directory else default_dir(ws)
-    if not _reachable_by_mosquitto(d):
-        raise InputError(f"user 'mosquitto' cannot reach {d} (a parent folder is private)",
-                         hint="pass --dir with a folder under e.g. /srv or /var/lib, or chmod o+x its parents")
+    hp = host_port or port + 1
+    if hp == port or hp == local_port:
+        raise InputError(f"the host port {hp} must differ from the device port and the local port",
+                         hint="pass --host-port N")
     d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o755)
+    os.chmod(d, 0o700)
     old: BrokerSettings | None = None
     if (d / SETTINGS).exists():
         old = BrokerSettings(**json.loads((d / SETTINGS).read_text()))
     host_names = list(dict.fromkeys(hosts or ["localhost", "127.0.0.1", socket.gethostname()]))
     certs.make_ca(d)
-    key, _ = certs.make_server_cert(d, host_names)
-    ids = _mosquitto_ids()
-    if os.geteuid() == 0 and ids:
-        os.chown(key, 0, ids[1])
-        os.chmod(key, 0o640)
+    certs.make_server_cert(d, host_names)
     data = d / "data"
     data.mkdir(exist_ok=True)
-    if os.geteuid() == 0 and ids:
-        os.chown(data, *ids)
     os.chmod(data, 0o700)
     s = BrokerSettings(dir=str(d), port=port, bind=bind, local_port=local_port, hosts=host_names,
-                       host_password=old.host_password if old else secrets.token_urlsafe(24))
+                       host_password=old.host_password if old else secrets.token_urlsafe(24), host_port=hp)
     _write(d / SETTINGS, json.dumps(asdict(s), indent=2) + "\n", mode=0o600)
     _write(d / "mosquitto.conf", _config(s))
     _write(ws.path(POINTER), json.dumps({"dir": str(d)}) + "\n")
@@ -196,31 +186,44 @@ def setup(ws: Any, directory: Path | str | None = None, *, port: int = 8883, loc
     return s
 
 
+def _tls(d: Path) -> list[str]:
+    return [f"cafile {d / 'ca.crt'}", f"certfile {d / 'server.crt'}", f"keyfile {d / 'server.key'}",
+            "tls_version tlsv1.2", "require_certificate false"]
+
+
 def _config(s: BrokerSettings) -> str:
     d = s.path
+    host_auth = ["allow_anonymous false", f"password_file {d / 'passwd.host'}", f"acl_file {d / 'acl'}"]
     lines = [
         "# written by `tinyops broker setup`; rerun it instead of editing",
-        "per_listener_settings false",
-        "allow_anonymous false",
-        f"password_file {d / 'passwd'}",
-        f"acl_file {d / 'acl'}",
+        # Stay the user who owns these files, also when started as root.
+        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+        "per_listener_settings true",
         "persistence true",
         f"persistence_location {d / 'data'}/",
-        "autosave_interval 1",  # retained builds/desired survive even an unclean stop
+        "autosave_interval 1",  # at most ~1 s of retained changes lost to a SIGKILL; the host re-checks
         "log_dest stdout",
         "log_type error", "log_type warning", "log_type notice",
         "set_tcp_nodelay true",
-        "max_queued_messages 10000",
+        f"max_packet_size {s.max_packet_size}",
+        f"max_inflight_messages {MAX_INFLIGHT}",
+        f"max_queued_messages {MAX_QUEUED}",
+        f"max_queued_bytes {MAX_QUEUED_BYTES}",
         "",
+        "# devices: the client id is the username, so no device can take over another's session",
         f"listener {s.port} {s.bind}",
-        f"cafile {d / 'ca.crt'}",
-        f"certfile {d / 'server.crt'}",
-        f"keyfile {d / 'server.key'}",
-        "tls_version tlsv1.2",
-        "require_certificate false",
+        f"max_connections {s.max_connections}",
+        "use_username_as_clientid true",
+        "allow_anonymous false", f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}",
+        *_tls(d),
+        "",
+        "# host tools (publish, rollout, collectors): only the host user logs in here",
+        f"listener {s.host_listener} {s.bind}",
+        f"max_connections {MAX_HOST_CONNECTIONS}",
+        *host_auth, *_tls(d),
     ]
     if s.local_port:
-        lines += ["", f"listener {s.local_port} 127.0.0.1"]
+        lines += ["", f"listener {s.local_port} 127.0.0.1", f"max_connections {MAX_HOST_CONNECTIONS}", *host_auth]
     return "\n".join(lines) + "\n"
 
 
@@ -239,13 +242,13 @@ def _acl(ws: Any, s: BrokerSettings) -> str:
 
 
 def write_auth(ws: Any, s: BrokerSettings | None = None) -> None:
-    """Regenerate passwd and acl from the registry."""
+    """Regenerate passwd (devices), passwd.host and acl from the registry."""
     s = s or load(ws)
-    lines = [f"{s.host_user}:{mosquitto_hash(s.host_password)}"]
-    lines += [f"{d.id}:{d.password_hash}" for d in devices_reg.list_devices(ws)
-              if d.gateway is None or d.gateway == d.id]  # MCUs behind a gateway have no login of their own
-    _write(s.path / "passwd", "\n".join(lines) + "\n", mode=0o640, group_mosquitto=True)
-    _write(s.path / "acl", _acl(ws, s), mode=0o640, group_mosquitto=True)
+    lines = [f"{d.id}:{d.password_hash}" for d in devices_reg.list_devices(ws)
+             if d.gateway is None or d.gateway == d.id]  # MCUs behind a gateway have no login of their own
+    _write(s.path / "passwd", "\n".join(lines) + "\n", mode=0o600)
+    _write(s.path / "passwd.host", f"{s.host_user}:{mosquitto_hash(s.host_password)}\n", mode=0o600)
+    _write(s.path / "acl", _acl(ws, s), mode=0o600)
 
 
 def sync(ws: Any) -> bool:
@@ -263,45 +266,38 @@ def sync(ws: Any) -> bool:
 
 
 # ---- process ------------------------------------------------------------------
-EMBEDDED_MODULE = "tinyops.fleet.embedded_broker"
+INSTALL_HINT = ("install it: `apt-get install mosquitto` (Debian/Ubuntu), `brew install mosquitto` (macOS), "
+                "or run the official container image `eclipse-mosquitto` with this folder's mosquitto.conf")
 
 
 def mosquitto_exe() -> str | None:
-    exe = shutil.which("mosquitto")
-    return exe or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    """``$TINYOPS_MOSQUITTO`` if set, else ``mosquitto`` on PATH or in /usr/sbin."""
+    named = os.environ.get("TINYOPS_MOSQUITTO")
+    if named is not None:
+        return named if os.access(named, os.X_OK) and Path(named).is_file() else None
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
-def _pid_file(s: BrokerSettings, kind: str = "mosquitto") -> Path:
-    return s.path / ("mosquitto.pid" if kind == "mosquitto" else "embedded-broker.pid")
+def _pid_file(s: BrokerSettings) -> Path:
+    return s.path / "mosquitto.pid"
 
 
-def _log_file(s: BrokerSettings, kind: str) -> Path:
-    return s.path / ("mosquitto.log" if kind == "mosquitto" else "embedded-broker.log")
-
-
-def _running(s: BrokerSettings) -> tuple[str, int] | None:
-    """Which of our brokers runs on this folder, and its pid."""
-    for kind, marks in (("mosquitto", ["mosquitto", str(s.path / "mosquitto.conf")]),
-                        ("embedded", [EMBEDDED_MODULE, str(s.path)])):
-        try:
-            pid = int(_pid_file(s, kind).read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-        # A recycled pid must not be taken for our broker.
-        if all(m in cmdline for m in marks):
-            try:
-                if Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z":
-                    continue
-            except OSError:
-                continue
-            return kind, pid
-    return None
+def _log_file(s: BrokerSettings) -> Path:
+    return s.path / "mosquitto.log"
 
 
 def _running_pid(s: BrokerSettings) -> int | None:
-    r = _running(s)
-    return r[1] if r else None
+    """The pid of the Mosquitto running on this folder's config, if any."""
+    try:
+        pid = int(_pid_file(s).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    # A recycled pid must not be taken for our broker; a zombie is gone.
+    if "mosquitto" in cmdline and str(s.path / "mosquitto.conf") in cmdline and state != "Z":
+        return pid
+    return None
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -311,70 +307,82 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def status(ws: Any) -> BrokerStatus:
-    from tinyops.fleet.embedded_broker import LIMITATIONS
-
     s = load(ws)
-    run = _running(s)
-    kind = run[0] if run else None
-    return BrokerStatus(running=run is not None, pid=run[1] if run else None, dir=s.dir, port=s.port,
-                        local_port=s.local_port, devices=len(devices_reg.list_devices(ws)),
-                        log=str(_log_file(s, kind or ("mosquitto" if mosquitto_exe() else "embedded"))),
-                        kind=kind, limitations=list(LIMITATIONS) if kind == "embedded" else [])
+    pid = _running_pid(s)
+    return BrokerStatus(running=pid is not None, pid=pid, dir=s.dir, port=s.port, local_port=s.local_port,
+                        devices=len(devices_reg.list_devices(ws)), log=str(_log_file(s)), host_port=s.host_listener)
 
 
-def start(ws: Any, timeout: float = 10.0, *, embedded: bool | None = None) -> BrokerStatus:
-    """Start Mosquitto, or the embedded Python broker when ``embedded`` is true
-    or (``None``) when Mosquitto is not installed or ``TINYOPS_BROKER=embedded``.
-    A running broker is left as is."""
+def start(ws: Any, timeout: float = 10.0) -> BrokerStatus:
+    """Start Mosquitto in the background; a running broker is left as is."""
     s = load(ws)
     if _running_pid(s):
         return status(ws)
-    if _port_open(s.port):
-        raise FleetError(f"port {s.port} is already in use", hint="stop the other broker or rerun `tinyops broker setup --port N`")
-    write_auth(ws, s)
     exe = mosquitto_exe()
-    if embedded is None:
-        embedded = exe is None or os.environ.get("TINYOPS_BROKER") == "embedded"
-    kind = "embedded" if embedded else "mosquitto"
-    if kind == "mosquitto" and exe is None:
-        raise FleetError("Mosquitto is not installed",
-                         hint="apt-get install mosquitto (or `make install`), or use `tinyops broker start --embedded`")
-    argv = ([exe, "-c", str(s.path / "mosquitto.conf")] if kind == "mosquitto"
-            else [sys.executable, "-m", EMBEDDED_MODULE, "--dir", str(s.path)])
-    log_path = _log_file(s, kind)
+    if exe is None:
+        raise FleetError("Mosquitto is not installed", hint=INSTALL_HINT)
+    for p in (s.port, s.host_listener, s.local_port):
+        if p and _port_open(p):
+            raise FleetError(f"port {p} is already in use",
+                             hint="stop the other broker or rerun `tinyops broker setup --port N --host-port M`")
+    write_auth(ws, s)
+    log_path = _log_file(s)
     log = open(log_path, "ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
+    proc = subprocess.Popen([exe, "-c", str(s.path / "mosquitto.conf")], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     log.close()
-    _pid_file(s, kind).write_text(f"{proc.pid}\n")
+    _pid_file(s).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _pid_file(s, kind).unlink(missing_ok=True)
+            _pid_file(s).unlink(missing_ok=True)
             tail = log_path.read_text(errors="replace")[-800:]
-            raise FleetError(f"{kind} broker exited at start (code {proc.returncode}): {tail.strip()}",
+            raise FleetError(f"mosquitto exited at start (code {proc.returncode}): {tail.strip()}",
                              hint=f"see {log_path}")
-        if _port_open(s.port) and (not s.local_port or _port_open(s.local_port)):
+        if all(_port_open(p) for p in (s.port, s.host_listener, s.local_port) if p):
             return status(ws)
         time.sleep(0.05)
     proc.kill()
-    raise FleetError(f"{kind} broker did not open port {s.port} within {timeout:.0f} s", hint=f"see {log_path}")
+    proc.wait(5)
+    _pid_file(s).unlink(missing_ok=True)
+    raise FleetError(f"mosquitto did not open port {s.port} within {timeout:.0f} s", hint=f"see {log_path}")
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # our own child (tests, one process) must not stay a zombie
+    except ChildProcessError:
+        pass
 
 
 def stop(ws: Any, timeout: float = 10.0) -> BrokerStatus:
+    """SIGTERM (Mosquitto saves its retained messages), SIGKILL if it lingers; no process is left."""
     s = load(ws)
     pid = _running_pid(s)
     if pid:
-        os.kill(pid, signal.SIGTERM)  # both brokers save their retained messages on SIGTERM
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _running_pid(s) and time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap if it is our own child
-            except ChildProcessError:
-                pass
+            _reap(pid)
             time.sleep(0.05)
         if _running_pid(s):
             os.kill(pid, signal.SIGKILL)
-    _pid_file(s, "mosquitto").unlink(missing_ok=True)
-    _pid_file(s, "embedded").unlink(missing_ok=True)
+            time.sleep(0.1)
+        _reap(pid)
+    _pid_file(s).unlink(missing_ok=True)
     return status(ws)
+
+
+def kill(ws: Any) -> int | None:
+    """SIGKILL the broker (chaos tests): no save, no goodbye. Returns the pid killed."""
+    s = load(ws)
+    pid = _running_pid(s)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            _reap(pid)
+            if not _running_pid(s):
+                break
+            time.sleep(0.02)
+        _pid_file(s).unlink(missing_ok=True)
+    return pid

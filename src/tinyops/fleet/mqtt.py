@@ -59,6 +59,7 @@ class MqttConnection:
         self._sub_waiters: dict[int, tuple[threading.Event, list]] = {}
         self._closing = False
         self.connect_count = 0
+        self.disconnect_count = 0  # sessions lost (a broker restart, a takeover, a network cut)
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
         c.username_pw_set(address.username, address.password)
@@ -227,6 +228,8 @@ class MqttConnection:
 
     def _handle_disconnect(self, _client: mqtt.Client, _ud: object, _flags: object, reason: object,
                            _props: object = None) -> None:
+        if self._connected.is_set():
+            self.disconnect_count += 1
         self._connected.clear()
         if self._first_result is None:
             self._first_result = (False, f"connection closed ({reason})")
