@@ -124,7 +124,9 @@ def feed_cmd(ctx: click.Context, data: str, agent: str | None, port: str | None,
     else:
         mix = ", ".join(f"{k}:{v}" for k, v in sorted(res["predictions"].items()))
         click.echo(f"Ran {res['rows']} inferences on {res['device']} (build {res['build']}); predictions {mix}"
-                   + (f"; published {res['windows']} windows" if res["windows"] else ""))
+                   + (f"; published {res['windows']} windows" if res["windows"] else "")
+                   + (f"; device-computed features equal the host's in {res['feature_windows_identical']} of "
+                      f"{res['windows']} windows" if "feature_windows_identical" in res else ""))
 
 
 COMMANDS = [telemetry_group]

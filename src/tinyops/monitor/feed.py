@@ -81,6 +81,12 @@ def feed(ws: Any, data_ref: str, *, agent: str | None = None, port: str | None =
             raise InputError("an MCU feed needs --device ID and --build BUILD", hint="the build flashed on that board")
         b = builds_reg.get(ws, build)
         model_ref, build = b.model, b.id
+        from tinyops.monitor import raw_feed
+
+        built = json.loads(builds_reg.file_bytes(ws, b, "manifest.json"))
+        if raw_feed.is_raw_build(built):  # the board computes its features: send it raw samples
+            return raw_feed.feed_raw(ws, data_ref, built, port=port, device=str(device), rows=rows, seed=seed,
+                                     reservoir=reservoir, period=period, broker_url=broker_url)
     X = _rows(ws, model_ref, data_ref)
     lo, hi = float(X.min()), float(X.max())
     pick = np.random.default_rng(seed).integers(len(X), size=rows)

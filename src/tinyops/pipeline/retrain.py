@@ -153,14 +153,16 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[
     base = datasets.load_arrays(ws, orig)
     data = spec["data"]
     label = data["label"]
-    if data.get("features"):
+    raw = bool(data.get("features"))  # the recipe computes features: union raw data (e.g. WAV clips), uncast
+    if raw and any((datasets.resolve(ws, r).source or "").startswith(FIELD_SOURCE) for r in extra):
         raise InputError(f"{spec['model']} was trained through feature transforms; field samples are model inputs",
                          hint="retrain from a recipe without [data] features, or add raw data in the training layout")
     from tinyops.ml.dataprep import _as_names, select_inputs
 
     cols, pre_shape = _original_layout(base, data)
     key = "X" if label != "X" else "inputs"
-    xs = [select_inputs(base, list(data["inputs"]), label, orig.ref).astype(np.float32)]
+    xs = [select_inputs(base, list(data["inputs"]), label, orig.ref)]
+    xs[0] = xs[0] if raw else xs[0].astype(np.float32)
     ys = [np.asarray(base[label])]
     known = set(spec["labels"])
     input_shape = tuple(spec.get("input_shape") or ())
@@ -180,7 +182,8 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[
             if missing:
                 raise InputError(f"{dv.ref} has the wrong schema for {spec['model']}: missing {', '.join(missing)}",
                                  hint=f"give field samples (`tinyops field add`) or data with columns like {orig.ref}")
-            x = select_inputs(a, list(data["inputs"]), label, dv.ref).astype(np.float32)
+            x = select_inputs(a, list(data["inputs"]), label, dv.ref)
+            x = x.astype(xs[0].dtype) if raw else x.astype(np.float32)
             if x.shape[1:] != pre_shape:
                 raise InputError(f"{dv.ref}: inputs of shape {x.shape[1:]}, {orig.ref} has {pre_shape}",
                                  hint="add data with the training data's schema")
