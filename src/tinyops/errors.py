@@ -45,6 +45,10 @@ class ConflictError(TinyOpsError):
     """The request contradicts what is stored (e.g. alias to a missing version)."""
 
 
+class MissingExtraError(TinyOpsError):
+    """An optional dependency (TensorFlow, LiteRT, TFLite Micro…) is not installed; the hint names the extra."""
+
+
 class ModelError(TinyOpsError):
     """Training, conversion, evaluation or an interpreter failed."""
 

@@ -114,6 +114,14 @@ class TinyopsGroup(click.Group):
         except TinyOpsError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
+        except ImportError as e:  # an optional dependency imported without a require() guard
+            from tinyops.extras import from_import_error
+
+            missing = from_import_error(e)
+            if missing is None:
+                raise
+            click.echo(f"Error: {missing}", err=True)
+            sys.exit(missing.exit_code)
 
 
 @click.group(cls=TinyopsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

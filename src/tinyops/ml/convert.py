@@ -99,6 +99,9 @@ def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = No
         v, created = variant_store.add(ws, mv.ref, quant, b"", ops=[], details={},
                                        calibration=cal_ref or existing.calibration, params=params)
         return _result(v, created)
+    from tinyops.extras import require
+
+    require("tensorflow", purpose=f"conversion to {quant}")
     rep, cal_name = (None, None)
     if quant == "int8":
         rep, cal_name = calibration_set(ws, mv.ref, cal_ref, samples)

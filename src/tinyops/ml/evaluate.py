@@ -54,8 +54,11 @@ def keras_predict(ws: Any, model_ref: str, X: np.ndarray) -> np.ndarray:
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             pass
+    from tinyops.extras import require
     from tinyops.ml._quiet import stdout_to_stderr
     from tinyops.ml.convert import _load_keras
+
+    require("tensorflow", "keras", purpose="running the float (Keras) model")
 
     with stdout_to_stderr():
         model = _load_keras(models.artifact_bytes(ws, mv))

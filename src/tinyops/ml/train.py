@@ -64,6 +64,9 @@ def _check_features(ws: Any, refs: list[str]) -> list[str]:
 def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = None, data: str | None = None,
           progress: Progress | None = None, parent: str | None = None) -> TrainResult:
     """Validate everything, then train, record the run and register the model."""
+    from tinyops.extras import require
+
+    require("tensorflow", "keras", purpose="training")
     cfg = recipes.validate(recipe) if isinstance(recipe, dict) else recipes.load(recipe)
     seed = int(cfg["train"]["seed"] if seed is None else seed)
     dataset_ref = data or cfg["data"]["dataset"]

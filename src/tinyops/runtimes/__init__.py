@@ -90,6 +90,11 @@ def open_runtime(kind: str, model_bytes: bytes, **options: Any) -> Runtime:
     from tinyops.runtimes.tflite_file import read
 
     read(model_bytes)  # a clear InputError for anything that is not a .tflite file
+    from tinyops.extras import require
+
+    needs = {"litert": "ai_edge_litert", "tflm": "tflite_micro"}
+    if kind in needs:
+        require(needs[kind], purpose=f"the {kind} runtime")
     if kind == "litert":
         return _InterpreterRuntime("litert", model_bytes, **options)
     if kind == "tflite-runtime":

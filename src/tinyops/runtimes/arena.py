@@ -172,6 +172,9 @@ def _cache_dir(cache: Any) -> Path | None:
 
 def measure_arena_details(model_bytes: bytes, cache: Any = None) -> dict[str, Any]:
     """Like :func:`measure_arena` with the printed total, probe count and whether it was cached."""
+    from tinyops.extras import require
+
+    require("tflite_micro", purpose="measuring the TFLite Micro arena")
     sha = hashlib.sha256(bytes(model_bytes)).hexdigest()
     folder = _cache_dir(cache)
     key = f"{sha}-{_tflm_version()}.json"
