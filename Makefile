@@ -2,8 +2,12 @@
 # `make test` installs what the tests need and runs them.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev espeak-ng sox
+APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev espeak-ng sox
 STAMP = .tinyops-install.stamp
+# TensorFlow Lite Micro sources (TFLM firmware, the export test, benchmarks): a user's tree,
+# else ../shared/third_party next to the checkout.
+TFLM_DIR ?= $(if $(wildcard ../shared/third_party/tflite-micro),$(abspath ../shared/third_party))
+export TFLM_DIR
 
 .PHONY: install install-apt install-pip test demo firmware bench fuzz clean
 

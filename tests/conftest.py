@@ -13,6 +13,11 @@ from click.testing import CliRunner
 from tinyops.cli.main import cli
 from tinyops.workspace import Workspace
 
+# TFLM sources for the tests (as `make test` and CI use them): ../shared/third_party next to the checkout.
+_TFLM = Path(__file__).resolve().parent.parent.parent / "shared" / "third_party"
+if _TFLM.is_dir():
+    os.environ.setdefault("TFLM_DIR", str(_TFLM))
+
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:

@@ -19,7 +19,7 @@ from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
 from tinyops.registry import _rows, builds, variants
-from tinyops.devices import codegen, feature_build, fit, golden, keys, profiles
+from tinyops.devices import codegen, feature_build, fit, golden, keys, profiles, tflm_build, tflm_probe
 
 FORMAT = "tinyops-build/1"
 MANIFEST = "manifest.json"
@@ -96,6 +96,8 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
     pipeline = feature_build.pipeline_key(ws, v.model_ref)
     if pipeline:  # the same variant with a changed feature definition or code is another build
         inputs["feature_pipeline"] = pipeline
+    if tflm_probe.measures_on_target(profile):  # arena.h bisected on a Cortex-M4, not the host
+        inputs["tflm_arena"] = "cortex-m4"
     bid = build_id(inputs)
     key = keys.ensure(ws)
     existing = builds.find(ws, bid)
@@ -134,12 +136,13 @@ def _bundle_files(ws: Any, profile: profiles.Profile, v: variants.Variant, tflit
                   golden_count: int) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
     files: dict[str, bytes] = {"model.tflite": tflite}
     extra: dict[str, Any] = {}
+    pending_export = False
     notes: list[str] = []
     if profile.is_mcu:
         if fp.tflm_arena_bytes is None:
             raise DoesNotFitError(f"TFLite Micro cannot run {v.ref}, so there is no TFLM export for {profile.id}",
                                   hint="check `tinyops inspect` warnings; build an int8 variant")
-        files.update(codegen.tflm_export(v.name, tflite, fp.tflm_arena_bytes))
+        pending_export = True
     if profile.runtime == "tinyops-c":
         if fp.image is not None:
             files["model.img"] = bytes(fp.image)
@@ -153,6 +156,13 @@ def _bundle_files(ws: Any, profile: profiles.Profile, v: variants.Variant, tflit
     runtime_kind = "tflm" if profile.is_mcu else "litert"  # what the device's outputs must match
     xq, yq = golden.golden_vectors(rows["X_val"][:golden_count], tflite, runtime_kind)
     files["golden.npz"] = golden.npz_bytes({"inputs": xq, "outputs": yq})
+    if pending_export:  # the arena is measured on the target with the golden inputs when TFLM is at hand
+        export, measured_on = tflm_probe.export_measured(v.name, tflite, fp.tflm_arena_bytes, xq,
+                                                         on_target=tflm_probe.measures_on_target(profile))
+        files.update(export)
+        extra["tflm_arena"] = {"bytes": codegen.parse_arena_h(export["arena.h"].decode()), "measured_on": measured_on}
+        if measured_on == "host" and profile.core.startswith("cortex-m"):
+            notes.append(tflm_build.unavailable_note() + "; arena.h is the host measurement plus a margin")
     extra["golden"] = {"file": "golden.npz", "count": int(len(xq)), "runtime": runtime_kind,
                        "rows": f"{rows['spec']['dataset']}:{rows['part']}"}
     extra["baseline"] = golden.baseline(ws, rows["spec"], rows["X_train"], sample_shape)

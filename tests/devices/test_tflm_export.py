@@ -1,0 +1,48 @@
+"""The TFLM export every Cortex-M build carries, proven on the emulated Cortex-M4.
+
+model_data.cc + op_resolver.h + arena.h are compiled against TFLM (reference kernels,
+built from $TFLM_DIR) with a generated main and run under QEMU mps2-an386 with exactly
+the arena arena.h declares: outputs identical to the build's golden vectors, and one
+byte less does not allocate. Needs TFLM: a missing TFLM_DIR fails here, it never skips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest fixtures
+
+from tinyops.devices import build, codegen, golden, tflm_build, tflm_probe
+from tinyops.registry import builds
+
+EXPORT = ("model_data.h", "model_data.cc", "op_resolver.h", "arena.h")
+
+
+def prove_export(ws, b) -> tflm_probe.ProbeResult:
+    """Run one build's export on the target; assert identical outputs and the exact arena."""
+    files = {n: builds.file_bytes(ws, b, n) for n in EXPORT}
+    g = golden.load_npz(builds.file_bytes(ws, b, "golden.npz"))
+    size = codegen.parse_arena_h(files["arena.h"].decode())
+    res = tflm_probe.run_export(files, g["inputs"])
+    assert res.alloc == {str(size - 1): False, str(size): True}, res.alloc
+    assert res.min_arena == size
+    out = g["outputs"]
+    got = res.output_arrays(str(out.dtype), out.shape[1:])
+    assert np.array_equal(got, out), f"{int((got != out).sum())} of {out.size} output values differ"
+    return res
+
+
+def test_export_runs_on_cortex_m4_with_exactly_the_declared_arena(trained_ws) -> None:
+    assert tflm_build.available(), "TFLM_DIR must name a TFLM tree (../shared/third_party)"
+    r = build.build(trained_ws, "digits@1:int8", "qemu-mps2-an386")
+    assert r.manifest["tflm_arena"]["measured_on"] == "cortex-m4"
+    text = builds.file_bytes(trained_ws, r.build, "arena.h").decode()
+    assert "bisected on the target" in text and "kArenaMarginBytes = 0;" in text
+    res = prove_export(trained_ws, r.build)
+    assert res.instructions > 0 and res.arena_used <= res.min_arena
+
+
+def test_arena_header_from_the_target_differs_from_the_host_figure_with_margin(trained_ws) -> None:
+    # esp32 is not a Cortex-M: its arena.h keeps the host measurement plus the stated margin.
+    r = build.build(trained_ws, "digits@1:int8", "esp32")
+    text = builds.file_bytes(trained_ws, r.build, "arena.h").decode()
+    assert r.manifest["tflm_arena"]["measured_on"] == "host" and "on the host" in text
