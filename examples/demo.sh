@@ -50,4 +50,11 @@ if [ -f "$HERE/demo_more.sh" ]; then
   source "$HERE/demo_more.sh"
 fi
 
+# ---- Keyword spotting: MFCCs computed on the device from raw audio (examples/kws/demo.sh) ----
+step "9. Keyword spotting: speech made here, MFCC on the board, drift from a new noise, retrain"
+mkdir -p "$DEMO/kws-loop"
+DEMO="$DEMO/kws-loop" TINYOPS_KWS_BROKER_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') \
+  bash "$HERE/kws/demo.sh" 2> >(grep -vE "$NOISE" >&2)
+# ---- end of keyword spotting ----
+
 step "Done. The workspace is kept in $TINYOPS_HOME"

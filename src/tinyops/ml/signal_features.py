@@ -10,8 +10,10 @@ signal scaled to [-1, 1) (sample / 32768).
 integer reference that the firmware's C code (``firmware/features/``) equals bit
 for bit; its outputs are Q16 integers divided by 65536. The fixed-point steps:
 
-1. Block scaling: each frame is shifted left by the largest ``s`` (0..15) that keeps
-   its peak <= 32767, then multiplied by a Q15 window (uint16, scale 2^15), rounded.
+1. Window and block scaling: each sample times a Q15 window (uint16, scale 2^15);
+   the products are shifted left by the largest ``s`` (0..15) that keeps the frame's
+   peak product <= 32767 * 2^15, then rounded back by 2^15 (so quiet frames keep
+   their precision).
 2. Complex radix-2 decimation-in-time FFT on int32 data with Q30 twiddles (int64
    products, round half up, no per-stage scaling: |X| <= n_fft * 2^15 < 2^28).
 3. Power ``re^2 + im^2`` (int64), shifted right by ``power_shift`` (chosen from the
@@ -22,9 +24,11 @@ for bit; its outputs are Q16 integers divided by 65536. The fixed-point steps:
 5. ``mfcc``: a Q15 int16 DCT matrix, int64 sums, rounded back to Q16.
 
 Bound against the float version (held by tests/ml/test_signal_features.py): for mel
-energies at least 1e-4 of the frame's strongest mel band and above ``log_floor``,
+bands whose mean power (energy / sum of the filter's weights) is at least 1e-4 of the
+frame's strongest FFT bin (-40 dB) and whose energy is above ``log_floor``,
 |fixed - float| <= 0.02 (ln units); MFCCs of frames whose mel bands all meet that
-condition agree within 0.02 * sqrt(n_mels).
+condition agree within 0.02 * sqrt(n_mels). Below -40 dB, the Q15 window's and the
+FFT's rounding set a floor relative to the frame's peak.
 """
 
 from __future__ import annotations
@@ -205,13 +209,13 @@ def fixed_features_q16(kind: str, p: dict[str, Any], x: np.ndarray, t: dict[str,
     n_fft, n_bins = p["n_fft"], p["n_fft"] // 2 + 1
     out = []
     for start in range(0, len(x), 32):  # bounded memory: 32 signals at a time
-        fr = _frames(x[start:start + 32], p)
-        peak = np.abs(fr).max(axis=-1)
+        prod = _frames(x[start:start + 32], p) * t["window"]  # Q15 products, |.| <= 2^30
+        peak = np.abs(prod).max(axis=-1)
         shift = np.zeros_like(peak)
         for s in range(1, 16):
-            shift = np.where((peak > 0) & ((peak << s) <= 32767), s, shift)
-        y = ((fr << shift[..., None]) * t["window"] + (1 << 14)) >> 15
-        re = np.zeros(fr.shape[:-1] + (n_fft,), np.int64)
+            shift = np.where((peak > 0) & ((peak << s) <= (32767 << 15)), s, shift)
+        y = ((prod << shift[..., None]) + (1 << 14)) >> 15
+        re = np.zeros(prod.shape[:-1] + (n_fft,), np.int64)
         re[..., :p["frame_length"]] = y
         re, im = fixed_fft(re, np.zeros_like(re), t["cos"], t["sin"])
         power = (re[..., :n_bins] ** 2 + im[..., :n_bins] ** 2) >> t["power_shift"]

@@ -4,6 +4,7 @@
 
 static int32_t g_re[TFE_MAX_FFT], g_im[TFE_MAX_FFT];
 static int32_t g_frame_out[TFE_MAX_MELS];
+static uint16_t g_rev[TFE_MAX_FFT]; /* bit-reversed index of each frame sample, set per run */
 
 static uint32_t rd32(const uint8_t *b) {
   return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
@@ -73,23 +74,32 @@ uint32_t tfe_output_count(const tfe_pipeline *p) {
   return (uint32_t)p->n_frames * (p->kind == TFE_KIND_MFCC ? p->n_mfcc : p->n_mels);
 }
 
-/* In-order complex FFT of g_re/g_im (already in bit-reversed order). */
+/* In-order complex FFT of g_re/g_im (already in bit-reversed order). The j = 0
+ * butterfly of each group has the twiddle 1 (cos 2^30, sin 0), for which the
+ * rounded Q30 product is the value itself: it is done without multiplying. */
 static void fft(const tfe_pipeline *p) {
   uint32_t n = p->n_fft, size, half, step, g, j;
   for (size = 2; size <= n; size <<= 1) {
     half = size >> 1;
     step = n / size;
     for (g = 0; g < n; g += size) {
-      for (j = 0; j < half; j++) {
-        int64_t c = p->cos_q30[j * step], s = p->sin_q30[j * step];
-        int32_t *r0 = &g_re[g + j], *i0 = &g_im[g + j], *r1 = r0 + half, *i1 = i0 + half;
-        int32_t tr = (int32_t)(((int64_t)*r1 * c + (int64_t)*i1 * s + (1LL << 29)) >> 30);
-        int32_t ti = (int32_t)(((int64_t)*i1 * c - (int64_t)*r1 * s + (1LL << 29)) >> 30);
-        int32_t ar = *r0, ai = *i0;
-        *r0 = ar + tr;
-        *i0 = ai + ti;
-        *r1 = ar - tr;
-        *i1 = ai - ti;
+      int32_t *r0 = &g_re[g], *i0 = &g_im[g];
+      int32_t ar = r0[0], ai = i0[0], tr = r0[half], ti = i0[half];
+      r0[0] = ar + tr;
+      i0[0] = ai + ti;
+      r0[half] = ar - tr;
+      i0[half] = ai - ti;
+      for (j = 1; j < half; j++) {
+        int32_t c = p->cos_q30[j * step], s = p->sin_q30[j * step];
+        int32_t br = r0[j + half], bi = i0[j + half];
+        tr = (int32_t)(((int64_t)br * c + (int64_t)bi * s + (1LL << 29)) >> 30);
+        ti = (int32_t)(((int64_t)bi * c - (int64_t)br * s + (1LL << 29)) >> 30);
+        ar = r0[j];
+        ai = i0[j];
+        r0[j] = ar + tr;
+        i0[j] = ai + ti;
+        r0[j + half] = ar - tr;
+        i0[j + half] = ai - ti;
       }
     }
   }
@@ -116,22 +126,21 @@ static int8_t quantize(const tfe_pipeline *p, int32_t v) {
 }
 
 static void one_frame(const tfe_pipeline *p, const int16_t *x) {
-  uint32_t L = p->frame_length, n = p->n_fft, i, j, bits = 0, m, k;
+  uint32_t L = p->frame_length, n = p->n_fft, i, m, k;
   int32_t peak = 0, s = 0, offset;
   const uint16_t *w = p->mel_weights;
-  for (i = 0; i < L; i++) {
-    int32_t a = x[i] < 0 ? -(int32_t)x[i] : x[i];
+  memset(g_re, 0, n * sizeof g_re[0]);
+  memset(g_im, 0, n * sizeof g_im[0]);
+  for (i = 0; i < L; i++) { /* Q15 products, |.| <= 2^30; kept in g_re until scaled */
+    int32_t v = (int32_t)x[i] * (int32_t)p->window[i], a = v < 0 ? -v : v;
+    g_re[g_rev[i]] = v;
     if (a > peak) peak = a;
   }
   if (peak > 0)
-    while (s < 15 && (peak << (s + 1)) <= 32767) s++;
-  while ((1u << bits) < n) bits++;
-  memset(g_re, 0, n * sizeof g_re[0]);
-  memset(g_im, 0, n * sizeof g_im[0]);
-  for (i = 0; i < L; i++) {
-    uint32_t rev = 0, v = i;
-    for (j = 0; j < bits; j++, v >>= 1) rev = (rev << 1) | (v & 1u);
-    g_re[rev] = ((int32_t)x[i] * (1 << s) * (int32_t)p->window[i] + (1 << 14)) >> 15;
+    while (s < 15 && ((int64_t)peak << (s + 1)) <= (32767LL << 15)) s++;
+  for (i = 0; i < L; i++) { /* every |product| <= peak, so product * 2^s < 2^30 */
+    int32_t *r = &g_re[g_rev[i]];
+    *r = (*r * (1 << s) + (1 << 14)) >> 15;
   }
   fft(p);
   offset = 2 * s + 45 - (int32_t)p->power_shift;
@@ -151,6 +160,15 @@ int tfe_run(const tfe_pipeline *p, const int16_t *samples, int32_t *q16, int8_t 
   uint32_t f, c, m, n_out;
   if (!p || !samples) return TFE_ERR_NULL;
   n_out = p->kind == TFE_KIND_MFCC ? p->n_mfcc : p->n_mels;
+  {
+    uint32_t i, j, bits = 0;
+    while ((1u << bits) < p->n_fft) bits++;
+    for (i = 0; i < p->frame_length; i++) {
+      uint32_t rev = 0, v = i;
+      for (j = 0; j < bits; j++, v >>= 1) rev = (rev << 1) | (v & 1u);
+      g_rev[i] = (uint16_t)rev;
+    }
+  }
   for (f = 0; f < p->n_frames; f++) {
     one_frame(p, samples + (uint32_t)f * p->hop);
     for (c = 0; c < n_out; c++) {
