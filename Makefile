@@ -2,7 +2,7 @@
 # `make test` installs what the tests need and runs them.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-APT_PACKAGES = gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev espeak-ng sox
+APT_PACKAGES = chromium chromium-driver gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm mosquitto mosquitto-clients clang g++ make libclang-rt-14-dev espeak-ng sox
 STAMP = .tinyops-install.stamp
 # TensorFlow Lite Micro sources (TFLM firmware, the export test, benchmarks): a user's tree,
 # else ../shared/third_party next to the checkout.

@@ -66,6 +66,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "retrain": ("retrain", "retrain_cmd", "Retrain a model's recipe with field data.", ()),
     "pipeline": ("pipeline", "pipeline_group", "Run gated CI/CD pipelines (train → … → promote).", ()),
     "monitor": ("monitor", "monitor_group", "Watch for drift and run a pipeline when it fires.", ()),
+    "ui": ("ui", "ui_cmd", "The fleet dashboard in the browser (fleet, rollouts, models, drift, telemetry).", ()),
 }
 
 

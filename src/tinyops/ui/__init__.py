@@ -1,0 +1,1 @@
+"""The web dashboard served by `tinyops ui`: fleet, rollouts, models, drift, telemetry."""

@@ -1,0 +1,87 @@
+"""Changing actions: the same library calls the CLI makes, run off the request thread.
+
+A rollout is driven to its end by ``fleet.api.rollout_build`` in a thread of
+this server (as `tinyops fleet rollout` would in a terminal); abort marks it
+ended so the driving loop stops, whoever runs it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tinyops.errors import InputError, TinyOpsError
+from tinyops.registry import fleet as fleet_reg
+from tinyops.registry import models as models_reg
+
+
+def _pct(v: Any, name: str) -> float:
+    try:
+        return float(str(v).strip().rstrip("%"))
+    except ValueError:
+        raise InputError(f"{name} '{v}' is not a percentage", hint="write e.g. 10%") from None
+
+
+def start_rollout(open_ws: Any, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    from tinyops.fleet import api
+    from tinyops.fleet.rollout import Strategy
+
+    build, group = str(body.get("build") or ""), str(body.get("group") or "")
+    if not build or not group:
+        raise InputError("a rollout needs a build and a group", hint="pick both in the form")
+    strategy = Strategy(canary_pct=_pct(body.get("canary", 10), "canary"), batch_pct=_pct(body.get("batch", 25), "batch"),
+                        max_failures_pct=_pct(body.get("max_failures", 5), "max-failures"),
+                        health_timeout_s=float(str(body.get("health_timeout", 60)).rstrip("s")))
+    started = threading.Event()
+    result: dict[str, Any] = {}
+
+    def progress(p: dict[str, Any]) -> None:
+        result.setdefault("rollout", p.get("rollout"))
+        started.set()
+
+    def drive() -> None:
+        ws = open_ws()
+        try:
+            api.rollout_build(ws, build, group, strategy, progress=progress)
+        except TinyOpsError as e:
+            result["error"] = str(e)
+            started.set()
+
+    threading.Thread(target=drive, daemon=True, name=f"ui-rollout-{build[:8]}").start()
+    if not started.wait(timeout):
+        raise InputError("the rollout did not start in time", hint="check that the broker runs: `tinyops broker status`")
+    if "error" in result and "rollout" not in result:
+        raise InputError(result["error"])
+    return {"rollout": result["rollout"], "state": "running"}
+
+
+def abort_rollout(ws: Any, rollout_id: int) -> dict[str, Any]:
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    if not fleet_reg.set_rollout(ws, r.id, state="aborted", message="aborted from the dashboard", only_if_running=True):
+        raise InputError(f"rollout {r.id} is {r.state}, not running", hint="only a running rollout can be aborted")
+    return {"rollout": r.id, "state": "aborted"}
+
+
+def rollback_rollout(open_ws: Any, rollout_id: int) -> dict[str, Any]:
+    from tinyops.fleet import api
+
+    ws = open_ws()
+    fleet_reg.get_rollout(ws, rollout_id)  # a clear 404 before going to the thread
+
+    def run() -> None:
+        try:
+            api.rollback(open_ws(), rollout_id, wait_s=60)
+        except TinyOpsError:
+            pass  # the rollout row carries the state the page shows
+
+    threading.Thread(target=run, daemon=True, name=f"ui-rollback-{rollout_id}").start()
+    return {"rollout": rollout_id, "state": "rolling back"}
+
+
+def set_alias(ws: Any, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        version = int(body.get("version"))
+    except (TypeError, ValueError):
+        raise InputError("version must be a number", hint="e.g. 3") from None
+    mv = models_reg.set_alias(ws, name, str(body.get("alias") or ""), version)
+    return {"name": name, "alias": body.get("alias"), "version": mv.version, "ref": mv.ref}
