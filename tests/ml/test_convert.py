@@ -66,11 +66,11 @@ def test_bad_input_registers_nothing(fresh_trained_workspace: Trained, tmp_path)
     assert len(variants.list_variants(ws)) == before
 
 
-def test_model_without_run_cannot_be_calibrated(fresh_trained_workspace: Trained) -> None:  # noqa: F811
+def test_model_without_run_or_data_asks_for_calibration(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
     mv = models.resolve(ws, "digits@1")
     other = models.register(ws, "loose", models.artifact_bytes(ws, mv))
-    with pytest.raises(InputError, match="without a training run"):
+    with pytest.raises(InputError, match="registered without data.*--calibration DATA@V"):
         convert(ws, other.ref, "int8")
     assert variants.list_variants(ws, "loose") == []
     assert len(runs.list_runs(ws)) == 1

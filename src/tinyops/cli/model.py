@@ -16,22 +16,41 @@ def model_group() -> None:
 @model_group.command("register")
 @click.argument("name")
 @click.argument("path", type=click.Path())
-@click.option("--run", "run_id", help="Run that produced the model (for lineage).")
+@click.option("--data", "data", metavar="DATA@V", default=None,
+              help="The dataset version the model expects (used by convert --quant int8 and evaluate).")
+@click.option("--inputs", "inputs", default=None,
+              help="With --data: input columns (comma-separated names or globs) or one array key.")
+@click.option("--label", "label", default=None, help="With --data: the label column (default: label).")
 @click.option("--description", default="", help="Free text stored with the version.")
 @json_option
 @click.pass_context
-def register_cmd(ctx: click.Context, name: str, path: str, run_id: str | None, description: str, as_json: bool) -> None:
-    """Register a Keras model file made elsewhere as the next version of NAME.
+def register_cmd(ctx: click.Context, name: str, path: str, data: str | None, inputs: str | None,
+                 label: str | None, description: str, as_json: bool) -> None:
+    """Register a model made elsewhere as the next version of NAME.
+
+    PATH is a .keras file, a SavedModel folder, or a .tflite file (float32, or
+    int8 from another toolchain — it becomes the variant NAME@N:int8 at once).
 
     \b
     Example:
-      tinyops model register kws model.keras
+      tinyops model register kws model.keras --data kws-data@1
+      tinyops model register wine saved_model_dir --data wine@1 --inputs 'f*' --label class
+      tinyops model register vww vww_int8.tflite
     """
-    mv = models.register(open_workspace(ctx), name, path, run_id=run_id, description=description)
+    from tinyops.ml.byom import register_file
+
+    keys = [k.strip() for k in inputs.split(",") if k.strip()] if inputs else None
+    r = register_file(open_workspace(ctx), name, path, data=data, inputs=keys, label=label, description=description)
     if as_json:
-        echo_json(mv.to_dict())
-    else:
-        click.echo(f"Registered {mv.ref} (sha256 {mv.artifact_sha256[:12]})")
+        echo_json(r.to_dict())
+        return
+    mv = r.model
+    click.echo(f"Registered {mv.ref} ({mv.format}, sha256 {mv.artifact_sha256[:12]})")
+    if mv.expects:
+        click.echo(f"  expects {mv.expects['dataset']}: inputs {', '.join(mv.expects['inputs'])}"
+                   + (f", label {mv.expects['label']}" if mv.expects.get("label") else ""))
+    if r.variant:
+        click.echo(f"  variant {r.variant.ref}: {r.variant.size_bytes} bytes, ops {', '.join(r.variant.ops)}")
 
 
 @model_group.command("list")

@@ -92,6 +92,10 @@ def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = No
     if calibration is not None and quant != "int8":
         raise InputError("--calibration only applies to --quant int8", hint="drop --calibration")
     mv = models.resolve(ws, model_ref)
+    if mv.format == "tflite":
+        have = ", ".join(v.ref for v in variant_store.list_variants(ws, mv.ref)) or "none"
+        raise InputError(f"{mv.ref} was registered as a .tflite file; it is not converted again",
+                         hint=f"use its variant ({have}) directly, e.g. `tinyops build {mv.ref}:int8 --device P`")
     cal_ref = datasets.resolve(ws, calibration).ref if calibration else None
     params = {"samples": int(samples)} if quant == "int8" else {}
     existing = variant_store.find(ws, mv.ref, quant)
@@ -106,7 +110,7 @@ def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = No
     if quant == "int8":
         rep, cal_name = calibration_set(ws, mv.ref, cal_ref, samples)
         params["rows"] = f"{cal_name} ({len(rep)} samples)"
-    tflite = _convert_bytes(models.artifact_bytes(ws, mv), quant, rep)
+    tflite = _convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format)
     ops, details = describe(tflite)
     arena = None
     if quant == "int8":
@@ -141,35 +145,44 @@ def _load_keras(artifact: bytes) -> Any:
         return keras.models.load_model(path, compile=False)
 
 
-def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None) -> bytes:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+CONVERT_TIMEOUT_S = 900
 
-    model = _load_keras(artifact)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quant == "float16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif quant == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quant == "int8":
-        assert rep is not None
-        batch = [int(d) for d in model.inputs[0].shape]
 
-        def representative() -> Any:
-            for x in rep:
-                yield [x.reshape([1, *batch[1:]]).astype(np.float32)]
+def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str = "keras") -> bytes:
+    """Run the TFLite converter in a child process (see :mod:`tinyops.ml.convert_worker`)."""
+    import json
+    import subprocess
+    import sys
 
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    from tinyops.ml._quiet import stdout_to_stderr
-
-    try:
-        with stdout_to_stderr():
-            return bytes(conv.convert())
-    except Exception as e:  # noqa: BLE001 - the converter raises many types; report them one way
-        raise ModelError(f"conversion to {quant} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}",
-                         hint="check that the model's layers have TFLite builtin ops") from e
+    with tempfile.TemporaryDirectory() as d:
+        folder = os.path.join(d, "job")
+        os.mkdir(folder)
+        with open(os.path.join(folder, "model.bin"), "wb") as f:
+            f.write(artifact)
+        with open(os.path.join(folder, "request.json"), "w") as f:
+            json.dump({"quant": quant, "format": fmt}, f)
+        if rep is not None:
+            np.save(os.path.join(folder, "rep.npy"), np.ascontiguousarray(rep, np.float32))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        try:
+            proc = subprocess.run([sys.executable, "-m", "tinyops.ml.convert_worker", folder], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=CONVERT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ModelError(f"conversion to {quant} did not finish in {CONVERT_TIMEOUT_S} s",
+                             hint="simplify the model, or convert a smaller one") from None
+        out, err = os.path.join(folder, "out.tflite"), os.path.join(folder, "error.txt")
+        if proc.returncode == 0 and os.path.isfile(out):
+            with open(out, "rb") as f:
+                return f.read()
+        if os.path.isfile(err):
+            with open(err) as f:
+                reason = f.read().strip()
+            if reason.startswith("REFUSED "):
+                raise InputError(f"cannot convert to {quant}: {reason[8:]}",
+                                 hint="calibrate on data shaped like the model's input (--calibration DATA@V)")
+            raise ModelError(f"conversion to {quant} failed: {reason}",
+                             hint="check that the model's layers have TFLite builtin ops")
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise ModelError(f"the TFLite converter crashed ({how}): {tail[0][:200]}",
+                         hint="the model uses something the converter cannot handle; simplify it")

@@ -133,20 +133,47 @@ def indices_sha256(idx: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def guess_data(arrays: dict[str, np.ndarray], inputs: list[str] | None, label: str | None,
+               where: str) -> dict[str, Any]:
+    """A [data] section for a model made elsewhere: the given keys, else one 2-D+ array or the
+    numeric columns other than the label (``label`` by default)."""
+    if label is None:
+        label = "label" if "label" in arrays else ("y" if "y" in arrays else None)
+    elif label not in arrays:
+        raise InputError(f"{where} has no label column `{label}`", hint=f"pick one of: {', '.join(arrays)}")
+    if not inputs:
+        arrays_2d = [k for k, v in arrays.items() if k != label and v.ndim >= 2]
+        if len(arrays_2d) == 1:
+            inputs = arrays_2d
+        else:
+            inputs = [k for k, v in arrays.items() if k != label and v.ndim == 1 and v.dtype.kind in "fiub"]
+        if not inputs:
+            raise InputError(f"{where} has no numeric input columns", hint="name them with --inputs")
+    select_inputs(arrays, list(inputs), label, where)  # the clear error for a bad key, now
+    return {"inputs": list(inputs), "label": label, "reshape": None, "features": []}
+
+
 def model_spec(ws: Any, model_ref: str) -> dict[str, Any]:
-    """How a registered model's data was prepared: recipe [data] and [split], seed, labels, dataset."""
+    """How a registered model's data was prepared: recipe [data] and [split], seed, labels, dataset.
+
+    For a model registered from a file, what `model register --data` recorded (``split`` is
+    None: every row of that dataset); with nothing recorded, ``data`` and ``dataset`` are None.
+    """
     from tinyops.registry import models, runs
 
     mv = models.resolve(ws, model_ref)
     if not mv.run_id:
-        raise InputError(f"{mv.ref} was registered without a training run, so tinyops does not know its inputs",
-                         hint="train it with `tinyops train RECIPE.toml` to record how its data is prepared")
+        e = mv.expects or {}
+        data = {"inputs": e["inputs"], "label": e.get("label"), "reshape": None, "features": []} if e.get("inputs") else None
+        return {"model": mv.ref, "run": None, "data": data, "split": None, "seed": 0, "dataset": e.get("dataset"),
+                "labels": e.get("labels", []), "input_shape": None, "format": mv.format}
     run = runs.get(ws, mv.run_id)
     if not run.recipe or "data" not in run.recipe:
         raise InputError(f"{mv.ref}'s run {run.id} has no recipe", hint="train it with `tinyops train RECIPE.toml`")
     return {"model": mv.ref, "run": run.id, "data": run.recipe["data"], "split": run.recipe["split"],
             "seed": run.seed, "dataset": run.params.get("dataset") or (run.datasets[0] if run.datasets else None),
-            "labels": run.params.get("labels", []), "input_shape": run.params.get("input_shape")}
+            "labels": run.params.get("labels", []), "input_shape": run.params.get("input_shape"),
+            "format": mv.format}
 
 
 def rows_for(ws: Any, spec: dict[str, Any], data_ref: str | None, part: str = "test") -> tuple[Prepared, str]:
@@ -155,6 +182,16 @@ def rows_for(ws: Any, spec: dict[str, Any], data_ref: str | None, part: str = "t
     With ``data_ref``: every row of that dataset version. Without: the ``part`` of the
     model's own split (test, falling back to validation, then everything).
     """
+    data_ref = data_ref or (spec["dataset"] if spec["split"] is None else None)
+    if spec["data"] is None:
+        if not data_ref:
+            flag = "--calibration" if part == "calibration" else "--data"
+            raise InputError(f"{spec['model']} was registered without data, so tinyops does not know its inputs",
+                             hint=f"pass {flag} DATA@V, or register it with `tinyops model register NAME FILE --data DATA@V`")
+        from tinyops.registry import datasets
+
+        dv = datasets.resolve(ws, data_ref)
+        spec = {**spec, "data": guess_data(datasets.load_arrays(ws, dv), None, None, dv.ref)}
     if data_ref:
         prep = prepare(ws, data_ref, spec["data"], labels=spec["labels"] or None, need_labels=part != "calibration")
         return prep, f"{prep.dataset}:all"

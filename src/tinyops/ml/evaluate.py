@@ -80,6 +80,8 @@ def run_variant(kind: str, tflite: bytes, X: np.ndarray, **options: Any) -> tupl
     rt = open_runtime(kind, tflite, **options)
     try:
         info_in, info_out = rt.inputs[0], rt.outputs[0]
+        if tuple(info_in.shape[1:]) != tuple(X.shape[1:]) and int(np.prod(info_in.shape[1:])) == int(np.prod(X.shape[1:])):
+            X = X.reshape((len(X), *info_in.shape[1:]))  # flat columns into a model made elsewhere
         if tuple(info_in.shape[1:]) != tuple(X.shape[1:]):
             raise InputError(f"rows shaped {tuple(X.shape[1:])} do not fit the model input {tuple(info_in.shape)}",
                              hint="evaluate on data prepared like the training data")
@@ -109,6 +111,9 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
     labels = spec["labels"] or prep.labels
     n_classes = len(labels)
     if not r.variant:
+        if mv.format != "keras":
+            raise InputError(f"{mv.ref} is a {mv.format} model; evaluate runs .keras models or variants",
+                             hint=f"evaluate a variant, e.g. {mv.ref}:int8 (`tinyops variants {mv.ref}`)")
         if runtime not in (None, "keras"):
             raise InputError(f"{mv.ref} is a Keras model; runtime '{runtime}' runs converted variants",
                              hint=f"convert first (`tinyops convert {mv.ref} --quant int8`) and evaluate {mv.ref}:int8")
@@ -124,6 +129,9 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
         raise InputError(f"{v.ref} is a .tflite variant; keras runs the float model",
                          hint=f"use --runtime litert|tflm, or evaluate {mv.ref}")
     tflite = variant_store.blob_bytes(ws, v)
+    want = tuple((v.details.get("inputs") or [{}])[0].get("shape") or ())[1:]
+    if want and prep.sample_shape != want and int(np.prod(want)) == int(np.prod(prep.sample_shape)):
+        prep.X = prep.X.reshape((len(prep.X), *want))  # flat columns into a model made elsewhere
     try:
         raw, scores = run_variant(kind, tflite, prep.X)
     except ModelError as e:
@@ -131,12 +139,19 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
                          hint="TFLite Micro runs int8 variants; try --runtime litert" if kind == "tflm" else e.hint) from e
     result = {"ref": v.ref, "runtime": kind, "data": rows_name, "labels": labels,
               **classification(prep.y, scores.argmax(axis=-1), n_classes)}
+    if mv.format != "keras":  # no float Keras model to compare with (SavedModel or .tflite made elsewhere)
+        return _finish(ws, v, kind, tflite, prep, raw, scores, result, t0, store)
     float_probs = keras_predict(ws, mv.ref, prep.X)
     float_metrics = classification(prep.y, float_probs.argmax(axis=-1), n_classes)
     result["float_accuracy"] = float_metrics["accuracy"]
     result["float_macro_f1"] = float_metrics["macro_f1"]
     result["accuracy_delta"] = round((result["accuracy"] - float_metrics["accuracy"]) * 100.0, 4)
     result["agreement_with_float"] = float((scores.argmax(axis=-1) == float_probs.argmax(axis=-1)).mean())
+    return _finish(ws, v, kind, tflite, prep, raw, scores, result, t0, store)
+
+
+def _finish(ws: Any, v: Any, kind: str, tflite: bytes, prep: Any, raw: np.ndarray, scores: np.ndarray,
+            result: dict[str, Any], t0: float, store: bool) -> dict[str, Any]:
     if v.quant == "int8":
         partner = AGREEMENT_PARTNER[kind]
         other, _ = run_variant(partner, tflite, prep.X)
@@ -149,5 +164,5 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
             result["litert_builtin_vs_tflm"] = {k: plain[k] for k in ("max_lsb_diff", "identical_share")}
     result["duration_s"] = round(time.time() - t0, 3)
     if store:
-        variant_store.set_evaluation(ws, v, f"{kind}|{rows_name}", {k: val for k, val in result.items() if k != "labels"})
+        variant_store.set_evaluation(ws, v, f"{kind}|{result['data']}", {k: val for k, val in result.items() if k != "labels"})
     return result

@@ -47,7 +47,15 @@ def _m0001(db) -> None:
     )
 
 
-MIGRATIONS = [("0001_models", _m0001)]
+def _m0002(db) -> None:
+    # What the artifact is (keras, savedmodel, tflite) and, for models made elsewhere,
+    # the data they expect ({"dataset", "inputs", "label"}).
+    db.execute("ALTER TABLE model_versions ADD COLUMN format TEXT NOT NULL DEFAULT 'keras'")
+    db.execute("ALTER TABLE model_versions ADD COLUMN expects TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS = [("0001_models", _m0001), ("0002_models_format", _m0002)]
+FORMATS = ("keras", "savedmodel", "tflite")
 
 
 @dataclass
@@ -61,6 +69,8 @@ class ModelVersion:
     description: str
     created: str
     aliases: list[str] = field(default_factory=list)
+    format: str = "keras"
+    expects: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -83,6 +93,7 @@ def _from_row(ws, r: dict[str, Any]) -> ModelVersion:
         name=r["name"], version=r["version"], artifact_sha256=r["artifact_sha256"], run_id=r["run_id"],
         metrics=_rows.loads(r["metrics"], {}), parent=r["parent"], description=r["description"],
         created=r["created"], aliases=_aliases(ws, r["name"], r["version"]),
+        format=r.get("format") or "keras", expects=_rows.loads(r.get("expects") or "{}", {}),
     )
 
 
@@ -99,20 +110,50 @@ def check_keras_artifact(data: bytes, label: str) -> None:
                          hint="save the model with model.save('model.keras')")
 
 
+def read_artifact(path: Path | str) -> tuple[bytes, str]:
+    """The bytes to store and the format of a model file or folder, checked without TensorFlow.
+
+    A ``.keras`` file (zip with config.json), a SavedModel folder (stored as a
+    deterministic zip of its files) or a ``.tflite`` flatbuffer.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "saved_model.pb").is_file():
+            raise InputError(f"{p} is a folder without saved_model.pb, not a SavedModel",
+                             hint="pass a SavedModel folder, a .keras file or a .tflite file")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                info = zipfile.ZipInfo(f.relative_to(p).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                z.writestr(info, f.read_bytes())
+        return buf.getvalue(), "savedmodel"
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {p}: {e.strerror or e}", hint="check the path to the model file") from e
+    if data[4:8] == b"TFL3" or p.suffix == ".tflite":
+        from tinyops.runtimes.tflite_file import read
+
+        read(data)  # InputError for a broken flatbuffer
+        return data, "tflite"
+    check_keras_artifact(data, p.name)
+    return data, "keras"
+
+
 def register(ws, name: str, artifact: bytes | Path | str, *, run_id: str | None = None,
              metrics: dict[str, Any] | None = None, parent: str | None = None,
-             description: str = "") -> ModelVersion:
+             description: str = "", fmt: str | None = None, expects: dict[str, Any] | None = None) -> ModelVersion:
     validate_name(name, "model name")
     if isinstance(artifact, (str, Path)):
-        p = Path(artifact)
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            raise InputError(f"cannot read {p}: {e.strerror}", hint="check the path to the .keras file") from e
-        label = p.name
+        data, detected = read_artifact(artifact)
+        fmt = fmt or detected
     else:
-        data, label = artifact, "artifact"
-    check_keras_artifact(data, label)
+        data = artifact
+        fmt = fmt or "keras"
+        if fmt == "keras":
+            check_keras_artifact(data, "artifact")
+    if fmt not in FORMATS:
+        raise InputError(f"unknown model format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
     if run_id is not None and ws.db.execute("SELECT 1 FROM runs WHERE id=?", [run_id]).fetchone() is None:
         raise NotFoundError(f"run '{run_id}' does not exist", hint="see `tinyops runs list`, or omit --run")
     sha = ws.blobs.put_bytes(data)
@@ -121,7 +162,7 @@ def register(ws, name: str, artifact: bytes | Path | str, *, run_id: str | None 
         db["model_versions"].insert({
             "name": name, "version": version, "artifact_sha256": sha, "run_id": run_id,
             "metrics": _rows.dumps(metrics or {}), "parent": parent, "description": description,
-            "created": _rows.now_iso(),
+            "created": _rows.now_iso(), "format": fmt, "expects": _rows.dumps(expects or {}),
         })
     return resolve(ws, f"{name}@{version}")
 
