@@ -8,6 +8,8 @@ byte less does not allocate. Needs TFLM: a missing TFLM_DIR fails here, it never
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest fixtures
 
@@ -22,7 +24,8 @@ def prove_export(ws, b) -> tflm_probe.ProbeResult:
     files = {n: builds.file_bytes(ws, b, n) for n in EXPORT}
     g = golden.load_npz(builds.file_bytes(ws, b, "golden.npz"))
     size = codegen.parse_arena_h(files["arena.h"].decode())
-    res = tflm_probe.run_export(files, g["inputs"])
+    kernels = json.loads(builds.file_bytes(ws, b, "manifest.json"))["tflm_arena"]["kernels"]
+    res = tflm_probe.run_export(files, g["inputs"], variant=kernels)
     assert res.alloc == {str(size - 1): False, str(size): True}, res.alloc
     assert res.min_arena == size
     out = g["outputs"]

@@ -15,9 +15,12 @@ from tinyops.cli.device_profile import print_report
 @click.command("build")
 @click.argument("ref")
 @click.option("--device", "-d", "device", required=True, help="Device profile id (see `device-profile list`).")
+@click.option("--runtime", type=click.Choice(["auto", "tinyops-c", "tflm", "tflm-cmsis-nn"]), default="auto",
+              show_default=True, help="Model runtime on a microcontroller: auto = tinyops-c when it has every op, "
+              "else TFLM (CMSIS-NN kernels on Cortex-M).")
 @json_option
 @click.pass_context
-def build_cmd(ctx: click.Context, ref: str, device: str, as_json: bool) -> None:
+def build_cmd(ctx: click.Context, ref: str, device: str, runtime: str, as_json: bool) -> None:
     """Build a model variant for a device: TFLM export, model image, golden vectors, signed manifest.
 
     REF is NAME@VERSION:VARIANT (without :VARIANT, the int8 variant). The same
@@ -27,7 +30,7 @@ def build_cmd(ctx: click.Context, ref: str, device: str, as_json: bool) -> None:
     Example:
       tinyops build digits@1:int8 --device qemu-mps2-an386
     """
-    r = device_build.build(open_workspace(ctx), ref, device)
+    r = device_build.build(open_workspace(ctx), ref, device, runtime=runtime)
     if as_json:
         echo_json(r.to_dict())
         return

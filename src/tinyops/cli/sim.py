@@ -28,19 +28,23 @@ def sim_group() -> None:
               "keep the models across restarts). Default: a new file beside the board's state.")
 @click.option("--firmware", type=click.Path(dir_okay=False, exists=True), help="Run this firmware build instead "
               "of building firmware/ for BOARD.")
+@click.option("--runtime", type=click.Choice(["tinyops-c", "tflm", "tflm-cmsis-nn"]), default="tinyops-c",
+              show_default=True, help="Model runtime the firmware is built with (TFLM needs $TFLM_DIR).")
 @json_option
 @click.pass_context
-def start_cmd(ctx: click.Context, board: str, flash_file: str | None, firmware: str | None, as_json: bool) -> None:
+def start_cmd(ctx: click.Context, board: str, flash_file: str | None, firmware: str | None, runtime: str,
+              as_json: bool) -> None:
     """Start an emulated board in the background and print its serial URL.
 
     \b
     Example:
       tinyops sim start qemu-mps2-an386
+      tinyops sim start qemu-mps2-an386 --runtime tflm
       tinyops sim start posix --flash board.flash --json
     """
     from tinyops.devices import sim
 
-    s = sim.start(board, flash=flash_file, ws=_ws(ctx), firmware=firmware)
+    s = sim.start(board, flash=flash_file, ws=_ws(ctx), firmware=firmware, runtime=runtime)
     if as_json:
         echo_json(s.to_dict())
     else:

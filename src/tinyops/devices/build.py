@@ -19,7 +19,8 @@ from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
 from tinyops.registry import _rows, builds, variants
-from tinyops.devices import codegen, feature_build, fit, golden, keys, profiles, tflm_build, tflm_probe
+from tinyops.devices import (codegen, feature_build, fit, golden, keys, profiles, runtime_choice, tflm_build,
+                             tflm_probe)
 
 FORMAT = "tinyops-build/1"
 MANIFEST = "manifest.json"
@@ -78,11 +79,15 @@ def _check_runnable(profile: profiles.Profile, v: variants.Variant, report: fit.
                               hint="make the model smaller (int8, fewer filters) or pick a bigger board")
 
 
-def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT) -> BuildResult:
-    """Build (or find) the device build of variant ``ref`` for ``profile_name``; sign and register it."""
-    profile = profiles.load(profile_name, ws.root)
+def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT,
+          runtime: str = "auto") -> BuildResult:
+    """Build (or find) the device build of variant ``ref`` for ``profile_name``; sign and register it.
+
+    ``runtime``: auto (tinyops-c when it has every op, else TFLM), tinyops-c, tflm or tflm-cmsis-nn."""
+    base = profiles.load(profile_name, ws.root)
     v = fit.resolve_variant(ws, ref)
     tflite = variants.blob_bytes(ws, v)
+    profile = runtime_choice.with_runtime(base, runtime_choice.choose(base, tflite_file.read(tflite).op_names, runtime))
     fp = fit.footprint(ws, profile, tflite, v.quant, strict=True)
     report = fit.check_model(profile, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
                              slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
@@ -98,6 +103,8 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
         inputs["feature_pipeline"] = pipeline
     if tflm_probe.measures_on_target(profile):  # arena.h bisected on a Cortex-M4, not the host
         inputs["tflm_arena"] = "cortex-m4"
+    if profile.runtime != base.runtime:
+        inputs["runtime"] = profile.runtime
     bid = build_id(inputs)
     key = keys.ensure(ws)
     existing = builds.find(ws, bid)
@@ -157,10 +164,16 @@ def _bundle_files(ws: Any, profile: profiles.Profile, v: variants.Variant, tflit
     xq, yq = golden.golden_vectors(rows["X_val"][:golden_count], tflite, runtime_kind)
     files["golden.npz"] = golden.npz_bytes({"inputs": xq, "outputs": yq})
     if pending_export:  # the arena is measured on the target with the golden inputs when TFLM is at hand
+        kernels = "cmsisnn" if profile.runtime == "tflm-cmsis-nn" else "ref"
         export, measured_on = tflm_probe.export_measured(v.name, tflite, fp.tflm_arena_bytes, xq,
-                                                         on_target=tflm_probe.measures_on_target(profile))
+                                                         on_target=tflm_probe.measures_on_target(profile),
+                                                         variant=kernels)
         files.update(export)
-        extra["tflm_arena"] = {"bytes": codegen.parse_arena_h(export["arena.h"].decode()), "measured_on": measured_on}
+        arena = codegen.parse_arena_h(export["arena.h"].decode())
+        extra["tflm_arena"] = {"bytes": arena, "measured_on": measured_on, "kernels": kernels}
+        if profile.runtime.startswith("tflm"):  # the TFLM firmware's slot image: flatbuffer + its arena
+            files["model.img"] = runtime_choice.tflm_image(tflite, arena)
+            extra["image"] = {"file": "model.img", "arena_bytes": arena, "runtime": profile.runtime}
         if measured_on == "host" and profile.core.startswith("cortex-m"):
             notes.append(tflm_build.unavailable_note() + "; arena.h is the host measurement plus a margin")
     extra["golden"] = {"file": "golden.npz", "count": int(len(xq)), "runtime": runtime_kind,

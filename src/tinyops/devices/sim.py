@@ -75,30 +75,47 @@ def canonical_board(board: str) -> str:
     return board
 
 
-def build_firmware(board: str) -> Path:
+RUNTIMES = ("tinyops-c", "tflm", "tflm-cmsis-nn")
+TFLM_VARIANT = {"tflm": "ref", "tflm-cmsis-nn": "cmsisnn"}
+
+
+def build_firmware(board: str, runtime: str = "tinyops-c") -> Path:
     """Build (once per source hash) the firmware for an emulated board; returns the binary.
 
-    The build runs in a temporary folder of the per-user cache and the binary is moved
-    into place atomically, so concurrent builders never see half a file and the
-    package's own folder is never written.
+    ``runtime``: tinyops-c, or TFLM with reference kernels (``tflm``) or CMSIS-NN
+    (``tflm-cmsis-nn``, Cortex-M only), built from ``$TFLM_DIR``. The build runs in a
+    temporary folder of the per-user cache and the binary is moved into place atomically,
+    so concurrent builders never see half a file and the package's own folder is never written.
     """
     board = canonical_board(board)
+    if runtime not in RUNTIMES:
+        raise InputError(f"unknown firmware runtime '{runtime}'", hint=f"choose one of: {', '.join(RUNTIMES)}")
     d = firmware_dir()
-    sources = [p for p in d.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".ld", ".mk", "")
+    sources = [p for p in d.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".ld", ".mk", "", ".cc", ".def")
                and "build" not in p.relative_to(d).parts and "fuzz" not in p.relative_to(d).parts]
-    key = package_data.tree_hash(sources, board, root=d)
+    make_vars, extra = [], []
+    if runtime != "tinyops-c":
+        from tinyops.devices import tflm_build
+
+        variant = TFLM_VARIANT[runtime] if board.startswith("qemu") else "host"
+        if variant == "host" and runtime == "tflm-cmsis-nn":
+            raise InputError("CMSIS-NN kernels run on Cortex-M only", hint="use --runtime tflm on the posix board")
+        lib = tflm_build.build_library(variant)
+        make_vars = [f"RUNTIME={runtime}", f"TFLM_LIB={lib.archive}", "TFLM_FLAGS=" + " ".join(lib.flags)]
+        extra = [runtime, str(lib.archive)]
+    key = package_data.tree_hash(sources, board, *extra, root=d)
     name = "tinyops-fw.elf" if board.startswith("qemu") else "tinyops-fw-posix"
-    out = package_data.cache_dir("firmware", f"{board}-{key}")
+    out = package_data.cache_dir("firmware", f"{board}-{runtime}-{key}" if extra else f"{board}-{key}")
     binary = out / name
     if binary.exists():
         return binary
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"build-{board}-", dir=out.parent))
     try:
-        proc = subprocess.run(["make", "-s", "-C", str(d), f"BOARD={board}", f"OUT={tmp}"],
+        proc = subprocess.run(["make", "-s", "-C", str(d), f"BOARD={board}", f"OUT={tmp}", *make_vars],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise DeviceError(f"building the {board} firmware failed:\n{proc.stderr[-2000:]}",
+            raise DeviceError(f"building the {board} firmware ({runtime}) failed:\n{proc.stderr[-2000:]}",
                               hint="`make install` puts gcc-arm-none-eabi, newlib and qemu-system-arm in place")
         out.mkdir(parents=True, exist_ok=True)
         os.replace(tmp / name, binary)
@@ -141,10 +158,10 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 
 def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str | Path | None = None,
-          port: int | None = None) -> SimBoard:
+          port: int | None = None, runtime: str = "tinyops-c") -> SimBoard:
     """Start an emulated board in the background; returns its record (with ``url``)."""
     board = canonical_board(board)
-    fw = Path(firmware) if firmware else build_firmware(board)
+    fw = Path(firmware) if firmware else build_firmware(board, runtime)
     if not fw.exists():
         raise InputError(f"firmware {fw} does not exist", hint="omit --firmware to build the default one")
     sim_id = f"{'qemu' if board.startswith('qemu') else 'posix'}-{secrets.token_hex(3)}"

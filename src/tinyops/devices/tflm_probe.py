@@ -153,7 +153,7 @@ def measures_on_target(profile: Any) -> bool:
 
 
 def export_measured(name: str, tflite: bytes, host_arena: int, inputs: np.ndarray, *,
-                    on_target: bool = True) -> tuple[dict[str, bytes], str]:
+                    on_target: bool = True, variant: str = "ref") -> tuple[dict[str, bytes], str]:
     """The TFLM export with ``arena.h`` bisected on the Cortex-M4 target when TFLM is at hand
     (else the host figure plus margin). Returns (files, where the arena was measured)."""
     from tinyops.devices import codegen
@@ -162,5 +162,5 @@ def export_measured(name: str, tflite: bytes, host_arena: int, inputs: np.ndarra
     if not on_target:
         return provisional, "host"
     arena_max = max(codegen.parse_arena_h(provisional["arena.h"].decode()) * 2, 64 * 1024)
-    first = run_export(provisional, inputs[:1], arena_max=arena_max)
+    first = run_export(provisional, inputs[:1], arena_max=arena_max, variant=variant)
     return codegen.tflm_export(name, tflite, first.min_arena, measured_on="cortex-m4"), "cortex-m4"

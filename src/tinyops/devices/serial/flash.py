@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import DeviceError, InputError
-from tinyops.devices.serial import ops, protocol, transfer
+from tinyops.devices.serial import ops, protocol, runtime_check, transfer
 from tinyops.devices.serial.link import Link, TraceFn
 
 RECONNECT_ATTEMPTS = 3  # a link that drops mid-transfer is reopened this often
@@ -64,11 +64,16 @@ def _transfer_with_reconnect(url: str, image: bytes, *, trace: TraceFn | None,
             link = Link(url, trace=trace, **link_kwargs)
             link.drain()
             info = ops.info(link)
+            runtime_check.check(info, image)  # before any transfer
             if info.active_sha256 == hashlib.sha256(image).hexdigest():
                 return link, info, transfer.TransferResult(info.active_slot or 0, len(image), len(image), 0, 0.0, 0)
             # resumed_from is what the device kept, as its BEGIN reply says.
             return link, info, transfer.send_image(link, image, info, progress=progress)
         except DeviceError as e:
+            if isinstance(e, runtime_check.Incompatible):
+                if link is not None:
+                    link.close()
+                raise
             last = e
             if link is not None:
                 link.close()

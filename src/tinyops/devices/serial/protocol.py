@@ -79,6 +79,8 @@ class DeviceInfo:
     input_bytes: int
     output_bytes: int
     slots: list[SlotInfo] = field(default_factory=list)
+    runtime: str = "tinyops-c"      # the firmware's model runtime (INFO's tail; older firmware: tinyops-c)
+    runtime_ops: list[str] = field(default_factory=list)  # builtin ops it was built with; [] = tinyops-c's own
 
     @property
     def active_sha256(self) -> str | None:
@@ -103,9 +105,16 @@ def parse_info(body: bytes) -> DeviceInfo:
         slots.append(SlotInfo(i, SLOT_STATES.get(state, str(state)), kind, gen, size, received,
                               sha.hex() if state else ""))
         pos += 46
+    runtime, runtime_ops = "tinyops-c", []
+    if len(body) > pos:
+        rlen = body[pos]
+        runtime = body[pos + 1:pos + 1 + rlen].decode("ascii", "replace")
+        pos += 1 + rlen
+        (olen,) = struct.unpack_from("<H", body, pos)
+        runtime_ops = body[pos + 2:pos + 2 + olen].decode("ascii", "replace").split()
     return DeviceInfo(proto, f"{major}.{minor}.{patch}", board, COUNTER_UNITS.get(unit, str(unit)),
                       None if active == SLOT_NONE else active, max_frame, max_chunk, rx_window, arena,
-                      slot_cap, boots, in_bytes, out_bytes, slots)
+                      slot_cap, boots, in_bytes, out_bytes, slots, runtime, runtime_ops)
 
 
 def begin_body(slot: int, size: int, sha256: bytes, kind: int = IMAGE_KIND_MODEL) -> bytes:

@@ -95,6 +95,15 @@ uint32_t model_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
 
 void model_hist_reset(void) { memset(g_hist, 0, sizeof g_hist); }
 
+uint32_t model_runtime_info(uint8_t *dst, uint32_t cap) {
+  static const char name[] = "tinyops-c";
+  if (cap < sizeof name + 2u) return 0;
+  dst[0] = (uint8_t)(sizeof name - 1u);
+  memcpy(dst + 1, name, sizeof name - 1u);
+  dst[sizeof name] = dst[sizeof name + 1u] = 0; /* no op list: the loader checks ops itself */
+  return sizeof name + 2u;
+}
+
 static void observe_features(const uint8_t *in, uint32_t n) {
   uint32_t i, f = 0, features = g_hist_features ? g_hist_features : 1u;
   for (i = 0; i < n; i++) {

@@ -39,5 +39,8 @@ tor_status model_run_tensor(uint64_t *count);
 uint32_t model_copy_output(uint8_t *dst, uint32_t cap);
 int model_output_value_milli(uint32_t i, int64_t *milli);
 void model_hist_reset(void);
+/* INFO's tail: runtime name (len u8 + bytes), then the builtin ops it was built with
+ * (len u16 + space-separated names; empty = the tinyops-c op set of its version). */
+uint32_t model_runtime_info(uint8_t *dst, uint32_t cap);
 
 #endif

@@ -87,6 +87,7 @@ static int cmd_info(void) {
     memcpy(p + 14, sl->sha256, 32);
     p += 46;
   }
+  p += model_runtime_info(p, (uint32_t)BODY_CAP - (uint32_t)(p - BODY));
   g_body_len = (uint32_t)(p - BODY);
   return ST_OK;
 }

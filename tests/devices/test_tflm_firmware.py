@@ -1,0 +1,92 @@
+"""The TFLM firmware on the emulated Cortex-M4: a model with an op tinyops-c lacks goes
+`build --runtime auto` -> flash -> golden self-test -> bench; `flash` refuses, before any
+transfer, an image the firmware cannot run. Needs $TFLM_DIR (fails, never skips, without it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fixtures_boards import Boards
+from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest fixtures
+from test_tflm_export import prove_export
+
+from tinyops.cli.main import cli
+from tinyops.devices import build as device_build
+from tinyops.devices import profiles, sim
+from tinyops.devices.serial import flash, ops
+from tinyops.devices.serial.link import Link
+from tinyops.errors import DeviceError
+from tinyops.registry import models
+
+BOARD = "qemu-mps2-an386"
+
+
+def add_leaky_model(ws) -> str:
+    """digits@2: digits@1's recipe and data, with LeakyReLU + hard-swish hidden layers."""
+    import keras
+    from keras import layers as L
+
+    from tinyops.ml import convert
+    from tinyops.ml.train import _keras_bytes
+
+    x = inp = keras.Input((64,), batch_size=1)
+    x = L.LeakyReLU(negative_slope=0.1)(L.Dense(24)(x))
+    x = L.Activation("hard_silu")(L.Dense(16)(x))
+    model = keras.Model(inp, L.Dense(10, activation="softmax")(x))
+    base = models.resolve(ws, "digits@1")
+    models.register(ws, "digits", _keras_bytes(model), run_id=base.run_id, description="leaky test model")
+    convert.convert(ws, "digits@2", "int8")
+    return "digits@2:int8"
+
+
+@pytest.fixture
+def tflm_boards(tmp_path: Path):
+    b = Boards({BOARD: sim.build_firmware(BOARD, "tflm-cmsis-nn")}, tmp_path / "tflm")
+    try:
+        yield b
+    finally:
+        b.stop_all()
+
+
+def test_model_with_an_op_tinyops_c_lacks_builds_flashes_self_tests_and_benches(trained_ws, tflm_boards) -> None:
+    ref = add_leaky_model(trained_ws)
+    r = device_build.build(trained_ws, ref, BOARD)  # --runtime auto
+    tinyops_c_ops = set(profiles.load(BOARD).ops)
+    assert set(r.manifest["ops"]) - tinyops_c_ops, "the test model must use an op tinyops-c lacks"
+    assert r.build.runtime == "tflm-cmsis-nn" and r.manifest["image"]["runtime"] == "tflm-cmsis-nn"
+    prove_export(trained_ws, r.build)
+
+    board = tflm_boards.start(BOARD)
+    with Link(board.url) as link:
+        info = ops.info(link)
+    assert info.runtime == "tflm-cmsis-nn" and {"LEAKY_RELU", "HARD_SWISH", "CONV_2D"} <= set(info.runtime_ops)
+    rep = flash.flash_build(trained_ws, r.build.id, board.url)
+    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
+    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
+                                   "--runs", "2", "--warmup", "1", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["build"] == r.build.id and out["agreement"] == 1.0 and out["instructions_per_inference"] > 1000
+
+    # a tinyops-c image is refused by the TFLM firmware before any transfer
+    c = device_build.build(trained_ws, "digits@1:int8", BOARD, runtime="tinyops-c")
+    with pytest.raises(DeviceError, match="tinyops-c model image"):
+        flash.flash_build(trained_ws, c.build.id, board.url)
+
+
+def test_tinyops_c_firmware_refuses_a_tflm_build_before_any_transfer(trained_ws, tmp_path: Path) -> None:
+    r = device_build.build(trained_ws, "digits@1:int8", BOARD, runtime="tflm")
+    assert r.build.runtime == "tflm" and r.manifest["image"]["arena_bytes"] == r.manifest["tflm_arena"]["bytes"]
+    b = Boards({BOARD: sim.build_firmware(BOARD)}, tmp_path / "c")
+    try:
+        board = b.start(BOARD)
+        with pytest.raises(DeviceError, match="needs TFLM firmware"):
+            flash.flash_build(trained_ws, r.build.id, board.url)
+        with Link(board.url) as link:
+            info = ops.info(link)
+        assert info.runtime == "tinyops-c" and [s.state for s in info.slots] == ["empty", "empty"]
+    finally:
+        b.stop_all()
