@@ -31,7 +31,7 @@ from tinyops.fleet import topics
 from tinyops.fleet.mqtt import BrokerAddress, MqttConnection
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import telemetry as tel
-from tinyops.monitor.window import validate
+from tinyops.monitor.window import MAX_PAYLOAD_BYTES, check_consistency, validate
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ BATCH_MAX = 1000  # windows per transaction
 FLUSH_SECONDS = 0.2  # longest a window waits in memory before it is stored
 QUEUE_MAX = 50_000  # back-pressure: the network thread waits when the writer lags
 UNKNOWN_BUILD_RECHECK = 5.0  # seconds before asking the registry again about a build id
+# Per-device rate limit (token bucket): a burst of RATE_BURST windows, then
+# RATE_PER_SECOND. An agent sends one window per period (seconds to minutes).
+RATE_BURST = 120
+RATE_PER_SECOND = 2.0
 
 
 @dataclass
@@ -121,11 +125,15 @@ class Collector:
         self._known: dict[str, dict[str, int] | None] = {}  # build -> {feature: bins}
         self._full_layout: dict[str, tuple[tuple[str, int], ...]] = {}  # build -> ((feature, bins), ...)
         self._unknown_until: dict[str, float] = {}
+        self._per_inference: dict[str, int | None] = {}  # build -> values each inference adds per feature
+        self._buckets: dict[str, tuple[float, float]] = {}  # device -> (tokens, last refill)
         self._conn: MqttConnection | None = None
 
     # ---- MQTT side -------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes, _retained: bool) -> None:
         self.stats.received += 1
+        if len(payload) > MAX_PAYLOAD_BYTES:  # never queue a huge message: keep its head and size only
+            payload = _Oversized(payload[:tel.REJECT_PAYLOAD_KEEP], len(payload))
         self._queue.put((topic, payload))
 
     def connect(self) -> None:
@@ -152,6 +160,7 @@ class Collector:
 
         manifest = json.loads(builds_reg.file_bytes(self.ws, b, "manifest.json"))
         feats = (manifest.get("baseline") or {}).get("features", [])
+        self._per_inference[build] = values_per_inference(manifest)
         self._known[build] = {f["name"]: len(f["counts"]) for f in feats}
         self._full_layout[build] = tuple(self._known[build].items())
         return self._known[build]
@@ -161,11 +170,17 @@ class Collector:
         parsed = topics.parse_device_topic(topic)
         if parsed is None or parsed[1] != "telemetry":
             raise InputError(f"not a telemetry topic: {topic[:100]}")
-        msg = validate(payload, parsed[0])
-        if self.require_known_build:
+        if isinstance(payload, _Oversized):
+            raise InputError(f"telemetry rejected: payload is {payload.size} bytes, the limit is {MAX_PAYLOAD_BYTES}")
+        self._rate_limit(parsed[0])
+        msg = validate(payload, parsed[0], consistency=False)
+        if not self.require_known_build:
+            check_consistency(msg, now=time.time())
+        else:
             layout = self._build_layout(msg["build"])
             if layout is None:
                 raise InputError(f"telemetry rejected: unknown build {msg['build']}")
+            check_consistency(msg, now=time.time(), values_per_inference=self._per_inference.get(msg["build"]))
             hists = msg["histograms"]
             # Fast path: a window carrying every baseline feature in manifest
             # order (what agents send) matches in one tuple comparison.
@@ -175,6 +190,16 @@ class Collector:
                 if layout.get(name) != len(counts):
                     raise InputError(f"telemetry rejected: histogram '{name[:40]}' does not match the bins of build {msg['build']}")
         return msg
+
+    def _rate_limit(self, device: str) -> None:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(device, (float(RATE_BURST), now))
+        tokens = min(float(RATE_BURST), tokens + (now - last) * RATE_PER_SECOND)
+        if tokens < 1.0:
+            self._buckets[device] = (tokens, now)
+            raise InputError(f"telemetry rejected: device {device} is over its rate limit "
+                             f"({RATE_BURST} windows, then {RATE_PER_SECOND:g}/s)")
+        self._buckets[device] = (tokens - 1.0, now)
 
     def process(self, batch: list[tuple[str, bytes]]) -> None:
         """Validate and store one batch (also used directly by tests and benchmarks)."""
@@ -193,7 +218,8 @@ class Collector:
 
     def _reject(self, topic: str, payload: bytes, reason: str) -> dict[str, Any]:
         parsed = topics.parse_device_topic(topic)
-        return {"topic": topic, "device": parsed[0] if parsed else None, "reason": reason, "payload": payload}
+        return {"topic": topic, "device": parsed[0] if parsed else None, "reason": reason, "payload": payload,
+                "size": getattr(payload, "size", len(payload))}
 
     def _store(self, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], attempt: int = 0) -> None:
         if not windows and not rejects:
@@ -270,6 +296,29 @@ class Collector:
                 break
         if batch:
             self.process(batch)
+
+
+class _Oversized(bytes):
+    """The first bytes of a message over the size limit, and its real size."""
+
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> "_Oversized":
+        obj = super().__new__(cls, head)
+        obj.size = size
+        return obj
+
+
+def values_per_inference(manifest: dict[str, Any]) -> int | None:
+    """Values one inference adds to each baseline histogram: input elements / features (None if unknown)."""
+    feats = (manifest.get("baseline") or {}).get("features", [])
+    shape = ((manifest.get("inputs") or [{}])[0] or {}).get("shape") or []
+    if not feats or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        return None
+    elements = 1
+    for d in shape[1:] if len(shape) > 1 else shape:
+        elements *= d
+    return elements // len(feats) if elements % len(feats) == 0 else None
 
 
 def collect(ws: Any, broker_url: str | None = None, *, ca_file: str | None = None, duration: float | None = None,

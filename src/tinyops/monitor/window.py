@@ -42,6 +42,10 @@ MAX_ERROR_TEXT = 200
 MAX_SAMPLE = 256
 MAX_SAMPLE_VALUES = 8192
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
+# A window may end at most this far in the collector's future (device clock
+# skew) and at most MAX_AGE_SECONDS in its past (a device buffering offline).
+MAX_CLOCK_SKEW_SECONDS = 300
+MAX_AGE_SECONDS = 7 * 24 * 3600
 # Latencies kept per window for percentiles; beyond this a uniform reservoir.
 LATENCY_RESERVOIR = 4096
 
@@ -247,12 +251,15 @@ def _count(v: Any, what: str, limit: int = MAX_COUNT) -> int:
     return v
 
 
-def validate(payload: bytes, topic_device: str) -> dict[str, Any]:
+def validate(payload: bytes, topic_device: str, *, now: float | None = None,
+             values_per_inference: int | None = None, consistency: bool = True) -> dict[str, Any]:
     """Check one telemetry message; return it as a dict or raise InputError.
 
     Checks size, JSON syntax (no NaN/Infinity), the schema and types, value
-    ranges, and that the device named inside matches the topic it came on
-    (a device cannot report for another one even if the ACL slipped).
+    ranges, that the device named inside matches the topic it came on (a
+    device cannot report for another one even if the ACL slipped), and that
+    the numbers agree with each other (:func:`check_consistency`). With
+    ``now``, the window must end within the clock-skew window around it.
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise _reject("payload is not bytes")
@@ -330,7 +337,50 @@ def validate(payload: bytes, topic_device: str) -> dict[str, Any]:
         _count(msg["seq"], "seq", 2**63 - 1)
     if "source" in msg and (not isinstance(msg["source"], str) or len(msg["source"]) > 64):
         raise _reject("source must be a short string")
+    if consistency:  # the collector runs it itself once it knows the build
+        check_consistency(msg, now=now, values_per_inference=values_per_inference)
     return msg
+
+
+def check_consistency(msg: dict[str, Any], *, now: float | None = None,
+                      values_per_inference: int | None = None) -> None:
+    """The window's numbers must describe the same inferences.
+
+    Every inference adds one prediction and, per histogram, the same number of
+    values (``values_per_inference``: input elements per feature, known from
+    the build; without it, any whole multiple of ``count``). A window that
+    claims 1 inference but a billion values per bin is a lie, not telemetry.
+    """
+    count = msg["count"]
+    preds = sum(msg["predictions"].values())
+    if preds != count:
+        raise _reject(f"prediction counts sum to {preds}, the window has {count} inferences")
+    lat, conf = msg["latency_ms"], msg["confidence_mean"]
+    if count and (lat is None or conf is None):
+        raise _reject("latency_ms and confidence_mean must be set when count > 0")
+    if not count and (lat is not None or conf is not None):
+        raise _reject("latency_ms and confidence_mean must be null when count is 0")
+    if lat is not None and not lat["p50"] <= lat["p95"] <= lat["max"]:
+        raise _reject("latency percentiles must be ordered: p50 <= p95 <= max")
+    if len(msg.get("sample") or []) > count:
+        raise _reject("more samples than inferences (count)")
+    totals = set(map(sum, filter(None, msg["histograms"].values())))
+    if totals:
+        if len(totals) > 1:
+            raise _reject("histogram totals differ between features; every inference adds to each feature")
+        total = totals.pop()
+        if values_per_inference is not None:
+            if total != count * values_per_inference:
+                raise _reject(f"histogram totals are {total}, expected count x values per inference "
+                              f"= {count} x {values_per_inference}")
+        elif total % max(count, 1) or (total and not count):
+            raise _reject(f"histogram totals ({total}) are not a whole multiple of count ({count})")
+    if now is not None:
+        if msg["end"] > now + MAX_CLOCK_SKEW_SECONDS:
+            raise _reject(f"window ends {msg['end'] - now:.0f} s in the future (clock skew limit "
+                          f"{MAX_CLOCK_SKEW_SECONDS} s); fix the device clock (NTP)")
+        if msg["end"] < now - MAX_AGE_SECONDS:
+            raise _reject(f"window ended {(now - msg['end']) / 86400:.1f} days ago (limit {MAX_AGE_SECONDS // 86400} days)")
 
 
 def _validate_sample(sample: Any) -> None:

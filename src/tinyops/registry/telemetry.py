@@ -19,6 +19,10 @@ import numpy as np
 import sqlite_utils
 
 REJECT_PAYLOAD_KEEP = 4096  # bytes of a rejected payload kept for forensics
+# Stored rejects are a ring per device (the newest kept) plus a cap over all
+# of them; every reject is still counted in telemetry_reject_counts.
+REJECTS_PER_DEVICE = 50
+REJECTS_TOTAL = 20_000
 
 
 def _m0001(db: sqlite_utils.Database) -> None:
@@ -49,7 +53,15 @@ def _m0001(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX drift_results_check ON drift_results(check_id)")
 
 
-MIGRATIONS = [("0001_telemetry", _m0001)]
+def _m0002(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE INDEX telemetry_rejects_device ON telemetry_rejects(device, id)")
+    db.execute("""CREATE TABLE telemetry_reject_counts (
+        device TEXT PRIMARY KEY, total INTEGER NOT NULL, last_received REAL NOT NULL, last_reason TEXT NOT NULL)""")
+    db.execute("""INSERT INTO telemetry_reject_counts(device, total, last_received, last_reason)
+        SELECT COALESCE(device, ''), COUNT(*), MAX(received), '' FROM telemetry_rejects GROUP BY COALESCE(device, '')""")
+
+
+MIGRATIONS = [("0001_telemetry", _m0001), ("0002_reject_ring", _m0002)]
 
 
 @dataclass
@@ -162,8 +174,29 @@ def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, 
         db.conn.executemany(
             "INSERT INTO telemetry_rejects(received, topic, device, reason, size, payload) VALUES (?,?,?,?,?,?)",
             [(received, str(r.get("topic", ""))[:256], r.get("device"), str(r["reason"])[:500],
-              len(bytes(r.get("payload") or b"")), bytes(r.get("payload") or b"")[:REJECT_PAYLOAD_KEEP]) for r in rejects])
+              int(r.get("size") or len(bytes(r.get("payload") or b""))),
+              bytes(r.get("payload") or b"")[:REJECT_PAYLOAD_KEEP]) for r in rejects])
+        if rejects:
+            _count_and_trim_rejects(db, rejects, received)
     return stored, len(windows) - stored
+
+
+def _count_and_trim_rejects(db: sqlite_utils.Database, rejects: list[dict[str, Any]], received: float) -> None:
+    per_device: dict[str, tuple[int, str]] = {}
+    for r in rejects:
+        dev = r.get("device") or ""
+        per_device[dev] = (per_device.get(dev, (0, ""))[0] + 1, str(r["reason"])[:500])
+    db.conn.executemany(
+        """INSERT INTO telemetry_reject_counts(device, total, last_received, last_reason) VALUES (?,?,?,?)
+           ON CONFLICT(device) DO UPDATE SET total = total + excluded.total,
+           last_received = excluded.last_received, last_reason = excluded.last_reason""",
+        [(dev, n, received, reason) for dev, (n, reason) in per_device.items()])
+    for dev in per_device:
+        db.execute("""DELETE FROM telemetry_rejects WHERE COALESCE(device, '') = ? AND id <= (
+            SELECT id FROM telemetry_rejects WHERE COALESCE(device, '') = ? ORDER BY id DESC LIMIT 1 OFFSET ?)""",
+                   [dev, dev, REJECTS_PER_DEVICE])
+    db.execute("DELETE FROM telemetry_rejects WHERE id <= (SELECT id FROM telemetry_rejects ORDER BY id DESC LIMIT 1 OFFSET ?)",
+               [REJECTS_TOTAL])
 
 
 # ---- reading -----------------------------------------------------------
@@ -230,7 +263,17 @@ def list_rejects(ws: Any, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def count_rejects(ws: Any) -> int:
+    """Every reject ever received (the stored ones are only the newest per device)."""
+    return int(ws.db.execute("SELECT COALESCE(SUM(total), 0) FROM telemetry_reject_counts").fetchone()[0])
+
+
+def count_stored_rejects(ws: Any) -> int:
     return int(ws.db.execute("SELECT COUNT(*) FROM telemetry_rejects").fetchone()[0])
+
+
+def reject_counts(ws: Any) -> list[dict[str, Any]]:
+    rows = ws.db.execute("SELECT device, total, last_received, last_reason FROM telemetry_reject_counts ORDER BY total DESC")
+    return [{"device": r[0] or None, "total": r[1], "last_received": r[2], "last_reason": r[3]} for r in rows]
 
 
 def count_windows(ws: Any) -> int:
