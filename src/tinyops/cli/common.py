@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from tinyops.safe_text import for_terminal
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
@@ -43,7 +45,8 @@ def echo_table(rows: Sequence[dict[str, Any]], columns: Iterable[str] | None = N
         return
     cols = list(columns or rows[0].keys())
     formats = formats or {}
-    cells = [[(formats.get(c, _cell))(r.get(c)) for c in cols] for r in rows]
+    # Every cell may hold device-supplied text (class names, error samples…).
+    cells = [[for_terminal((formats.get(c, _cell))(r.get(c))) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)).rstrip())
     for row in cells:
@@ -58,6 +61,11 @@ def _cell(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return ",".join(map(str, v))
     return str(v)
+
+
+def safe(v: Any) -> str:
+    """Device-supplied text made harmless for a terminal (control characters escaped)."""
+    return for_terminal(v)
 
 
 def human_bytes(n: int | float | None) -> str:

@@ -9,7 +9,7 @@ import click
 
 from tinyops.fleet import enroll
 from tinyops.registry import devices as devices_reg
-from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace, safe
 
 
 @click.group("device")
@@ -93,7 +93,7 @@ def show_cmd(ctx: click.Context, device_id: str, as_json: bool) -> None:
         echo_json(d)
         return
     for k, v in d.items():
-        click.echo(f"{k:>12}: {v if v is not None else '-'}")
+        click.echo(f"{k:>12}: {safe(v) if v is not None else '-'}")
 
 
 COMMANDS = [device_group]

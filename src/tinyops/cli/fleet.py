@@ -9,7 +9,7 @@ import click
 from tinyops.errors import InputError
 from tinyops.fleet import api, publish as publish_mod
 from tinyops.fleet.rollout import Strategy
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace, safe
 
 
 def _pct(text: str) -> float:
@@ -88,16 +88,16 @@ def rollout_cmd(ctx: click.Context, build_id: str, group: str, canary: str, batc
         if not as_json:
             c = p.get("counts") or {}
             counts = " ".join(f"{k}={v}" for k, v in c.items() if v)
-            click.echo(f"[rollout {p['rollout']}] {p.get('note', '')}  {counts}".rstrip())
+            click.echo(safe(f"[rollout {p['rollout']}] {p.get('note', '')}  {counts}".rstrip()))
 
     r = api.rollout_build(ws, build_id, group, strategy, progress=progress)
     if as_json:
         echo_json(r.to_dict())
     else:
-        click.echo(f"Rollout {r.id}: {r.state}" + (f" — {r.message}" if r.message else ""))
+        click.echo(f"Rollout {r.id}: {r.state}" + (f" — {safe(r.message)}" if r.message else ""))
         for d in r.devices:
             if d.reason:
-                click.echo(f"  {d.device}: {d.state} ({d.reason})")
+                click.echo(f"  {d.device}: {d.state} ({safe(d.reason)})")
     if r.state != "completed":
         ctx.exit(1)
 

@@ -10,7 +10,7 @@ import click
 
 from tinyops.monitor.collector import collect
 from tinyops.monitor.overview import overview
-from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace, safe
 
 
 @click.group("telemetry")
@@ -122,7 +122,7 @@ def feed_cmd(ctx: click.Context, data: str, agent: str | None, port: str | None,
     if as_json:
         echo_json(res)
     else:
-        mix = ", ".join(f"{k}:{v}" for k, v in sorted(res["predictions"].items()))
+        mix = safe(", ".join(f"{k}:{v}" for k, v in sorted(res["predictions"].items())))
         click.echo(f"Ran {res['rows']} inferences on {res['device']} (build {res['build']}); predictions {mix}"
                    + (f"; published {res['windows']} windows" if res["windows"] else "")
                    + (f"; device-computed features equal the host's in {res['feature_windows_identical']} of "

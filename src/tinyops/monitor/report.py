@@ -9,7 +9,6 @@ stored check), and the prediction mix (reference vs now, and per device).
 from __future__ import annotations
 
 import datetime as dt
-import html
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError
+from tinyops.safe_text import for_html
 from tinyops.registry import telemetry as tel
 from tinyops.monitor.check import check, parse_duration
 from tinyops.monitor.drift import Thresholds
@@ -36,7 +36,7 @@ th{background:#f6f6f6} td:first-child,th:first-child{text-align:left}
 
 
 def _esc(v: Any) -> str:
-    return html.escape(str(v), quote=True)
+    return for_html(v)
 
 
 def _ts(v: float | None) -> str:
