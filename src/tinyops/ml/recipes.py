@@ -86,10 +86,10 @@ def load(path: Path | str) -> dict[str, Any]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"recipe {path} is not valid TOML: {e}", hint="fix the syntax at that line") from e
-    return validate(raw, source=str(path))
+    return validate(raw, source=str(path), base_dir=str(path.resolve().parent))
 
 
-def validate(raw: dict[str, Any], *, source: str = "recipe") -> dict[str, Any]:
+def validate(raw: dict[str, Any], *, source: str = "recipe", base_dir: str | None = None) -> dict[str, Any]:
     """Check every section and key; fill defaults. Raises :class:`InputError` naming the bad key."""
     raw = copy.deepcopy(raw)
     for section in raw:
@@ -111,7 +111,10 @@ def validate(raw: dict[str, Any], *, source: str = "recipe") -> dict[str, Any]:
     out["architecture"] = dict(arch)
     from tinyops.ml.architectures import check_params  # no TensorFlow import: only signatures are read
 
-    check_params(arch["kind"], {k: v for k, v in arch.items() if k != "kind"})
+    try:
+        check_params(arch["kind"], {k: v for k, v in arch.items() if k != "kind"}, base_dir)
+    except InputError as e:
+        raise InputError(f"{source}: {e.message}", hint=e.hint) from None
     _check_semantics(out, source)
     return out
 

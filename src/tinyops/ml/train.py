@@ -67,6 +67,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
     from tinyops.extras import require
 
     require("tensorflow", "keras", purpose="training")
+    base_dir = None if isinstance(recipe, dict) else str(Path(recipe).resolve().parent)
     cfg = recipes.validate(recipe) if isinstance(recipe, dict) else recipes.load(recipe)
     seed = int(cfg["train"]["seed"] if seed is None else seed)
     dataset_ref = data or cfg["data"]["dataset"]
@@ -86,7 +87,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
     split = dataprep.split_indices(len(prep.X), cfg["split"], seed)
     arch = {k: v for k, v in cfg["architecture"].items() if k != "kind"}
     kind = cfg["architecture"]["kind"]
-    architectures.resolve(kind)
+    architectures.resolve(kind, base_dir)
     es = cfg["train"]["early_stopping"]
     if es and not len(split["validation"]) and es.get("monitor", "").startswith("val_"):
         raise InputError("early stopping watches validation data but [split] validation is 0",
@@ -105,11 +106,11 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
         from tinyops.ml._quiet import stdout_to_stderr
 
         with stdout_to_stderr():  # Keras/TF print from Python and C++; stdout is for --json
-            keras, model, history = _fit(cfg, kind, arch, prep, split, seed, ws, run.id, progress)
+            keras, model, history = _fit(cfg, kind, arch, prep, split, seed, ws, run.id, progress, base_dir)
         test_rows = split["test"] if len(split["test"]) else (split["validation"] if len(split["validation"]) else split["train"])
         probs = model.predict(prep.X[test_rows], verbose=0, batch_size=256)
         test = classification(prep.y[test_rows], probs.argmax(axis=-1), len(prep.labels))
-        export = architectures.build(kind, arch, prep.sample_shape, len(prep.labels), batch_size=1)
+        export = architectures.build(kind, arch, prep.sample_shape, len(prep.labels), batch_size=1, base_dir=base_dir)
         export.set_weights(model.get_weights())
         digest = weights_sha256(export)
         with stdout_to_stderr():
@@ -130,7 +131,8 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
 
 
 def _fit(cfg: dict[str, Any], kind: str, arch: dict[str, Any], prep: dataprep.Prepared,
-         split: dict[str, np.ndarray], seed: int, ws: Any, run_id: str, progress: Progress | None) -> tuple[Any, Any, Any]:
+         split: dict[str, np.ndarray], seed: int, ws: Any, run_id: str, progress: Progress | None,
+         base_dir: str | None = None) -> tuple[Any, Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter off the terminal
     import keras
     import tensorflow as tf
@@ -138,7 +140,13 @@ def _fit(cfg: dict[str, Any], kind: str, arch: dict[str, Any], prep: dataprep.Pr
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     t = cfg["train"]
-    model = architectures.build(kind, arch, prep.sample_shape, len(prep.labels), batch_size=None)
+    model = architectures.build(kind, arch, prep.sample_shape, len(prep.labels), batch_size=None, base_dir=base_dir)
+    try:
+        norm = model.get_layer(architectures.NORMALIZE_LAYER)
+    except ValueError:
+        norm = None
+    if norm is not None:  # statistics from the training split only
+        norm.adapt(prep.X[split["train"]])
     model.compile(optimizer=_optimizer(keras, t["optimizer"], float(t["learning_rate"])),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert prep.y is not None
