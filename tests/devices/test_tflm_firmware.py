@@ -44,22 +44,31 @@ def add_leaky_model(ws) -> str:
 
 @pytest.fixture
 def tflm_boards(tmp_path: Path):
-    b = Boards({BOARD: sim.build_firmware(BOARD, "tflm-cmsis-nn")}, tmp_path / "tflm")
+    """start(runtime) -> a board running the TFLM firmware with those kernels."""
+    started: list[Boards] = []
+
+    def start(runtime: str):
+        b = Boards({BOARD: sim.build_firmware(BOARD, runtime)}, tmp_path / runtime)
+        started.append(b)
+        return b.start(BOARD)
+
     try:
-        yield b
+        yield start
     finally:
-        b.stop_all()
+        for b in started:
+            b.stop_all()
 
 
-def test_model_with_an_op_tinyops_c_lacks_builds_flashes_self_tests_and_benches(trained_ws, tflm_boards) -> None:
+def test_auto_picks_tflm_cmsis_nn_for_an_op_tinyops_c_lacks_and_it_runs_on_the_board(trained_ws, tflm_boards) -> None:
     ref = add_leaky_model(trained_ws)
     r = device_build.build(trained_ws, ref, BOARD)  # --runtime auto
     tinyops_c_ops = set(profiles.load(BOARD).ops)
     assert set(r.manifest["ops"]) - tinyops_c_ops, "the test model must use an op tinyops-c lacks"
     assert r.build.runtime == "tflm-cmsis-nn" and r.manifest["image"]["runtime"] == "tflm-cmsis-nn"
+    assert r.manifest["tflm_arena"]["kernels"] == "cmsisnn"
     prove_export(trained_ws, r.build)
 
-    board = tflm_boards.start(BOARD)
+    board = tflm_boards("tflm-cmsis-nn")
     with Link(board.url) as link:
         info = ops.info(link)
     assert info.runtime == "tflm-cmsis-nn" and {"LEAKY_RELU", "HARD_SWISH", "CONV_2D"} <= set(info.runtime_ops)
@@ -71,10 +80,23 @@ def test_model_with_an_op_tinyops_c_lacks_builds_flashes_self_tests_and_benches(
     out = json.loads(res.stdout)
     assert out["build"] == r.build.id and out["agreement"] == 1.0 and out["instructions_per_inference"] > 1000
 
+
+def test_reference_kernel_firmware_self_tests_benches_and_refuses_a_tinyops_c_image(trained_ws, tflm_boards) -> None:
+    ref = add_leaky_model(trained_ws)
+    r = device_build.build(trained_ws, ref, BOARD, runtime="tflm")
+    assert r.build.runtime == "tflm" and r.manifest["tflm_arena"]["kernels"] == "ref"
+    board = tflm_boards("tflm")
+    rep = flash.flash_build(trained_ws, r.build.id, board.url)
+    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
+    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
+                                   "--runs", "2", "--warmup", "0", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0 and json.loads(res.stdout)["agreement"] == 1.0, res.output
     # a tinyops-c image is refused by the TFLM firmware before any transfer
     c = device_build.build(trained_ws, "digits@1:int8", BOARD, runtime="tinyops-c")
     with pytest.raises(DeviceError, match="tinyops-c model image"):
         flash.flash_build(trained_ws, c.build.id, board.url)
+    with Link(board.url) as link:
+        assert ops.info(link).active_sha256 == rep.sha256  # still the TFLM model
 
 
 def test_tinyops_c_firmware_refuses_a_tflm_build_before_any_transfer(trained_ws, tmp_path: Path) -> None:
