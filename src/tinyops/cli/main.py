@@ -66,6 +66,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "retrain": ("retrain", "retrain_cmd", "Retrain a model's recipe with field data.", ()),
     "pipeline": ("pipeline", "pipeline_group", "Run gated CI/CD pipelines (train → … → promote).", ()),
     "monitor": ("monitor", "monitor_group", "Watch for drift and run a pipeline when it fires.", ()),
+    "fsck": ("fsck", "fsck_cmd", "Check the workspace: blob hashes, missing blobs, signatures, references, temp files.", ()),
+    "gc": ("fsck", "gc_cmd", "Remove unreferenced blobs and temp files (dry run unless --yes).", ()),
     "ui": ("ui", "ui_cmd", "The fleet dashboard in the browser (fleet, rollouts, models, drift, telemetry).", ()),
 }
 
