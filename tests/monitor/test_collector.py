@@ -120,3 +120,26 @@ def test_telemetry_show_cli(ws, tiny):
     assert data["rejects"][0]["reason"] == "bad json"
     text = tiny("telemetry", "show").stdout
     assert "pi-1" in text and "bad json" in text
+
+
+def test_collect_reports_progress_live_and_only_the_result_on_a_pipe(ws, tiny):
+    m = baseline_manifest()
+    register_manifest_build(ws, m)
+    rng = np.random.default_rng(5)
+    with plain_mosquitto() as port:
+        col = Collector(ws, parse_broker_url(f"mqtt://127.0.0.1:{port}"))
+        col.connect()
+        seen: list[dict] = []
+        pub = publisher(port)
+        try:
+            for k in range(5):
+                w = window(m, "pi-1", rng, n=3)
+                pub.publish("tinyops/devices/pi-1/telemetry", json.dumps(w), qos=1).wait_for_publish(5)
+            col.run(duration=1.6, progress=seen.append, progress_every=0.5)
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+        assert seen and {"windows_per_s", "stored", "rejected"} <= set(seen[-1])
+        assert seen[-1]["stored"] == 5
+        res = tiny("telemetry", "collect", "--broker", f"mqtt://127.0.0.1:{port}", "--duration", "0.5")
+    assert "\r" not in res.output and res.output.startswith("Stored ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import sys
 import threading
 
 import click
@@ -41,9 +42,18 @@ def collect_cmd(ctx: click.Context, broker_url: str | None, ca_file: str | None,
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if not as_json:
+    live = not as_json and sys.stderr.isatty()  # on a pipe or with --json: only the result
+    if live:
         click.echo("Collecting telemetry (Ctrl-C to stop)…", err=True)
-    stats = collect(ws, broker_url, ca_file=ca_file, duration=duration, share_group=share_group, stop_event=stop)
+
+    def show(s: dict) -> None:
+        click.echo(f"\r{s['windows_per_s']:7.0f} windows/s  stored {s['stored']}  rejected {s['rejected']}"
+                   f"  duplicates {s['duplicates']}  ({s['seconds']:.0f} s)\x1b[K", nl=False, err=True)
+
+    stats = collect(ws, broker_url, ca_file=ca_file, duration=duration, share_group=share_group, stop_event=stop,
+                    progress=show if live else None)
+    if live:
+        click.echo("", err=True)
     if as_json:
         echo_json(stats)
     else:

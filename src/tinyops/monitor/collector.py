@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import asdict, dataclass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -247,9 +247,15 @@ class Collector:
         self.stats.last_stored = time.time()
 
     # ---- the loop --------------------------------------------------------------
-    def run(self, *, duration: float | None = None, until_stored: int | None = None) -> CollectorStats:
-        """Collect until stopped (``stop()``, SIGTERM in the CLI), ``duration`` or ``until_stored``."""
+    def run(self, *, duration: float | None = None, until_stored: int | None = None,
+            progress: Callable[[dict[str, Any]], None] | None = None, progress_every: float = 1.0) -> CollectorStats:
+        """Collect until stopped (``stop()``, SIGTERM in the CLI), ``duration`` or ``until_stored``.
+
+        ``progress`` gets the counters plus ``windows_per_s`` (over the last
+        interval) about every ``progress_every`` seconds, from this thread.
+        """
         self.stats.started = time.time()
+        next_report, last_done, last_t = time.monotonic() + progress_every, 0, time.monotonic()
         if self._conn is None:
             self.connect()
         deadline = None if duration is None else time.monotonic() + duration
@@ -260,6 +266,11 @@ class Collector:
                 if until_stored is not None and self.stats.stored + self.stats.duplicates + self.stats.rejected >= until_stored:
                     break
                 self._drain_once()
+                if progress is not None and time.monotonic() >= next_report:
+                    t = time.monotonic()
+                    done = self.stats.stored + self.stats.duplicates
+                    progress({**self.stats.to_dict(), "windows_per_s": (done - last_done) / max(t - last_t, 1e-9)})
+                    next_report, last_done, last_t = t + progress_every, done, t
         finally:
             self._drain_remaining()
             if self._conn:
@@ -322,9 +333,10 @@ def values_per_inference(manifest: dict[str, Any]) -> int | None:
 
 
 def collect(ws: Any, broker_url: str | None = None, *, ca_file: str | None = None, duration: float | None = None,
-            share_group: str = "collectors", stop_event: threading.Event | None = None) -> dict[str, Any]:
+            share_group: str = "collectors", stop_event: threading.Event | None = None,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one collector (blocking); returns its counters when it stops."""
     c = Collector(ws, broker_address(ws, broker_url, ca_file), share_group=share_group)
     if stop_event is not None:
         c._stop = stop_event
-    return c.run(duration=duration).to_dict()
+    return c.run(duration=duration, progress=progress).to_dict()
