@@ -49,3 +49,20 @@ def test_arena_header_from_the_target_differs_from_the_host_figure_with_margin(t
     r = build.build(trained_ws, "digits@1:int8", "esp32")
     text = builds.file_bytes(trained_ws, r.build, "arena.h").decode()
     assert r.manifest["tflm_arena"]["measured_on"] == "host" and "on the host" in text
+
+
+def test_device_profile_check_shows_every_runtime_side_by_side(trained_ws) -> None:
+    from click.testing import CliRunner
+
+    from tinyops.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "device-profile", "check", "digits@1:int8",
+                                   "--device", "qemu-mps2-an386", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = {r["runtime"]: r for r in json.loads(res.stdout)["runtimes"]}
+    assert set(rows) == {"tinyops-c", "tflm", "tflm-cmsis-nn"} and rows["tinyops-c"]["auto"]
+    assert not rows["tflm"]["auto"] and not rows["tflm-cmsis-nn"]["auto"]
+    for r in rows.values():  # measured on QEMU, scaled to the profile's 25 MHz
+        assert r["fits"] and r["instructions_per_inference"] > 1000, r
+        assert r["ms_at_profile_clock"] == round(r["instructions_per_inference"] / 25e6 * 1000, 3)
+    assert rows["tflm"]["flash_needed_bytes"] > rows["tinyops-c"]["flash_needed_bytes"]

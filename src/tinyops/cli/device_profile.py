@@ -81,11 +81,15 @@ def check_cmd(ctx: click.Context, ref: str, device: str, as_json: bool) -> None:
     Example:
       tinyops device-profile check digits@1:int8 --device arduino-nano-33-ble-sense
     """
-    r = fit.check(open_workspace(ctx), ref, device)
+    from tinyops.devices import runtime_compare
+
+    r, rows = runtime_compare.compare(open_workspace(ctx), ref, device)
     if as_json:
-        echo_json(r.to_dict())
+        echo_json({**r.to_dict(), "runtimes": [row.to_dict() for row in rows]})
     else:
         print_report(r)
+        if len(rows) > 1:
+            print_runtimes(rows)
     if not r.fits:
         ctx.exit(1)
 
@@ -105,6 +109,18 @@ def print_report(r: fit.FitReport) -> None:
         click.echo("  verdict  fits")
     else:
         click.echo("  verdict  does not fit: " + "; ".join(r.problems))
+
+
+def print_runtimes(rows) -> None:
+    """Every runtime the board can run, side by side; * = auto's pick."""
+    click.echo("  runtimes (instructions on QEMU mps2-an386, ms at the profile clock at 1 instruction/cycle):")
+    for row in rows:
+        instr = f"{row.instructions_per_inference:>12,}" if row.instructions_per_inference else f"{'-':>12}"
+        ms = f"{row.ms_at_profile_clock:>9.2f} ms" if row.ms_at_profile_clock is not None else f"{'-':>12}"
+        why = "" if row.fits else ("lacks " + ", ".join(row.unsupported_ops) if row.unsupported_ops else "does not fit")
+        click.echo(f"  {'*' if row.auto else ' '} {row.runtime:<14} flash {fit.kb(row.flash_needed_bytes):>8}  "
+                   f"ram {fit.kb(row.ram_needed_bytes):>8}  arena {row.arena_bytes:>7} B  {instr} instr  {ms}  "
+                   f"{why or row.note}")
 
 
 def _root(ctx: click.Context):
