@@ -48,3 +48,30 @@ def test_report_cli(ws, tiny, tmp_path):
 
     info = json.loads(tiny("drift", "report", build, "--window", "1h", "--html", str(out), "--json").stdout)
     assert info["drift"] is True and out.exists() and info["path"] == str(out.resolve())
+
+
+def test_report_wording_matches_thresholds_bins_are_labelled_and_time_is_data_time(ws, tmp_path):
+    from tinyops.monitor.drift import Baseline, Thresholds, timeline
+    from tinyops.registry import telemetry as tel
+
+    m = baseline_manifest()
+    build = register_manifest_build(ws, m)
+    now = time.time()
+    seed_windows(ws, m, now, before=0, after=2)  # no reference period: prediction drift cannot be judged
+    page = (tmp_path / "r.html")
+    write_report(ws, build, page, window="1h")
+    text = page.read_text()
+    assert "None" not in text
+    assert "prediction drift (cohort): not enough data (n &lt; 100)" in text
+    for value in re.findall(r"drift: psi (\d+\.\d+) &gt;= alert 0\.2", text):
+        assert float(value) >= 0.2
+    for value in re.findall(r"ok: psi (\d+\.\d+) &lt; warn 0\.1", text):
+        assert float(value) < 0.1
+    assert re.search(r"<title>\[-?\d", text)  # each bin names its range
+    edge0 = m["baseline"]["features"][0]["bin_edges"][2]
+    assert f">{edge0:.3g}<" in text  # and the axis shows the edges
+    wins = tel.load_windows(ws)
+    points = timeline(Baseline.from_manifest(m), wins, Thresholds(), now - 7 * 86400, now + 1)
+    assert points and all(min(w.end for w in wins) <= p["t"] <= now + 1 + 7 * 86400 / 24 for p in points)
+    # points sit at the windows' own times, not at the time the checks ran
+    assert max(p["t"] for p in points) - min(w.end for w in wins) < 7 * 86400 / 24 + 1

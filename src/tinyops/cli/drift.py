@@ -7,8 +7,8 @@ import click
 from tinyops.errors import DriftDetected, FleetError
 from tinyops.monitor.check import check, publish_alerts
 from tinyops.monitor.collector import broker_address
-from tinyops.monitor.drift import METHODS, Thresholds
-from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
+from tinyops.monitor.drift import METHODS, Thresholds, describe
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace, safe
 
 
 @click.group("drift")
@@ -80,11 +80,13 @@ def check_cmd(ctx: click.Context, target: str, group: str | None, device: str | 
 
 def _print(d: dict) -> None:
     click.echo(f"Check {d['check']}: {d['target']} builds {', '.join(b[:12] for b in d['builds'])}, cohort {d['cohort']}")
+    th = d["thresholds"]
     rows = [f for f in d["features"] if f["verdict"] != "ok"] or d["features"][:10]
-    echo_table(rows, ["name", "n", "psi", "js", "wasserstein", "ks", "verdict", "devices_drifted"])
+    rows = [{**f, "cohort": describe(f["cohort_verdict"], f[th["method"]], th)} for f in rows]
+    echo_table(rows, ["name", "n", "psi", "js", "wasserstein", "ks", "cohort", "devices_drifted"])
     if d["prediction"]:
         p = d["prediction"]
-        click.echo(f"prediction mix: psi {p['psi']} js {p['js']} → {p['verdict']}")
+        click.echo(safe(f"prediction mix: {describe(p['verdict'], p['psi'], {**th, 'method': 'psi'})}"))
     echo_table(d["devices"], ["device", "windows", "inferences", "max_psi", "drift", "drifted_features"])
     click.echo("DRIFT" if d["drift"] else "no drift")
 

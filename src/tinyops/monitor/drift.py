@@ -58,6 +58,7 @@ class Baseline:
     mask: np.ndarray
     centres: np.ndarray
     nbins: list[int]
+    edges: list[list[float]] = field(default_factory=list)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> "Baseline":
@@ -66,13 +67,16 @@ class Baseline:
     @classmethod
     def from_features(cls, features: list[dict[str, Any]]) -> "Baseline":
         names = [f["name"] for f in features]
+        edges = [list(map(float, f["bin_edges"])) for f in features]
         counts, mask = stats.pad([np.asarray(f["counts"], dtype=np.float64) for f in features])
         cents = []
         for f in features:
             e = np.asarray(f["bin_edges"], dtype=np.float64)
             cents.append((e[:-1] + e[1:]) / 2)
         centres, _ = stats.pad(cents)
-        return cls(names, counts, mask, centres, [len(f["counts"]) for f in features])
+        b = cls(names, counts, mask, centres, [len(f["counts"]) for f in features])
+        b.edges = edges
+        return b
 
     def current_matrix(self, windows: list[tel.StoredWindow]) -> np.ndarray:
         """Sum the windows' histograms into a [F, K] matrix aligned with the baseline."""
@@ -272,6 +276,45 @@ def store(ws: Any, report: DriftReport) -> int:
                                            drift=report.drift, window_start=report.window_start,
                                            window_end=report.window_end, summary=summary, results=rows)
     return report.check_id
+
+
+def describe(verdict: str, value: float | None, th: Thresholds | dict[str, Any]) -> str:
+    """A verdict in words that match the thresholds behind it."""
+    t = th if isinstance(th, dict) else asdict(th)
+    method, warn, alert = t["method"], t["warn"], t["alert"]
+    if verdict == "insufficient" or value is None:
+        return f"not enough data (n < {t['min_count']})"
+    if verdict == "drift":
+        return f"drift: {method} {value:.3f} >= alert {alert:g}"
+    if verdict == "warn":
+        why = "not significant" if value >= alert else f"below alert {alert:g}"
+        return f"warn: {method} {value:.3f} >= warn {warn:g} ({why})"
+    return f"ok: {method} {value:.3f} < warn {warn:g}"
+
+
+def timeline(baseline: Baseline, windows: list[tel.StoredWindow], th: Thresholds, start: float, end: float, *,
+             buckets: int = 24, max_devices: int = 14) -> list[dict[str, Any]]:
+    """Worst feature statistic per device (and the cohort) per time bucket, on the windows' own (data) time."""
+    if not windows or end <= start:
+        return []
+    step = (end - start) / buckets
+    groups: dict[tuple[str, int], list[tel.StoredWindow]] = {}
+    devices = sorted({w.device for w in windows})[:max_devices]
+    keep = set(devices)
+    for w in windows:
+        b = min(int((w.end - start) / step), buckets - 1)
+        if b < 0:
+            continue
+        groups.setdefault(("cohort", b), []).append(w)
+        if w.device in keep:
+            groups.setdefault((w.device, b), []).append(w)
+    out = []
+    for (scope_id, b), ws_ in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        feats = [f for f in compare_scope(baseline, baseline.current_matrix(ws_), th) if f["verdict"] != "insufficient"]
+        if feats:
+            out.append({"t": start + (b + 1) * step, "scope_id": scope_id,
+                        "max_psi": max(f[th.method] for f in feats), "windows": len(ws_)})
+    return out
 
 
 def now() -> float:

@@ -2,13 +2,14 @@
 
 No scripts, fonts or images from anywhere: the file opens offline and can be
 attached to a ticket. Plots: baseline vs current histograms per feature
-(drifted and highest-PSI first), drift over time per device (worst PSI per
-stored check), and the prediction mix (reference vs now, and per device).
+(drifted and highest-PSI first), drift over time per device (worst statistic per
+time bucket of the windows' own end times), and the prediction mix (reference vs now, and per device).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tinyops.errors import InputError
 from tinyops.safe_text import for_html
 from tinyops.registry import telemetry as tel
 from tinyops.monitor.check import check, parse_duration
-from tinyops.monitor.drift import Thresholds
+from tinyops.monitor.drift import Thresholds, describe, timeline
 
 MAX_FEATURE_PLOTS = 24
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"]
@@ -43,13 +44,19 @@ def _ts(v: float | None) -> str:
     return "-" if v is None else dt.datetime.fromtimestamp(v, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def histogram_svg(name: str, base: np.ndarray, cur: np.ndarray, verdict: str, psi: float, w: int = 260, h: int = 130) -> str:
-    """Side-by-side bars of baseline and current proportions on the baseline bins."""
+def _edge(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def histogram_svg(name: str, base: np.ndarray, cur: np.ndarray, verdict: str, value: float, edges: list[float] | None = None,
+                  method: str = "psi", w: int = 260, h: int = 142) -> str:
+    """Side-by-side bars of baseline and current proportions on the baseline bins, bin edges on the x axis."""
     b = base / max(base.sum(), 1)
     c = cur / max(cur.sum(), 1)
     k = len(b)
+    edges = list(edges or [])
     top = max(float(b.max(initial=0)), float(c.max(initial=0)), 1e-9)
-    pad_l, pad_b, pad_t = 28, 16, 6
+    pad_l, pad_b, pad_t = 28, 28, 6
     pw, ph = w - pad_l - 4, h - pad_b - pad_t
     bw = pw / max(k, 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{_esc(name)}">',
@@ -57,19 +64,24 @@ def histogram_svg(name: str, base: np.ndarray, cur: np.ndarray, verdict: str, ps
              f'<text x="2" y="{pad_t + 8}">{top:.0%}</text><text x="2" y="{pad_t + ph}">0</text>']
     for i in range(k):
         x = pad_l + i * bw
+        rng = f"[{_edge(edges[i])}, {_edge(edges[i + 1])}{']' if i == k - 1 else ')'}" if len(edges) == k + 1 else f"bin {i}"
         for j, (v, colour) in enumerate(((b[i], "#9ecae1"), (c[i], VERDICT_COLOUR.get(verdict, "#4c78a8")))):
             bh = ph * float(v) / top
             parts.append(f'<rect x="{x + 1 + j * (bw - 2) / 2:.1f}" y="{pad_t + ph - bh:.1f}" width="{max((bw - 2) / 2, 0.5):.1f}" '
-                         f'height="{bh:.1f}" fill="{colour}"><title>bin {i}: {"baseline" if j == 0 else "current"} {v:.1%}</title></rect>')
-    parts.append(f'<text x="{pad_l}" y="{h - 3}">light: baseline · dark: now · PSI {psi:.3f}</text></svg>')
+                         f'height="{bh:.1f}" fill="{colour}"><title>{_esc(rng)}: {"baseline" if j == 0 else "current"} {v:.1%}</title></rect>')
+    if len(edges) == k + 1:  # label the edges, as many as fit
+        every = max(1, -(-(k + 1) * 26 // pw))
+        for i in range(0, k + 1, every):
+            parts.append(f'<text x="{pad_l + i * bw:.1f}" y="{pad_t + ph + 10}" text-anchor="middle" font-size="8">{_esc(_edge(edges[i]))}</text>')
+    parts.append(f'<text x="{pad_l}" y="{h - 3}">light: baseline · dark: now · {_esc(method)} {value:.3f}</text></svg>')
     return "".join(parts)
 
 
 def timeline_svg(history: list[dict[str, Any]], th: Thresholds, w: int = 760, h: int = 240) -> str:
-    """Worst PSI per device over stored checks, with the warn/alert lines."""
+    """Worst feature statistic per device per time bucket (data time: when the windows ended), warn/alert lines."""
     if not history:
-        return "<p>No earlier checks stored yet.</p>"
-    xs = sorted({r["window_end"] or r["created"] for r in history})
+        return f"<p>Not enough data in the period for any point (n &lt; {th.min_count} per feature).</p>"
+    xs = sorted({r["t"] for r in history})
     x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
     ymax = max(max((r["max_psi"] or 0) for r in history), th.alert * 1.5)
     pad_l, pad_b, pad_t, pad_r = 40, 30, 10, 150
@@ -84,16 +96,15 @@ def timeline_svg(history: list[dict[str, Any]], th: Thresholds, w: int = 760, h:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="drift over time">',
              f'<rect x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ddd"/>']
     for val, colour, label in ((th.warn, "#ff9900", "warn"), (th.alert, "#d62728", "alert")):
-        if th.method == "psi":
-            parts.append(f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{py(val):.1f}" y2="{py(val):.1f}" stroke="{colour}" stroke-dasharray="4 3"/>'
-                         f'<text x="{pad_l + pw + 3}" y="{py(val) + 3:.1f}">{label} {val}</text>')
+        parts.append(f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{py(val):.1f}" y2="{py(val):.1f}" stroke="{colour}" stroke-dasharray="4 3"/>'
+                     f'<text x="{pad_l + pw + 3}" y="{py(val) + 3:.1f}">{label} {val}</text>')
     parts.append(f'<text x="4" y="{pad_t + 8}">{ymax:.2f}</text><text x="4" y="{pad_t + ph}">0</text>'
                  f'<text x="{pad_l}" y="{h - 8}">{_ts(x0)}</text><text x="{pad_l + pw - 150}" y="{h - 8}">{_ts(x1)}</text>'
-                 f'<text x="{pad_l + 4}" y="{pad_t + 12}">worst PSI per device</text>')
+                 f'<text x="{pad_l + 4}" y="{pad_t + 12}">worst {_esc(th.method)} per device, by window end time</text>')
     devices = sorted({r["scope_id"] for r in history})
     for i, dev in enumerate(devices):
         colour = PALETTE[i % len(PALETTE)]
-        pts = [(px(r["window_end"] or r["created"]), py(r["max_psi"] or 0)) for r in history if r["scope_id"] == dev]
+        pts = [(px(r["t"]), py(r["max_psi"] or 0)) for r in history if r["scope_id"] == dev]
         if len(pts) > 1:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}"/>')
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in pts]
@@ -140,13 +151,16 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
     for f in feats[:MAX_FEATURE_PLOTS]:
         i = index[f["name"]]
         nb = baseline.nbins[i]
-        cards.append(f'<div class="card"><h3>{_esc(f["name"])} · <span style="color:{VERDICT_COLOUR[f["verdict"]]}">'
-                     f'{_esc(f["verdict"])}</span>{" · devices " + _esc(", ".join(f["devices_drifted"])) if f["devices_drifted"] else ""}</h3>'
-                     + histogram_svg(f["name"], baseline.counts[i, :nb], cur[i, :nb], f["verdict"], f["psi"]) + "</div>")
+        cv = f["cohort_verdict"]
+        cards.append(f'<div class="card"><h3>{_esc(f["name"])} · <span style="color:{VERDICT_COLOUR[cv]}">'
+                     f'{_esc(describe(cv, f[th.method], th))}</span></h3>'
+                     + (f'<div class="meta">drift on devices {_esc(", ".join(f["devices_drifted"]))}</div>' if f["devices_drifted"] else "")
+                     + histogram_svg(f["name"], baseline.counts[i, :nb], cur[i, :nb], cv, f[th.method],
+                                     baseline.edges[i] if baseline.edges else None, th.method) + "</div>")
     trows = "".join(
         f'<tr><td>{_esc(f["name"])}</td><td>{f["n"]}</td><td>{f["psi"]:.4f}</td><td>{f["js"]:.4f}</td>'
         f'<td>{f["wasserstein"]:.4f}</td><td>{f["ks"]:.4f}</td><td>{f["ks_p"]:.3g}</td>'
-        f'<td style="color:{VERDICT_COLOUR[f["verdict"]]};font-weight:600">{_esc(f["verdict"])}</td>'
+        f'<td style="color:{VERDICT_COLOUR[f["cohort_verdict"]]};font-weight:600">{_esc(describe(f["cohort_verdict"], f[th.method], th))}</td>'
         f'<td>{_esc(", ".join(f["devices_drifted"]))}</td></tr>' for f in feats)
     drows = "".join(
         f'<tr><td>{_esc(x["device"])}</td><td>{x["windows"]}</td><td>{x["inferences"]}</td>'
@@ -169,10 +183,10 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
  · method {_esc(th.method)} (warn {th.warn}, alert {th.alert}, alpha {th.alpha}, min count {th.min_count}) · check {d['check']} · generated {_ts(time.time())}</div>
 <h2>Devices</h2><table><tr><th>device</th><th>windows</th><th>inferences</th><th>worst PSI</th><th>verdict</th><th>drifted features</th></tr>{drows}</table>
 <h2>Drift over time per device</h2>{timeline_svg(history, th)}
-<h2>Prediction mix</h2><p class="meta">prediction drift (cohort): PSI {pred.get('psi')} · JS {pred.get('js')} · {_esc(pred.get('verdict'))}</p>{mix_svg(mix_rows)}
+<h2>Prediction mix</h2><p class="meta">prediction drift (cohort): {_esc(describe(pred.get('verdict', 'insufficient'), pred.get('psi'), {**asdict(th), 'method': 'psi'}))}{f" · JS {pred['js']:.3f}" if pred.get('js') is not None else ""}</p>{mix_svg(mix_rows)}
 <h2>Inputs: baseline vs current (drifted and highest PSI first, {min(len(feats), MAX_FEATURE_PLOTS)} of {len(feats)})</h2>
 <div class="grid">{''.join(cards)}</div>
-<h2>All features</h2><table><tr><th>feature</th><th>n</th><th>PSI</th><th>JS</th><th>Wasserstein (normed)</th><th>KS</th><th>KS p</th><th>verdict (worst of cohort and devices)</th><th>devices drifted</th></tr>{trows}</table>
+<h2>All features</h2><table><tr><th>feature</th><th>n</th><th>PSI</th><th>JS</th><th>Wasserstein (normed)</th><th>KS</th><th>KS p</th><th>cohort verdict</th><th>devices drifted</th></tr>{trows}</table>
 </body></html>
 """
 
@@ -195,8 +209,8 @@ def write_report(ws: Any, target: str, path: str | Path, *, group: str | None = 
     manifests = resolve_target(ws, target).manifests
     baseline = Baseline.from_manifest(manifests[report.builds[0]])
     since = report.window_end - parse_duration(history)
-    hist = [r for r in tel.drift_history(ws, target=report.target, scope="device", kind="max")
-            if (r["window_end"] or r["created"]) >= since and (devices is None or r["scope_id"] in devices)]
+    past = tel.load_windows(ws, builds=report.builds, devices=devices, since=since, until=report.window_end)
+    hist = timeline(baseline, past, th, since, report.window_end)
     page = render(report, windows, hist, th, baseline)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
