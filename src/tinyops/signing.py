@@ -6,6 +6,7 @@ public key is 32 raw bytes, shown and pinned as hex.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,3 +85,35 @@ def verify(data: bytes, signature: bytes, public_key_hex: str) -> None:
 
 def verify_manifest(manifest_bytes: bytes, signature: bytes, public_key_hex: str) -> None:
     verify(manifest_bytes, signature, public_key_hex)
+
+
+# ---- deployments: the signed body of a `desired` message ----------------------------
+DEPLOYMENT_DOMAIN = b"tinyops-desired/1\n"  # a manifest signature can never pass as a deployment's
+
+
+def canonical_json(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_deployment(key_dir: Path, body: dict) -> bytes:
+    """The ``desired`` payload: ``{"deployment": body, "signature": hex}``."""
+    sig = sign(key_dir, DEPLOYMENT_DOMAIN + canonical_json(body))
+    return json.dumps({"deployment": body, "signature": sig.hex()}, sort_keys=True).encode()
+
+
+def verify_deployment(payload: bytes, public_key_hex: str) -> dict:
+    """Return the deployment body; raise SignatureError if unsigned or not signed by the key."""
+    try:
+        msg = json.loads(payload)
+        body, sig = msg["deployment"], bytes.fromhex(msg["signature"])
+        if not isinstance(body, dict):
+            raise TypeError("deployment is not an object")
+    except (ValueError, KeyError, TypeError) as e:
+        raise SignatureError(f"desired message is not a signed deployment ({e.__class__.__name__})",
+                             hint="only `tinyops fleet rollout`/`rollback` may set desired") from e
+    try:
+        verify(DEPLOYMENT_DOMAIN + canonical_json(body), sig, public_key_hex)
+    except SignatureError as e:
+        raise SignatureError("the desired message's signature does not verify against the pinned key",
+                             hint="only `tinyops fleet rollout`/`rollback` of this workspace may set desired") from e
+    return body

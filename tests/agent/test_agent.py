@@ -94,9 +94,14 @@ def test_download_rejects_bad_builds_before_and_after_chunks(fleet: Fleet, tmp_p
     assert e.value.code == "bad_signature"
 
 
-def _desire(fleet: Fleet, device: str, build: str, set_at: str) -> None:
+def _desire(fleet: Fleet, device: str, build: str, _label: str = "", **kw) -> None:
+    """A signed desired message, as a rollout sends it (each call a newer sequence number)."""
+    from tinyops.fleet import deployments
+    from tinyops.registry import fleet as fleet_reg
+
+    time.sleep(0.002)
     with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
-        c.publish(topics.desired(device), json.dumps({"build": build, "rollout": None, "set_at": set_at}), retain=True)
+        c.publish(*deployments.message(fleet.ws, device, build, None, fleet_reg.now(), **kw), retain=True)
 
 
 def _publish_raw(fleet: Fleet, build: str, envelope: bytes, chunks: list[bytes]) -> None:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from fixtures_fleet import Fleet, broken_golden, fleet, fleet_template  # noqa: F401
-from tinyops.fleet import api, broker, publish, topics
+from tinyops.fleet import api, broker, deployments, publish, topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.rollout import Strategy
 from tinyops.registry import fleet as fleet_reg
@@ -119,8 +119,7 @@ def test_sigkill_at_20_random_moments_leaves_a_valid_model(fleet: Fleet) -> None
         try:
             for k in range(rounds):
                 target = v2 if fleet.model_build(a) == v1 else v1
-                host.publish(topics.desired(a.device), json.dumps({"build": target, "set_at": f"{a.device}-{k}"}),
-                             retain=True)
+                host.publish(*deployments.message(fleet.ws, a.device, target, None, fleet_reg.now()), retain=True)
                 time.sleep(rng.uniform(0.0, 0.6))  # somewhere in download / write / self-test / switch
                 fleet.kill_agent(a)
                 fleet.start_agent(a)

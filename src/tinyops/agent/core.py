@@ -22,6 +22,7 @@ from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.agent_config import AgentConfig
+from tinyops.agent.desired import DesiredGate, DesiredRefused
 from tinyops.agent.fetch import Download, Rejected
 from tinyops.agent.model import LoadedModel, preload_runtime, self_test
 from tinyops.agent.slots import SlotContent, SlotStore
@@ -45,6 +46,8 @@ class Agent:
         self.model_lock = threading.RLock()
         self.download: Download | None = None
         self.desired: dict[str, Any] | None = None
+        self.gate = DesiredGate(cfg.state_dir, cfg.device, cfg.public_key)
+        self.refused_desired: dict[str, Any] | None = None  # the last desired message refused, and why
         self.last_update: dict[str, Any] | None = self._load_json("last_update.json")
         self.started = time.time()
         self.telemetry = Telemetry(self)
@@ -108,6 +111,7 @@ class Agent:
                 continue
             if slot != active:
                 self.slots.activate(slot, content.build)
+            self.gate.installed(content.manifest)
             self._use(content, model)
             return
         log.info("no installed model yet; waiting for a desired build")
@@ -180,6 +184,7 @@ class Agent:
                 "state": "updating" if self.download else ("running" if a else "idle"),
                 "health": "ok" if self.model else "no_model",
                 "desired": (self.desired or {}).get("build"), "last_update": self.last_update,
+                "refused_desired": self.refused_desired,
                 "runtime": "litert", "agent_version": __version__, "ts": _now()}
 
     def report(self) -> None:
@@ -227,11 +232,17 @@ class Agent:
                 self._finish_update(self.download.build, "rejected", code=r.code, reason=r.reason)
 
     def _on_desired(self, payload: bytes) -> None:
+        if not payload:
+            return  # cleared retained message: nothing asked
         try:
-            desired = json.loads(payload) if payload else {}
-        except ValueError:
-            self.event("error", detail="desired is not JSON")
+            desired = self.gate.check(payload)
+        except DesiredRefused as r:
+            self.refused_desired = {"code": r.code, "reason": r.reason, "at": _now()}
+            log.warning("desired refused: %s", r.reason)
+            self.event("desired_refused", code=r.code, reason=r.reason)
+            self.report()
             return
+        self.refused_desired = None
         self.desired = desired
         build = desired.get("build")
         lu = self.last_update or {}
@@ -245,7 +256,8 @@ class Agent:
         if self.slots.slot_build(self.slots.inactive_slot()) == build and self._switch_to_inactive(build):
             return
         try:
-            self.download = Download(self.cfg.state_dir, topics.check_id(build, "build id"), self.cfg.profile, self.cfg.public_key)
+            self.download = Download(self.cfg.state_dir, topics.check_id(build, "build id"), self.cfg.profile,
+                                     self.cfg.public_key, check_manifest=self._check_security)
         except TinyOpsError as e:
             self._finish_update(str(build), "rejected", code="bad_desired", reason=str(e))
             return
@@ -253,6 +265,12 @@ class Agent:
         self.report()
         self.conn.subscribe(topics.build_manifest(build))
         self.conn.subscribe(topics.build_chunks_filter(build))
+
+    def _check_security(self, manifest: dict[str, Any]) -> None:
+        try:
+            self.gate.check_security(manifest, bool((self.desired or {}).get("rollback")))
+        except DesiredRefused as r:
+            raise Rejected(r.reason, r.code) from r
 
     def _cancel_download(self) -> None:
         if self.download:
@@ -268,7 +286,13 @@ class Agent:
         except (TinyOpsError, KeyError, OSError) as e:
             log.warning("slot %s cannot be reused: %s", slot, e)
             return False
+        try:
+            self._check_security(content.manifest)
+        except Rejected as r:
+            self._finish_update(build, "rejected", code=r.code, reason=r.reason)
+            return True
         self.slots.activate(slot, build)
+        self.gate.installed(content.manifest)
         self._use(content, model)
         self._finish_update(build, "installed", slot=slot, reused_slot=True)
         return True
@@ -288,6 +312,7 @@ class Agent:
             return
         self.event("selftest_passed", build=d.build, slot=slot)
         self.slots.activate(slot, d.build)  # the commit point
+        self.gate.installed(content.manifest)
         self._use(content, model)
         self._finish_update(d.build, "installed", slot=slot)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ class Rejected(Exception):
 
 
 class Download:
-    def __init__(self, root: Path, build: str, profile: str, public_key: str) -> None:
+    def __init__(self, root: Path, build: str, profile: str, public_key: str,
+                 check_manifest: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.build = build
+        self.check_manifest = check_manifest  # e.g. anti-rollback; raises Rejected
         self.profile = profile
         self.public_key = public_key
         self.dir = Path(root) / "downloads" / build
@@ -63,6 +66,8 @@ class Download:
         if manifest.get("profile") != self.profile:
             raise Rejected(f"build {self.build} is for profile {manifest.get('profile')!r}, this device is {self.profile!r}",
                            "wrong_profile")
+        if self.check_manifest:
+            self.check_manifest(manifest)
         self.envelope = env
         for i in range(len(env.chunks)):  # resume: keep what an earlier run stored
             p = self._chunk_path(i)

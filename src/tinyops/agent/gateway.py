@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
 from tinyops.agent_config import GatewayConfig
+from tinyops.agent.desired import DesiredGate, DesiredRefused
 from tinyops.agent.fetch import Download, Rejected
 
 if TYPE_CHECKING:
@@ -40,6 +41,10 @@ class Gateway:
         self.known = self._load("builds.json") or {}  # image sha256 -> build id (the MCU only knows hashes)
         self.last_update = self._load("last_update.json")
         self.info: dict[str, Any] | None = None
+        # Anti-rollback for the MCU is enforced here, by the gateway: the firmware
+        # itself does not check security versions.
+        self.gate = DesiredGate(self.state_dir, self.device, agent.cfg.public_key)
+        self.refused_desired: dict[str, Any] | None = None
 
     def _load(self, name: str) -> Any:
         try:
@@ -71,7 +76,7 @@ class Gateway:
                 "state": "updating" if self.download else ("running" if sha else ("unreachable" if "error" in info else "idle")),
                 "health": "ok" if sha else "no_model", "firmware": info.get("firmware"), "board": info.get("board"),
                 "image_sha256": sha, "desired": (self.desired or {}).get("build"),
-                "last_update": self.last_update, "ts": _now()}
+                "last_update": self.last_update, "refused_desired": self.refused_desired, "ts": _now()}
 
     def report(self) -> None:
         try:
@@ -105,10 +110,18 @@ class Gateway:
             self._finish(self.download.build, "rejected", code=r.code, reason=r.reason)
 
     def _on_desired(self, payload: bytes) -> None:
-        try:
-            self.desired = json.loads(payload) if payload else {}
-        except ValueError:
+        from tinyops.agent.core import _now
+
+        if not payload:
             return
+        try:
+            self.desired = self.gate.check(payload)
+        except DesiredRefused as r:
+            self.refused_desired = {"code": r.code, "reason": r.reason, "at": _now()}
+            self.agent.event("gateway_desired_refused", mcu=self.device, code=r.code, reason=r.reason)
+            self.report()
+            return
+        self.refused_desired = None
         build = self.desired.get("build")
         lu = self.last_update or {}
         if not build or build == self.reported().get("build") or (
@@ -116,10 +129,17 @@ class Gateway:
             self.report()
             return
         self._cancel()
-        self.download = Download(self.state_dir, topics.check_id(build, "build id"), self.profile, self.agent.cfg.public_key)
+        self.download = Download(self.state_dir, topics.check_id(build, "build id"), self.profile,
+                                 self.agent.cfg.public_key, check_manifest=self._check_security)
         self.agent.conn.subscribe(topics.build_manifest(build))
         self.agent.conn.subscribe(topics.build_chunks_filter(build))
         self.report()
+
+    def _check_security(self, manifest: dict[str, Any]) -> None:
+        try:
+            self.gate.check_security(manifest, bool((self.desired or {}).get("rollback")))
+        except DesiredRefused as r:
+            raise Rejected(r.reason, r.code) from r
 
     def _cancel(self) -> None:
         if self.download:
@@ -134,7 +154,7 @@ class Gateway:
 
         d = self.download
         assert d is not None
-        _, _, files = d.assemble()
+        manifest_bytes, _, files = d.assemble()
         if "model.img" not in files:
             raise Rejected(f"build {d.build} has no model.img for the MCU's runtime", "no_image")
         gin, gout = load_golden(files["golden.npz"]) if "golden.npz" in files else (None, None)
@@ -146,6 +166,8 @@ class Gateway:
             self._finish(d.build, "error", code="flash_failed", reason=str(e))
             return
         ok = rep.activated and rep.self_test in ("pass", "skipped")
+        if ok:
+            self.gate.installed(json.loads(manifest_bytes))
         self._finish(d.build, "installed" if ok else "selftest_failed", slot=rep.slot, self_test=rep.self_test,
                      **({} if ok else {"code": "selftest_failed", "reason": f"MCU self-test {rep.self_test}"}))
 

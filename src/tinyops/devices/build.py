@@ -117,6 +117,8 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
     manifest = {
         "format": FORMAT, "build": bid, "model": v.model_ref, "variant": v.quant, "profile": profile.id,
         "runtime": profile.runtime,
+        # anti-rollback: devices refuse a lower version of the same model line unless a signed rollback allows it
+        "model_line": v.name, "security_version": v.version,
         "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
                   for name, data in sorted(files.items())},
         "arena_bytes": fp.tflm_arena_bytes, "ops": model.op_names,

@@ -12,7 +12,6 @@ for the same build and group resumes the unfinished rollout.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import devices as devices_reg
 from tinyops.registry import fleet as fleet_reg
-from tinyops.fleet import topics
+from tinyops.fleet import deployments, topics
 from tinyops.fleet.watch import FleetWatcher
 
 Progress = Callable[[dict[str, Any]], None]
@@ -34,6 +33,7 @@ class Strategy:
     batch_pct: float = 25.0
     max_failures_pct: float = 5.0
     health_timeout_s: float = 60.0
+    allow_rollback: bool = False  # the build may have a lower security version than the devices run
 
     def __post_init__(self) -> None:
         for name in ("canary_pct", "batch_pct"):
@@ -87,13 +87,9 @@ def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: Fleet
                                     [[(d, prev[d]) for d in batch] for batch in batches])
 
 
-def _desired_msg(device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> tuple[str, bytes]:
-    msg = {"build": build, "rollout": rollout_id, "set_at": set_at, **extra}
-    return topics.desired(device), json.dumps(msg).encode()
-
-
-def _desired(conn: Any, device: str, build: str | None, rollout_id: int, set_at: str, **extra: Any) -> None:
-    conn.publish(*_desired_msg(device, build, rollout_id, set_at, **extra), qos=1, retain=True)
+def _desired_msg(ws: Any, device: str, build: str | None, rollout_id: int, set_at: str, *,
+                 rollback: bool = False) -> tuple[str, bytes]:
+    return deployments.message(ws, device, build, rollout_id, set_at, rollback=rollback)
 
 
 def _verdict(rep: dict[str, Any] | None, build: str, set_at: str | None) -> tuple[str, str | None] | None:
@@ -131,7 +127,7 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
             if d.state == "pending":  # recorded before publishing, so a restart re-publishes it
                 fleet_reg.set_device(ws, r.id, d.device, "desired", set_at=set_at)
             # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
-            msgs.append(_desired_msg(d.device, r.build, r.id, set_at))
+            msgs.append(_desired_msg(ws, d.device, r.build, r.id, set_at, rollback=s.allow_rollback))
         conn.publish_many(msgs, qos=1, retain=True)  # one wait for all PUBACKs, not one per device
         if progress:
             progress(_snapshot(fleet_reg.get_rollout(ws, r.id), f"batch {b + 1}/{nbatches}: desired set"))
@@ -186,7 +182,7 @@ def rollback(ws: Any, rollout_id: int, watcher: FleetWatcher, *, reason: str = "
     for d in r.devices:
         if d.state == "pending":
             continue  # never got the build: nothing to undo
-        _desired(watcher.conn, d.device, d.previous_build, r.id, at, rollback=True)
+        watcher.conn.publish(*_desired_msg(ws, d.device, d.previous_build, r.id, at, rollback=True), qos=1, retain=True)
         fleet_reg.set_device(ws, r.id, d.device, "reverting")
     deadline = time.monotonic() + wait_s
     while True:

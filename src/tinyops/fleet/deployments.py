@@ -1,0 +1,42 @@
+"""Signed, expiring, ordered ``desired`` messages (what a rollout asks of one device).
+
+The body names the device, the build, the rollout, a per-device sequence number
+(milliseconds of ``set_at``: a republished message keeps its number, a newer
+request always has a larger one), an expiry, and whether it authorises going
+back to a lower security version (``rollback``). It is signed with the
+workspace key; agents and gateways refuse anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tinyops import signing
+from tinyops.devices import keys
+from tinyops.fleet import topics
+
+DEFAULT_TTL_S = 7 * 24 * 3600.0
+
+
+def _parse(iso: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def sequence(set_at: str) -> int:
+    return int(_parse(set_at).timestamp() * 1000)
+
+
+def body(device: str, build: str | None, rollout: int | None, set_at: str, *, rollback: bool = False,
+         ttl_s: float = DEFAULT_TTL_S, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    expires = (now + dt.timedelta(seconds=ttl_s)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {"device": topics.check_id(device), "build": build, "rollout": rollout, "set_at": set_at,
+            "seq": sequence(set_at), "expires": expires, "rollback": bool(rollback)}
+
+
+def message(ws: Any, device: str, build: str | None, rollout: int | None, set_at: str, *,
+            rollback: bool = False, ttl_s: float = DEFAULT_TTL_S) -> tuple[str, bytes]:
+    """(topic, payload) of a signed desired message for ``device``."""
+    b = body(device, build, rollout, set_at, rollback=rollback, ttl_s=ttl_s)
+    return topics.desired(device), signing.sign_deployment(keys.key_dir(ws), b)
