@@ -25,42 +25,16 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from tinyops.errors import InputError, ModelError
+from tinyops.runtimes.tensors import Runtime, TensorInfo, check_input, dequantize, quantize
 
 KINDS = ("litert", "tflm", "tflite-runtime", "tinyops-c")
 # The host has memory to spare; the real need is measured by runtimes/arena.py.
 TFLM_HOST_ARENA_MIN = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float | None
-    zero_point: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["shape"] = list(self.shape)
-        return d
-
-
-class Runtime(Protocol):
-    kind: str
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-
-    def run(self, x: np.ndarray) -> np.ndarray: ...
-
-    def run_many(self, xs: np.ndarray) -> np.ndarray: ...
-
-    def close(self) -> None: ...
 
 
 def available_runtimes() -> list[str]:
@@ -72,11 +46,7 @@ def available_runtimes() -> list[str]:
         out.append("tflm")
     if importlib.util.find_spec("tflite_runtime") is not None:
         out.append("tflite-runtime")
-    try:
-        if importlib.util.find_spec("tinyops.runtimes.tinyops_c.native") is not None:
-            out.append("tinyops-c")
-    except ModuleNotFoundError:
-        pass
+    out.append("tinyops-c")  # ours: always here (built with the host C compiler on first use)
     return out
 
 
@@ -102,43 +72,10 @@ def open_runtime(kind: str, model_bytes: bytes, **options: Any) -> Runtime:
     if kind == "tflm":
         return TFLMRuntime(model_bytes, **options)
     if kind == "tinyops-c":
-        try:
-            from tinyops.runtimes.tinyops_c.native import NativeRuntime
-        except ImportError as e:
-            raise ModelError(f"the tinyops-c runtime is not available: {e}",
-                             hint="it needs tinyops.runtimes.tinyops_c.native and a C compiler (gcc)") from e
+        from tinyops.runtimes.tinyops_c.native import NativeRuntime
+
         return NativeRuntime(model_bytes)
     raise InputError(f"unknown runtime '{kind}'", hint=f"use one of {', '.join(KINDS)}")
-
-
-def check_input(x: np.ndarray, info: TensorInfo, *, stacked: bool) -> np.ndarray:
-    x = np.asarray(x)
-    want = tuple(info.shape[1:]) if stacked else tuple(info.shape)
-    got = tuple(x.shape[1:]) if stacked else tuple(x.shape)
-    if got != want:
-        what = f"(K, {', '.join(map(str, want))})" if stacked else str(want)
-        raise InputError(f"input shaped {tuple(x.shape)} does not fit the model input {what}",
-                         hint="reshape the data to the model's input shape")
-    if x.dtype != np.dtype(info.dtype):
-        raise InputError(f"input dtype {x.dtype} does not match the model input dtype {info.dtype}",
-                         hint="quantize float data with tinyops.runtimes.quantize(x, info)" if info.dtype in ("int8", "uint8", "int16") else f"cast to {info.dtype}")
-    return np.ascontiguousarray(x)
-
-
-def quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """Float data into the tensor's dtype (int8 with scale/zero point, or a plain cast)."""
-    dtype = np.dtype(info.dtype)
-    if dtype.kind in "iu" and info.scale:
-        lim = np.iinfo(dtype)
-        q = np.round(np.asarray(x, np.float64) / info.scale) + (info.zero_point or 0)
-        return np.clip(q, lim.min, lim.max).astype(dtype)
-    return np.asarray(x).astype(dtype)
-
-
-def dequantize(y: np.ndarray, info: TensorInfo) -> np.ndarray:
-    if np.dtype(info.dtype).kind in "iu" and info.scale:
-        return (y.astype(np.float64) - (info.zero_point or 0)) * info.scale
-    return y.astype(np.float64)
 
 
 # ---- LiteRT / tflite-runtime (in process: these do not abort) ------------
@@ -214,7 +151,7 @@ class TFLMRuntime:
     kind = "tflm"
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None) -> None:
-        from tinyops.runtimes.tflm_worker import read_frame
+        from tinyops.runtimes.frames import read_frame
 
         self._read_frame = read_frame
         arena = arena_size or max(TFLM_HOST_ARENA_MIN, 4 * len(model_bytes))
@@ -294,3 +231,7 @@ class TFLMRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+__all__ = ["KINDS", "Runtime", "TensorInfo", "TFLMRuntime", "available_runtimes", "check_input", "dequantize",
+           "open_runtime", "quantize"]

@@ -43,7 +43,7 @@ class Probe:
 
 def probe(model_bytes: bytes, arena: int) -> Probe:
     """Load and run the model once in a child process with exactly ``arena`` bytes."""
-    from tinyops.runtimes.tflm_worker import read_frame
+    from tinyops.runtimes.frames import read_frame
 
     proc = subprocess.run(
         [sys.executable, "-m", "tinyops.runtimes.tflm_worker", "probe", str(int(arena))],
@@ -111,7 +111,7 @@ def _search_in_one_child(model_bytes: bytes) -> dict[str, Any] | None:
     child per probe."""
     import io
 
-    from tinyops.runtimes.tflm_worker import read_frame
+    from tinyops.runtimes.frames import read_frame
 
     proc = subprocess.run(
         [sys.executable, "-m", "tinyops.runtimes.tflm_worker", "search", str(roomy_arena(model_bytes))],

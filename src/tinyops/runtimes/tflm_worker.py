@@ -28,22 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-
-def read_frame(f: BinaryIO) -> bytes | None:
-    head = f.read(4)
-    if len(head) < 4:
-        return None
-    (n,) = struct.unpack("<I", head)
-    data = f.read(n)
-    if len(data) < n:
-        return None
-    return data
-
-
-def write_frame(f: BinaryIO, kind: bytes, payload: bytes) -> None:
-    """A frame is a 1-byte kind (J=json, N=npy) followed by the payload."""
-    f.write(struct.pack("<I", len(payload) + 1) + kind + payload)
-    f.flush()
+from tinyops.runtimes.frames import read_frame, write_frame
 
 
 def _details(d: dict[str, Any], name: str) -> dict[str, Any]:

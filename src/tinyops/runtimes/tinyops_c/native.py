@@ -125,7 +125,7 @@ class NativeRuntime:
     kind = "tinyops-c"
 
     def __init__(self, model_bytes: bytes, *, compiled: CompiledImage | None = None) -> None:
-        from tinyops.runtimes import TensorInfo
+        from tinyops.runtimes.tensors import TensorInfo
 
         self.compiled = compiled or compile_image(bytes(model_bytes))
         lib = library()
@@ -154,7 +154,7 @@ class NativeRuntime:
         return int(ptr.value or 0), int(size.value)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        from tinyops.runtimes import check_input
+        from tinyops.runtimes.tensors import check_input
 
         return self.run_all([check_input(x, self.inputs[0], stacked=False)])[0]
 
@@ -180,7 +180,7 @@ class NativeRuntime:
         return outs
 
     def run_many(self, xs: np.ndarray) -> np.ndarray:
-        from tinyops.runtimes import check_input
+        from tinyops.runtimes.tensors import check_input
 
         xs = check_input(xs, self.inputs[0], stacked=True)
         out = self.outputs[0]
