@@ -7,12 +7,15 @@ ended so the driving loop stops, whoever runs it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from tinyops.errors import InputError, TinyOpsError
 from tinyops.registry import fleet as fleet_reg
 from tinyops.registry import models as models_reg
+
+log = logging.getLogger("tinyops.ui")
 
 
 def _pct(v: Any, name: str) -> float:
@@ -46,6 +49,7 @@ def start_rollout(open_ws: Any, body: dict[str, Any], timeout: float = 30.0) -> 
         except TinyOpsError as e:
             result["error"] = str(e)
             started.set()
+            log.warning("rollout of %s to %s: %s", build, group, e)
 
     threading.Thread(target=drive, daemon=True, name=f"ui-rollout-{build[:8]}").start()
     if not started.wait(timeout):
@@ -71,8 +75,8 @@ def rollback_rollout(open_ws: Any, rollout_id: int) -> dict[str, Any]:
     def run() -> None:
         try:
             api.rollback(open_ws(), rollout_id, wait_s=60)
-        except TinyOpsError:
-            pass  # the rollout row carries the state the page shows
+        except TinyOpsError as e:
+            log.warning("rollback of rollout %s: %s", rollout_id, e)  # the rollout row carries the state the page shows
 
     threading.Thread(target=run, daemon=True, name=f"ui-rollback-{rollout_id}").start()
     return {"rollout": rollout_id, "state": "rolling back"}

@@ -20,7 +20,7 @@ from tinyops.registry import variants as variants_reg
 def _drift_flags(ws: Any) -> dict[str, dict[str, Any]]:
     """Each device's verdict in the newest stored check that covered it."""
     out: dict[str, dict[str, Any]] = {}
-    for h in tel.drift_history(ws, scope="device"):
+    for h in tel.drift_history(ws, scope="device", kind="max"):  # one row per device per check
         out[h["scope_id"]] = {"drift": bool(h["drifted_features"]), "max_psi": h["max_psi"], "check": h["check"]}
     return out
 
@@ -174,7 +174,7 @@ def drift(ws: Any, target: str | None = None, window: str = "1h") -> dict[str, A
     seen = tel.builds_seen(ws)
     targets = sorted({b for b in seen if builds_reg.find(ws, b)})
     target = target or (targets[0] if targets else None)
-    out: dict[str, Any] = {"targets": targets, "target": target, "history": tel.drift_history(ws, scope="device"),
+    out: dict[str, Any] = {"targets": targets, "target": target, "history": tel.drift_history(ws, scope="device", kind="max"),
                            "features_over_time": series.drift_by_feature(ws), "current": None, "histograms": []}
     if not target:
         return out

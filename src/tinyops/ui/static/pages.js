@@ -25,8 +25,8 @@ T.renderers.fleet = function (d) {
     E("small", {}, Object.entries(g.builds).map(([b, n]) => b.slice(0, 8) + "×" + n).join("  ")))));
   const groups = [...new Set(d.devices.flatMap((x) => x.groups))].sort();
   const controls = E("div", { cls: "controls" },
-    E("input", { id: "filter", placeholder: "filter devices…", value: F.filter,
-      oninput: (e) => { F.filter = e.target.value; T.rerender(); } }),
+    F.input || (F.input = E("input", { id: "filter", placeholder: "filter devices…",
+      oninput: (e) => { F.filter = e.target.value; T.rerender(); } })),
     E("select", { id: "status-filter", onchange: (e) => { F.status = e.target.value; T.rerender(); } },
       ["", "online", "offline", "unknown"].map((s) => E("option", { value: s, selected: F.status === s ? "" : null }, s || "any status"))),
     E("select", { id: "group-filter", onchange: (e) => { F.group = e.target.value; T.rerender(); } },
@@ -81,7 +81,8 @@ T.renderers.device = function (d) {
 };
 
 function rolloutForm(d) {
-  const f = E("form", { id: "rollout-form", cls: "controls", onsubmit: (e) => {
+  if (F.rolloutForm) return F.rolloutForm;  // kept across live re-renders: what the user typed stays
+  const f = F.rolloutForm = E("form", { id: "rollout-form", cls: "controls", onsubmit: (e) => {
     e.preventDefault();
     const v = (n) => f.querySelector("[name=" + n + "]").value;
     T.post("/api/rollouts", { build: v("build"), group: v("group"), canary: v("canary"), batch: v("batch"),
@@ -148,14 +149,14 @@ T.renderers.models = function (d) {
     { key: "metrics", label: "metrics", wrap: true }, { key: "variant", label: "variant" }, { key: "size", label: "bytes" },
     { key: "arena", label: "arena B" }, { key: "cost", label: "int8 cost (accuracy delta)" },
     { key: "variant", label: "fit", render: (v) => v ? E("button", { cls: "fit", "data-variant": v, onclick: () => showFit(v) }, "fit per profile") : "-" }], rows);
-  const alias = E("form", { id: "alias-form", cls: "controls", onsubmit: (e) => {
+  const alias = F.alias || (F.alias = E("form", { id: "alias-form", cls: "controls", onsubmit: (e) => {
     e.preventDefault();
     const [name, version] = alias.querySelector("[name=ref]").value.split("@");
     T.post("/api/models/" + encodeURIComponent(name) + "/aliases", { alias: alias.querySelector("[name=alias]").value, version: version });
   } }, E("select", { name: "ref", id: "alias-ref" }, d.models.flatMap((m) => m.versions.map((v) => E("option", { value: v.ref }, v.ref)))),
-  E("input", { name: "alias", id: "alias-name", value: "production", size: 12 }), E("button", { type: "submit", id: "alias-set" }, "Set alias"));
+  E("input", { name: "alias", id: "alias-name", value: "production", size: 12 }), E("button", { type: "submit", id: "alias-set" }, "Set alias")));
   return E("div", {}, E("h2", {}, "Model versions and variants"), table, E("h2", {}, "Promote (alias)"), alias,
-    E("div", { id: "fit" }), E("h2", {}, "Lineage"), lineageSvg(d.lineage));
+    F.fit || (F.fit = E("div", { id: "fit" })), E("h2", {}, "Lineage"), lineageSvg(d.lineage));
 };
 async function showFit(v) {
   const box = document.getElementById("fit");
