@@ -68,6 +68,10 @@ def feed_raw(ws: Any, data_ref: str, manifest: dict[str, Any], *, port: str, dev
     windows = matched = 0
     with MqttConnection(broker_address(ws, broker_url)).connect() as conn, \
             McuTelemetry(port, manifest, device, reservoir=reservoir) as mcu:
+        # a clip is 8 full frames over a slow UART, and the board computes MFCCs before it
+        # answers the last one: allow a loaded emulator more time before retransmitting
+        mcu.link.reply_timeout_s = max(mcu.link.reply_timeout_s, 3.0)
+        mcu.link.slow_timeout_s = max(mcu.link.slow_timeout_s, 15.0)
         ops.stats(mcu.link, reset_window=True, features=n_feat)
         window_q: list[np.ndarray] = []
         for k, i in enumerate(pick):
