@@ -20,6 +20,8 @@ import numpy as np
 from tinyops.errors import InputError
 
 GOLDEN_COUNT = 8
+# Inputs with more elements than this are pooled on their last axis for drift.
+MAX_ELEMENT_FEATURES = 1024
 # A fixed timestamp inside the zip, so the same arrays always give the same bytes.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -29,6 +31,9 @@ def training_rows(ws: Any, model_ref: str) -> dict[str, Any]:
     from tinyops.ml import dataprep
 
     spec = dataprep.model_spec(ws, model_ref)
+    if spec["split"] is None:  # a model registered from a file: every row of the data it expects
+        prep, _ = dataprep.rows_for(ws, spec, None, "train")
+        return {"spec": spec, "X_train": prep.X, "X_val": prep.X, "labels": prep.labels, "part": "all"}
     prep = dataprep.prepare(ws, spec["dataset"], spec["data"], labels=spec["labels"] or None)
     idx = dataprep.split_indices(len(prep.X), spec["split"], int(spec["seed"]))
     val = idx["validation"] if len(idx["validation"]) else (idx["test"] if len(idx["test"]) else idx["train"])
@@ -96,31 +101,63 @@ def load_npz(data: bytes) -> dict[str, np.ndarray]:
 
 
 def baseline(ws: Any, spec: dict[str, Any], x_train: np.ndarray, sample_shape: tuple[int, ...]) -> dict[str, Any]:
-    """Histogram bins per input feature (the input's last axis), float domain.
+    """Histogram bins per input feature, float domain.
 
-    When the model's inputs are plain numeric columns of the training dataset,
-    stacked on the last axis with no feature transform, the dataset version's own
-    baseline statistics are used (same bins as `tinyops data show`); otherwise the
-    bins are computed the same way from the prepared training rows.
+    Every input element is a feature (``axis: "element"``): named after its
+    dataset column when the model's inputs are plain columns, else by its index
+    (``X[3,4]``). A recipe may pool instead (``[monitor] pooling = "last-axis"``:
+    one feature per position on the last axis, e.g. per IMU channel); inputs
+    with more than MAX_ELEMENT_FEATURES elements are pooled that way too. When
+    the features are plain numeric columns of the training dataset with no
+    feature transform, the dataset version's own baseline statistics are used
+    (same bins as `tinyops data show`); otherwise the bins are computed the
+    same way from the prepared training rows.
     """
     from tinyops.registry import dataset_stats, datasets
 
     x = fit_shape(np.asarray(x_train, np.float32), sample_shape, "baseline")
-    n_feat = x.shape[-1] if x.ndim > 1 else 1
+    elements = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    last = x.shape[-1] if x.ndim > 1 else 1
+    pooling = _pooling(ws, spec)
+    per_element = pooling == "none" and last < elements <= MAX_ELEMENT_FEATURES
+    n_feat = elements if per_element else last
     data = spec["data"]
+    key = "input"
     if not data.get("features"):
         dv = datasets.resolve(ws, spec["dataset"])
         cols = _matched_columns([s["name"] for s in dv.schema], list(data["inputs"]), data.get("label"))
         arrays = {s["name"]: s.get("shape") or [] for s in dv.schema}
-        if len(cols) == 1 and arrays.get(cols[0]) and not data.get("reshape"):
-            cols = [f"{cols[0]}[{i}]" for i in range(arrays[cols[0]][-1])]  # one N-d array: its last axis
+        if len(cols) == 1 and arrays.get(cols[0]):  # one N-d array
+            key = cols[0]
+            cols = [] if per_element else [f"{cols[0]}[{i}]" for i in range(arrays[cols[0]][-1])]
         if cols and len(cols) == n_feat:
             feats = datasets.baseline_features(dv, cols)
             if len(feats) == n_feat:
-                return {"features": feats, "axis": "last", "source": dv.ref}
+                return {"features": feats, "axis": "element" if per_element else "last", "source": dv.ref}
+    if per_element:
+        shape = x.shape[1:]
+        names = [f"{key}[{','.join(map(str, np.unravel_index(i, shape)))}]" for i in range(elements)]
+        _schema, stats, _rows = dataset_stats.array_schema_and_stats({"input": x.reshape(-1, elements)})
+        feats = dataset_stats.baseline_from_stats(stats, [f"input[{i}]" for i in range(elements)])
+        if len(feats) == elements:
+            for f, name in zip(feats, names):
+                f["name"] = name
+            return {"features": feats, "axis": "element", "shape": list(shape),
+                    "source": f"{spec['dataset']}:train rows as model input"}
+        n_feat = last  # a constant element has no bins: fall back to pooling
     _schema, stats, _rows = dataset_stats.array_schema_and_stats({"input": x.reshape(-1, n_feat)})
     feats = dataset_stats.baseline_from_stats(stats, [f"input[{i}]" for i in range(n_feat)])
     return {"features": feats, "axis": "last", "source": f"{spec['dataset']}:train rows as model input"}
+
+
+def _pooling(ws: Any, spec: dict[str, Any]) -> str:
+    """What the model's recipe declares under [monitor] pooling ("none" when it says nothing)."""
+    if not spec.get("run"):
+        return "none"
+    from tinyops.registry import runs
+
+    recipe = runs.get(ws, spec["run"]).recipe or {}
+    return str((recipe.get("monitor") or {}).get("pooling", "none"))
 
 
 def _matched_columns(names: list[str], patterns: list[str], label: str | None) -> list[str]:

@@ -69,10 +69,16 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "seed": ((int,), 42),
         "early_stopping": ((dict, bool), False),
     },
+    # How drift monitoring sees the input: "none" (every element is a feature) or
+    # "last-axis" (one feature per position on the last axis, e.g. per IMU channel).
+    "monitor": {
+        "pooling": ((str,), "none"),
+    },
 }
+POOLINGS = ("none", "last-axis")
 _EARLY_STOPPING = {"patience": ((int,), 5), "monitor": ((str,), "val_loss"), "restore_best_weights": ((bool,), True)}
 # The architecture section is open (its keys are the block's parameters) except for `kind`.
-_SECTIONS = ("model", "data", "split", "architecture", "train")
+_SECTIONS = ("model", "data", "split", "architecture", "train", "monitor")
 
 
 def load(path: Path | str) -> dict[str, Any]:

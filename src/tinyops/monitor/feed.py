@@ -5,7 +5,7 @@ a dataset version, prepared the way the model's recipe prepares them, go to a
 Pi agent's local endpoint (`POST /v1/predict`; the agent publishes its own
 telemetry) or to a microcontroller on a serial port (this process then acts
 as its gateway and publishes the MCU's windows). ``gain``/``offset`` map
-feature indices (last input axis) to a sensor fault, e.g. a gain of 1.4.
+feature indices (last input axis, or element indices of an image) to a sensor fault, e.g. a gain of 1.4.
 """
 
 from __future__ import annotations
@@ -48,11 +48,17 @@ def _rows(ws: Any, model_ref: str, data_ref: str) -> np.ndarray:
 
 
 def _fault(x: np.ndarray, gain: dict[int, float], offset: dict[int, float], lo: float, hi: float) -> np.ndarray:
+    """Channels index the input's last axis; past its size, the elements in row-major order (an image's pixels)."""
     x = x.astype(np.float64).copy()
+    chans = set(gain) | set(offset)
+    view = x.reshape(-1) if chans and x.ndim > 1 and max(chans) >= x.shape[-1] else x
+    if chans and max(chans) >= view.shape[-1]:
+        raise InputError(f"fault channel {max(chans)} is outside the input ({view.shape[-1]} values)",
+                         hint="give channel indices of the model input")
     for c, g in gain.items():
-        x[..., c] *= g
+        view[..., c] *= g
     for c, o in offset.items():
-        x[..., c] += o
+        view[..., c] += o
     return np.clip(x, lo, hi)  # a real sensor saturates at its range
 
 
