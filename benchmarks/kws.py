@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 from tinyops.devices import build as device_build, feature_image, sim  # noqa: E402
 from tinyops.devices.serial import flash, ops  # noqa: E402
 from tinyops.devices.serial.link import Link  # noqa: E402
-from tinyops.ml import convert, evaluate, train  # noqa: E402
+from tinyops.ml import convert, evaluate, feature_defs, train  # noqa: E402
 from tinyops.package_data import firmware_dir  # noqa: E402
-from tinyops.registry import builds, datasets, features  # noqa: E402
+from tinyops.registry import builds, datasets  # noqa: E402
 from tinyops.workspace import Workspace  # noqa: E402
 
 EX = ROOT / "examples" / "kws"
@@ -64,7 +64,7 @@ def main() -> None:
         ws, _ = Workspace.init(tmp / "ws")
         datasets.add_file(ws, "kws", tmp / "data" / "train")
         test, _ = datasets.add_file(ws, "kws-test", tmp / "data" / "test")
-        features.add(ws, "kws-mfcc", features.load_spec(EX / "mfcc.toml"))
+        feature_defs.add(ws, "kws-mfcc", feature_defs.load_spec(EX / "mfcc.toml"))
         tr = train.train(ws, EX / "recipe.toml")
         convert.convert(ws, "kws@1", "int8")
         ev_float = evaluate.evaluate(ws, "kws@1", runtime="keras", data="kws-test@1")

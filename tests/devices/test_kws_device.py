@@ -17,8 +17,8 @@ from tinyops.devices import build as device_build, feature_image
 from tinyops.devices.serial import flash, mlperf, ops
 from tinyops.devices.serial.link import Link
 from tinyops.errors import DeviceError
-from tinyops.ml import convert, recipes, train
-from tinyops.registry import builds, datasets, features
+from tinyops.ml import convert, feature_defs, recipes, train
+from tinyops.registry import builds, datasets
 from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 
@@ -32,7 +32,7 @@ def kws_clips(tmp_path_factory):
 
 def _kws_model(ws, clips):
     datasets.add_file(ws, "kws", clips / "train")
-    features.add(ws, "kws-mfcc", features.load_spec(EXAMPLES / "kws" / "mfcc.toml"))
+    feature_defs.add(ws, "kws-mfcc", feature_defs.load_spec(EXAMPLES / "kws" / "mfcc.toml"))
     recipe = recipes.load(EXAMPLES / "kws" / "recipe.toml")
     recipe["architecture"]["filters"] = [8, 8]
     recipe["train"]["epochs"] = 2

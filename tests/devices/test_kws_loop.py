@@ -12,10 +12,10 @@ import pytest
 from paths import EXAMPLES
 
 from tinyops.devices import build as device_build, feature_image
-from tinyops.ml import convert, recipes, train
+from tinyops.ml import convert, feature_defs, recipes, train
 from tinyops.monitor import stats
 from tinyops.pipeline import retrain
-from tinyops.registry import datasets, features
+from tinyops.registry import datasets
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_hum_is_drift_and_retraining_unions_raw_clips(ws, clips) -> None:
     datasets.add_file(ws, "kws", clips / "train")
     datasets.add_file(ws, "kws-test", clips / "test")
     field, _ = datasets.add_file(ws, "kws-field", clips / "field")
-    features.add(ws, "kws-mfcc", features.load_spec(EXAMPLES / "kws" / "mfcc.toml"))
+    feature_defs.add(ws, "kws-mfcc", feature_defs.load_spec(EXAMPLES / "kws" / "mfcc.toml"))
     recipe = recipes.load(EXAMPLES / "kws" / "recipe.toml")
     recipe["architecture"]["filters"] = [8, 8]
     recipe["train"]["epochs"] = 2

@@ -118,7 +118,7 @@ def test_feature_definitions_are_applied_and_recorded(ws: Workspace, tmp_path: P
     import copy
 
     from tinyops.ml.train import train
-    from tinyops.registry import features
+    from tinyops.ml import feature_defs as features
 
     spec = {"kind": "clip_scale", "params": {"key": [f"p{i}" for i in range(64)], "low": 0.0, "high": 16.0,
                                              "out_low": 0.0, "out_high": 1.0}}

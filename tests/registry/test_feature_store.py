@@ -9,6 +9,7 @@ import pytest
 
 from tinyops.errors import ConflictError, InputError, NotFoundError, TinyOpsError
 from tinyops.ml import features as transforms
+from tinyops.ml import feature_defs
 from tinyops.registry import datasets, features
 from paths import DOCS
 
@@ -33,45 +34,45 @@ def count(ws) -> int:
 
 
 def test_add_versions_and_dedupes_the_same_spec(ws, act) -> None:
-    v1, created = features.add(ws, "imu-std", STD)
-    assert created and v1.ref == "imu-std@1" and v1.fit_dataset == "act@1" and v1.code_current
+    v1, created = feature_defs.add(ws, "imu-std", STD)
+    assert created and v1.ref == "imu-std@1" and v1.fit_dataset == "act@1" and feature_defs.code_current(v1)
     flat = X.reshape(-1, 3)
     np.testing.assert_allclose(v1.params["mean"]["X"], flat.mean(0))
     np.testing.assert_allclose(v1.params["std"]["X"], flat.std(0))
     # Same spec again — also spelled differently (tag order, unpinned dataset, key as a list).
-    again, created = features.add(ws, "imu-std", {**STD, "tags": ["scaling", "imu", "imu"],
+    again, created = feature_defs.add(ws, "imu-std", {**STD, "tags": ["scaling", "imu", "imu"],
                                                   "params": {"fit_on": "act", "key": ["X"]}})
     assert not created and again.ref == "imu-std@1" and count(ws) == 1
-    v2, created = features.add(ws, "imu-std", {**STD, "description": "Standardized IMU"})
+    v2, created = feature_defs.add(ws, "imu-std", {**STD, "description": "Standardized IMU"})
     assert created and v2.version == 2 and features.resolve(ws, "imu-std").version == 2
     # Back to the first spec: reuses @1 rather than duplicating it.
-    assert features.add(ws, "imu-std", STD) == (features.resolve(ws, "imu-std@1"), False)
+    assert feature_defs.add(ws, "imu-std", STD) == (features.resolve(ws, "imu-std@1"), False)
 
 
 def test_new_data_version_means_a_new_fit(ws, act) -> None:
     spec = {**STD, "params": {"fit_on": "act"}}
-    v1, _ = features.add(ws, "imu-std", spec)
+    v1, _ = feature_defs.add(ws, "imu-std", spec)
     datasets.add_arrays(ws, "act", {"X": X * 2, "y": Y}, source="test")
-    v2, created = features.add(ws, "imu-std", spec)
+    v2, created = feature_defs.add(ws, "imu-std", spec)
     assert created and v2.fit_dataset == "act@2"
     np.testing.assert_allclose(v2.params["mean"]["X"], np.array(v1.params["mean"]["X"]) * 2)
 
 
 def test_code_change_is_visible_and_makes_a_new_version(ws, act) -> None:
-    v1, _ = features.add(ws, "win", WIN)
+    v1, _ = feature_defs.add(ws, "win", WIN)
     assert v1.code_sha256 == transforms.code_hash("sliding_window")
     # As if @1 had been defined by an older release whose window code differed
     # (its identity hash covers that code hash, so it differs too).
     ws.db.execute("UPDATE features SET code_sha256 = 'old', sha256 = 'old-identity' WHERE name = 'win'")
-    assert not features.resolve(ws, "win@1").code_current
-    v2, created = features.add(ws, "win", WIN)
-    assert created and v2.version == 2 and v2.code_current
+    assert not feature_defs.code_current(features.resolve(ws, "win@1"))
+    v2, created = feature_defs.add(ws, "win", WIN)
+    assert created and v2.version == 2 and feature_defs.code_current(v2)
 
 
 def test_search_name_description_tags(ws, act) -> None:
-    features.add(ws, "imu-std", STD)
-    features.add(ws, "win", WIN)
-    features.add(ws, "spectrum", {"kind": "fft_bins", "description": "Vibration energy per band",
+    feature_defs.add(ws, "imu-std", STD)
+    feature_defs.add(ws, "win", WIN)
+    feature_defs.add(ws, "spectrum", {"kind": "fft_bins", "description": "Vibration energy per band",
                                   "tags": ["audio"], "params": {"n_bins": 4}})
     refs = lambda q: sorted(fv.ref for fv in features.search(ws, q))  # noqa: E731
     assert refs("imu") == ["imu-std@1", "win@1"]  # tag (and name)
@@ -85,24 +86,24 @@ def test_search_name_description_tags(ws, act) -> None:
 
 
 def test_revert_keeps_history(ws, act) -> None:
-    v1, _ = features.add(ws, "win", WIN)
-    features.add(ws, "win", {**WIN, "params": {"size": 20}})
-    v3 = features.revert(ws, "win", 1)
+    v1, _ = feature_defs.add(ws, "win", WIN)
+    feature_defs.add(ws, "win", {**WIN, "params": {"size": 20}})
+    v3 = feature_defs.revert(ws, "win", 1)
     assert v3.version == 3 and v3.reverted_from == 1 and v3.params == v1.params and v3.sha256 == v1.sha256
     assert [fv.version for fv in features.list_versions(ws, "win")] == [1, 2, 3]
     assert features.resolve(ws, "win").version == 3
     assert [fv.ref for fv in features.list_features(ws)] == ["win@3"]
     with pytest.raises(ConflictError, match="already the current version"):
-        features.revert(ws, "win", 3)
+        feature_defs.revert(ws, "win", 3)
     with pytest.raises(NotFoundError, match="win has versions 1, 2, 3"):
-        features.revert(ws, "win", 9)
+        feature_defs.revert(ws, "win", 9)
     assert count(ws) == 3
 
 
 def test_apply_materialises_a_dataset_version_with_lineage(ws, act) -> None:
-    features.add(ws, "imu-std", STD)
-    features.add(ws, "win", WIN)
-    std_dv, created = features.apply(ws, "imu-std@1", "act@1")
+    feature_defs.add(ws, "imu-std", STD)
+    feature_defs.add(ws, "win", WIN)
+    std_dv, created = feature_defs.apply(ws, features.resolve(ws, "imu-std@1"), datasets.resolve(ws, "act@1"))
     assert created and std_dv.ref == "act.imu-std@1"
     assert std_dv.parents == ["act@1"] and std_dv.feature == "imu-std@1"
     got = datasets.load_arrays(ws, std_dv)
@@ -110,25 +111,25 @@ def test_apply_materialises_a_dataset_version_with_lineage(ws, act) -> None:
     np.testing.assert_allclose(got["X"], ((X - flat.mean(0)) / flat.std(0)), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got["y"], Y)
     # Chain: window the standardized data; labels stay with their samples.
-    win_dv, _ = features.apply(ws, "win", std_dv.ref, name="act-windows")
+    win_dv, _ = feature_defs.apply(ws, features.resolve(ws, "win"), datasets.resolve(ws, std_dv.ref), name="act-windows")
     assert win_dv.ref == "act-windows@1" and win_dv.parents == ["act.imu-std@1"] and win_dv.feature == "win@1"
     w = datasets.load_arrays(ws, win_dv)
     assert w["X"].shape == (12 * 7, 10, 3) and w["y"].tolist() == np.repeat(Y, 7).tolist()
     np.testing.assert_array_equal(w["X"][7 * 5 + 2], got["X"][5, 10:20])
     # Same feature on the same data again: the same version, nothing new.
-    assert features.apply(ws, "imu-std@1", "act@1")[1] is False
+    assert feature_defs.apply(ws, features.resolve(ws, "imu-std@1"), datasets.resolve(ws, "act@1"))[1] is False
     assert [dv.version for dv in datasets.list_versions(ws, "act.imu-std")] == [1]
 
 
 def test_apply_bad_input_writes_nothing(ws, act) -> None:
-    features.add(ws, "big", {"kind": "sliding_window", "params": {"size": 100}})
+    feature_defs.add(ws, "big", {"kind": "sliding_window", "params": {"size": 100}})
     before = len(datasets.list_versions(ws))
     with pytest.raises(InputError, match="size 100 is longer than the time axis"):
-        features.apply(ws, "big@1", "act@1")
+        feature_defs.apply(ws, features.resolve(ws, "big@1"), datasets.resolve(ws, "act@1"))
     with pytest.raises(NotFoundError):
-        features.apply(ws, "big@1", "nope@1")
+        feature_defs.apply(ws, features.resolve(ws, "big@1"), datasets.resolve(ws, "nope@1"))
     with pytest.raises(NotFoundError, match="no feature named 'ghost'"):
-        features.apply(ws, "ghost", "act@1")
+        feature_defs.apply(ws, features.resolve(ws, "ghost"), datasets.resolve(ws, "act@1"))
     assert len(datasets.list_versions(ws)) == before
 
 
@@ -145,18 +146,18 @@ def test_apply_bad_input_writes_nothing(ws, act) -> None:
 ])
 def test_bad_specs_change_nothing(ws, act, spec: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        features.add(ws, "f", spec)
+        feature_defs.add(ws, "f", spec)
     assert count(ws) == 0
-    assert features.add(ws, "f", WIN)[0].version == 1  # no version number was consumed
+    assert feature_defs.add(ws, "f", WIN)[0].version == 1  # no version number was consumed
 
 
 def test_load_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
-        features.load_spec(tmp_path / "none.toml")
+        feature_defs.load_spec(tmp_path / "none.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text('kind = "standardize\n')
     with pytest.raises(InputError, match="bad.toml is not valid TOML"):
-        features.load_spec(bad)
+        feature_defs.load_spec(bad)
 
 
 # ---- CLI -----------------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_cli_errors_and_help(tiny, act, tmp_path: Path) -> None:
 
 def test_every_error_is_a_tinyops_error(ws) -> None:
     with pytest.raises(TinyOpsError):
-        features.add(ws, "bad name!", WIN)
+        feature_defs.add(ws, "bad name!", WIN)
 
 
 def test_every_example_in_the_docs_is_a_valid_spec(ws) -> None:
@@ -218,9 +219,9 @@ def test_every_example_in_the_docs_is_a_valid_spec(ws) -> None:
     assert sorted(s["kind"] for s in specs) == sorted(transforms.KINDS)
     datasets.add_arrays(ws, "activity", {"X": RNG.normal(size=(4, 100, 6)), "y": np.arange(4)}, source="test")
     for i, spec in enumerate(specs):
-        fv, created = features.add(ws, f"doc{i}", spec)
+        fv, created = feature_defs.add(ws, f"doc{i}", spec)
         assert created
-        dv, _ = features.apply(ws, fv.ref, "activity@1")
+        dv, _ = feature_defs.apply(ws, features.resolve(ws, fv.ref), datasets.resolve(ws, "activity@1"))
         assert datasets.load_arrays(ws, dv)["X"].dtype == np.float32
 
 
@@ -229,7 +230,7 @@ def test_concurrent_adds_get_distinct_versions_and_one_shared(ws) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from tinyops.workspace import Workspace; from tinyops.registry import features\n"
+    code = ("import sys; from tinyops.workspace import Workspace; from tinyops.ml import feature_defs as features\n"
             "ws = Workspace.open(sys.argv[1]); p = int(sys.argv[2])\n"
             "for i in range(4):\n"
             "    features.add(ws, 'w', {'kind': 'sliding_window', 'params': {'size': 1 + p * 10 + i}})\n"

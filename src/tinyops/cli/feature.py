@@ -6,7 +6,8 @@ import json
 
 import click
 
-from tinyops.registry import features
+from tinyops.ml import feature_defs
+from tinyops.registry import datasets, features
 from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
 
 
@@ -18,11 +19,11 @@ def feature_group() -> None:
 def _summary(fv: features.FeatureVersion) -> dict:
     return {"name": fv.name, "version": fv.version, "ref": fv.ref, "sha256": fv.sha256, "kind": fv.kind,
             "description": fv.description, "tags": fv.tags, "fit_dataset": fv.fit_dataset,
-            "reverted_from": fv.reverted_from, "code_current": fv.code_current, "created": fv.created}
+            "reverted_from": fv.reverted_from, "code_current": feature_defs.code_current(fv), "created": fv.created}
 
 
 def _warn_code(fv: features.FeatureVersion) -> None:
-    if not fv.code_current:
+    if not feature_defs.code_current(fv):
         click.echo(f"Warning: the {fv.kind} code changed since {fv.ref} was defined; results may differ. "
                    f"Run `tinyops feature add {fv.name} --spec ...` again to record the new code.", err=True)
 
@@ -47,7 +48,7 @@ def add_cmd(ctx: click.Context, name: str, spec_path: str, as_json: bool) -> Non
       tinyops feature add imu-std --spec imu-std.toml
     """
     ws = open_workspace(ctx)
-    fv, created = features.add(ws, name, features.load_spec(spec_path))
+    fv, created = feature_defs.add(ws, name, feature_defs.load_spec(spec_path))
     if as_json:
         echo_json({**_summary(fv), "created": created})
         return
@@ -97,7 +98,7 @@ def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
         return
     click.echo(f"{fv.ref}  ({fv.kind})")
     for label, value in [("description", fv.description or "-"), ("tags", ", ".join(fv.tags) or "-"),
-                         ("sha256", fv.sha256), ("code sha256", fv.code_sha256 + ("" if fv.code_current else "  (code changed since)")),
+                         ("sha256", fv.sha256), ("code sha256", fv.code_sha256 + ("" if feature_defs.code_current(fv) else "  (code changed since)")),
                          ("fitted on", fv.fit_dataset or "-"), ("created", fv.created)]:
         click.echo(f"  {label:<12} {value}")
     if fv.reverted_from:
@@ -138,7 +139,7 @@ def revert_cmd(ctx: click.Context, name: str, version: int, as_json: bool) -> No
     Example:
       tinyops feature revert imu-std 1
     """
-    fv = features.revert(open_workspace(ctx), name, version)
+    fv = feature_defs.revert(open_workspace(ctx), name, version)
     if as_json:
         echo_json(_summary(fv))
     else:
@@ -159,12 +160,13 @@ def apply_cmd(ctx: click.Context, feature_ref: str, dataset_ref: str, out_name: 
       tinyops feature apply imu-std@1 activity@1
     """
     ws = open_workspace(ctx)
-    dv, created = features.apply(ws, feature_ref, dataset_ref, name=out_name)
+    fv = features.resolve(ws, feature_ref)
+    dv, created = feature_defs.apply(ws, fv, datasets.resolve(ws, dataset_ref), name=out_name)
     if as_json:
         echo_json({"name": dv.name, "version": dv.version, "ref": dv.ref, "sha256": dv.sha256, "rows": dv.rows,
                    "schema": dv.schema, "parents": dv.parents, "feature": dv.feature, "created": created})
         return
-    _warn_code(features.resolve(ws, dv.feature or feature_ref))
+    _warn_code(fv)
     verb = "Added" if created else "Unchanged: already"
     click.echo(f"{verb} {dv.ref}: {dv.rows} rows, sha256 {dv.sha256[:12]} (from {', '.join(dv.parents)} via {dv.feature})")
 

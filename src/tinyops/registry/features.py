@@ -2,29 +2,25 @@
 
 A definition is identified by the canonical JSON of kind, params, description,
 tags and the hash of the transform's code: the same spec again reuses the
-existing version, and a change of code makes the next ``add`` a new version.
-``revert`` copies an old definition forward as a new version, so history is
-never rewritten. ``apply`` materialises a definition on a dataset version as a
-new dataset version whose lineage names both. The transforms themselves live
-in :mod:`tinyops.ml.features` (numpy only), shared with training and the agent.
+existing version, and a change of code makes the next definition a new version.
+A revert copies an old definition forward as a new version, so history is never
+rewritten. This module only stores and reads definitions; checking specs, fitting
+and applying transforms is :mod:`tinyops.ml.feature_defs` (over
+:mod:`tinyops.ml.features`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from tinyops.errors import ConflictError, InputError, NotFoundError
-from tinyops.ml import features as transforms
-from tinyops.registry import _rows, datasets
+from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref, validate_name
 
 TABLE = "features"
-SPEC_KEYS = ("kind", "description", "tags", "params")
 
 
 def _m0001(db) -> None:
@@ -73,7 +69,6 @@ class FeatureVersion:
     fit_dataset: str | None = None
     reverted_from: int | None = None
     created: str = ""
-    code_current: bool = field(default=True)  # False: the transform's code changed since
 
     @property
     def ref(self) -> str:
@@ -93,44 +88,7 @@ def _from_row(r: dict[str, Any]) -> FeatureVersion:
         name=r["name"], version=r["version"], kind=r["kind"], params=_rows.loads(r["params"], {}),
         description=r["description"], tags=_rows.loads(r["tags"], []), code_sha256=r["code_sha256"],
         sha256=r["sha256"], fit_dataset=r["fit_dataset"], reverted_from=r["reverted_from"], created=r["created"],
-        code_current=r["code_sha256"] == transforms.code_hash(r["kind"]),
     )
-
-
-# ---- specs -----------------------------------------------------------------
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Read a TOML spec file (checked by :func:`add`)."""
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError(f"spec file {path} does not exist", hint="write one (see docs/features.md) and pass --spec FILE.toml") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read spec file {path}: {e}", hint="pass a readable UTF-8 TOML file") from e
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path.name} is not valid TOML: {e}", hint="fix the syntax (see docs/features.md for an example)") from e
-
-
-def _check_spec(spec: dict[str, Any]) -> tuple[str, dict[str, Any], str, list[str]]:
-    if not isinstance(spec, dict):
-        raise InputError("a feature spec must be a table", hint="see docs/features.md for an example")
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
-    if unknown:
-        raise InputError(f"unknown key '{unknown[0]}' in the feature spec",
-                         hint=f"a spec has: {', '.join(SPEC_KEYS)} (parameters go under [params])")
-    kind = spec.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise InputError("the feature spec has no 'kind'", hint=f'add kind = "..." (one of: {", ".join(transforms.KINDS)})')
-    description = spec.get("description", "")
-    if not isinstance(description, str):
-        raise InputError("'description' must be a string", hint='write description = "what this feature is for"')
-    tags = spec.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-        raise InputError("'tags' must be a list of words", hint='write tags = ["imu", "scaling"]')
-    params = spec.get("params", {})
-    if not isinstance(params, dict):
-        raise InputError("'params' must be a table", hint="put the parameters under a [params] header")
-    return kind, params, description.strip(), sorted({t.strip() for t in tags})
 
 
 def _identity(kind: str, params: dict[str, Any], description: str, tags: list[str], code: str) -> str:
@@ -175,19 +133,11 @@ def search(ws, query: str) -> list[FeatureVersion]:
 
 
 # ---- writing -----------------------------------------------------------------
-def add(ws, name: str, spec: dict[str, Any]) -> tuple[FeatureVersion, bool]:
-    """Define the next version of ``name`` from a spec; the same spec again returns the existing version."""
+def store(ws, name: str, kind: str, params: dict[str, Any], description: str, tags: list[str], code: str,
+          fit_dataset: str | None) -> tuple[FeatureVersion, bool]:
+    """Store a checked definition as the next version of ``name``; the same definition again returns the
+    existing version (``created`` False)."""
     validate_name(name, "feature name")
-    kind, params, description, tags = _check_spec(spec)
-    params = transforms.validate(kind, params)  # every spec error before any data is read
-    fit_dataset = None
-    if transforms.needs_fit(kind, params):
-        dv = datasets.resolve(ws, params["fit_on"])
-        params = transforms.fit(kind, params, datasets.load_arrays(ws, dv))
-        params["fit_on"] = fit_dataset = dv.ref  # pinned: "activity" means the version fitted on
-    elif "fit_on" in params:
-        fit_dataset = params["fit_on"]
-    code = transforms.code_hash(kind)
     sha = _identity(kind, params, description, tags, code)
     with ws.transaction() as db:
         same = list(db.query(f"SELECT * FROM {TABLE} WHERE name=? AND sha256=? ORDER BY version DESC LIMIT 1",
@@ -195,7 +145,7 @@ def add(ws, name: str, spec: dict[str, Any]) -> tuple[FeatureVersion, bool]:
         if same:
             return _from_row(same[0]), False
         version = _insert(db, name, kind, params, description, tags, code, sha, fit_dataset, None)
-    return resolve(ws, f"{name}@{version}"), True
+    return resolve(ws, Ref(name, version=version)), True
 
 
 def _insert(db, name: str, kind: str, params: dict[str, Any], description: str, tags: list[str], code: str,
@@ -210,30 +160,15 @@ def _insert(db, name: str, kind: str, params: dict[str, Any], description: str, 
     return version
 
 
-def revert(ws, name: str, version: int) -> FeatureVersion:
-    """Make ``name@version``'s definition current again, as a new version (history kept)."""
-    old = resolve(ws, Ref(name, version=int(version)))
+def copy_forward(ws, old: FeatureVersion, code: str) -> FeatureVersion:
+    """Make ``old``'s definition current again as a new version (history kept), recorded with ``code``,
+    the hash of the code that computes it from now on."""
     with ws.transaction() as db:
-        latest = db.execute(f"SELECT MAX(version) FROM {TABLE} WHERE name=?", [name]).fetchone()[0]
+        latest = db.execute(f"SELECT MAX(version) FROM {TABLE} WHERE name=?", [old.name]).fetchone()[0]
         if latest == old.version:
-            raise ConflictError(f"{old.ref} is already the current version of {name}",
-                                hint=f"revert to an older version (see `tinyops feature list {name}`)")
-        # The copy records today's code hash: that is the code that will compute it from now on.
-        code = transforms.code_hash(old.kind)
+            raise ConflictError(f"{old.ref} is already the current version of {old.name}",
+                                hint=f"revert to an older version (see `tinyops feature list {old.name}`)")
         sha = _identity(old.kind, old.params, old.description, old.tags, code)
-        new = _insert(db, name, old.kind, old.params, old.description, old.tags, code, sha,
+        new = _insert(db, old.name, old.kind, old.params, old.description, old.tags, code, sha,
                       old.fit_dataset, old.version)
-    return resolve(ws, f"{name}@{new}")
-
-
-def apply(ws, feature_ref: str, dataset_ref: str, *, name: str | None = None) -> tuple[datasets.DatasetVersion, bool]:
-    """Compute a feature on a dataset version and store the result as a dataset version with lineage.
-
-    The output is named ``name`` (default ``DATASET.FEATURE``); the same result again is the same version.
-    """
-    fv = resolve(ws, feature_ref)
-    dv = datasets.resolve(ws, dataset_ref)
-    out_name = validate_name(name or f"{dv.name}.{fv.name}", "dataset name")
-    arrays = transforms.apply(fv.definition, datasets.load_arrays(ws, dv))
-    return datasets.add_arrays(ws, out_name, arrays, source=f"feature {fv.ref} applied to {dv.ref}",
-                               parents=[dv.ref], feature=fv.ref)
+    return resolve(ws, Ref(old.name, version=new))
