@@ -95,7 +95,7 @@ def test_bad_input_is_explained_and_registers_nothing(trained_ws, tmp_path, monk
     user_profile(tmp_path, monkeypatch, "no-softmax", 'name = "tinyops-c"',
                  'name = "tinyops-c"\nops = ["FULLY_CONNECTED", "RESHAPE"]')
     with pytest.raises(DoesNotFitError, match="lacks ops used by digits@1:int8: SOFTMAX"):
-        build.build(trained_ws, "digits@1:int8", "no-softmax")
+        build.build(trained_ws, "digits@1:int8", "no-softmax", runtime="tinyops-c")  # auto would pick TFLM
     with pytest.raises(NotFoundError, match="tinyops convert digits@1 --quant float16"):
         build.build(trained_ws, "digits@1:float16", "raspberry-pi-4")
     assert builds.list_builds(trained_ws) == []
