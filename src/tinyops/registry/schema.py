@@ -34,12 +34,7 @@ Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 def all_migrations() -> list[Migration]:
     out: list[Migration] = []
     for mod_name in MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name == mod_name:
-                continue  # that noun is not built yet
-            raise
+        mod = importlib.import_module(mod_name)
         out.extend(getattr(mod, "MIGRATIONS", []))
     return out
 
