@@ -11,6 +11,7 @@ from fixtures_fleet import Fleet, fleet, fleet_template  # noqa: F401
 from tinyops.cli.main import cli
 from tinyops.fleet import broker, topics, transfer
 from tinyops.fleet.mqtt import MqttConnection
+from tinyops.fleet.publish import publish
 from tinyops.signing import public_key_hex, verify_manifest
 
 
@@ -46,3 +47,31 @@ def test_publish_once_retained_and_verifiable(fleet: Fleet) -> None:
 def test_publish_unknown_build_is_a_clear_error(fleet: Fleet) -> None:
     r = CliRunner().invoke(cli, ["--workspace", str(fleet.ws.root), "fleet", "publish", "deadbeefdeadbeef"])
     assert r.exit_code == 1 and "no build" in r.output
+
+
+def test_publish_republishes_what_the_broker_lost(fleet: Fleet) -> None:
+    """The registry says published; the broker lost it (cleared, or SIGKILLed before saving)."""
+    from tinyops.fleet.publish import missing_on_broker
+
+    b = fleet.builds["v1"]
+    bundle = fleet.bundle("v1")
+    first = publish(fleet.ws, b)
+    addr = broker.host_address(fleet.ws)
+    with MqttConnection(addr).connect() as c:  # lose the manifest and chunk 0
+        c.publish(topics.build_manifest(b), b"", retain=True)
+        c.publish(topics.build_chunk(b, 0), b"", retain=True)
+    assert len(missing_on_broker(addr, bundle, first.chunk_size, timeout=1)) == 2
+    again = publish(fleet.ws, b)
+    assert again.already_published and again.republished == 2
+    assert missing_on_broker(addr, bundle, first.chunk_size) == []
+    kills = {"broker_killed_after_publish": 0, "lost_then_republished": 0, "held_after_republish": 0}
+    for _ in range(3):  # SIGKILL right after publishing: persistence may not have saved it
+        publish(fleet.ws, b, force=True)
+        broker.kill(fleet.ws)
+        kills["broker_killed_after_publish"] += 1
+        broker.start(fleet.ws)
+        r = publish(fleet.ws, b)
+        kills["lost_then_republished"] += r.republished > 0
+        kills["held_after_republish"] += not missing_on_broker(addr, bundle, first.chunk_size)
+    print("broker kills during publish:", kills)
+    assert kills["held_after_republish"] == 3

@@ -56,6 +56,8 @@ def publish_cmd(ctx: click.Context, build_id: str, force: bool, as_json: bool) -
         echo_json(r.to_dict())
         return
     what = "Already published" if r.already_published else "Published"
+    if r.republished:
+        what = f"Republished {r.republished} messages the broker had lost of"
     click.echo(f"{what} {r.build} ({r.profile}): {r.chunks} chunks, {human_bytes(r.bundle_bytes)}"
                + ("" if r.already_published else f" in {r.seconds:.2f} s"))
 

@@ -23,10 +23,10 @@ def _build_profile(ws: Any, build: str) -> str | None:
 def rollout_build(ws: Any, build: str, group: str, strategy: rollout_mod.Strategy, *,
                   progress: Callable[[dict[str, Any]], None] | None = None) -> fleet_reg.Rollout:
     """Publish the build if needed, then start (or resume) and drive its rollout to the group."""
-    if fleet_reg.publication(ws, build) is None:
-        try:
-            publish_mod.publish(ws, build)
-        except NotFoundError as e:
+    try:  # publishes, or checks the broker still holds it and republishes what it lost
+        publish_mod.publish(ws, build)
+    except NotFoundError as e:
+        if fleet_reg.publication(ws, build) is None:
             raise NotFoundError(f"build {build} is neither published nor in the registry",
                                 hint="create it with `tinyops build REF --device P`, then `tinyops fleet publish`") from e
     with FleetWatcher(ws) as w:

@@ -321,8 +321,12 @@ def start(ws: Any, timeout: float = 10.0) -> BrokerStatus:
     exe = mosquitto_exe()
     if exe is None:
         raise FleetError("Mosquitto is not installed", hint=INSTALL_HINT)
-    for p in (s.port, s.host_listener, s.local_port):
-        if p and _port_open(p):
+    ports = [p for p in (s.port, s.host_listener, s.local_port) if p]
+    settle = time.monotonic() + 2.0  # a broker killed a moment ago may still be closing its sockets
+    while any(_port_open(p) for p in ports) and time.monotonic() < settle:
+        time.sleep(0.05)
+    for p in ports:
+        if _port_open(p):
             raise FleetError(f"port {p} is already in use",
                              hint="stop the other broker or rerun `tinyops broker setup --port N --host-port M`")
     write_auth(ws, s)
