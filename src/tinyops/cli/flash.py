@@ -3,6 +3,8 @@ whole firmware image on a board with its external flasher."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from tinyops.errors import InputError
@@ -67,8 +69,10 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
 
         def progress(done: int, total: int) -> None:
             nonlocal bar
+            if not sys.stderr.isatty():  # piped: only the result, no bare "Sending"
+                return
             if bar is None:
-                bar = click.progressbar(length=total, label="Sending", show_pos=True)
+                bar = click.progressbar(length=total, label="Sending", show_pos=True, file=sys.stderr)
                 bar.__enter__()
             bar.update(done - bar.pos)
 

@@ -33,6 +33,8 @@ def train_cmd(ctx: click.Context, recipe: str, seed: int | None, data: str | Non
     bar: dict[str, Any] = {}
 
     def progress(epoch: int, total: int, logs: dict[str, float]) -> None:
+        if as_json or not sys.stderr.isatty():  # on a pipe or with --json: only the result
+            return
         if "bar" not in bar:
             bar["bar"] = click.progressbar(length=total, label="training", file=sys.stderr, show_pos=True)
             bar["bar"].__enter__()

@@ -34,13 +34,8 @@ def _keras_batch1(path: str) -> tuple[Any, list[int]]:
     shape = [None if d is None else int(d) for d in model.inputs[0].shape]
     if any(d is None for d in shape[1:]):
         raise _Refused(f"the model's input shape {tuple(shape)} has unknown sizes besides the batch")
-    if shape[0] != 1:
-        try:
-            clone = keras.models.clone_model(model, input_tensors=keras.Input(batch_shape=(1, *shape[1:])))
-            clone.set_weights(model.get_weights())
-            model = clone
-        except Exception:  # noqa: BLE001 - subclassed models cannot be cloned; the converter gets batch 1 below
-            pass
+    # A model whose batch is not 1 is converted through a batch-1 concrete function of the model
+    # itself (not a clone: cloning loses state such as a Normalization layer's adapted statistics).
     return model, [1, *shape[1:]]
 
 
@@ -75,11 +70,16 @@ def _converter(req: dict[str, Any], d: Path) -> tuple[Any, list[int]]:
     if int(model.inputs[0].shape[0] or 0) == 1:
         return tf.lite.TFLiteConverter.from_keras_model(model), shape
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
-    def call(x: Any) -> Any:
-        return model(x, training=False)
+    import keras
 
-    return tf.lite.TFLiteConverter.from_concrete_functions([call.get_concrete_function()], model), shape
+    # Keras' own export with a batch-1 signature; the SavedModel converter freezes its variables.
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: model(x, training=False),
+                         input_signature=[tf.TensorSpec(shape, tf.float32)])
+    exported = str(d / "batch1")
+    archive.write_out(exported, verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(exported, signature_keys=["serve"]), shape
 
 
 def convert(d: Path) -> bytes:
