@@ -129,6 +129,7 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
             # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
             msgs.append(_desired_msg(ws, d.device, r.build, r.id, set_at, rollback=s.allow_rollback))
         conn.publish_many(msgs, qos=1, retain=True)  # one wait for all PUBACKs, not one per device
+        sessions = conn.connect_count
         if progress:
             progress(_snapshot(fleet_reg.get_rollout(ws, r.id), f"batch {b + 1}/{nbatches}: desired set"))
         while True:
@@ -136,6 +137,11 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
             r = fleet_reg.get_rollout(ws, r.id)
             if r.state != "running":
                 return r
+            if conn.connect_count != sessions and conn.connected:
+                # A new session: the broker restarted (or the link dropped) and may have lost the
+                # retained desired messages it had not saved; they are idempotent, so send them again.
+                sessions = conn.connect_count
+                conn.publish_many(msgs, qos=1, retain=True)
             waiting = 0
             for d in (d for d in r.devices if d.batch == b and d.state == "desired"):
                 v = _verdict(watcher.latest(d.device), r.build, d.set_at)
