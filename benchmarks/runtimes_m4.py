@@ -12,7 +12,7 @@ Reported: instructions per inference (second input), per MAC, arena, the firmwar
 .text/.data/.bss for that runtime (tinyops firmware for qemu-mps2-an386, no model), and
 the share of output values identical to the tflite-micro Python interpreter.
 
-    TFLM_DIR=../shared/third_party python benchmarks/runtimes_m4.py  →  results/runtimes_m4.json
+    TFLM_DIR=../shared/third_party python benchmarks/runtimes_m4.py [MODEL ...]  →  results/runtimes_m4.json
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tinyops.runtimes import open_runtime, tflite_file  # noqa: E402
 
 # firmware/src/config.h defaults: slot image copy + arena + staged input, in .bss of every firmware
 FW_BUFFERS = 512 * 1024 + 256 * 1024 + 32 * 1024
-PROBE_ARENA = 512 * 1024  # kArenaSize of the export used here: the probe bisects the real minimum
+PROBE_ARENA = 128 * 1024  # kArenaSize of the export used here: the probe bisects the real minimum
 RUNTIMES = {"tinyops-c": None, "tflm": "ref", "tflm-cmsis-nn": "cmsisnn"}
 
 
@@ -49,7 +49,8 @@ def firmware_sizes(runtime: str) -> dict[str, int]:
 def main() -> None:
     fw = {rt: firmware_sizes(rt) for rt in RUNTIMES}
     rows = []
-    for name in MODEL_NAMES:
+    names = sys.argv[1:] or list(MODEL_NAMES)
+    for name in names:
         tfl = model_bytes(name)
         model = tflite_file.read(tfl)
         macs = count_macs(model)
@@ -79,8 +80,12 @@ def main() -> None:
             row["identical_share"] = float(np.mean(out == ref))
             row["max_abs_lsb"] = int(np.max(np.abs(out.astype(int) - ref.astype(int))))
             rows.append(row)
+            save(rows)
             print(f"{name:15} {runtime:14} {row['instructions']:>12,} instr  {row['instructions_per_mac'] or 0:>6} /MAC  "
                   f"arena {row['arena_bytes']:>7}  identical {row['identical_share']:.3f}", flush=True)
+
+def save(rows: list[dict]) -> None:
+    """Written after every row, so a partial run leaves what it measured."""
     write_result("runtimes_m4", {
         "board": "qemu-mps2-an386", "counter": "instructions (-icount shift=0; TFLM: SysTick x 40, resolution 40)",
         "inputs": "2 random int8 inputs (seed 0); instructions of the second",
