@@ -23,7 +23,16 @@ from pathlib import Path
 from tinyops import package_data
 from tinyops.errors import DeviceError, InputError, NotFoundError
 
-BOARDS = ("qemu-mps2-an386", "posix")
+# Emulated board -> QEMU machine (`qemu-system-arm -M`); "posix" runs natively.
+QEMU_MACHINES = {
+    "qemu-microbit": "microbit",        # nRF51822, Cortex-M0
+    "qemu-mps2-an385": "mps2-an385",    # Cortex-M3
+    "qemu-mps2-an386": "mps2-an386",    # Cortex-M4F
+    "qemu-mps2-an500": "mps2-an500",    # Cortex-M7
+    "qemu-mps2-an505": "mps2-an505",    # Cortex-M33
+    "qemu-mps3-an547": "mps3-an547",    # Cortex-M55
+}
+BOARDS = (*QEMU_MACHINES, "posix")
 BOARD_ALIASES = {"qemu": "qemu-mps2-an386", "posix-sim": "posix"}
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
@@ -169,12 +178,12 @@ def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str
     flash_path = Path(flash).resolve() if flash else d / f"{sim_id}.flash"
     log = d / f"{sim_id}.log"
     port = port or _free_port()
-    if board == "qemu-mps2-an386":
+    if board in QEMU_MACHINES:
         if shutil.which(QEMU) is None:
             raise DeviceError(f"{QEMU} is not installed", hint="`make install` (apt: qemu-system-arm)")
         if "," in str(flash_path):
             raise InputError("the flash file path must not contain a comma (QEMU option syntax)")
-        argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
+        argv = [QEMU, "-M", QEMU_MACHINES[board], "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
                 "-chardev", f"socket,id=uart0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on",
                 "-serial", "chardev:uart0",
                 "-semihosting-config", f"enable=on,target=native,arg=tinyops-fw,arg={flash_path}",

@@ -1,5 +1,7 @@
-/* qemu-mps2-an386 board: CMSDK UART0, SysTick as instruction counter,
- * flash = a host file through semihosting. */
+/* Arm MPS2/MPS3 FPGA images under QEMU (AN385 M3, AN386 M4, AN500 M7, AN505 M33,
+ * AN547 M55): CMSDK UART0, SysTick as instruction counter, flash = a host file
+ * through semihosting. Per board (board.mk): BOARD_NAME, CMSDK_UART0 (base address
+ * as the core sees it: the secure alias on the TrustZone images), SYSCLK_HZ. */
 #include <stdint.h>
 #include <string.h>
 
@@ -7,7 +9,16 @@
 #include "hal.h"
 #include "slots.h"
 
-#define UART0 0x40004000u
+#ifndef BOARD_NAME
+#error "board.mk must define BOARD_NAME"
+#endif
+#ifndef CMSDK_UART0
+#define CMSDK_UART0 0x40004000u
+#endif
+#ifndef SYSCLK_HZ
+#define SYSCLK_HZ 25000000u
+#endif
+#define UART0 CMSDK_UART0
 #define UART_DATA (*(volatile uint32_t *)(UART0 + 0x00u))
 #define UART_STATE (*(volatile uint32_t *)(UART0 + 0x04u))
 #define UART_CTRL (*(volatile uint32_t *)(UART0 + 0x08u))
@@ -19,10 +30,10 @@
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define SCB_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
-#define SYSCLK_HZ 25000000u
 /* With `-icount shift=0` QEMU advances virtual time 1 ns per instruction, and
- * SysTick ticks at SYSCLK (25 MHz): one tick = 40 instructions. */
-#define NS_PER_TICK (1000000000u / SYSCLK_HZ)
+ * SysTick ticks at SYSCLK (25 MHz on MPS2, 20 MHz on AN505, 32 MHz on AN547):
+ * one tick = 40, 50 or 31.25 instructions. */
+#define NS_PER_TICK_X4 (4000000000u / SYSCLK_HZ) /* x4: 31.25 ns at 32 MHz stays exact */
 
 #ifndef FLASH_WORD
 #define FLASH_WORD 16u /* bytes per semihosting write: a kill can tear a page */
@@ -68,7 +79,7 @@ static int sh_open(const char *name, int mode) {
   return semihost(SYS_OPEN, a);
 }
 
-const char *hal_board_name(void) { return "qemu-mps2-an386"; }
+const char *hal_board_name(void) { return BOARD_NAME; }
 
 static char g_cmdline[256];
 
@@ -169,7 +180,7 @@ uint64_t hal_counter(void) {
     w2 = g_systick_wraps;
   } while (w1 != w2);
   /* SysTick counts down from 0xFFFFFF. */
-  return ((uint64_t)w1 * 0x1000000u + (0xFFFFFFu - v)) * NS_PER_TICK;
+  return ((uint64_t)w1 * 0x1000000u + (0xFFFFFFu - v)) * NS_PER_TICK_X4 / 4u;
 }
 
 uint32_t hal_counter_unit(void) { return HAL_UNIT_INSTRUCTIONS; }

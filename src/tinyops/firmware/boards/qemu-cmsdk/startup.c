@@ -1,5 +1,5 @@
-/* Cortex-M4 start-up for QEMU's mps2-an386: vector table, .data/.bss set-up,
- * FPU enable, then main(). */
+/* Cortex-M start-up for QEMU's MPS2/MPS3 images: vector table, .data/.bss set-up,
+ * FPU enable (cores built with one), then main(). */
 #include <stdint.h>
 #include <string.h>
 
@@ -23,9 +23,11 @@ void Reset_Handler(void) {
   uint32_t *src = &_sidata, *dst = &_sdata;
   while (dst < &_edata) *dst++ = *src++;
   for (dst = &_sbss; dst < &_ebss;) *dst++ = 0;
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
   /* CP10/CP11 full access: the runtime may be built with -mfloat-abi=hard. */
   *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20);
   __asm volatile("dsb\n isb");
+#endif
   (void)main();
   for (;;) {
   }

@@ -1,10 +1,4 @@
-# qemu-mps2-an386: Cortex-M4F under qemu-system-arm.
-# No -ffreestanding: the kernels read packed words with memcpy(&w, p, 4), which
-# GCC turns into one load only when memcpy is a builtin (3.4x fewer instructions).
-BOARD_CC = arm-none-eabi-gcc
-BOARD_CFLAGS = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -g -Wall -Wextra \
-  -std=c99 -ffunction-sections -fdata-sections
-BOARD_LDFLAGS = -nostartfiles -T boards/qemu-mps2-an386/link.ld -Wl,--gc-sections \
-  -Wl,-Map=$(OUT)/tinyops-fw.map --specs=nano.specs -lc -lm -lgcc
-BOARD_SRCS = boards/qemu-mps2-an386/startup.c boards/qemu-mps2-an386/hal_qemu.c
-BOARD_OUT = tinyops-fw.elf
+# qemu-mps2-an386: Cortex-M4F (DSP, single-precision FPU), CMSDK UART0 at 0x40004000, 25 MHz.
+BOARD_CPU = -mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16
+BOARD_DEFS = -DBOARD_NAME='"qemu-mps2-an386"' -DCMSDK_UART0=0x40004000u -DSYSCLK_HZ=25000000u
+include boards/qemu-cmsdk/common.mk
