@@ -344,13 +344,9 @@ def validate(payload: bytes, topic_device: str, *, now: float | None = None,
 
 def check_consistency(msg: dict[str, Any], *, now: float | None = None,
                       values_per_inference: int | None = None) -> None:
-    """The window's numbers must describe the same inferences.
-
-    Every inference adds one prediction and, per histogram, the same number of
-    values (``values_per_inference``: input elements per feature, known from
-    the build; without it, any whole multiple of ``count``). A window that
-    claims 1 inference but a billion values per bin is a lie, not telemetry.
-    """
+    """The window's numbers must describe the same inferences: each adds one prediction and, per
+    histogram, ``values_per_inference`` values (input elements per feature, from the build; without
+    it, any whole multiple of ``count``). 1 inference with a billion values per bin is a lie."""
     count = msg["count"]
     preds = sum(msg["predictions"].values())
     if preds != count:
