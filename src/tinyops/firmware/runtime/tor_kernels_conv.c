@@ -266,6 +266,16 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
     a1 = __smlabb(xo_, wo_, a1);                                                    \
     a3 = __smlatt(xo_, wo_, a3);                                                    \
   } while (0)
+/* the same tap in asm on xv/wv (overwritten), temporaries t/u */
+#define TOR_DW_TAP_ASM                            \
+  "sxtb16 %[t], %[xv]\n\t"                        \
+  "sxtb16 %[u], %[wv]\n\t"                        \
+  "smlabb %[a0], %[t], %[u], %[a0]\n\t"           \
+  "smlatt %[a2], %[t], %[u], %[a2]\n\t"           \
+  "sxtb16 %[xv], %[xv], ror #8\n\t"               \
+  "sxtb16 %[wv], %[wv], ror #8\n\t"               \
+  "smlabb %[a1], %[xv], %[wv], %[a1]\n\t"         \
+  "smlatt %[a3], %[xv], %[wv], %[a3]\n\t"
 #endif
 
 /* One output pixel of a depthwise convolution with depth multiplier 1, all channels,
@@ -289,9 +299,35 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
     int32_t a0, a1, a2, a3;
     const int8_t *x = ip + c, *w = fb + c;
     if (full && nx == 3) { /* the common 3-wide kernel, its row unrolled */
+      int32_t ny_done = 0;
       a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
+      if (dstep == C && ny > 0) {
+        /* undilated: one register steps both input and weights; asm keeps a0..a3 in
+         * registers (GCC spills them across the row) */
+        const int32_t rs = rstep - 2 * C;
+        int32_t n = ny;
+        uint32_t xv, wv, t, u;
+        __asm__("1:\n\t"
+                "ldr %[xv], [%[x]]\n\t"
+                "ldr %[wv], [%[w]]\n\t" TOR_DW_TAP_ASM
+                "ldr %[xv], [%[x], %[c]]\n\t"
+                "ldr %[wv], [%[w], %[c]]\n\t" TOR_DW_TAP_ASM
+                "add %[x], %[x], %[c], lsl #1\n\t"
+                "add %[w], %[w], %[c], lsl #1\n\t"
+                "ldr %[xv], [%[x]]\n\t"
+                "ldr %[wv], [%[w]]\n\t" TOR_DW_TAP_ASM
+                "add %[x], %[x], %[rs]\n\t"
+                "add %[w], %[w], %[c]\n\t"
+                "subs %[n], %[n], #1\n\t"
+                "bne 1b\n\t"
+                : [x] "+r"(x), [w] "+r"(w), [n] "+r"(n), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                  [a3] "+r"(a3), [xv] "=&r"(xv), [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)
+                : [c] "r"(C), [rs] "r"(rs)
+                : "cc", "memory");
+        ny_done = ny;
+      }
       const int32_t d2 = 2 * dstep, c2 = 2 * C;
-      for (int32_t fy = 0; fy < ny; fy++, x += rstep, w += 3 * C) {
+      for (int32_t fy = ny_done; fy < ny; fy++, x += rstep, w += 3 * C) {
         DW_TAP(x, w);
         DW_TAP(x + dstep, w + C);
         DW_TAP(x + d2, w + c2);
