@@ -1,4 +1,4 @@
-"""The Cortex-M4 asm inner loops (dot4: odd and even word counts, byte tails; depthwise
+"""The Cortex-M4 asm inner loops (dot4: odd and even word counts, byte tails; strided 1x1; depthwise
 3-wide rows, undilated and dilated, channel tails) give TFLite Micro's exact output when
 run under qemu-system-arm. The host build never takes these paths."""
 
@@ -16,6 +16,7 @@ BASE = {"sh": 1, "sw": 1, "dh": 1, "dw": 1, "padding": "SAME", "act": "NONE", "b
 CASES = [  # (depthwise, shape overrides)
     (False, {"h": 3, "w": 3, "c": 4, "oc": 8, "kh": 1, "kw": 1, "seed": 1}),  # 1 word: single step only
     (False, {"h": 4, "w": 3, "c": 12, "oc": 5, "kh": 1, "kw": 1, "seed": 2}),  # 3 words + dot1 channel tail
+    (False, {"h": 5, "w": 6, "c": 8, "oc": 6, "kh": 1, "kw": 1, "sh": 2, "sw": 3, "padding": "VALID", "seed": 8}),
     (False, {"h": 5, "w": 4, "c": 7, "oc": 8, "kh": 3, "kw": 3, "act": "RELU", "seed": 3}),  # clipped runs, byte tails
     (False, {"h": 6, "w": 6, "c": 16, "oc": 12, "kh": 3, "kw": 3, "padding": "VALID", "seed": 4}),  # 12 words/row
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows

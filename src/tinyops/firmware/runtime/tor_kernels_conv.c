@@ -188,6 +188,28 @@ static void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_
       }
 }
 
+/* 1x1 kernel, no padding: every window is one input pixel, always fully inside. */
+static void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in, const int8_t *filt, int8_t *out,
+                    const requant_t *r) {
+  const tor_conv_params *p = r->p;
+  const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
+  const int32_t *be = r->bias_eff;
+  for (int32_t b = 0; b < N; b++)
+    for (int32_t oy = 0; oy < OH; oy++)
+      for (int32_t ox = 0; ox < OW; ox++) {
+        const int8_t *ip = in + ((b * H + oy * p->stride_h) * W + ox * p->stride_w) * C;
+        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
+        int32_t oc = 0;
+        for (; oc + 4 <= OC; oc += 4) {
+          int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
+          dot4(ip, filt + oc * C, C, C, acc);
+          for (int k = 0; k < 4; k++) o[oc + k] = requant(r, oc + k, acc[k]);
+        }
+        for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(ip, filt + oc * C, C) + be[oc]);
+      }
+}
+
 static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                    const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
@@ -443,6 +465,8 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   else if (p->scratch >= 0)
     conv2d_im2col(&t[p->input], &t[p->filter], &t[p->output], in, filt, out,
                   (int8_t *)tor_data(image, arena, p->scratch), &r);
+  else if (t[p->filter].dims[1] == 1 && t[p->filter].dims[2] == 1 && p->pad_h == 0 && p->pad_w == 0)
+    conv1x1(&t[p->input], &t[p->output], in, filt, out, &r);
   else
     conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   return TOR_OK;
