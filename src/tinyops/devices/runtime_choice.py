@@ -23,8 +23,8 @@ CHOICES = ("auto", *RUNTIMES)
 TFLM_MAGIC = b"TFLM"
 TFLM_HEADER = 16
 # Firmware code + state beyond tinyops-c's, measured: arm-none-eabi-size of the qemu-mps2-an386
-# firmware (tinyops-c 35 KB .text; TFLM reference 176 KB; CMSIS-NN see benchmarks/runtimes_m4.json).
-RUNTIME_FLASH = {"tflm": 176 * 1024, "tflm-cmsis-nn": 224 * 1024}
+# firmware (tinyops-c 37 KB .text; TFLM reference 176 KB; TFLM + CMSIS-NN 232 KB: benchmarks/runtimes_m4.json).
+RUNTIME_FLASH = {"tflm": 176 * 1024, "tflm-cmsis-nn": 232 * 1024}
 RUNTIME_RAM = {"tflm": 4 * 1024, "tflm-cmsis-nn": 4 * 1024}
 
 
