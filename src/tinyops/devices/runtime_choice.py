@@ -36,7 +36,8 @@ def tflm_ops() -> tuple[str, ...]:
 
 def available(profile: Profile) -> list[str]:
     """Runtimes a profile's board can run: its own, plus TFLM on tinyops-c Cortex-M boards."""
-    if profile.runtime == "tinyops-c" and profile.core.lower().startswith("cortex-m"):
+    # The TFLM libraries are built for Cortex-M4F (hard float); other cores keep their own runtime.
+    if profile.runtime == "tinyops-c" and profile.core.lower() == "cortex-m4f":
         return list(RUNTIMES)
     return [profile.runtime]
 

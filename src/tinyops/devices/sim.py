@@ -106,6 +106,9 @@ def build_firmware(board: str, runtime: str = "tinyops-c") -> Path:
     if runtime != "tinyops-c":
         from tinyops.devices import tflm_build
 
+        if board.startswith("qemu") and board != "qemu-mps2-an386":
+            raise InputError(f"the TFLM firmware is built for the Cortex-M4F board only, not {board}",
+                             hint="use qemu-mps2-an386, or --runtime tinyops-c")
         variant = TFLM_VARIANT[runtime] if board.startswith("qemu") else "host"
         if variant == "host" and runtime == "tflm-cmsis-nn":
             raise InputError("CMSIS-NN kernels run on Cortex-M only", hint="use --runtime tflm on the posix board")
