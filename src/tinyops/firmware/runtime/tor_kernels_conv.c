@@ -166,9 +166,12 @@ static void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH
   }
 }
 
-static void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                          const int8_t *filt, int8_t *out, int8_t *col, const requant_t *r) {
+static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
+                                                    const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
+                                                    const requant_t *r) {
   const tor_conv_params *p = r->p;
+  const int32_t *be = r->bias_eff, *mult = r->mult, *shift = r->shift;
+  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
@@ -180,21 +183,24 @@ static void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_
         int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
         int32_t oc = 0;
         for (; oc + 4 <= OC; oc += 4) {
-          int32_t acc[4] = {0, 0, 0, 0};
+          int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
           dot4(col, filt + oc * K, K, K, acc);
-          for (int k = 0; k < 4; k++) o[oc + k] = requant(r, oc + k, acc[k] + r->bias_eff[oc + k]);
+          for (int k = 0; k < 4; k++)
+            o[oc + k] = (int8_t)tor_clamp(tor_mbqm(acc[k], mult[oc + k], shift[oc + k]) + off, lo, hi);
         }
-        for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(col, filt + oc * K, K) + r->bias_eff[oc]);
+        for (; oc < OC; oc++)
+          o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(col, filt + oc * K, K) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
       }
 }
 
 /* 1x1 kernel, no padding: every window is one input pixel, always fully inside. */
-static void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in, const int8_t *filt, int8_t *out,
-                    const requant_t *r) {
+static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
+                                              const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
-  const int32_t *be = r->bias_eff;
+  const int32_t *be = r->bias_eff, *mult = r->mult, *shift = r->shift;
+  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
@@ -204,9 +210,11 @@ static void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in
         for (; oc + 4 <= OC; oc += 4) {
           int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
           dot4(ip, filt + oc * C, C, C, acc);
-          for (int k = 0; k < 4; k++) o[oc + k] = requant(r, oc + k, acc[k]);
+          for (int k = 0; k < 4; k++)
+            o[oc + k] = (int8_t)tor_clamp(tor_mbqm(acc[k], mult[oc + k], shift[oc + k]) + off, lo, hi);
         }
-        for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(ip, filt + oc * C, C) + be[oc]);
+        for (; oc < OC; oc++)
+          o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(ip, filt + oc * C, C) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
       }
 }
 
