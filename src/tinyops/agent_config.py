@@ -77,6 +77,13 @@ def _need(table: dict[str, Any], key: str, where: str, kind: type) -> Any:
     return value
 
 
+def _port(value: Any, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise InputError(f"agent config {path}: [agent] http_port must be a whole number 0-65535, not {value!r}",
+                         hint="use 0 to pick any free port")
+    return value
+
+
 def load(path: Path | str) -> AgentConfig:
     path = Path(path).resolve()
     try:
@@ -95,7 +102,7 @@ def load(path: Path | str) -> AgentConfig:
                            tls=bool(mq.get("tls", True)), ca_pem=mq.get("ca_pem")),
         public_key=_need(sig, "public_key", "signing", str),
         state_dir=state if state.is_absolute() else path.parent / state,
-        http_host=str(ag.get("http_host", "127.0.0.1")), http_port=int(ag.get("http_port", 8765)),
+        http_host=str(ag.get("http_host", "127.0.0.1")), http_port=_port(ag.get("http_port", 8765), path),
         telemetry_period_s=float(ag.get("telemetry_period_s", 60)),
         telemetry_reservoir=int(ag.get("telemetry_reservoir", 0)), heartbeat_s=float(ag.get("heartbeat_s", 60)),
         gateway=GatewayConfig(device=_need(gw, "device", "gateway", str), port=_need(gw, "port", "gateway", str),

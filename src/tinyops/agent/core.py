@@ -23,13 +23,18 @@ from tinyops.fleet import topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.agent_config import AgentConfig
 from tinyops.agent.desired import DesiredGate, DesiredRefused
-from tinyops.agent.fetch import Download, Rejected
+from tinyops.agent.fetch import Download, Rejected, prune_downloads
 from tinyops.agent.model import LoadedModel, preload_runtime, self_test
 from tinyops.agent.slots import SlotContent, SlotStore
 from tinyops.agent.telemetry import Telemetry
 
 log = logging.getLogger("tinyops.agent")
 HEARTBEAT = "<heartbeat>"  # not an MQTT topic: a work item for the worker
+# Broker connection retries: 1, 2, 4, ... s, never more than 30 s apart.
+CONNECT_RETRY_FIRST_S = 1.0
+CONNECT_RETRY_FACTOR = 2.0
+CONNECT_RETRY_MAX_S = 30.0
+STOP_PUBLISH_TIMEOUT_S = 1.0  # the "offline" status on stop; the broker's last will covers a miss
 
 
 def _now() -> str:
@@ -63,21 +68,31 @@ class Agent:
                               will=(topics.status(self.cfg.device), b"offline", True),
                               on_connect=self._on_connected)
 
-    def _connect(self) -> None:
-        """Connect, retrying while the broker is unreachable (a Pi may boot before
-        its network); wrong credentials are final. The local model is served meanwhile."""
-        delay = 1.0
+    def _connect(self) -> bool:
+        """Connect, retrying while the broker is unresolvable or unreachable (a Pi may
+        boot before its network); wrong credentials are final. The local model is
+        served meanwhile. Returns False when the agent was stopped first."""
+        delay, attempt = CONNECT_RETRY_FIRST_S, 0
+        where = f"[mqtt] host/port in {self.cfg.path}" if self.cfg.path else "[mqtt] host/port"
         while not self._stop.is_set():
+            attempt += 1
             try:
                 self.conn.connect()
-                return
+                if attempt > 1:
+                    log.info("connected to the MQTT broker at %s after %d attempts",
+                             self.cfg.mqtt.describe(), attempt)
+                return True
             except TinyOpsError as e:
                 if "refused the connection" in str(e):
                     raise
-                log.warning("%s; retrying in %.0f s", e, delay)
+                if attempt == 1:
+                    log.error("%s (from %s); serving the local model and retrying in %.0f s", e, where, delay)
+                else:
+                    log.warning("retry %d failed: %s; next try in %.0f s", attempt - 1, e.message, delay)
                 self.conn = self._new_connection()
                 self._stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * CONNECT_RETRY_FACTOR, CONNECT_RETRY_MAX_S)
+        return False
 
     # ---- small persistence helpers ------------------------------------------------
     def _load_json(self, name: str) -> dict[str, Any] | None:
@@ -122,17 +137,32 @@ class Agent:
         self.telemetry.new_model(content.manifest)
 
     def start(self) -> None:
+        self.start_local()
+        self.connect_and_follow()
+
+    def start_local(self) -> None:
+        """Everything that needs no network: the installed model, the HTTP endpoint
+        (raises InputError naming ``http_port`` if the port is taken), the threads."""
         from tinyops.agent.server import start_server
 
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self._warm_up()
         self.recover()
-        self.http = start_server(self, self.cfg.http_host, self.cfg.http_port)
-        (self.cfg.state_dir / "http.port").write_text(f"{self.http.server_address[1]}\n")
+        self.http = start_server(self, self.cfg.http_host, self.cfg.http_port, config_path=self.cfg.path)
+        (self.cfg.state_dir / "http.port").write_text(f"{self.http_port}\n")
         self._spawn(self._worker, "worker")
         self._spawn(self._ticker, "ticker")
-        self._connect()
-        self.conn.subscribe(topics.desired(self.device))
+
+    @property
+    def http_port(self) -> int | None:
+        http = getattr(self, "http", None)
+        return int(http.server_address[1]) if http else None
+
+    def connect_and_follow(self) -> None:
+        """Connect (retrying) and subscribe to this device's desired build; returns
+        early if the agent is stopped meanwhile."""
+        if self._connect() and not self._stop.is_set():
+            self.conn.subscribe(topics.desired(self.device))
 
     def _warm_up(self) -> None:
         """Pay one-time initialisation at start-up instead of inside the first update
@@ -159,10 +189,11 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
         self._queue.put(None)
-        try:
-            self.conn.publish(topics.status(self.device), b"offline", retain=True, timeout=2)
-        except TinyOpsError:
-            pass
+        if self.conn.connected:  # not connected: nothing to wait for, the last will says offline
+            try:
+                self.conn.publish(topics.status(self.device), b"offline", retain=True, timeout=STOP_PUBLISH_TIMEOUT_S)
+            except TinyOpsError:
+                pass
         self.conn.close()
         if getattr(self, "http", None):
             self.http.shutdown()
@@ -185,7 +216,7 @@ class Agent:
                 "health": "ok" if self.model else "no_model",
                 "desired": (self.desired or {}).get("build"), "last_update": self.last_update,
                 "refused_desired": self.refused_desired,
-                "runtime": "litert", "agent_version": __version__, "ts": _now()}
+                "runtime": "litert", "agent_version": __version__, "http_port": self.http_port, "ts": _now()}
 
     def report(self) -> None:
         try:
@@ -321,6 +352,9 @@ class Agent:
             d = self.download
             self._cancel_download()
             d.discard()
+        if result == "installed":  # superseded downloads and crash leftovers go
+            prune_downloads(self.cfg.state_dir)
+            self.slots.tidy()
         self.last_update = {"build": build, "result": result, "at": _now(),
                             "set_at": (self.desired or {}).get("set_at"), **detail}
         self._save_json("last_update.json", self.last_update)

@@ -23,7 +23,8 @@ Example:
 """
 
 
-STOP_GRACE_S = 3.0
+STOP_GRACE_S = 2.5  # SIGTERM/SIGINT to exit: under 3 s in every state
+log = logging.getLogger("tinyops.agent")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="agent.toml written by `tinyops device register`")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     args = p.parse_args(argv)
+    # First thing: the handlers only set this event. Everything slow (connecting,
+    # downloading, installing) runs on other threads; this thread only waits on it,
+    # so a signal is acted on at once whatever the agent is doing.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from tinyops import agent_config as config
     from tinyops.agent.core import Agent
@@ -40,33 +47,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config.load(args.config)
         agent = Agent(cfg)
-        stopping = threading.Event()
-        # The handler only flags: stopping publishes "offline" and joins threads,
-        # which must not run inside a signal handler (it could block forever
-        # while the broker is down).
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: stopping.set())
-        agent.start()
-        if cfg.gateway:
-            from tinyops.agent.gateway import start_gateway
-
-            start_gateway(agent, cfg.gateway)
-        logging.getLogger("tinyops.agent").info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host,
-                                                agent.http.server_address[1])
-        # A long timeout instead of a 0.5 s poll: the signal handler sets the event,
-        # which wakes this wait at once; idle agents should not spin.
-        while not stopping.wait(3600):
-            pass
-        closer = threading.Thread(target=agent.stop, daemon=True)
-        closer.start()
-        closer.join(STOP_GRACE_S)
-        if closer.is_alive():  # past the grace period, exit anyway: the broker's last will says offline
-            logging.getLogger("tinyops.agent").warning("stop took over %.0f s; exiting", STOP_GRACE_S)
-            os._exit(0)
+        agent.start_local()  # model + HTTP port: no network, fails fast on a taken port
     except TinyOpsError as e:
         print(f"tinyops-agent: {e}", file=sys.stderr)
         return e.exit_code
-    return 0
+    log.info("device %s up; HTTP on %s:%s", cfg.device, cfg.http_host, agent.http_port)
+    failed: list[TinyOpsError] = []
+
+    def follow() -> None:
+        try:
+            agent.connect_and_follow()
+            if cfg.gateway and not stopping.is_set():
+                from tinyops.agent.gateway import start_gateway
+
+                start_gateway(agent, cfg.gateway)
+        except TinyOpsError as e:  # final (wrong credentials, a refused subscription): stop with exit 1
+            failed.append(e)
+            stopping.set()
+
+    threading.Thread(target=follow, name="agent-connect", daemon=True).start()
+    # A long timeout instead of a short poll: the signal handler sets the event,
+    # which wakes this wait at once; idle agents should not spin.
+    while not stopping.wait(3600):
+        pass
+    if failed:
+        print(f"tinyops-agent: {failed[0]}", file=sys.stderr)
+    closer = threading.Thread(target=agent.stop, daemon=True)
+    closer.start()
+    closer.join(STOP_GRACE_S)
+    if closer.is_alive():  # past the grace period, exit anyway: the broker's last will says offline
+        log.warning("stop took over %.1f s; exiting", STOP_GRACE_S)
+    logging.shutdown()
+    sys.stderr.flush()
+    # os._exit: daemon threads may sit in a blocking call (a TCP connect, a DNS
+    # lookup, a self-test); interpreter shutdown must not wait for them.
+    os._exit(failed[0].exit_code if failed else 0)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from tinyops.errors import InputError
 
 if TYPE_CHECKING:
     from tinyops.agent.core import Agent
@@ -145,9 +149,18 @@ class _QuietHTTPServer(ThreadingHTTPServer):
             t.join(0.05)
 
 
-def start_server(agent: "Agent", host: str, port: int) -> ThreadingHTTPServer:
+def start_server(agent: "Agent", host: str, port: int, config_path: Path | None = None) -> ThreadingHTTPServer:
+    """Bind and serve; ``port = 0`` picks a free one (see ``server_address``). A port
+    that is taken or not allowed is an InputError naming the config key to change."""
     handler = type("AgentHandler", (_Handler,), {"agent": agent})
-    httpd = _QuietHTTPServer((host, port), handler)
+    where = f"[agent] http_port in {config_path}" if config_path else "[agent] http_port in agent.toml"
+    try:
+        httpd = _QuietHTTPServer((host, port), handler)
+    except OSError as e:
+        what = "is already in use (another tinyops-agent on this machine?)" if e.errno == errno.EADDRINUSE \
+            else f"cannot be opened: {e.strerror or e}"
+        raise InputError(f"HTTP port {port} on {host} {what}",
+                         hint=f"set {where} to a free port, or to 0 to pick one") from e
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": None}, name="agent-http", daemon=True).start()
     return httpd

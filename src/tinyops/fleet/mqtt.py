@@ -11,6 +11,7 @@ It imports nothing from tinyops but topics/errors, so the agent stays small.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -86,6 +87,9 @@ class MqttConnection:
         except ssl.SSLError as e:
             raise FleetError(f"TLS handshake with {a.describe()} failed: {e.reason or e}",
                              hint="check the broker's CA certificate in the config and that the port is the TLS listener") from e
+        except socket.gaierror as e:
+            raise FleetError(f"cannot resolve the MQTT broker host {a.host!r}: {e.strerror or e}",
+                             hint="check the broker's host name (or use its IP address) and the network/DNS") from e
         except OSError as e:
             raise FleetError(f"cannot reach the MQTT broker at {a.host}:{a.port}: {e.strerror or e}",
                              hint="start it with `tinyops broker start` or check host and port") from e
