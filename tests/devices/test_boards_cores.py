@@ -1,4 +1,5 @@
-"""Every Cortex-M class under QEMU (M3, M4, M7, M33, M55 on Arm's MPS2/MPS3 images):
+"""Every Cortex-M class under QEMU (M0 on the micro:bit's nRF51, M3, M4, M7, M33, M55 on
+Arm's MPS2/MPS3 images):
 the same firmware sources built per core, flashed over the update protocol,
 self-tested against TFLM's outputs, benched; every core's outputs are
 bit-identical to the TFLM interpreter's, hence to each other's."""
@@ -15,7 +16,7 @@ from tinyops.devices import profiles, sim
 from tinyops.devices.serial import bench, flash, ops
 from tinyops.devices.serial.link import Link
 
-CORES = {"qemu-mps2-an385": "cortex-m3", "qemu-mps2-an386": "cortex-m4f", "qemu-mps2-an500": "cortex-m7",
+CORES = {"qemu-microbit": "cortex-m0", "qemu-mps2-an385": "cortex-m3", "qemu-mps2-an386": "cortex-m4f", "qemu-mps2-an500": "cortex-m7",
          "qemu-mps2-an505": "cortex-m33", "qemu-mps3-an547": "cortex-m55"}
 
 
@@ -55,5 +56,6 @@ def test_flash_self_test_and_bench_on_every_core(core_boards, digits, board) -> 
             assert np.array_equal(np.frombuffer(out, np.int8), y.reshape(-1)), board
     r = bench.bench_device(b.url, runs=2, warmup=0, golden_inputs=digits.inputs, golden_outputs=digits.outputs)
     assert r.agreement == 1.0 and r.counter_unit == "instructions"
-    # The SysTick rate per board is right when the count is that of the M4 build within 2x.
-    assert 40_000 < r.instructions_per_inference < 200_000, r.instructions_per_inference
+    # The timer rate per board is right when the count is near the M4 build's (88 k): the
+    # M0 has no SMLAD and 8 registers, ~2.7x.
+    assert 40_000 < r.instructions_per_inference < 400_000, r.instructions_per_inference

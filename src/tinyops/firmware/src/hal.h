@@ -28,6 +28,9 @@ uint32_t hal_flash_size(void);
 int hal_flash_read(uint32_t addr, void *dst, uint32_t len);
 int hal_flash_erase_page(uint32_t addr);
 int hal_flash_write(uint32_t addr, const void *src, uint32_t len);
+/* Boards built with FW_XIP only: the CPU address of a region offset (memory-mapped
+ * flash), so the active model runs in place instead of from a RAM copy. */
+const uint8_t *hal_flash_map(uint32_t addr);
 
 /* Free-running counter (64 bit) in hal_counter_unit() units, and microseconds. */
 uint64_t hal_counter(void);

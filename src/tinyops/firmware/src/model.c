@@ -7,9 +7,15 @@
 #include "slots.h"
 #include "tfe_features.h"
 
-/* The image is read from flash into RAM: the boards we emulate have no
- * memory-mapped flash for the model region (see PORTING.md for XIP boards). */
-static uint8_t g_image[FW_SLOT_CAPACITY] __attribute__((aligned(16)));
+/* The image is read from flash into RAM on boards whose flash is a host file;
+ * with FW_XIP (memory-mapped flash: the nRF5 port) it runs in place from the
+ * slot, verified once at activation (see PORTING.md). */
+#ifdef FW_XIP
+static const uint8_t *g_image;
+#else
+static uint8_t g_image_ram[FW_SLOT_CAPACITY] __attribute__((aligned(16)));
+static const uint8_t *const g_image = g_image_ram;
+#endif
 static uint8_t g_arena[FW_ARENA_CAPACITY] __attribute__((aligned(16)));
 static tor_model g_model;
 static int g_loaded;
@@ -38,8 +44,14 @@ int model_activate_slot(uint8_t slot, uint8_t *tor_code) {
   *tor_code = 0;
   uint32_t off = 0, size;
   model_unload();
-  st = slots_read_verified(slot, g_image, sizeof g_image);
+#ifdef FW_XIP
+  st = slots_read_verified(slot, NULL, 0);
   if (st) return st;
+  g_image = hal_flash_map(slots_data_offset(slot));
+#else
+  st = slots_read_verified(slot, g_image_ram, sizeof g_image_ram);
+  if (st) return st;
+#endif
   size = g_slots[slot].size;
   g_has_features = size >= 4u && g_image[0] == 'T' && g_image[1] == 'F' && g_image[2] == 'E' && g_image[3] == '1';
   if (g_has_features) {

@@ -44,6 +44,7 @@ static uint32_t header_addr(uint8_t s) {
 static uint32_t data_addr(uint8_t s) { return header_addr(s) + HAL_FLASH_PAGE; }
 
 uint32_t slots_region_size(void) { return header_addr(SLOT_COUNT); }
+uint32_t slots_data_offset(uint8_t s) { return data_addr(s); }
 
 static void scan_one(uint8_t s) {
   fw_slot *sl = &g_slots[s];

@@ -42,6 +42,8 @@ extern fw_slot g_slots[SLOT_COUNT];
 /* Scan headers, progress marks and commit logs (no image verification). */
 int slots_scan(void);
 uint32_t slots_region_size(void);
+/* Offset of a slot's image in the HAL flash region (execute-in-place boards). */
+uint32_t slots_data_offset(uint8_t s);
 
 /* Transfer. Return 0 or a protocol status (proto.h). */
 int slots_begin(uint8_t slot, uint32_t size, const uint8_t sha256[32], uint8_t kind);
