@@ -6,6 +6,11 @@ delivered again on re-subscribe and those already on disk are skipped.
 The envelope's signature and target profile are checked as soon as it
 arrives, before any chunk is kept: a build for another board or signed by
 another key is refused without downloading it.
+
+The downloads folder stays bounded: starting a download keeps at most
+``MAX_PARTIAL_DOWNLOADS`` unfinished downloads of other builds (the newest, so
+going back to the build just abandoned still resumes), and a successful install
+removes every download (:func:`prune_downloads`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,38 @@ from tinyops.fleet import transfer
 from tinyops.fleet.transfer import Envelope
 
 MAX_EARLY_CHUNKS = 64  # chunks that arrive before the envelope, kept in memory
+MAX_PARTIAL_DOWNLOADS = 1  # unfinished downloads of other builds kept for resuming
+
+
+def prune_downloads(root: Path, keep: set[str] | frozenset[str] = frozenset(), max_partial: int = 0) -> list[str]:
+    """Remove superseded downloads under ``root/downloads``: everything but the builds in
+    ``keep`` and the ``max_partial`` most recently touched other download folders.
+    Returns the names removed."""
+    folder = Path(root) / "downloads"
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    others = [e for e in entries if e.name not in keep]
+
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    kept = {e.name for e in sorted((e for e in others if e.is_dir() and not e.is_symlink()),
+                                   key=mtime, reverse=True)[:max(0, max_partial)]}
+    removed = []
+    for e in others:
+        if e.name in kept:
+            continue
+        if e.is_dir() and not e.is_symlink():
+            shutil.rmtree(e, ignore_errors=True)
+        else:
+            e.unlink(missing_ok=True)
+        removed.append(e.name)
+    return sorted(removed)
 
 
 class Rejected(Exception):
@@ -42,6 +79,7 @@ class Download:
         self.profile = profile
         self.public_key = public_key
         self.dir = Path(root) / "downloads" / build
+        prune_downloads(root, keep={build}, max_partial=MAX_PARTIAL_DOWNLOADS)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.envelope: Envelope | None = None
         self._early: dict[int, bytes] = {}

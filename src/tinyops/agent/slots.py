@@ -121,6 +121,20 @@ class SlotStore:
         os.rename(tmp, final)
         _fsync_dir(final.parent)
 
+    def tidy(self) -> list[str]:
+        """Remove what a crash mid-write left under ``slots/`` (``x.tmp`` folders, stray
+        files): only the two slots stay. Never call it while a slot is being written."""
+        removed = []
+        for e in (self.root / "slots").iterdir():
+            if e.name in SLOTS and e.is_dir() and not e.is_symlink():
+                continue
+            if e.is_dir() and not e.is_symlink():
+                shutil.rmtree(e, ignore_errors=True)
+            else:
+                e.unlink(missing_ok=True)
+            removed.append(e.name)
+        return sorted(removed)
+
     def activate(self, slot: str, build: str) -> None:
         """The commit point: one atomic rename of the pointer file."""
         tmp = self.root / "active.json.tmp"
