@@ -69,10 +69,13 @@ def publish_cmd(ctx: click.Context, build_id: str, force: bool, as_json: bool) -
 @click.option("--batch", default="25%", show_default=True, help="Share of the group per later batch.")
 @click.option("--max-failures", default="5%", show_default=True, help="Failures tolerated before rolling back.")
 @click.option("--health-timeout", default="60s", show_default=True, help="How long a device may take to report.")
+@click.option("--deadline", default=None, metavar="SECONDS",
+              help="Per-device update deadline; a device not updated by then counts as failed "
+                   "[default: 30 s + build size at 50 KB/s].")
 @json_option
 @click.pass_context
 def rollout_cmd(ctx: click.Context, build_id: str, group: str, canary: str, batch: str, max_failures: str,
-                health_timeout: str, as_json: bool) -> None:
+                health_timeout: str, deadline: str | None, as_json: bool) -> None:
     """Roll a build out: canary, then batches, each gated on reported health; rolls back past the threshold.
 
     Running it again for the same build and group resumes an interrupted rollout.
@@ -80,11 +83,12 @@ def rollout_cmd(ctx: click.Context, build_id: str, group: str, canary: str, batc
 
     \b
     Example:
-      tinyops fleet rollout 3f2a9c1d --group lab --canary 10% --batch 25% --max-failures 5% --health-timeout 60s
+      tinyops fleet rollout 3f2a9c1d --group lab --canary 10% --batch 25% --max-failures 5% --health-timeout 60s --deadline 120s
     """
     ws = open_workspace(ctx)
     strategy = Strategy(canary_pct=_pct(canary), batch_pct=_pct(batch), max_failures_pct=_pct(max_failures),
-                        health_timeout_s=_seconds(health_timeout))
+                        health_timeout_s=_seconds(health_timeout),
+                        deadline_s=_seconds(deadline) if deadline is not None else None)
 
     def progress(p: dict) -> None:
         if not as_json:
@@ -123,7 +127,7 @@ def status_cmd(ctx: click.Context, group: str | None, rollout_id: int | None, no
         return
     if not st["synced_from_broker"]:
         click.echo("(broker unreachable: showing the last known states)")
-    cols = ["device", "build", "state", "status", "last_seen", "rollout", "rollout_state"]
+    cols = ["device", "build", "state", "status", "last_seen", "rollout", "rollout_state", "reason"]
     echo_table(st["devices"], cols)
     if st["rollouts"]:
         click.echo("")

@@ -2,7 +2,8 @@
 
 ``desired`` is set batch by batch; a batch is done when each of its devices
 has reported the new build (``updated``), refused it or failed its self-test
-(``failed``), or stayed silent past the health timeout (``failed``). After
+(``failed``), or has not reported it before its update deadline or the health
+timeout, whichever comes first (``failed``, with the reason). After
 every batch, if failures exceed ``max_failures`` of the group, every device
 that was touched gets its previous build back as ``desired`` and the rollout
 stops as ``rolled_back``. All state is in the registry: `fleet status` and
@@ -26,6 +27,16 @@ from tinyops.fleet.watch import FleetWatcher
 
 Progress = Callable[[dict[str, Any]], None]
 
+# Default per-device update deadline: a fixed allowance for receiving `desired`, the
+# self-test and the report, plus the bundle's transfer at a slow link's rate (a Pi on
+# weak Wi-Fi through a TLS broker manages ~50 KB/s). Set per rollout with --deadline.
+DEADLINE_BASE_S = 30.0
+DEADLINE_RATE_BPS = 50_000.0
+
+
+def default_deadline_s(bundle_bytes: int) -> float:
+    return DEADLINE_BASE_S + max(0, bundle_bytes) / DEADLINE_RATE_BPS
+
 
 @dataclass
 class Strategy:
@@ -34,6 +45,7 @@ class Strategy:
     max_failures_pct: float = 5.0
     health_timeout_s: float = 60.0
     allow_rollback: bool = False  # the build may have a lower security version than the devices run
+    deadline_s: float | None = None  # per-device update deadline; None: derived from the build size at start
 
     def __post_init__(self) -> None:
         for name in ("canary_pct", "batch_pct"):
@@ -43,6 +55,8 @@ class Strategy:
             raise InputError("max-failures must be in [0%, 100%]", hint="e.g. --max-failures 5%")
         if self.health_timeout_s <= 0:
             raise InputError("health timeout must be positive", hint="e.g. --health-timeout 60s")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise InputError("deadline must be positive", hint="e.g. --deadline 120s")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +94,9 @@ def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: Fleet
             raise ConflictError(f"build {build} is for {profile}, but {', '.join(wrong[:5])} "
                                 f"{'is' if len(wrong) == 1 else 'are'} not",
                                 hint="roll out to a group of one profile, or build for the other profile too")
+    if strategy.deadline_s is None:  # fixed when the rollout starts, so a resume keeps it
+        pub = fleet_reg.publication(ws, build)
+        strategy = Strategy(**{**strategy.to_dict(), "deadline_s": default_deadline_s(pub.bundle_bytes if pub else 0)})
     watcher.settle()  # the freshest reported builds become each device's rollback target
     batches = plan([d.id for d in devs], strategy)
     prev = {d.id: (watcher.latest(d.id) or {}).get("build", d.reported_build) for d in devs}
@@ -117,6 +134,11 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
     conn = watcher.conn
     n = len(r.devices)
     nbatches = 1 + max(d.batch for d in r.devices)
+    deadline_s = s.deadline_s if s.deadline_s is not None else s.health_timeout_s
+    if deadline_s <= s.health_timeout_s:
+        limit_s, why_late = deadline_s, f"deadline: no update within {deadline_s:g} s"
+    else:
+        limit_s, why_late = s.health_timeout_s, f"no report of build {r.build} within {s.health_timeout_s:g} s"
     for b in range(r.stage, nbatches):
         if not fleet_reg.set_rollout(ws, r.id, stage=b, only_if_running=True):
             return fleet_reg.get_rollout(ws, r.id)  # rolled back or aborted elsewhere
@@ -147,9 +169,8 @@ def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress |
                 v = _verdict(watcher.latest(d.device), r.build, d.set_at)
                 if v:
                     fleet_reg.set_device(ws, r.id, d.device, v[0], reason=v[1], finished=True)
-                elif _age_s(d.set_at) > s.health_timeout_s:
-                    fleet_reg.set_device(ws, r.id, d.device, "failed", finished=True,
-                                         reason=f"no report of build {r.build} within {s.health_timeout_s:g} s")
+                elif _age_s(d.set_at) > limit_s:
+                    fleet_reg.set_device(ws, r.id, d.device, "failed", finished=True, reason=why_late)
                 else:
                     waiting += 1
             if waiting == 0:
