@@ -6,6 +6,7 @@ import click
 
 from tinyops.errors import WorkspaceError
 from tinyops.cli.common import echo_json, echo_table, json_option
+from tinyops.devices import sim as sim_boards
 
 
 def _ws(ctx: click.Context):
@@ -23,7 +24,7 @@ def sim_group() -> None:
 
 
 @sim_group.command("start")
-@click.argument("board", type=click.Choice(["qemu-mps2-an386", "posix", "qemu"]))
+@click.argument("board", type=click.Choice([*sim_boards.BOARDS, *sim_boards.BOARD_ALIASES]))
 @click.option("--flash", "flash_file", type=click.Path(dir_okay=False), help="Flash file to keep (reuse it to "
               "keep the models across restarts). Default: a new file beside the board's state.")
 @click.option("--firmware", type=click.Path(dir_okay=False, exists=True), help="Run this firmware build instead "
