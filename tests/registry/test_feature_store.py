@@ -218,10 +218,13 @@ def test_every_example_in_the_docs_is_a_valid_spec(ws) -> None:
     specs = [tomllib.loads(block) for block in re.findall(r"```toml\n(.*?)```", doc, re.S)]
     assert sorted(s["kind"] for s in specs) == sorted(transforms.KINDS)
     datasets.add_arrays(ws, "activity", {"X": RNG.normal(size=(4, 100, 6)), "y": np.arange(4)}, source="test")
+    clips = RNG.integers(-3000, 3000, size=(2, 16000)).astype(np.int16)
+    datasets.add_arrays(ws, "audio", {"X": clips, "y": np.arange(2)}, source="test")
     for i, spec in enumerate(specs):
         fv, created = feature_defs.add(ws, f"doc{i}", spec)
         assert created
-        dv, _ = feature_defs.apply(ws, features.resolve(ws, fv.ref), datasets.resolve(ws, "activity@1"))
+        source = "audio@1" if spec["kind"] in ("log_mel", "mfcc") else "activity@1"
+        dv, _ = feature_defs.apply(ws, features.resolve(ws, fv.ref), datasets.resolve(ws, source))
         assert datasets.load_arrays(ws, dv)["X"].dtype == np.float32
 
 
