@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 # TensorFlow's C++ start-up chatter and progress bars are not output we document.
@@ -151,6 +153,7 @@ def _fresh(tmp: Path) -> Path:
     return root
 
 
+@pytest.mark.timeout(1800)
 def test_every_readme_command_runs_and_prints_what_the_readme_shows(tmp_path: Path) -> None:
     session = Session(_fresh(tmp_path))
     try:
