@@ -1,0 +1,145 @@
+/* Shared by the CONV_2D/FULLY_CONNECTED and DEPTHWISE_CONV_2D kernel files: the int8 dot
+ * products (SXTB16 + SMLAD on Cortex-M4 and up, plain C elsewhere), per-channel
+ * requantization and the valid-tap range of a window. Include once per kernel file. */
+#ifndef TOR_CONV_COMMON_H
+#define TOR_CONV_COMMON_H
+
+#include <string.h>
+
+#include "tor_fixedpoint.h"
+#include "tor_internal.h"
+#if defined(__GNUC__) && !defined(__clang__) && !defined(TOR_NO_O2_KERNELS)
+/* The MAC loops are the runtime's hot path: optimise them for speed even in -Os builds
+ * (costs about 1 KB of flash; define TOR_NO_O2_KERNELS to keep -Os here too). */
+#pragma GCC optimize("O2")
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+static inline __attribute__((always_inline)) uint32_t rd32(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4); /* unaligned LDR is fine on Cortex-M4 */
+  return v;
+}
+#define EVEN(w) ((int32_t)__sxtb16(w))
+/* SXTB16 with the rotate folded in (GCC does not fuse __sxtb16(__ror(w, 8))) */
+static inline __attribute__((always_inline)) int32_t odd_bytes(uint32_t w) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+  return r;
+}
+#define ODD(w) odd_bytes(w)
+
+/* One word (4 bytes) of the input against one word of each of four filter rows: the input
+ * word is widened once (SXTB16, and SXTB16 ROR #8 for the odd bytes), then each row costs
+ * LDR + 2 SXTB16 + 2 SMLAD. Rows 0 and 1 are at b and b1, rows 2 and 3 at b + s2 and
+ * b1 + s2; the b/b1 loads post-increment. Written as asm because GCC, with 13 values
+ * live, spills the loop bound or the stride to the stack every iteration. */
+#define TOR_DOT4_ROW(ptr, off, post, s)                  \
+  "ldr %[w], [%[" ptr "]" off "]" post "\n\t"          \
+  "sxtb16 %[t], %[w]\n\t"                              \
+  "sxtb16 %[w], %[w], ror #8\n\t"                      \
+  "smlad %[" s "], %[x], %[t], %[" s "]\n\t"           \
+  "smlad %[" s "], %[xo], %[w], %[" s "]\n\t"
+#define TOR_DOT4_STEP                                                  \
+  "ldr %[x], [%[a]], #4\n\t"                                           \
+  "sxtb16 %[xo], %[x], ror #8\n\t"                                     \
+  "sxtb16 %[x], %[x]\n\t"                                              \
+  TOR_DOT4_ROW("b", ", %[s2]", "", "s2a") TOR_DOT4_ROW("b", "", ", #4", "s0") \
+  TOR_DOT4_ROW("b1", ", %[s2]", "", "s3") TOR_DOT4_ROW("b1", "", ", #4", "s1")
+
+/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 (int32 sums wrap the same in any
+ * order, so the result equals the plain loop's). Two words per loop iteration: 46
+ * instructions per 32 MACs plus the compare and branch. */
+static __attribute__((noinline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n,
+                                           int32_t *acc) {
+  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+  const int8_t *b1 = b + stride;
+  const int32_t s2off = 2 * stride;
+  const int32_t words = n >> 2;
+  uint32_t x, xo, w, t;
+  if (words & 1) {
+    __asm__(TOR_DOT4_STEP
+            : [a] "+r"(a), [b] "+r"(b), [b1] "+r"(b1), [s0] "+r"(s0), [s1] "+r"(s1), [s2a] "+r"(s2), [s3] "+r"(s3),
+              [x] "=&r"(x), [xo] "=&r"(xo), [w] "=&r"(w), [t] "=&r"(t)
+            : [s2] "r"(s2off)
+            : "memory");
+  }
+  if (words >= 2) {
+    const int8_t *end = a + 4 * (words & ~1);
+    __asm__("1:\n\t" TOR_DOT4_STEP TOR_DOT4_STEP
+            "cmp %[a], %[end]\n\t"
+            "bcc 1b\n\t"
+            : [a] "+r"(a), [b] "+r"(b), [b1] "+r"(b1), [s0] "+r"(s0), [s1] "+r"(s1), [s2a] "+r"(s2), [s3] "+r"(s3),
+              [x] "=&r"(x), [xo] "=&r"(xo), [w] "=&r"(w), [t] "=&r"(t)
+            : [s2] "r"(s2off), [end] "r"(end)
+            : "cc", "memory");
+  }
+  for (int32_t i = 0; i < (n & 3); i++) {
+    const int32_t xi = a[i];
+    s0 += xi * b[i];
+    s1 += xi * b1[i];
+    s2 += xi * b[s2off + i];
+    s3 += xi * b1[s2off + i];
+  }
+  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
+}
+
+static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const uint32_t x = rd32(a + i), w = rd32(b + i);
+    s = __smlad(EVEN(x), EVEN(w), s);
+    s = __smlad(ODD(x), ODD(w), s);
+  }
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+#else
+static inline __attribute__((always_inline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc) {
+  for (int k = 0; k < 4; k++) {
+    const int8_t *bk = b + k * stride;
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; i++) s += a[i] * bk[i];
+    acc[k] += s;
+  }
+}
+
+static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+#endif
+
+static inline int32_t wsum1(const int8_t *b, int32_t n) {
+  int32_t s = 0;
+  for (int32_t i = 0; i < n; i++) s += b[i];
+  return s;
+}
+
+typedef struct {
+  const tor_conv_params *p;
+  const int32_t *mult, *shift, *bias_eff, *bias;
+} requant_t;
+
+static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, int32_t oc, int32_t acc) {
+  acc = tor_mbqm(acc, r->mult[oc], r->shift[oc]) + r->p->output_offset;
+  return (int8_t)tor_clamp(acc, r->p->act_min, r->p->act_max);
+}
+
+/* Valid filter taps [lo, hi) along one axis for an output position starting at `origin`. */
+static inline void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t size, int32_t *lo, int32_t *hi) {
+  int32_t a = 0, b = k;
+  while (a < b && origin + a * dil < 0) a++;
+  while (b > a && origin + (b - 1) * dil >= size) b--;
+  *lo = a;
+  *hi = b;
+}
+
+/* DEPTHWISE_CONV_2D (tor_kernels_dw.c). */
+void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                   const int8_t *filt, int8_t *out, const requant_t *r);
+
+#endif
