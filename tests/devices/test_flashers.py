@@ -25,6 +25,7 @@ EXPECTED = {
     "stm32-nucleo-u575zi-q": ["stm32flash", "-w", "{fw}", "-v", "-g", "0x08000000", "/dev/ttyACM0"],
     "esp32": ["esptool", "--chip", "esp32", "--port", "/dev/ttyACM0", "--baud", "460800", "write_flash",
               "0x10000", "{fw}"],
+    "nrf52840-dk": ["openocd", "-f", "board/nordic_nrf52_dk.cfg", "-c", "program {fw} verify reset exit"],
     "esp32-s3": ["esptool", "--chip", "esp32s3", "--port", "/dev/ttyACM0", "--baud", "460800", "write_flash",
                  "0x10000", "{fw}"],
 }
