@@ -19,7 +19,7 @@ from tinyops.devices.profiles import Profile, load
 from tinyops.errors import TinyOpsError
 from tinyops.runtimes import tflite_file
 
-PROBE_ARENA = 512 * 1024
+PROBE_ARENA_MIN = 64 * 1024
 
 
 @dataclass
@@ -39,7 +39,7 @@ class RuntimeRow:
         return asdict(self)
 
 
-def _measure(runtime: str, tflite: bytes, x: np.ndarray) -> tuple[int | None, int | None, str]:
+def _measure(runtime: str, tflite: bytes, x: np.ndarray, host_arena: int) -> tuple[int | None, int | None, str]:
     """(instructions, arena on the target, note) on QEMU mps2-an386."""
     if shutil.which("qemu-system-arm") is None:
         return None, None, "qemu-system-arm is not installed"
@@ -55,8 +55,11 @@ def _measure(runtime: str, tflite: bytes, x: np.ndarray) -> tuple[int | None, in
         from tinyops.devices import tflm_probe
 
         variant = "cmsisnn" if runtime == "tflm-cmsis-nn" else "ref"
-        res = tflm_probe.run_export(codegen.tflm_export("check", tflite, PROBE_ARENA), x[None], variant=variant,
-                                    arena_max=2 * PROBE_ARENA)
+        # Bisect around the host figure, as the build's own export does: a search up to a
+        # fixed 1 MB took minutes under QEMU.
+        arena = max(2 * host_arena, PROBE_ARENA_MIN)
+        res = tflm_probe.run_export(codegen.tflm_export("check", tflite, arena), x[None], variant=variant,
+                                    arena_max=2 * arena)
         return res.instructions, res.min_arena, ""
     except TinyOpsError as e:
         return None, None, str(e).splitlines()[0]
@@ -90,7 +93,7 @@ def compare(ws: Any, ref: str, profile_name: str, *, measure: bool = True) -> tu
         instr = arena = None
         note = ""
         if x is not None and rep.fits:
-            instr, arena, note = _measure(runtime, tflite, x)
+            instr, arena, note = _measure(runtime, tflite, x, fp.arena_bytes)
         ms = round(instr / p.clock_hz * 1000, 3) if instr and p.clock_hz else None
         rows.append(RuntimeRow(runtime, runtime == pick, rep.fits, rep.flash_needed_bytes, rep.ram_needed_bytes,
                                arena if arena is not None else rep.arena_bytes, rep.unsupported_ops, instr, ms, note))
