@@ -6,28 +6,11 @@ Columns f0..fN hold the measurements, `label` the class.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
-
-def prepare(out_dir: Path) -> Path:
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "breast-cancer.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([f"f{i}" for i in range(bunch.data.shape[1])] + ["label"])
-        for row, label in zip(bunch.data, bunch.target):
-            writer.writerow([*(repr(float(v)) for v in row), int(label)])
-    tmp.replace(path)  # never leave a half-written dataset behind
-    return path
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sklearn_csv import main  # noqa: E402
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(f"usage: python {sys.argv[0]} OUT_DIR")
-    print(prepare(Path(sys.argv[1])))
+    main("load_breast_cancer", "breast-cancer")
