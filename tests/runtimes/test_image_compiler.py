@@ -156,3 +156,23 @@ def test_compile_cli_reference(tiny, ws, tmp_path: Path) -> None:
     assert struct.unpack_from("<I", out.read_bytes())[0] == MAGIC
     missing = tiny("compile", "imu@1:float16", ok=False)
     assert missing.exit_code != 0 and "imu@1" in missing.output
+
+
+def test_plan_report_names_the_peak_tensors(tiny, tmp_path: Path) -> None:
+    c = compile_image(model_bytes("resnet8_ic"))
+    plan = c.plan
+    assert plan["arena_bytes"] == c.arena_bytes and plan["tiling"].startswith("none")
+    live = [t for t in plan["live"] if t["tensor"] != "scratch"]
+    # the residual block: the skip tensor stays live while two 32x32x16 convs run
+    assert [t["bytes"] for t in live] == [16384] * 3 and all(t["shape"] == [1, 32, 32, 16] for t in live)
+    offs = sorted((t["offset"], t["bytes"]) for t in plan["live"])
+    assert all(a + n <= b for (a, n), (b, _) in zip(offs, offs[1:]))  # live tensors never overlap
+    assert plan["live_bytes"] <= plan["arena_bytes"]
+    assert [o["index"] for o in c.op_table] == list(range(len(c.op_table)))
+    assert sum(o["macs"] for o in c.op_table) == 12_501_632
+    r = tiny.json("compile", model_path("resnet8_ic"), "--out", tmp_path / "r.img")
+    assert r["plan"] == plan
+    text = tiny("compile", model_path("resnet8_ic"), "--out", tmp_path / "r.img").output
+    assert f"peak at op {plan['peak_op']}" in text and "1x32x32x16" in text
+    info = tiny.json("inspect", model_path("resnet8_ic"), "--no-arena")
+    assert info["tinyops_c"]["plan"] == plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tinyops.cli.common import echo_json, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, human_bytes, json_option, open_workspace, safe
 
 
 @click.command("compile")
@@ -31,6 +31,18 @@ def compile_cmd(ctx: click.Context, source: str, out: str | None, as_json: bool)
     click.echo(f"wrote {path}: image {human_bytes(compiled.image_bytes)} "
                f"(.tflite {human_bytes(compiled.tflite_bytes)}), arena {human_bytes(compiled.arena_bytes)}")
     click.echo(f"  {compiled.op_count} ops: {', '.join(compiled.ops)}")
+    echo_plan(compiled.plan)
+
+
+def echo_plan(plan: dict) -> None:
+    """The memory plan: where the arena peaks and which tensors are live there."""
+    if plan.get("peak_op") is None:
+        return
+    click.echo(f"  memory plan: arena {human_bytes(plan['arena_bytes'])}, peak at op {plan['peak_op']} "
+               f"({human_bytes(plan['live_bytes'])} live), tiling: {plan['tiling']}")
+    for t in plan["live"]:
+        shape = "x".join(map(str, t["shape"]))
+        click.echo(f"    @{t['offset']:>7,}  {human_bytes(t['bytes']):>9}  {shape:<12} {safe(t['tensor'])[:60]}")
 
 
 COMMANDS = [compile_cmd]

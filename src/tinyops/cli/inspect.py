@@ -41,6 +41,12 @@ def inspect_cmd(ctx: click.Context, target: str, no_arena: bool, show_tensors: b
                f"activations {human_bytes(info['activation_bytes'])} (peak live {human_bytes(info['peak_activation_bytes'])})")
     arena = info["arena_bytes"]
     click.echo(f"TFLite Micro arena: {arena if arena is not None else '-'} bytes")
+    tc = info.get("tinyops_c")
+    if tc is not None:
+        from tinyops.cli.compile import echo_plan
+
+        click.echo(f"tinyops-c: image {tc['image_bytes']} bytes, arena {tc['arena_bytes']} bytes")
+        echo_plan(tc["plan"])
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             q = f" scale {t['scale']:.6g} zp {t['zero_point']}" if t["scale"] is not None and not t["per_channel"] else ""

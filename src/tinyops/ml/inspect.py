@@ -146,8 +146,20 @@ def describe(data: bytes) -> dict[str, Any]:
     }
 
 
+def tinyops_c_plan(data: bytes) -> dict[str, Any] | None:
+    """The tinyops-c image's size and memory plan, or None if tinyops-c cannot run the model."""
+    from tinyops.runtimes.tinyops_c import compile_image
+
+    try:
+        c = compile_image(data)
+    except (ModelError, InputError):
+        return None
+    return {"image_bytes": c.image_bytes, "arena_bytes": c.arena_bytes, "plan": c.plan}
+
+
 def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict[str, Any]:
     info = describe(data)
+    info["tinyops_c"] = tinyops_c_plan(data)
     info["arena_bytes"] = None
     if arena and not any("TFLite Micro has no kernel" in w for w in info["warnings"]):
         from tinyops.runtimes.arena import measure_arena_details

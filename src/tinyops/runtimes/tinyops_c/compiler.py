@@ -14,7 +14,7 @@ from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c.lower import LOWERING, Context
-from tinyops.runtimes.tinyops_c.planner import plan
+from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
 SUPPORTED_OPS = tuple(LOWERING)
 # Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
@@ -35,6 +35,10 @@ class CompiledImage:
     tflite_bytes: int
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    # One row per image op, in run order: {"index", "op", "tflite_index", "output", "macs"}.
+    op_table: list[dict[str, Any]] = field(default_factory=list)
+    # The memory plan: peak bytes, the op where it peaks, the tensors live there, tiling.
+    plan: dict[str, Any] = field(default_factory=dict)
     format_version: int = fmt.FORMAT_VERSION
 
     @property
@@ -45,7 +49,7 @@ class CompiledImage:
         return {"format_version": self.format_version, "image_bytes": self.image_bytes,
                 "arena_bytes": self.arena_bytes, "tflite_bytes": self.tflite_bytes, "ops": self.ops,
                 "op_count": self.op_count, "tensor_count": self.tensor_count,
-                "inputs": self.inputs, "outputs": self.outputs}
+                "inputs": self.inputs, "outputs": self.outputs, "op_table": self.op_table, "plan": self.plan}
 
 
 def _check_supported(model: tflite_file.TFLiteModel) -> None:
@@ -76,6 +80,19 @@ def _io(ctx: Context, model: tflite_file.TFLiteModel, idxs: list[int]) -> list[d
     return out
 
 
+def op_macs(model: tflite_file.TFLiteModel, op: tflite_file.Operator) -> int:
+    """Multiply-accumulates of one conv / depthwise / fully-connected op (0 for the rest)."""
+    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
+        return 0
+    n_out = 1
+    for d in model.tensors[op.outputs[0]].shape:
+        n_out *= d
+    w = model.tensors[op.inputs[1]].shape
+    if op.opcode == "CONV_2D":
+        return n_out * w[1] * w[2] * w[3]
+    return n_out * (w[1] * w[2] if op.opcode == "DEPTHWISE_CONV_2D" else w[-1])
+
+
 def compile_image(tflite_bytes: bytes) -> CompiledImage:
     """Lower, plan and pack ``tflite_bytes`` into a model image (raises ModelError/InputError)."""
     model = tflite_file.read(tflite_bytes)
@@ -85,8 +102,14 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
     _check_supported(model)
     ctx = Context(model)
     inputs = [ctx.tensor(i) for i in model.inputs]
+    names = {v: k for k, v in fmt.OPCODES.items()}
+    op_table: list[dict[str, Any]] = []
     for op in model.operators:
         LOWERING[op.opcode](ctx, op)
+        for k in range(len(op_table), len(ctx.ops)):
+            out = model.tensors[op.outputs[0]].shape if op.outputs else ()
+            op_table.append({"index": k, "op": names.get(ctx.ops[k][0], str(ctx.ops[k][0])), "tflite_index": op.index,
+                             "output": list(out), "macs": op_macs(model, op) if k == len(op_table) else 0})
     outputs = [ctx.tensor(i) for i in model.outputs]
     for i in (*inputs, *outputs):
         if ctx.records[i].storage != fmt.IN_ARENA:
@@ -115,6 +138,11 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
     for i, off in offsets.items():
         ctx.records[i].offset = off
     image = fmt.assemble(bytes(ctx.data), ctx.records, ctx.ops, inputs, outputs, arena)
+    tflite_of = {v: k for k, v in ctx.index.items()}
+    labels = {i: model.tensors[tflite_of[i]].name if i in tflite_of else "scratch" for i in arena_tensors}
+    report = plan_report({i: ctx.records[i].nbytes for i in arena_tensors}, first, last, offsets, arena,
+                         {i: (labels[i], list(ctx.records[i].shape)) for i in arena_tensors})
     return CompiledImage(image=image, arena_bytes=arena, ops=model.op_names, op_count=len(model.operators),
                          tensor_count=len(ctx.records), tflite_bytes=len(tflite_bytes),
-                         inputs=_io(ctx, model, model.inputs), outputs=_io(ctx, model, model.outputs))
+                         inputs=_io(ctx, model, model.inputs), outputs=_io(ctx, model, model.outputs),
+                         op_table=op_table, plan=report)

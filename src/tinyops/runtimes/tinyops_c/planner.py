@@ -79,3 +79,28 @@ def _place(buffers: list[Buffer]) -> tuple[int, dict[int, int]]:
         placed.append((offset, b))
     offsets = {t: off for off, b in placed for t in b.tensors}
     return _align(max((off + b.size for off, b in placed), default=0)), offsets
+
+
+def plan_report(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, int],
+                offsets: dict[int, int], arena: int, labels: dict[int, tuple[str, list[int]]]) -> dict:
+    """What the plan chose: the arena, the op where the live bytes peak and the tensors
+    live there (each with its offset), the op-by-op floor and the tiling (none yet:
+    every op runs on whole tensors)."""
+    if not sizes:
+        return {"arena_bytes": arena, "peak_op": None, "live_bytes": 0, "live": [], "tiling": "none"}
+    lo = min(first_def.values())
+    hi = max(last_use.values())
+    best_op, best = lo, -1
+    for k in range(max(lo, 0), max(hi, 0) + 1):
+        live = sum(sizes[t] for t in sizes if first_def[t] <= k <= last_use[t])
+        if live > best:
+            best_op, best = k, live
+    live = sorted((t for t in sizes if first_def[t] <= best_op <= last_use[t]), key=lambda t: offsets[t])
+    # tensors aliased to one buffer share an offset; count their bytes once
+    seen: dict[int, int] = {}
+    for t in live:
+        seen[offsets[t]] = max(seen.get(offsets[t], 0), sizes[t])
+    return {"arena_bytes": arena, "peak_op": best_op, "live_bytes": sum(seen.values()),
+            "live": [{"tensor": labels[t][0], "shape": labels[t][1], "bytes": sizes[t], "offset": offsets[t]}
+                     for t in live],
+            "tiling": "none (op by op, whole tensors)"}

@@ -12,7 +12,8 @@ from tinyops.errors import InputError
 from tinyops.runtimes.tinyops_c.compiler import CompiledImage, compile_image
 
 
-def _load(source: str, open_workspace: Callable[[], Any] | None) -> tuple[bytes, str]:
+def load_model(source: str, open_workspace: Callable[[], Any] | None) -> tuple[bytes, str]:
+    """The .tflite bytes of FILE.tflite or NAME@VERSION:VARIANT, and a file stem for it."""
     path = Path(source)
     if path.is_file():
         return path.read_bytes(), path.stem
@@ -43,7 +44,7 @@ def compile_source(source: str, out: str | Path | None = None, *,
                    open_workspace: Callable[[], Any] | None = None) -> tuple[CompiledImage, Path]:
     """Compile FILE.tflite or NAME@VERSION:VARIANT; write the image to ``out``
     (default ``<stem>.img`` in the current folder) and return it with its path."""
-    data, stem = _load(source, open_workspace)
+    data, stem = load_model(source, open_workspace)
     compiled = compile_image(data)
     dest = Path(out) if out else Path.cwd() / f"{stem}.img"
     write_atomic(dest, compiled.image)
