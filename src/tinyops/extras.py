@@ -2,7 +2,7 @@
 
 ``pip install tinyops`` is the host tools; TensorFlow, LiteRT and TFLite Micro come
 with ``tinyops[train]`` (LiteRT also with ``tinyops[agent]``), scikit-learn with
-``tinyops[examples]``. A step that needs one calls :func:`require` first, so a
+``tinyops[examples]``, the dashboard's web stack with ``tinyops[ui]``. A step that needs one calls :func:`require` first, so a
 missing package is one clear line naming the extra, before anything is written.
 """
 
@@ -19,6 +19,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "ai_edge_litert": ("LiteRT", "train"),
     "tflite_micro": ("TFLite Micro", "train"),
     "sklearn": ("scikit-learn", "examples"),
+    "starlette": ("Starlette", "ui"),
+    "uvicorn": ("uvicorn", "ui"),
+    "jinja2": ("Jinja2", "ui"),
 }
 
 

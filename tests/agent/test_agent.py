@@ -137,7 +137,7 @@ def test_agent_installs_serves_and_rejects_bad_builds(fleet: Fleet) -> None:
     assert code == 200 and np.abs(np.array(out["output_raw"]) - ys[1].reshape(-1)).max() <= 1
     assert a.post("/v1/predict", b'{"input": [1, 2]}')[0] == 400
 
-    # Those inferences leave as a telemetry window (issue 8's format) within the period (1 s here).
+    # Those inferences leave as a telemetry window (the collector's format) within the period (1 s here).
     from tinyops.monitor.window import validate
     windows: list[dict] = []
     with MqttConnection(broker.host_address(fleet.ws),

@@ -1,4 +1,4 @@
-"""Telemetry windows from the agent, in issue 8's format.
+"""Telemetry windows from the agent, in the collector's window format.
 
 Every inference served goes into a :class:`tinyops.monitor.window.WindowAccumulator`
 for the active build; every ``telemetry_period_s`` the window is published on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tinyops.errors import MissingExtraError
+from tinyops.extras import require
 from tinyops.cli.common import open_workspace
 
 
@@ -25,10 +25,8 @@ def ui_cmd(ctx: click.Context, port: int, bind: str) -> None:
     ws = open_workspace(ctx)
     root = ws.root
     ws.close()
-    try:
-        from tinyops.ui.server import serve
-    except ImportError as e:
-        raise MissingExtraError(f"the dashboard needs {e.name}", hint='pip install "tinyops[ui]"') from e
+    require("starlette", "uvicorn", "jinja2", purpose="the dashboard")
+    from tinyops.ui.server import serve
 
     def ready(url: str, token: str) -> None:
         click.echo(f"tinyops dashboard for {root}: {url}/", err=False)

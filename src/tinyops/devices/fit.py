@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyops.ml.inspect import count_macs
 from tinyops.runtimes import tflite_file
 from tinyops.devices.profiles import Profile
 
@@ -56,29 +57,6 @@ def kb(n: int) -> str:
     return f"{-(-n // KB)} KB" if n < 10 * KB * KB else f"{n / (KB * KB):.1f} MB"
 
 
-def count_macs(model: tflite_file.TFLiteModel) -> int:
-    """Multiply-accumulates of the conv / fully-connected ops (the rest is noise)."""
-    total = 0
-    for op in model.operators:
-        if len(op.inputs) < 2 or op.inputs[1] < 0 or not op.outputs:
-            continue
-        out = model.tensors[op.outputs[0]]
-        weights = model.tensors[op.inputs[1]]
-        out_elems = int(np.prod(out.shape)) if out.shape else 0
-        w = weights.shape
-        if op.opcode == "CONV_2D" and len(w) == 4:  # [OC, KH, KW, IC]
-            total += out_elems * w[1] * w[2] * w[3]
-        elif op.opcode == "DEPTHWISE_CONV_2D" and len(w) == 4:  # [1, KH, KW, OC]
-            total += out_elems * w[1] * w[2]
-        elif op.opcode == "FULLY_CONNECTED" and len(w) == 2:  # [OUT, IN]
-            total += out_elems * w[1]
-        elif op.opcode == "TRANSPOSE_CONV" and len(op.inputs) > 2:  # inputs: shape, weights, input
-            w = model.tensors[op.inputs[1]].shape
-            inp = model.tensors[op.inputs[2]]
-            total += int(np.prod(inp.shape)) * w[0] * w[1] * w[2] if len(w) == 4 else 0
-    return total
-
-
 def tensor_sum_bytes(model: tflite_file.TFLiteModel) -> int:
     """Every non-constant tensor added up: what you need with no memory planning at all."""
     total = 0
@@ -102,12 +80,7 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
     ram_needed = profile.runtime_ram_bytes + arena_bytes
     quant_ok = quantization is None or quantization in profile.quantizations
     if macs is None:
-        try:  # one MAC count for `inspect` and the fit report
-            from tinyops.ml.inspect import describe
-
-            macs = int(describe(model_bytes)["macs"])
-        except ImportError:
-            macs = count_macs(model)
+        macs = count_macs(model)
     latency_ms = macs * profile.cycles_per_mac / profile.clock_hz * 1000.0
 
     problems: list[str] = []
@@ -146,20 +119,12 @@ class Footprint:
     image: bytes | None = None  # the tinyops-c model image, when compiled
 
 
-def compile_image_or_none(tflite: bytes) -> Any:
-    """The tinyops-c model image (issue 5's compiler), or None while that compiler is absent."""
-    try:
-        from tinyops.runtimes.tinyops_c import compile_image
-    except ImportError:
-        return None
-    return compile_image(tflite)
-
-
 def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, strict: bool = False) -> Footprint:
     """Measure the variant for the profile's runtime. ``strict`` (builds): a model image
     that fails to compile is an error; otherwise (fit reports) the TFLM figures stand in."""
     from tinyops.errors import ModelError, TinyOpsError
     from tinyops.runtimes.arena import measure_arena
+    from tinyops.runtimes.tinyops_c import compile_image
 
     model = tflite_file.read(tflite)
     if not profile.is_mcu:
@@ -173,7 +138,7 @@ def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, st
     if profile.runtime == "tinyops-c" and (quant is None or quant in profile.quantizations) \
             and all(profile.supports_op(op) for op in model.op_names):
         try:
-            compiled = compile_image_or_none(tflite)
+            compiled = compile_image(tflite)
         except TinyOpsError:
             if strict:
                 raise

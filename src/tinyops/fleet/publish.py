@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tinyops.errors import InputError, NotFoundError
+from tinyops.errors import InputError
 from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import broker, topics, transfer
 from tinyops.fleet.mqtt import MqttConnection
@@ -37,12 +37,9 @@ class PublishResult:
 
 
 def load_bundle(ws: Any, build_id: str) -> Bundle:
-    """Read a registered build (issue 4's registry) into a :class:`Bundle`."""
-    try:
-        from tinyops.registry import builds as builds_reg
-    except ModuleNotFoundError as e:  # the builds registry ships with `tinyops build`
-        raise NotFoundError(f"no build {build_id!r}: this tinyops has no build registry",
-                            hint="create builds with `tinyops build REF --device P`") from e
+    """Read a registered build into a :class:`Bundle`."""
+    from tinyops.registry import builds as builds_reg
+
     b = builds_reg.get(ws, build_id)
     manifest_bytes = builds_reg.file_bytes(ws, b, "manifest.json")
     signature = builds_reg.file_bytes(ws, b, "manifest.sig")

@@ -64,6 +64,11 @@ def _macs(m: TFLiteModel, op: Operator) -> int:
     return 0
 
 
+def count_macs(m: TFLiteModel) -> int:
+    """Multiply-accumulates of the model: one count for `inspect` and the fit report."""
+    return int(sum(_macs(m, op) for op in m.operators))
+
+
 def _quant(t: Tensor) -> dict[str, Any]:
     q = t.quantization
     if q is None:

@@ -1,6 +1,6 @@
 /* tinyops-c: a dependency-free C99 int8 runtime for model images.
  *
- * CONTRACT shared by the runtime (issue 5) and the firmware (issue 6).
+ * CONTRACT shared by the runtime and the firmware.
  * The runtime owns the implementation; the firmware only uses this API.
  * No malloc, no globals: all state lives in the caller's tor_model and arena.
  */
@@ -63,7 +63,7 @@ tor_status tor_input_quant(const tor_model *m, uint32_t i, float *scale, int32_t
 
 tor_status tor_invoke(tor_model *m);
 
-/* Additions (issue 5): the number of ops, and running op i alone (tor_invoke runs
+/* The number of ops, and running op i alone (tor_invoke runs
  * 0..n-1 in order) — for per-op profiling on devices. */
 uint32_t tor_op_count(const tor_model *m);
 tor_status tor_invoke_op(tor_model *m, uint32_t i);

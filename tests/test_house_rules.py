@@ -1,0 +1,84 @@
+"""House rules a reader checks by eye, checked here so they stay kept.
+
+- no source file over 400 lines (Python, C, the dashboard's JS/HTML/CSS);
+- no comment or docstring that cites an issue number;
+- no ``ImportError`` guard around an import of our own modules (only optional
+  third-party packages may be missing; our own modules always ship).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from paths import REPO
+
+PKG = REPO / "src" / "tinyops"
+SOURCE_SUFFIXES = {".py", ".c", ".h", ".js", ".html", ".css", ".toml"}
+MAX_LINES = 400
+# "issue 5", "issue #5", "issues 4 and 6", "(#12)": built here so this file does not match itself
+ISSUE = re.compile(r"\b" + "issue" + r"s?\s*#?\s*\d+|\(#\d+\)", re.IGNORECASE)
+
+
+def _sources() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES
+                  and "__pycache__" not in p.parts)
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    names: list[ast.expr] = []
+    if isinstance(handler.type, ast.Tuple):
+        names = list(handler.type.elts)
+    elif handler.type is not None:
+        names = [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError") for n in names)
+
+
+def own_import_guards(source: str, filename: str = "<src>") -> list[int]:
+    """Lines of ``try:`` blocks that import ``tinyops…`` and catch ImportError."""
+    bad: list[int] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.Try) or not any(_catches_import_error(h) for h in node.handlers):
+            continue
+        for stmt in node.body:
+            for sub in ast.walk(stmt):
+                mods: list[str] = []
+                if isinstance(sub, ast.Import):
+                    mods = [a.name for a in sub.names]
+                elif isinstance(sub, ast.ImportFrom):
+                    mods = ["tinyops" if sub.level else (sub.module or "")]
+                if any(m == "tinyops" or m.startswith("tinyops.") for m in mods):
+                    bad.append(node.lineno)
+    return bad
+
+
+def issue_citations(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.splitlines(), 1) if ISSUE.search(line)]
+
+
+def test_checks_can_fail() -> None:
+    guarded = "try:\n    from tinyops.registry import builds\nexcept ImportError:\n    builds = None\n"
+    third_party = "try:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
+    assert own_import_guards(guarded) == [1]
+    assert own_import_guards(third_party) == []
+    assert issue_citations("x = 1\n# the ops of " + "issue 5\n") == [2]
+    assert issue_citations("# (re)issue new credentials\n") == []
+
+
+def test_no_file_over_400_lines() -> None:
+    long = [f"{p.relative_to(REPO)}: {n}" for p in _sources()
+            if (n := len(p.read_text(errors="replace").splitlines())) > MAX_LINES]
+    assert not long, "files over 400 lines:\n" + "\n".join(long)
+
+
+def test_no_comments_cite_issue_numbers() -> None:
+    found = [f"{p.relative_to(REPO)}:{line}" for p in _sources()
+             for line in issue_citations(p.read_text(errors="replace"))]
+    assert not found, "comments citing issue numbers:\n" + "\n".join(found)
+
+
+def test_no_import_error_guards_around_our_modules() -> None:
+    found = [f"{p.relative_to(REPO)}:{line}" for p in _sources() if p.suffix == ".py"
+             for line in own_import_guards(p.read_text(), str(p))]
+    assert not found, "ImportError guards around tinyops modules (import them plainly):\n" + "\n".join(found)
