@@ -14,7 +14,8 @@ from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option
 @json_option
 @click.pass_context
 def inspect_cmd(ctx: click.Context, target: str, no_arena: bool, show_tensors: bool, as_json: bool) -> None:
-    """Operators, tensors, MACs, sizes and the TFLite Micro arena of a .tflite file or variant.
+    """Operators, tensors, MACs, sizes, the TFLite Micro arena of a .tflite file or variant, and
+    which runtimes can run it (tinyops-c, the TFLM firmware, your own TFLM build, LiteRT).
 
     The arena is measured by running TFLite Micro in a child process (its own
     printed total can understate the need) and cached per model.
@@ -60,6 +61,9 @@ def inspect_cmd(ctx: click.Context, target: str, no_arena: bool, show_tensors: b
                                     (f"{t['scale']:.4g}/{t['zero_point']}" if t["scale"] is not None else "-"))}
                     for t in info["tensors"]], ["index", "name", "shape", "dtype", "quant", "bytes"],
                    {"shape": lambda s: "x".join(map(str, s)) or "scalar", "name": lambda n: n[:48]})
+    click.echo("runtimes that can run it:")
+    echo_table([{**r, "runs": "yes" if r["runs"] else "no", "why": r["reason"] or "-"} for r in info["runtimes"]],
+               ["runtime", "runs", "why", "where"])
     for w in info["warnings"]:
         click.echo(f"warning: {w}")
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyops.errors import DeviceError
-from tinyops.package_data import cache_dir, firmware_dir, tree_hash
+from tinyops.package_data import cache_dir, tree_hash
+from tinyops.runtimes.support import tflm_firmware_ops
 
 ENV = "TFLM_DIR"
 VARIANTS = ("ref", "cmsisnn", "host")
 _SUBDIRS = ("tflite-micro", "flatbuffers", "gemmlowp", "ruy", "kissfft", "cmsis", "cmsis_nn", "cortex_dfp", "sources")
-_OP_LINE = re.compile(r'^TFLM_OP\((\w+),\s*(\w+),\s*"([^"]*)"\)', re.M)
 _ALWAYS_KERNELS = ("kernel_util", "micro_tensor_utils")
 
 M4 = "-mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mthumb -mfloat-abi=hard -mlittle-endian"
@@ -85,8 +85,7 @@ def unavailable_note() -> str:
 
 def firmware_ops() -> dict[str, tuple[str, list[str]]]:
     """Builtin op name -> (MicroMutableOpResolver method, kernel source stems), from ops.def."""
-    text = (firmware_dir() / "tflm" / "ops.def").read_text()
-    return {m[1]: (m[2], m[3].split()) for m in _OP_LINE.finditer(text)}
+    return tflm_firmware_ops()
 
 
 def _kernel_sources(root: Path, variant: str) -> list[str]:

@@ -16,20 +16,9 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError, ModelError
+from tinyops.runtimes.support import TFLM_OPS, runtimes_for
 from tinyops.runtimes.tflite_file import Operator, Tensor, TFLiteModel, read
 
-# Builtin kernels TFLite Micro registers (its Register_* functions, tflite-micro 2026 Python package).
-TFLM_OPS = frozenset("""
-ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND BROADCAST_ARGS
-BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION CONV_2D COS CUMSUM DEPTH_TO_SPACE DEPTHWISE_CONV_2D DEQUANTIZE
-DIV DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR FLOOR_DIV FLOOR_MOD
-FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU
-LESS LESS_EQUAL LOG LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC LOG_SOFTMAX MAXIMUM MAX_POOL_2D MEAN MINIMUM
-MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE REDUCE_ALL REDUCE_MAX REDUCE_MIN RELU
-RELU6 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT SELECT_V2 SHAPE SIN SLICE SOFTMAX
-SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM
-SVDF TANH TRANSPOSE TRANSPOSE_CONV UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
-""".split())
 _FLOAT = ("float32", "float16", "float64")
 # Ops whose job is to cross the float/int boundary; a float tensor there is expected.
 _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
@@ -151,20 +140,21 @@ def describe(data: bytes) -> dict[str, Any]:
     }
 
 
-def tinyops_c_plan(data: bytes) -> dict[str, Any] | None:
-    """The tinyops-c image's size and memory plan, or None if tinyops-c cannot run the model."""
+def tinyops_c_plan(data: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The tinyops-c image's size and memory plan, or None and why tinyops-c cannot run the model."""
     from tinyops.runtimes.tinyops_c import compile_image
 
     try:
         c = compile_image(data)
-    except (ModelError, InputError):
-        return None
-    return {"image_bytes": c.image_bytes, "arena_bytes": c.arena_bytes, "plan": c.plan}
+    except (ModelError, InputError) as e:
+        return None, e.message.splitlines()[0]
+    return {"image_bytes": c.image_bytes, "arena_bytes": c.arena_bytes, "plan": c.plan}, ""
 
 
 def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict[str, Any]:
     info = describe(data)
-    info["tinyops_c"] = tinyops_c_plan(data)
+    info["tinyops_c"], why_not = tinyops_c_plan(data)
+    info["runtimes"] = [r.to_dict() for r in runtimes_for(info["ops"], why_not)]
     info["arena_bytes"] = None
     if arena and not any("TFLite Micro has no kernel" in w for w in info["warnings"]):
         from tinyops.runtimes.arena import measure_arena_details
@@ -175,6 +165,9 @@ def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict
             info["arena"] = {k: found.get(k) for k in ("printed_total", "probes", "cached")}
         except ModelError as e:
             info["warnings"].append(f"TFLite Micro could not run the model, so no arena was measured: {e.message}")
+            for r in info["runtimes"]:  # what TFLM's own interpreter cannot run, no TFLM firmware runs
+                if r["runtime"].startswith(("tflm", "tflite-micro")) and r["runs"]:
+                    r["runs"], r["reason"] = False, "the tflite-micro interpreter could not run it"
     return info
 
 
