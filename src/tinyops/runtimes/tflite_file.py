@@ -95,6 +95,23 @@ _OPTIONS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "REDUCE_MAX": (("keep_dims", "b", 0),),
     "SQUEEZE": (("squeeze_dims", "vi", None),),
     "LEAKY_RELU": (("alpha", "f", 0.0),),
+    "STRIDED_SLICE": (("begin_mask", "i", 0), ("end_mask", "i", 0), ("ellipsis_mask", "i", 0),
+                      ("new_axis_mask", "i", 0), ("shrink_axis_mask", "i", 0), ("offset", "b", 0)),
+    "SPLIT": (("num_splits", "i", 0),),
+    "SPLIT_V": (("num_splits", "i", 0),),
+    "PACK": (("values_count", "i", 0), ("axis", "i", 0)),
+    "UNPACK": (("num", "i", 0), ("axis", "i", 0)),
+    "GATHER": (("axis", "i", 0), ("batch_dims", "i", 0)),
+    "RESIZE_NEAREST_NEIGHBOR": (("align_corners", "b", 0), ("half_pixel_centers", "b", 0)),
+    "RESIZE_BILINEAR": (("new_height", "i", 0), ("new_width", "i", 0), ("align_corners", "b", 0),
+                        ("half_pixel_centers", "b", 0)),
+    "MIRROR_PAD": (("mode", "b", 0),),
+    "TRANSPOSE_CONV": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
+                       ("fused_activation_function", "b", 0)),
+    "SVDF": (("rank", "i", 0), ("fused_activation_function", "b", 0), ("asymmetric_quantize_inputs", "b", 0)),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (("fused_activation_function", "b", 0), ("cell_clip", "f", 0.0),
+                                     ("proj_clip", "f", 0.0), ("time_major", "b", 0),
+                                     ("asymmetric_quantize_inputs", "b", 0)),
 }
 _OPTIONS["MAX_POOL_2D"] = _OPTIONS["AVERAGE_POOL_2D"]
 _OPTIONS["L2_POOL_2D"] = _OPTIONS["AVERAGE_POOL_2D"]

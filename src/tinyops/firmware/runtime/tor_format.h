@@ -22,7 +22,10 @@ enum {
   TOR_OP_AVERAGE_POOL_2D = 4, TOR_OP_MAX_POOL_2D = 5, TOR_OP_MEAN = 6, TOR_OP_ADD = 7,
   TOR_OP_MUL = 8, TOR_OP_RESHAPE = 9, TOR_OP_SOFTMAX = 10, TOR_OP_LOGISTIC = 11,
   TOR_OP_TANH = 12, TOR_OP_QUANTIZE = 13, TOR_OP_DEQUANTIZE = 14, TOR_OP_PAD = 15,
-  TOR_OP_CONCATENATION = 16, TOR_OP_COUNT
+  TOR_OP_CONCATENATION = 16,
+  /* 32..: data movement lowered on the host, resizing, transposed convolution, SVDF */
+  TOR_OP_COPY = 32, TOR_OP_RESIZE_BILINEAR = 33, TOR_OP_TRANSPOSE_CONV = 34, TOR_OP_SVDF = 35,
+  TOR_OP_COUNT
 };
 
 typedef struct {
@@ -109,5 +112,17 @@ typedef struct {
 typedef struct {
   int32_t output, axis, n_inputs, inputs[TOR_MAX_CONCAT];
 } tor_concat_params;
+
+/* COPY: out[out_base + sum_d i_d * out_strides[d]] = in[sum_d table_d[i_d]] for i_d < dims[d].
+ * STRIDED_SLICE, SLICE, SPLIT(_V), TRANSPOSE, PACK, UNPACK, GATHER (constant indices),
+ * RESIZE_NEAREST_NEIGHBOR and MIRROR_PAD are all lowered to it on the host. */
+typedef struct {
+  int32_t input, output;
+  int32_t dims[4];
+  int32_t out_base, out_strides[4];
+  uint32_t tables_off; /* int32 input element offsets: dims[0] + dims[1] + dims[2] + (contiguous ? 1 : dims[3]) */
+  int32_t contiguous;  /* 1: the innermost dim is one run of dims[3] consecutive elements from its table's
+                          single entry, and out_strides[3] == 1 */
+} tor_copy_params;
 
 #endif

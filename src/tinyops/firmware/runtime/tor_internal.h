@@ -19,6 +19,8 @@ static inline int32_t tor_elems(const tor_tensor *t) { return t->dims[0] * t->di
 
 /* Validate one op's parameters against the tensor table (tor_validate_ops.c). */
 tor_status tor_validate_op(const uint8_t *image, const tor_op *op);
+/* The same for COPY, RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF (tor_validate_data.c). */
+tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op);
 
 /* Run one op (tor_invoke.c dispatches to the kernels). */
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int depthwise);
@@ -33,6 +35,7 @@ tor_status tor_run_dequantize(const uint8_t *image, uint8_t *arena, const tor_de
 tor_status tor_run_pad(const uint8_t *image, uint8_t *arena, const tor_pad_params *p);
 tor_status tor_run_concat(const uint8_t *image, uint8_t *arena, const tor_concat_params *p);
 tor_status tor_run_reshape(const uint8_t *image, uint8_t *arena, const tor_reshape_params *p);
+tor_status tor_run_copy(const uint8_t *image, uint8_t *arena, const tor_copy_params *p);
 
 /* Data pointer of tensor i (validated indices only). */
 static inline uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {

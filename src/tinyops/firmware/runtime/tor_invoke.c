@@ -30,6 +30,7 @@ tor_status tor_invoke_op(tor_model *m, uint32_t i) {
     case TOR_OP_DEQUANTIZE: return tor_run_dequantize(image, arena, (const tor_dequantize_params *)p);
     case TOR_OP_PAD: return tor_run_pad(image, arena, (const tor_pad_params *)p);
     case TOR_OP_CONCATENATION: return tor_run_concat(image, arena, (const tor_concat_params *)p);
+    case TOR_OP_COPY: return tor_run_copy(image, arena, (const tor_copy_params *)p);
     default: return TOR_ERR_OP;
   }
 }

@@ -13,16 +13,22 @@ from typing import Any
 from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c.lower import LOWERING, Context
+from tinyops.runtimes.tinyops_c import lower, lower_copy
+from tinyops.runtimes.tinyops_c.lower import Context
 from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
+LOWERING = {**lower.LOWERING, **lower_copy.LOWERING}
 SUPPORTED_OPS = tuple(LOWERING)
 # Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
 _FLOAT_OK = {"QUANTIZE": ("in",), "DEQUANTIZE": ("out",), "RESHAPE": ("in", "out"),
              "EXPAND_DIMS": ("in", "out"), "SQUEEZE": ("in", "out")}
 # Inputs that are parameters (shapes, axes, paddings, bias), not activations.
 _PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "PAD": 1, "PADV2": 1,
-                 "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2}
+                 "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2,
+                 "STRIDED_SLICE": 1, "SLICE": 1, "SPLIT_V": 1, "TRANSPOSE": 1, "GATHER": 1,
+                 "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1}
+# Ops whose activation inputs are not a prefix of their inputs.
+_DATA_INPUTS = {"SPLIT": (1,), "TRANSPOSE_CONV": (2,)}
 
 
 @dataclass
@@ -61,7 +67,8 @@ def _check_supported(model: tflite_file.TFLiteModel) -> None:
     for op in model.operators:
         float_ok = _FLOAT_OK.get(op.opcode, ())
         first_param = _PARAM_INPUTS.get(op.opcode, len(op.inputs))
-        for role, idxs in (("in", op.inputs[:first_param]), ("out", op.outputs)):
+        data = [op.inputs[k] for k in _DATA_INPUTS[op.opcode]] if op.opcode in _DATA_INPUTS else op.inputs[:first_param]
+        for role, idxs in (("in", data), ("out", op.outputs)):
             for i in idxs:
                 dt = model.tensors[i].dtype if i >= 0 else "int8"
                 if dt != "int8" and not (dt == "float32" and role in float_ok):

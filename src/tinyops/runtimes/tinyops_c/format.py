@@ -30,6 +30,7 @@ OPCODES = {
     "MAX_POOL_2D": 5, "MEAN": 6, "ADD": 7, "MUL": 8, "RESHAPE": 9, "SOFTMAX": 10,
     "LOGISTIC": 11, "TANH": 12, "QUANTIZE": 13, "DEQUANTIZE": 14, "PAD": 15,
     "CONCATENATION": 16,
+    "COPY": 32, "RESIZE_BILINEAR": 33, "TRANSPOSE_CONV": 34, "SVDF": 35,
 }
 
 # Param structs (all 32-bit words), in the field order of tor_format.h.
@@ -46,6 +47,7 @@ PARAMS = {
     "dequantize": struct.Struct("<2i"),
     "pad": struct.Struct("<11i"),
     "concat": struct.Struct("<3i16i"),
+    "copy": struct.Struct("<11iIi"),
 }
 MAX_CONCAT = 16
 

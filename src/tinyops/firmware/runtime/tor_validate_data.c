@@ -1,0 +1,44 @@
+/* Load-time checks for COPY, RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF: every offset a
+ * kernel computes from the parameters stays inside its tensor. */
+#include "tor_validate.h"
+
+static tor_status copy(const uint8_t *image, const ctx_t *c, const tor_copy_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && out && (p->contiguous == 0 || p->contiguous == 1), TOR_ERR_SHAPE);
+  int64_t n = 0, hi = 0, last = p->out_base;
+  CHECK(p->out_base >= 0, TOR_ERR_BOUNDS);
+  for (int d = 0; d < 4; d++) {
+    CHECK(p->dims[d] >= 1 && p->dims[d] <= (1 << 24) && p->out_strides[d] >= 0 && p->out_strides[d] <= (1 << 24),
+          TOR_ERR_SHAPE);
+    n += (d == 3 && p->contiguous) ? 1 : p->dims[d];
+    last += (int64_t)(p->dims[d] - 1) * p->out_strides[d];
+  }
+  CHECK(last < tor_elems(out), TOR_ERR_BOUNDS);
+  CHECK(p->contiguous == 0 || p->out_strides[3] == 1, TOR_ERR_SHAPE);
+  CHECK(n <= 0x7fffffff && table_ok(c, p->tables_off, (int32_t)n), TOR_ERR_BOUNDS);
+  const int32_t *t = (const int32_t *)(const void *)(image + p->tables_off);
+  for (int d = 0; d < 4; d++) {
+    const int32_t len = (d == 3 && p->contiguous) ? 1 : p->dims[d];
+    int32_t mn = t[0], mx = t[0];
+    for (int32_t i = 1; i < len; i++) {
+      mn = t[i] < mn ? t[i] : mn;
+      mx = t[i] > mx ? t[i] : mx;
+    }
+    if (d == 3 && p->contiguous) mx += p->dims[3] - 1;
+    CHECK(mn >= 0, TOR_ERR_BOUNDS); /* so every partial sum in the kernel stays in range */
+    hi += mx;
+    t += len;
+  }
+  CHECK(hi < tor_elems(in), TOR_ERR_BOUNDS);
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
+  return TOR_OK;
+}
+
+tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op) {
+  ctx_t c = {tor_hdr(image), tor_tensors(image)};
+  switch (op->code) {
+    case TOR_OP_COPY: { PARAMS(tor_copy_params); return copy(image, &c, p); }
+    default:
+      return TOR_ERR_OP;
+  }
+}
