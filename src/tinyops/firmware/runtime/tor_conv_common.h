@@ -122,7 +122,77 @@ static inline int32_t wsum1(const int8_t *b, int32_t n) {
 typedef struct {
   const tor_conv_params *p;
   const int32_t *mult, *shift, *bias_eff, *bias;
+  int32_t fast; /* every channel fits rq4's fast path (see rq_fast_ok) */
+  uint32_t lo4, hi4; /* act_min / act_max in each byte lane */
+  int32_t off2;      /* 2 * output_offset + 1 */
 } requant_t;
+
+/* The fast path below equals tor_mbqm + offset + clamp exactly when, for every channel,
+ * the multiplier is >= 0 (never INT32_MIN, so SRDHM cannot saturate), the shift is a right
+ * shift of at least 2, and every accumulator is below 2^30 in magnitude (so 2 * acc
+ * fits): then SRDHM(acc, m) = SMMULR(2 * acc, m), and RoundingDivideByPOT(x, e) followed
+ * by + off is ((sat(x + (x < 0 ? -1 : 0)) >> (e - 1)) + 2 * off + 1) >> 1. `bound` is the
+ * largest |acc| the op's taps can reach without the bias. */
+static inline int32_t rq_fast_ok(const requant_t *r, int32_t n, int64_t bound) {
+#if defined(__ARM_FEATURE_DSP)
+  int64_t b = 0;
+  for (int32_t k = 0; k < n; k++) {
+    if (r->mult[k] < 0 || r->shift[k] > -2) return 0;
+    const int64_t be = r->bias_eff[k] < 0 ? -(int64_t)r->bias_eff[k] : r->bias_eff[k];
+    const int64_t bb = r->bias ? (r->bias[k] < 0 ? -(int64_t)r->bias[k] : r->bias[k]) : 0;
+    if (be > b) b = be;
+    if (bb > b) b = bb;
+  }
+  return bound + b < ((int64_t)1 << 30);
+#else
+  (void)r, (void)n, (void)bound;
+  return 0;
+#endif
+}
+
+static inline void rq_init(requant_t *r, int32_t n, int64_t bound) {
+  const uint32_t lo = (uint8_t)r->p->act_min, hi = (uint8_t)r->p->act_max;
+  r->lo4 = lo * 0x01010101u;
+  r->hi4 = hi * 0x01010101u;
+  r->off2 = 2 * r->p->output_offset + 1;
+  r->fast = rq_fast_ok(r, n, bound);
+}
+
+#if defined(__ARM_FEATURE_DSP)
+static inline __attribute__((always_inline)) uint32_t rq_lane(int32_t acc, int32_t m, int32_t s, int32_t off2) {
+  int32_t a;
+  __asm__("smmulr %0, %1, %2" : "=r"(a) : "r"((int32_t)((uint32_t)acc << 1)), "r"(m));
+  a = __qadd(a, a >> 31);
+  a = (a >> (~s)) + off2;
+  int32_t v;
+  __asm__("ssat %0, #8, %1, asr #1" : "=r"(v) : "r"(a));
+  return (uint32_t)v & 0xffu;
+}
+#endif
+
+/* Requantize four accumulators of channels oc..oc+3 into o[0..3]. */
+static inline __attribute__((always_inline)) void rq4(const requant_t *r, const int32_t *acc, int32_t oc, int8_t *o) {
+  const int32_t *m = r->mult + oc, *s = r->shift + oc;
+#if defined(__ARM_FEATURE_DSP)
+  if (r->fast) {
+    const int32_t off2 = r->off2;
+    uint32_t w = rq_lane(acc[0], m[0], s[0], off2) | rq_lane(acc[1], m[1], s[1], off2) << 8 |
+                 rq_lane(acc[2], m[2], s[2], off2) << 16 | rq_lane(acc[3], m[3], s[3], off2) << 24;
+    uint32_t t;
+    __asm__("ssub8 %[t], %[w], %[lo]\n\t"
+            "sel %[w], %[w], %[lo]\n\t"
+            "ssub8 %[t], %[w], %[hi]\n\t"
+            "sel %[w], %[hi], %[w]"
+            : [w] "+r"(w), [t] "=&r"(t)
+            : [lo] "r"(r->lo4), [hi] "r"(r->hi4)
+            : "cc");
+    __asm__("str %1, [%0]" : : "r"(o), "r"(w) : "memory"); /* unaligned STR is fine on M4 */
+    return;
+  }
+#endif
+  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max;
+  for (int k = 0; k < 4; k++) o[k] = (int8_t)tor_clamp(tor_mbqm(acc[k], m[k], s[k]) + off, lo, hi);
+}
 
 static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, int32_t oc, int32_t acc) {
   acc = tor_mbqm(acc, r->mult[oc], r->shift[oc]) + r->p->output_offset;

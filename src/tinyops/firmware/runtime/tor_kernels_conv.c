@@ -52,8 +52,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
         for (; oc + 4 <= OC; oc += 4) {
           int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
           dot4(col, filt + oc * K, K, K, acc);
-          for (int k = 0; k < 4; k++)
-            o[oc + k] = (int8_t)tor_clamp(tor_mbqm(acc[k], mult[oc + k], shift[oc + k]) + off, lo, hi);
+          rq4(r, acc, oc, o + oc);
         }
         for (; oc < OC; oc++)
           o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(col, filt + oc * K, K) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
@@ -77,8 +76,7 @@ static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_te
         for (; oc + 4 <= OC; oc += 4) {
           int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
           dot4(ip, filt + oc * C, C, C, acc);
-          for (int k = 0; k < 4; k++)
-            o[oc + k] = (int8_t)tor_clamp(tor_mbqm(acc[k], mult[oc + k], shift[oc + k]) + off, lo, hi);
+          rq4(r, acc, oc, o + oc);
         }
         for (; oc < OC; oc++)
           o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(ip, filt + oc * C, C) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
@@ -164,6 +162,9 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
   const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
   int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+  const tor_tensor *tf = &t[p->filter];
+  /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
+  rq_init(&r, t[p->output].dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
   if (dw)
     tor_depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   else if (p->scratch >= 0)

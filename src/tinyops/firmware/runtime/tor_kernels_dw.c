@@ -34,8 +34,7 @@
 static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin, const int8_t *filt, int32_t C,
                                                int32_t KW, int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
                                                int32_t dstep, int32_t rstep, int8_t *o, const requant_t *r, int full) {
-  const int32_t *mult = r->mult, *shift = r->shift;
-  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max, ioff = r->p->input_offset;
+  const int32_t ioff = r->p->input_offset;
   const int8_t *ip = in + (origin + fy0 * rstep + fx0 * dstep);
   const int8_t *fb = filt + (fy0 * KW + fx0) * C;
   const int32_t nx = fx1 - fx0, ny = fy1 - fy0;
@@ -109,12 +108,16 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
       a1 += ioff * (int16_t)(so & 0xffffu), a3 += ioff * (int16_t)(so >> 16);
       if (r->bias) a0 += r->bias[c], a1 += r->bias[c + 1], a2 += r->bias[c + 2], a3 += r->bias[c + 3];
     }
-    o[c] = (int8_t)tor_clamp(tor_mbqm(a0, mult[c], shift[c]) + off, lo, hi);
-    o[c + 1] = (int8_t)tor_clamp(tor_mbqm(a1, mult[c + 1], shift[c + 1]) + off, lo, hi);
-    o[c + 2] = (int8_t)tor_clamp(tor_mbqm(a2, mult[c + 2], shift[c + 2]) + off, lo, hi);
-    o[c + 3] = (int8_t)tor_clamp(tor_mbqm(a3, mult[c + 3], shift[c + 3]) + off, lo, hi);
+    const int32_t acc[4] = {a0, a1, a2, a3};
+#if defined(TOR_NO_O2_KERNELS) /* at -Os GCC finds no 13 registers for the row asm next to rq4's fast path */
+    for (int k = 0; k < 4; k++) o[c + k] = requant(r, c + k, acc[k]);
+#else
+    rq4(r, acc, c, o + c);
+#endif
   }
 #endif
+  const int32_t *mult = r->mult, *shift = r->shift;
+  const int32_t off = r->p->output_offset, lo = r->p->act_min, hi = r->p->act_max;
   for (; c < C; c++) {
     int32_t a = 0, ws = 0;
     for (int32_t fy = 0; fy < ny; fy++)
