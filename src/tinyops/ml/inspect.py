@@ -17,6 +17,7 @@ import numpy as np
 
 from tinyops.errors import InputError, ModelError
 from tinyops.runtimes.support import TFLM_OPS, runtimes_for
+from tinyops.runtimes.macs import count_macs, op_macs as _macs
 from tinyops.runtimes.tflite_file import Operator, Tensor, TFLiteModel, read
 
 _FLOAT = ("float32", "float16", "float64")
@@ -27,35 +28,6 @@ _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 def _nbytes(t: Tensor) -> int:
     size = np.dtype(t.dtype).itemsize if not t.dtype.startswith(("string", "resource", "variant", "type")) and t.dtype not in ("int4", "bfloat16") else 1
     return int(np.prod(t.shape, dtype=np.int64)) * size if t.shape else size
-
-
-def _macs(m: TFLiteModel, op: Operator) -> int:
-    def shape(i: int) -> tuple[int, ...]:
-        return m.tensors[i].shape if i >= 0 else ()
-
-    out = shape(op.outputs[0]) if op.outputs else ()
-    n_out = int(np.prod(out, dtype=np.int64)) if out else 0
-    if op.opcode == "CONV_2D" and len(op.inputs) > 1:
-        co, kh, kw, ci = shape(op.inputs[1])
-        return n_out * kh * kw * ci
-    if op.opcode == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1:
-        _, kh, kw, _ = shape(op.inputs[1])
-        return n_out * kh * kw
-    if op.opcode == "FULLY_CONNECTED" and len(op.inputs) > 1:
-        w = shape(op.inputs[1])
-        return n_out * w[-1] if len(w) == 2 else 0
-    if op.opcode == "TRANSPOSE_CONV" and len(op.inputs) > 2:
-        co, kh, kw, ci = shape(op.inputs[1])
-        return int(np.prod(shape(op.inputs[2]), dtype=np.int64)) * kh * kw * co
-    if op.opcode == "BATCH_MATMUL" and op.inputs:
-        a = shape(op.inputs[0])
-        return n_out * (a[-1] if a else 0)
-    return 0
-
-
-def count_macs(m: TFLiteModel) -> int:
-    """Multiply-accumulates of the model: one count for `inspect` and the fit report."""
-    return int(sum(_macs(m, op) for op in m.operators))
 
 
 def _quant(t: Tensor) -> dict[str, Any]:

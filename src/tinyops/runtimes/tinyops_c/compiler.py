@@ -12,6 +12,7 @@ from typing import Any
 
 from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
+from tinyops.runtimes.macs import op_macs
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c import lower, lower_copy
 from tinyops.runtimes.tinyops_c.lower import Context
@@ -85,19 +86,6 @@ def _io(ctx: Context, model: tflite_file.TFLiteModel, idxs: list[int]) -> list[d
         out.append({"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
                     "scale": q.scale[0] if q else None, "zero_point": q.zero_point[0] if q else None})
     return out
-
-
-def op_macs(model: tflite_file.TFLiteModel, op: tflite_file.Operator) -> int:
-    """Multiply-accumulates of one conv / depthwise / fully-connected op (0 for the rest)."""
-    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2:
-        return 0
-    n_out = 1
-    for d in model.tensors[op.outputs[0]].shape:
-        n_out *= d
-    w = model.tensors[op.inputs[1]].shape
-    if op.opcode == "CONV_2D":
-        return n_out * w[1] * w[2] * w[3]
-    return n_out * (w[1] * w[2] if op.opcode == "DEPTHWISE_CONV_2D" else w[-1])
 
 
 def compile_image(tflite_bytes: bytes) -> CompiledImage:
