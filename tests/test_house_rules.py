@@ -2,6 +2,7 @@
 
 - no source file over 400 lines (Python, C, the dashboard's JS/HTML/CSS);
 - no comment or docstring that cites an issue number;
+- no "keep in step" notes between two hand-written copies (a test compares them instead);
 - no ``ImportError`` guard around an import of our own modules (only optional
   third-party packages may be missing; our own modules always ship).
 """
@@ -19,6 +20,7 @@ SOURCE_SUFFIXES = {".py", ".c", ".h", ".js", ".html", ".css", ".toml"}
 MAX_LINES = 400
 # "issue 5", "issue #5", "issues 4 and 6", "(#12)": built here so this file does not match itself
 ISSUE = re.compile(r"\b" + "issue" + r"s?\s*#?\s*\d+|\(#\d+\)", re.IGNORECASE)
+IN_STEP = re.compile(r"keep\b[\w ]{0,20}\bin " + "step", re.IGNORECASE)
 
 
 def _sources() -> list[Path]:
@@ -82,3 +84,10 @@ def test_no_import_error_guards_around_our_modules() -> None:
     found = [f"{p.relative_to(REPO)}:{line}" for p in _sources() if p.suffix == ".py"
              for line in own_import_guards(p.read_text(), str(p))]
     assert not found, "ImportError guards around tinyops modules (import them plainly):\n" + "\n".join(found)
+
+
+def test_no_keep_in_step_notes() -> None:
+    assert IN_STEP.search("(the reference; keep the two in " + "step)")
+    found = [f"{p.relative_to(REPO)}:{i}" for p in _sources()
+             for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if IN_STEP.search(line)]
+    assert not found, "two copies kept in step by hand (test them against each other):\n" + "\n".join(found)

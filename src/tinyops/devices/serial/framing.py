@@ -19,6 +19,31 @@ ESC_ESC = 0xDD
 REPLY_FLAG = 0x80
 CRC_BYTES = 4
 
+Fields = tuple[tuple[str, str], ...]
+# Request and reply headers: (field, struct code), little-endian, no padding. These and
+# the body layouts in protocol.py are checked field by field against firmware/src/proto.h.
+REQUEST_HEADER: Fields = (("cmd", "B"), ("seq", "H"))
+REPLY_HEADER: Fields = (("cmd", "B"), ("seq", "H"), ("status", "B"))
+
+
+def layout(fields: Fields) -> struct.Struct:
+    """The little-endian struct of a field list."""
+    return struct.Struct("<" + "".join(code for _, code in fields))
+
+
+def offsets(fields: Fields) -> dict[str, int]:
+    """Byte offset of each field of a field list."""
+    out: dict[str, int] = {}
+    pos = 0
+    for name, code in fields:
+        out[name] = pos
+        pos += struct.calcsize("<" + code)
+    return out
+
+
+REQUEST = layout(REQUEST_HEADER)
+REPLY = layout(REPLY_HEADER)
+
 
 def crc32(data: bytes) -> int:
     """CRC-32/ISO-HDLC, the same as zlib and the firmware's ``fw_crc32``."""
@@ -44,12 +69,12 @@ def check_crc(frame: bytes) -> bytes | None:
 
 
 def encode_request(cmd: int, seq: int, body: bytes = b"") -> bytes:
-    return slip_encode(with_crc(struct.pack("<BH", cmd, seq & 0xFFFF) + body))
+    return slip_encode(with_crc(REQUEST.pack(cmd, seq & 0xFFFF) + body))
 
 
 def encode_reply(cmd: int, seq: int, status: int, body: bytes = b"") -> bytes:
     """What the firmware sends; used by tests and the link emulator."""
-    return slip_encode(with_crc(struct.pack("<BHB", cmd | REPLY_FLAG, seq & 0xFFFF, status) + body))
+    return slip_encode(with_crc(REPLY.pack(cmd | REPLY_FLAG, seq & 0xFFFF, status) + body))
 
 
 @dataclass(frozen=True)
@@ -63,18 +88,18 @@ class Reply:
 def parse_reply(frame: bytes) -> Reply | None:
     """A decoded frame as a reply, or None if it is corrupt or not a reply."""
     payload = check_crc(frame)
-    if payload is None or len(payload) < 4 or not payload[0] & REPLY_FLAG:
+    if payload is None or len(payload) < REPLY.size or not payload[0] & REPLY_FLAG:
         return None
-    cmd, seq, status = struct.unpack_from("<BHB", payload)
-    return Reply(cmd & ~REPLY_FLAG, seq, status, payload[4:])
+    cmd, seq, status = REPLY.unpack_from(payload)
+    return Reply(cmd & ~REPLY_FLAG, seq, status, payload[REPLY.size:])
 
 
 def parse_request(frame: bytes) -> tuple[int, int, bytes] | None:
     payload = check_crc(frame)
-    if payload is None or len(payload) < 3 or payload[0] & REPLY_FLAG:
+    if payload is None or len(payload) < REQUEST.size or payload[0] & REPLY_FLAG:
         return None
-    cmd, seq = struct.unpack_from("<BH", payload)
-    return cmd, seq, payload[3:]
+    cmd, seq = REQUEST.unpack_from(payload)
+    return cmd, seq, payload[REQUEST.size:]
 
 
 class SlipDecoder:

@@ -1,11 +1,16 @@
-"""The update protocol's commands, status codes and message bodies
-(firmware/PROTOCOL.md is the reference; keep the two in step)."""
+"""The update protocol's commands, status codes and message bodies (firmware/PROTOCOL.md).
+
+Every constant and body layout here is compared with the firmware's headers
+(``firmware/src/proto.h``, ``slots.h``, ``hal.h``, ``model.h``) by
+``tests/devices/test_wire_spec.py``, which compiles them with the host C compiler."""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from tinyops.devices.serial.framing import Fields, layout
 
 PROTOCOL_VERSION = 1
 
@@ -16,6 +21,8 @@ COMMAND_NAMES = {INFO: "INFO", BEGIN: "BEGIN", DATA: "DATA", END: "END", ACTIVAT
 OK = 0
 OFFSET = 7
 SHA_MISMATCH = 9
+IMAGE_INVALID = 11
+RUN_FAILED = 17
 STATUS_MESSAGES = {
     0: "ok",
     1: "unknown command (firmware older than this tinyops?)",
@@ -36,7 +43,7 @@ STATUS_MESSAGES = {
     16: "input size does not match the model",
     17: "inference failed",
 }
-# Runtime status codes (firmware/runtime/tinyops_rt.h), for ST 11 and 17.
+# Runtime status codes (firmware/runtime/tinyops_rt.h), for IMAGE_INVALID and RUN_FAILED.
 RUNTIME_MESSAGES = {
     1: "null pointer", 2: "image truncated", 3: "not a tinyops model image", 4: "unknown image format version",
     5: "image CRC mismatch", 6: "offset or size out of bounds", 7: "unsupported op", 8: "arena too small",
@@ -50,6 +57,27 @@ COUNTER_UNITS = {0: "instructions", 1: "nanoseconds", 2: "cycles"}
 COUNTER_NAMES = ("boots", "frames_ok", "frames_bad_crc", "frames_dropped", "unknown_commands", "runs",
                  "run_errors", "ascii_commands", "activations", "rollbacks", "load_failures",
                  "last_count_lo", "last_count_hi")
+
+# Fixed parts of the message bodies: (field, struct code), little-endian, no padding.
+INFO_FIELDS: Fields = (("protocol", "B"), ("major", "B"), ("minor", "B"), ("patch", "B"), ("counter_unit", "B"),
+                       ("active_slot", "B"), ("max_frame", "H"), ("max_chunk", "I"), ("rx_window", "I"),
+                       ("arena_capacity", "I"), ("slot_capacity", "I"), ("boots", "I"), ("input_bytes", "I"),
+                       ("output_bytes", "I"), ("name_len", "B"))  # then the name, the slots, the runtime tail
+SLOT_FIELDS: Fields = (("state", "B"), ("kind", "B"), ("generation", "I"), ("size", "I"), ("received", "I"),
+                       ("sha256", "32s"))
+BEGIN_FIELDS: Fields = (("slot", "B"), ("size", "I"), ("sha256", "32s"), ("kind", "B"))
+BEGIN_REPLY_FIELDS: Fields = (("slot", "B"), ("received", "I"))
+DATA_FIELDS: Fields = (("offset", "I"),)  # then the chunk
+DATA_REPLY_FIELDS: Fields = (("received", "I"),)
+RUN_FIELDS: Fields = (("offset", "I"), ("flags", "B"))  # then input bytes
+RUN_REPLY_FIELDS: Fields = (("unit", "B"), ("count_lo", "I"), ("count_hi", "I"), ("output_len", "I"))  # then the output
+STATS_FIELDS: Fields = (("flags", "B"), ("features", "H"))
+INFO_BODY, SLOT_RECORD = layout(INFO_FIELDS), layout(SLOT_FIELDS)
+BEGIN_BODY, BEGIN_REPLY_BODY = layout(BEGIN_FIELDS), layout(BEGIN_REPLY_FIELDS)
+DATA_BODY, DATA_REPLY_BODY = layout(DATA_FIELDS), layout(DATA_REPLY_FIELDS)
+RUN_BODY, RUN_REPLY_BODY = layout(RUN_FIELDS), layout(RUN_REPLY_FIELDS)
+STATS_BODY = layout(STATS_FIELDS)
+SLOT_COUNT = 2
 
 
 @dataclass
@@ -94,17 +122,16 @@ class DeviceInfo:
 
 def parse_info(body: bytes) -> DeviceInfo:
     (proto, major, minor, patch, unit, active, max_frame, max_chunk, rx_window, arena, slot_cap, boots,
-     in_bytes, out_bytes, nlen) = struct.unpack_from("<BBBBBBHIIIIIIIB", body)
-    pos = 37
+     in_bytes, out_bytes, nlen) = INFO_BODY.unpack_from(body)
+    pos = INFO_BODY.size
     board = body[pos:pos + nlen].decode("ascii", "replace")
     pos += nlen
     slots = []
-    for i in range(2):
-        state, kind, gen, size, received = struct.unpack_from("<BBIII", body, pos)
-        sha = body[pos + 14:pos + 46]
+    for i in range(SLOT_COUNT):
+        state, kind, gen, size, received, sha = SLOT_RECORD.unpack_from(body, pos)
         slots.append(SlotInfo(i, SLOT_STATES.get(state, str(state)), kind, gen, size, received,
                               sha.hex() if state else ""))
-        pos += 46
+        pos += SLOT_RECORD.size
     runtime, runtime_ops = "tinyops-c", []
     if len(body) > pos:
         rlen = body[pos]
@@ -118,15 +145,15 @@ def parse_info(body: bytes) -> DeviceInfo:
 
 
 def begin_body(slot: int, size: int, sha256: bytes, kind: int = IMAGE_KIND_MODEL) -> bytes:
-    return struct.pack("<BI", slot, size) + sha256 + bytes([kind])
+    return BEGIN_BODY.pack(slot, size, sha256, kind)
 
 
 def data_body(offset: int, chunk: bytes) -> bytes:
-    return struct.pack("<I", offset) + chunk
+    return DATA_BODY.pack(offset) + chunk
 
 
 def run_body(offset: int, data: bytes, invoke: bool) -> bytes:
-    return struct.pack("<IB", offset, 1 if invoke else 0) + data
+    return RUN_BODY.pack(offset, 1 if invoke else 0) + data
 
 
 @dataclass
@@ -137,12 +164,12 @@ class RunResult:
 
 
 def parse_run(body: bytes) -> RunResult:
-    unit, lo, hi, n = struct.unpack_from("<BIII", body)
-    return RunResult(COUNTER_UNITS.get(unit, str(unit)), lo | (hi << 32), body[13:13 + n])
+    unit, lo, hi, n = RUN_REPLY_BODY.unpack_from(body)
+    return RunResult(COUNTER_UNITS.get(unit, str(unit)), lo | (hi << 32), body[RUN_REPLY_BODY.size:RUN_REPLY_BODY.size + n])
 
 
 def stats_body(reset: bool = False, features: int = 0) -> bytes:
-    return struct.pack("<BH", 1 if reset else 0, features)
+    return STATS_BODY.pack(1 if reset else 0, features)
 
 
 def parse_stats(body: bytes) -> dict[str, Any]:
@@ -163,6 +190,6 @@ def parse_stats(body: bytes) -> dict[str, Any]:
 
 def describe(status: int, body: bytes = b"") -> str:
     msg = STATUS_MESSAGES.get(status, f"status {status}")
-    if status in (11, 17) and body:
+    if status in (IMAGE_INVALID, RUN_FAILED) and body:
         msg += f" ({RUNTIME_MESSAGES.get(body[0], f'runtime code {body[0]}')})"
     return msg

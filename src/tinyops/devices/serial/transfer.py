@@ -10,7 +10,6 @@ device kept, also after a power cut (it marks each completed flash page).
 from __future__ import annotations
 
 import hashlib
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,7 +44,7 @@ def window_frames(rx_window: int, chunk: int) -> int:
 def begin(link: Link, image: bytes, slot: int = protocol.SLOT_NONE) -> tuple[int, int]:
     """Open (or resume) a transfer. Returns (slot, bytes the device already has)."""
     reply = link.request(protocol.BEGIN, protocol.begin_body(slot, len(image), hashlib.sha256(image).digest()))
-    slot_used, received = struct.unpack_from("<BI", reply.body)
+    slot_used, received = protocol.BEGIN_REPLY_BODY.unpack_from(reply.body)
     return slot_used, received
 
 
@@ -86,7 +85,7 @@ def send_image(link: Link, image: bytes, info: protocol.DeviceInfo, *,
         seqs = [s for s, _ in inflight]
         if reply.cmd != protocol.DATA or reply.seq not in seqs:
             continue  # a late reply to a frame we already gave up on
-        (received,) = struct.unpack_from("<I", reply.body) if len(reply.body) >= 4 else (acked,)
+        (received,) = protocol.DATA_REPLY_BODY.unpack_from(reply.body) if len(reply.body) >= protocol.DATA_REPLY_BODY.size else (acked,)
         if reply.status == protocol.OK:
             if received > acked:
                 acked = received

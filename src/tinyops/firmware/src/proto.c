@@ -56,36 +56,37 @@ void proto_send(const uint8_t *payload, uint32_t len) {
 /* ---- command handlers: fill body (after cmd, seq, status), return status */
 
 static uint32_t g_body_len;
-#define BODY (g_reply + 4)
-#define BODY_CAP (sizeof g_reply - 4u)
+#define BODY (g_reply + LEN_REP)
+#define BODY_CAP (sizeof g_reply - (uint32_t)LEN_REP)
 
 static int cmd_info(void) {
   uint8_t *p = BODY;
   const char *name = hal_board_name();
   uint32_t nlen = (uint32_t)strlen(name), s;
   if (nlen > 32) nlen = 32;
-  p[0] = FW_PROTOCOL_VERSION; p[1] = FW_VERSION_MAJOR; p[2] = FW_VERSION_MINOR; p[3] = FW_VERSION_PATCH;
-  p[4] = (uint8_t)hal_counter_unit();
-  p[5] = g_active_slot;
-  put_u16(p + 6, FW_MAX_FRAME);
-  put_u32(p + 8, FW_MAX_CHUNK);
-  put_u32(p + 12, FW_RX_WINDOW);
-  put_u32(p + 16, FW_ARENA_CAPACITY);
-  put_u32(p + 20, FW_SLOT_CAPACITY);
-  put_u32(p + 24, g_counters.boots);
-  put_u32(p + 28, model_input_bytes());
-  put_u32(p + 32, model_output_bytes());
-  p[36] = (uint8_t)nlen;
-  memcpy(p + 37, name, nlen);
-  p += 37 + nlen;
+  p[OFF_INFO_PROTOCOL] = FW_PROTOCOL_VERSION;
+  p[OFF_INFO_MAJOR] = FW_VERSION_MAJOR; p[OFF_INFO_MINOR] = FW_VERSION_MINOR; p[OFF_INFO_PATCH] = FW_VERSION_PATCH;
+  p[OFF_INFO_COUNTER_UNIT] = (uint8_t)hal_counter_unit();
+  p[OFF_INFO_ACTIVE_SLOT] = g_active_slot;
+  put_u16(p + OFF_INFO_MAX_FRAME, FW_MAX_FRAME);
+  put_u32(p + OFF_INFO_MAX_CHUNK, FW_MAX_CHUNK);
+  put_u32(p + OFF_INFO_RX_WINDOW, FW_RX_WINDOW);
+  put_u32(p + OFF_INFO_ARENA_CAPACITY, FW_ARENA_CAPACITY);
+  put_u32(p + OFF_INFO_SLOT_CAPACITY, FW_SLOT_CAPACITY);
+  put_u32(p + OFF_INFO_BOOTS, g_counters.boots);
+  put_u32(p + OFF_INFO_INPUT_BYTES, model_input_bytes());
+  put_u32(p + OFF_INFO_OUTPUT_BYTES, model_output_bytes());
+  p[OFF_INFO_NAME_LEN] = (uint8_t)nlen;
+  memcpy(p + LEN_INFO, name, nlen);
+  p += LEN_INFO + nlen;
   for (s = 0; s < SLOT_COUNT; s++) {
     const fw_slot *sl = &g_slots[s];
-    p[0] = sl->state; p[1] = sl->kind;
-    put_u32(p + 2, sl->generation);
-    put_u32(p + 6, sl->size);
-    put_u32(p + 10, sl->received);
-    memcpy(p + 14, sl->sha256, 32);
-    p += 46;
+    p[OFF_SLOT_STATE] = sl->state; p[OFF_SLOT_KIND] = sl->kind;
+    put_u32(p + OFF_SLOT_GENERATION, sl->generation);
+    put_u32(p + OFF_SLOT_SIZE, sl->size);
+    put_u32(p + OFF_SLOT_RECEIVED, sl->received);
+    memcpy(p + OFF_SLOT_SHA256, sl->sha256, 32);
+    p += LEN_SLOT;
   }
   p += model_runtime_info(p, (uint32_t)BODY_CAP - (uint32_t)(p - BODY));
   g_body_len = (uint32_t)(p - BODY);
@@ -103,29 +104,30 @@ static int cmd_begin(const uint8_t *b, uint32_t n) {
   uint8_t slot;
   uint32_t size;
   int st;
-  if (n != 1 + 4 + 32 + 1) return ST_BAD_LENGTH;
-  slot = b[0] == SLOT_NONE ? inactive_slot() : b[0];
-  size = get_u32(b + 1);
+  if (n != LEN_BEGIN) return ST_BAD_LENGTH;
+  slot = b[OFF_BEGIN_SLOT] == SLOT_NONE ? inactive_slot() : b[OFF_BEGIN_SLOT];
+  size = get_u32(b + OFF_BEGIN_SIZE);
   if (slot >= SLOT_COUNT) return ST_BAD_SLOT;
   if (slot == g_active_slot) return ST_SLOT_ACTIVE;
-  if (b[37] != IMAGE_KIND_MODEL) return ST_UNSUPPORTED_KIND;
+  if (b[OFF_BEGIN_KIND] != IMAGE_KIND_MODEL) return ST_UNSUPPORTED_KIND;
   if (size == 0 || size > FW_SLOT_CAPACITY) return ST_TOO_LARGE;
-  st = slots_begin(slot, size, b + 5, b[37]);
+  st = slots_begin(slot, size, b + OFF_BEGIN_SHA256, b[OFF_BEGIN_KIND]);
   if (st) return st;
   g_transfer_slot = slot;
-  BODY[0] = slot;
-  put_u32(BODY + 1, g_slots[slot].received);
-  g_body_len = 5;
+  BODY[OFF_BEGIN_REPLY_SLOT] = slot;
+  put_u32(BODY + OFF_BEGIN_REPLY_RECEIVED, g_slots[slot].received);
+  g_body_len = LEN_BEGIN_REPLY;
   return ST_OK;
 }
 
 static int cmd_data(const uint8_t *b, uint32_t n) {
   int st;
-  if (n < 4 || n - 4 > FW_MAX_CHUNK) return ST_BAD_LENGTH;
+  if (n < LEN_DATA || n - LEN_DATA > FW_MAX_CHUNK) return ST_BAD_LENGTH;
   if (g_transfer_slot == SLOT_NONE) return ST_NO_TRANSFER;
-  st = slots_write(g_transfer_slot, get_u32(b), b + 4, n - 4);
-  put_u32(BODY, g_slots[g_transfer_slot].received); /* the resume point, also on ST_OFFSET */
-  g_body_len = 4;
+  st = slots_write(g_transfer_slot, get_u32(b + OFF_DATA_OFFSET), b + LEN_DATA, n - LEN_DATA);
+  /* the resume point, also on ST_OFFSET */
+  put_u32(BODY + OFF_DATA_REPLY_RECEIVED, g_slots[g_transfer_slot].received);
+  g_body_len = LEN_DATA_REPLY;
   return st;
 }
 
@@ -187,22 +189,22 @@ static int cmd_run(const uint8_t *b, uint32_t n) {
   uint32_t off, len, in_bytes;
   uint64_t count = 0;
   tor_status ts;
-  if (n < 5) return ST_BAD_LENGTH;
+  if (n < LEN_RUN) return ST_BAD_LENGTH;
   if (!model_loaded()) return ST_NO_MODEL;
-  off = get_u32(b);
-  len = n - 5;
+  off = get_u32(b + OFF_RUN_OFFSET);
+  len = n - LEN_RUN;
   in_bytes = model_input_bytes();
   if (off > in_bytes || len > in_bytes - off) return ST_INPUT_SIZE;
-  memcpy(g_input + off, b + 5, len);
-  if (!(b[4] & 1u)) { put_u32(BODY, off + len); g_body_len = 4; return ST_OK; }
+  memcpy(g_input + off, b + LEN_RUN, len);
+  if (!(b[OFF_RUN_FLAGS] & 1u)) { put_u32(BODY, off + len); g_body_len = 4; return ST_OK; }
   ts = model_run(&count);
   if (ts != TOR_OK) { BODY[0] = (uint8_t)ts; g_body_len = 1; return ST_RUN_FAILED; }
-  BODY[0] = (uint8_t)hal_counter_unit();
-  put_u32(BODY + 1, (uint32_t)count);
-  put_u32(BODY + 5, (uint32_t)(count >> 32));
-  len = model_copy_output(BODY + 13, BODY_CAP - 13u);
-  put_u32(BODY + 9, len);
-  g_body_len = 13 + len;
+  BODY[OFF_RUN_REPLY_UNIT] = (uint8_t)hal_counter_unit();
+  put_u32(BODY + OFF_RUN_REPLY_COUNT_LO, (uint32_t)count);
+  put_u32(BODY + OFF_RUN_REPLY_COUNT_HI, (uint32_t)(count >> 32));
+  len = model_copy_output(BODY + LEN_RUN_REPLY, BODY_CAP - (uint32_t)LEN_RUN_REPLY);
+  put_u32(BODY + OFF_RUN_REPLY_OUTPUT_LEN, len);
+  g_body_len = LEN_RUN_REPLY + len;
   return ST_OK;
 }
 
@@ -210,8 +212,8 @@ static int cmd_stats(const uint8_t *b, uint32_t n) {
   uint32_t i, features, words;
   const uint32_t *c = (const uint32_t *)(const void *)&g_counters;
   uint8_t *p = BODY;
-  if (n != 3) return ST_BAD_LENGTH;
-  features = (uint32_t)b[1] | ((uint32_t)b[2] << 8);
+  if (n != LEN_STATS) return ST_BAD_LENGTH;
+  features = (uint32_t)b[OFF_STATS_FEATURES] | ((uint32_t)b[OFF_STATS_FEATURES + 1] << 8);
   put_u16(p, FW_COUNTER_WORDS);
   p += 2;
   for (i = 0; i < FW_COUNTER_WORDS; i++, p += 4) put_u32(p, c[i]);
@@ -225,42 +227,42 @@ static int cmd_stats(const uint8_t *b, uint32_t n) {
   /* Applied after the read, so the reply describes the window that closed. */
   if (features > FW_HIST_MAX_FEATURES) return ST_BAD_LENGTH;
   if (features) { g_hist_features = features; model_hist_reset(); }
-  if (b[0] & 1u) model_hist_reset();
+  if (b[OFF_STATS_FLAGS] & 1u) model_hist_reset();
   return ST_OK;
 }
 
 void proto_handle_frame(const uint8_t *f, uint32_t len) {
   uint32_t seq, body_len;
   int st;
-  if (len < 7 || fw_crc32(0, f, len - 4) != get_u32(f + len - 4)) {
+  if (len < LEN_REQ + 4u || fw_crc32(0, f, len - 4) != get_u32(f + len - 4)) {
     g_counters.frames_bad_crc++; /* silent: the host times out and retransmits */
     return;
   }
   g_counters.frames_ok++;
-  seq = (uint32_t)f[1] | ((uint32_t)f[2] << 8);
-  if ((int32_t)seq == g_last_seq && g_reply_len && (g_reply[0] & 0x7Fu) == f[0]) {
+  seq = (uint32_t)f[OFF_REQ_SEQ] | ((uint32_t)f[OFF_REQ_SEQ + 1] << 8);
+  if ((int32_t)seq == g_last_seq && g_reply_len && (g_reply[OFF_REP_CMD] & 0x7Fu) == f[OFF_REQ_CMD]) {
     proto_send(g_reply, g_reply_len);
     return;
   }
-  body_len = len - 7;
+  body_len = len - LEN_REQ - 4u;
   g_body_len = 0;
-  switch (f[0]) {
+  switch (f[OFF_REQ_CMD]) {
     case CMD_INFO: st = body_len ? ST_BAD_LENGTH : cmd_info(); break;
-    case CMD_BEGIN: st = cmd_begin(f + 3, body_len); break;
-    case CMD_DATA: st = cmd_data(f + 3, body_len); break;
+    case CMD_BEGIN: st = cmd_begin(f + LEN_REQ, body_len); break;
+    case CMD_DATA: st = cmd_data(f + LEN_REQ, body_len); break;
     case CMD_END: st = cmd_end(body_len); break;
-    case CMD_ACTIVATE: st = cmd_activate(f + 3, body_len); break;
+    case CMD_ACTIVATE: st = cmd_activate(f + LEN_REQ, body_len); break;
     case CMD_ROLLBACK: st = cmd_rollback(body_len); break;
-    case CMD_RUN: st = cmd_run(f + 3, body_len); break;
-    case CMD_STATS: st = cmd_stats(f + 3, body_len); break;
+    case CMD_RUN: st = cmd_run(f + LEN_REQ, body_len); break;
+    case CMD_STATS: st = cmd_stats(f + LEN_REQ, body_len); break;
     case CMD_RESET: st = ST_OK; g_reset_requested = 1; break;
     default: st = ST_BAD_COMMAND; g_counters.unknown_commands++; break;
   }
-  g_reply[0] = (uint8_t)(f[0] | CMD_REPLY);
-  g_reply[1] = f[1];
-  g_reply[2] = f[2];
-  g_reply[3] = (uint8_t)st;
-  g_reply_len = 4 + g_body_len;
+  g_reply[OFF_REP_CMD] = (uint8_t)(f[OFF_REQ_CMD] | CMD_REPLY);
+  g_reply[OFF_REP_SEQ] = f[OFF_REQ_SEQ];
+  g_reply[OFF_REP_SEQ + 1] = f[OFF_REQ_SEQ + 1];
+  g_reply[OFF_REP_STATUS] = (uint8_t)st;
+  g_reply_len = LEN_REP + g_body_len;
   g_last_seq = (int32_t)seq;
   proto_send(g_reply, g_reply_len);
 }

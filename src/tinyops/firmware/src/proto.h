@@ -23,6 +23,34 @@ enum {
   ST_RUN_FAILED = 17
 };
 
+/* Byte offsets of every fixed field on the wire (PROTOCOL.md), little-endian, no
+ * padding: OFF_<MESSAGE>_<FIELD>, and LEN_<MESSAGE> for the fixed part's length.
+ * tests/devices/test_wire_spec.py compiles these and checks them, field by field,
+ * against the layouts in devices/serial/framing.py and protocol.py. */
+enum { OFF_REQ_CMD = 0, OFF_REQ_SEQ = 1, LEN_REQ = 3 };
+enum { OFF_REP_CMD = 0, OFF_REP_SEQ = 1, OFF_REP_STATUS = 3, LEN_REP = 4 };
+enum {
+  OFF_INFO_PROTOCOL = 0, OFF_INFO_MAJOR = 1, OFF_INFO_MINOR = 2, OFF_INFO_PATCH = 3,
+  OFF_INFO_COUNTER_UNIT = 4, OFF_INFO_ACTIVE_SLOT = 5, OFF_INFO_MAX_FRAME = 6, OFF_INFO_MAX_CHUNK = 8,
+  OFF_INFO_RX_WINDOW = 12, OFF_INFO_ARENA_CAPACITY = 16, OFF_INFO_SLOT_CAPACITY = 20,
+  OFF_INFO_BOOTS = 24, OFF_INFO_INPUT_BYTES = 28, OFF_INFO_OUTPUT_BYTES = 32, OFF_INFO_NAME_LEN = 36,
+  LEN_INFO = 37 /* then the board name, SLOT_COUNT slot records, the runtime tail */
+};
+enum {
+  OFF_SLOT_STATE = 0, OFF_SLOT_KIND = 1, OFF_SLOT_GENERATION = 2, OFF_SLOT_SIZE = 6,
+  OFF_SLOT_RECEIVED = 10, OFF_SLOT_SHA256 = 14, LEN_SLOT = 46
+};
+enum { OFF_BEGIN_SLOT = 0, OFF_BEGIN_SIZE = 1, OFF_BEGIN_SHA256 = 5, OFF_BEGIN_KIND = 37, LEN_BEGIN = 38 };
+enum { OFF_BEGIN_REPLY_SLOT = 0, OFF_BEGIN_REPLY_RECEIVED = 1, LEN_BEGIN_REPLY = 5 };
+enum { OFF_DATA_OFFSET = 0, LEN_DATA = 4 /* then the chunk */ };
+enum { OFF_DATA_REPLY_RECEIVED = 0, LEN_DATA_REPLY = 4 };
+enum { OFF_RUN_OFFSET = 0, OFF_RUN_FLAGS = 4, LEN_RUN = 5 /* then input bytes */ };
+enum {
+  OFF_RUN_REPLY_UNIT = 0, OFF_RUN_REPLY_COUNT_LO = 1, OFF_RUN_REPLY_COUNT_HI = 5,
+  OFF_RUN_REPLY_OUTPUT_LEN = 9, LEN_RUN_REPLY = 13 /* then the output */
+};
+enum { OFF_STATS_FLAGS = 0, OFF_STATS_FEATURES = 1, LEN_STATS = 3 };
+
 /* Handle one decoded frame (CRC included). Sends the reply itself. */
 void proto_handle_frame(const uint8_t *frame, uint32_t len);
 void proto_reset_state(void);

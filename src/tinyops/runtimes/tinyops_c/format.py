@@ -1,5 +1,7 @@
-"""Binary layout of a tinyops-c model image (mirrors firmware/runtime/tor_format.h;
-documented in firmware/runtime/FORMAT.md).
+"""Binary layout of a tinyops-c model image (firmware/runtime/FORMAT.md).
+
+The C side is ``firmware/runtime/tor_format.h``; tests/runtimes/test_format_spec.py
+compiles it and checks every constant, record size and field offset against this module.
 
 Layout: header (64 B) | constant data | tensor table | op table | io table | op params.
 The constant data sits right after the header so its offsets are known while ops are
@@ -14,9 +16,14 @@ from dataclasses import dataclass
 
 MAGIC = 0x49524F54  # b"TORI"
 FORMAT_VERSION = 1
+HEADER_FIELDS = ("magic", "version", "image_size", "crc32", "arena_bytes", "n_tensors", "tensors_off",
+                 "n_ops", "ops_off", "n_inputs", "n_outputs", "io_off", "data_off", "data_size", "flags", "reserved")
 HEADER = struct.Struct("<16I")
+TENSOR_FIELDS = ("dtype", "rank", "storage", "dims", "offset", "bytes", "scale", "zero_point")
 TENSOR = struct.Struct("<3I4i2Ifi")
+OP_FIELDS = ("code", "params_off", "params_size")
 OP = struct.Struct("<3I")
+CRC_OFFSET = 4 * HEADER_FIELDS.index("crc32")
 DATA_OFF = HEADER.size
 ALIGN = 16
 
@@ -33,7 +40,7 @@ OPCODES = {
     "COPY": 32, "RESIZE_BILINEAR": 33, "TRANSPOSE_CONV": 34, "SVDF": 35,
 }
 
-# Param structs (all 32-bit words), in the field order of tor_format.h.
+# Param structs (all 32-bit words), in the field order of tor_format.h's tor_<kind>_params.
 PARAMS = {
     "conv": struct.Struct("<15i3Ii"),
     "fc": struct.Struct("<10i3I"),
@@ -80,9 +87,9 @@ class TensorRecord:
 
 def crc32_image(image: bytes | bytearray) -> int:
     """CRC-32 over the image with the crc field (bytes 12..16) taken as zero."""
-    crc = zlib.crc32(bytes(image[:12]))
+    crc = zlib.crc32(bytes(image[:CRC_OFFSET]))
     crc = zlib.crc32(b"\0\0\0\0", crc)
-    return zlib.crc32(bytes(image[16:]), crc) & 0xFFFFFFFF
+    return zlib.crc32(bytes(image[CRC_OFFSET + 4:]), crc) & 0xFFFFFFFF
 
 
 def assemble(data: bytes, tensors: list[TensorRecord], ops: list[tuple[int, bytes]],
@@ -106,5 +113,5 @@ def assemble(data: bytes, tensors: list[TensorRecord], ops: list[tuple[int, byte
         out += b"\0" * (align(len(out)) - len(out))
     HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, len(out), 0, arena_bytes, len(tensors), tensors_off,
                      len(ops), ops_off, len(inputs), len(outputs), io_off, DATA_OFF, data_size, 0, 0)
-    struct.pack_into("<I", out, 12, crc32_image(out))
+    struct.pack_into("<I", out, CRC_OFFSET, crc32_image(out))
     return bytes(out)
