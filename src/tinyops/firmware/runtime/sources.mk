@@ -4,5 +4,6 @@
 TOR_DIR ?= $(dir $(lastword $(MAKEFILE_LIST)))
 TOR_SRCS = $(TOR_DIR)/tor_loader.c $(TOR_DIR)/tor_validate_ops.c $(TOR_DIR)/tor_invoke.c \
            $(TOR_DIR)/tor_kernels_conv.c $(TOR_DIR)/tor_kernels_dw.c \
-           $(TOR_DIR)/tor_kernels.c $(TOR_DIR)/tor_validate_data.c $(TOR_DIR)/tor_kernels_copy.c
+           $(TOR_DIR)/tor_kernels.c $(TOR_DIR)/tor_validate_data.c $(TOR_DIR)/tor_kernels_copy.c \
+           $(TOR_DIR)/tor_kernels_resize.c $(TOR_DIR)/tor_kernels_tconv.c
 TOR_INCLUDES = -I$(TOR_DIR)

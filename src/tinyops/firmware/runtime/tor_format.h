@@ -125,4 +125,17 @@ typedef struct {
                           single entry, and out_strides[3] == 1 */
 } tor_copy_params;
 
+typedef struct {
+  int32_t input, output, align_corners, half_pixel_centers;
+} tor_resize_params; /* RESIZE_BILINEAR; the 10-bit scales are computed from the shapes, as in TFLM */
+
+typedef struct {
+  int32_t input, filter, output;
+  int32_t stride_w, stride_h, pad_w, pad_h;
+  int32_t input_offset, output_offset, act_min, act_max;
+  uint32_t multipliers_off, shifts_off; /* int32[output channels] */
+  uint32_t bias_off;                    /* int32[output channels]: the bias, or zeros */
+  uint32_t tap_sums_off;                /* int32[OC*KH*KW]: sum over input channels of each filter tap */
+} tor_tconv_params; /* TRANSPOSE_CONV */
+
 #endif

@@ -36,6 +36,8 @@ tor_status tor_run_pad(const uint8_t *image, uint8_t *arena, const tor_pad_param
 tor_status tor_run_concat(const uint8_t *image, uint8_t *arena, const tor_concat_params *p);
 tor_status tor_run_reshape(const uint8_t *image, uint8_t *arena, const tor_reshape_params *p);
 tor_status tor_run_copy(const uint8_t *image, uint8_t *arena, const tor_copy_params *p);
+tor_status tor_run_resize_bilinear(const uint8_t *image, uint8_t *arena, const tor_resize_params *p);
+tor_status tor_run_tconv(const uint8_t *image, uint8_t *arena, const tor_tconv_params *p);
 
 /* Data pointer of tensor i (validated indices only). */
 static inline uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {

@@ -34,10 +34,41 @@ static tor_status copy(const uint8_t *image, const ctx_t *c, const tor_copy_para
   return TOR_OK;
 }
 
+static tor_status resize(const ctx_t *c, const tor_resize_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && out && in->dims[0] == out->dims[0] && in->dims[3] == out->dims[3], TOR_ERR_SHAPE);
+  CHECK((p->align_corners == 0 || p->align_corners == 1) && (p->half_pixel_centers == 0 || p->half_pixel_centers == 1) &&
+            !(p->align_corners && p->half_pixel_centers),
+        TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
+  return TOR_OK;
+}
+
+static tor_status tconv(const uint8_t *image, const ctx_t *c, const tor_tconv_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *f = tensor(c, p->filter, TOR_DT_INT8, 0);
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && f && out, TOR_ERR_SHAPE);
+  const int32_t oc = out->dims[3];
+  CHECK(in->dims[0] == out->dims[0] && f->dims[0] == oc && f->dims[3] == in->dims[3], TOR_ERR_SHAPE);
+  CHECK(p->stride_w >= 1 && p->stride_h >= 1 && p->stride_w <= TOR_MAX_DIM && p->stride_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(p->pad_w >= 0 && p->pad_h >= 0 && p->pad_w <= TOR_MAX_DIM && p->pad_h <= TOR_MAX_DIM, TOR_ERR_SHAPE);
+  CHECK(small(p->input_offset) && small(p->output_offset) && act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  const int64_t taps = (int64_t)oc * f->dims[1] * f->dims[2];
+  CHECK(taps <= 0x7fffffff, TOR_ERR_SHAPE);
+  CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc) && table_ok(c, p->bias_off, oc) &&
+            table_ok(c, p->tap_sums_off, (int32_t)taps),
+        TOR_ERR_BOUNDS);
+  CHECK(shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input) && disjoint(c, p->output, p->filter), TOR_ERR_BOUNDS);
+  return TOR_OK;
+}
+
 tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op) {
   ctx_t c = {tor_hdr(image), tor_tensors(image)};
   switch (op->code) {
     case TOR_OP_COPY: { PARAMS(tor_copy_params); return copy(image, &c, p); }
+    case TOR_OP_RESIZE_BILINEAR: { PARAMS(tor_resize_params); return resize(&c, p); }
+    case TOR_OP_TRANSPOSE_CONV: { PARAMS(tor_tconv_params); return tconv(image, &c, p); }
     default:
       return TOR_ERR_OP;
   }

@@ -14,11 +14,11 @@ from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.macs import op_macs
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c import lower, lower_copy
+from tinyops.runtimes.tinyops_c import lower, lower_copy, lower_nn
 from tinyops.runtimes.tinyops_c.lower import Context
 from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
-LOWERING = {**lower.LOWERING, **lower_copy.LOWERING}
+LOWERING = {**lower.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING}
 SUPPORTED_OPS = tuple(LOWERING)
 # Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
 _FLOAT_OK = {"QUANTIZE": ("in",), "DEQUANTIZE": ("out",), "RESHAPE": ("in", "out"),

@@ -55,6 +55,8 @@ PARAMS = {
     "pad": struct.Struct("<11i"),
     "concat": struct.Struct("<3i16i"),
     "copy": struct.Struct("<11iIi"),
+    "resize": struct.Struct("<4i"),
+    "tconv": struct.Struct("<11i4I"),
 }
 MAX_CONCAT = 16
 
