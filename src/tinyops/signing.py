@@ -2,6 +2,11 @@
 
 The private key stays in ``.tinyops/keys/signing.key`` (PEM, mode 0600); the
 public key is 32 raw bytes, shown and pinned as hex.
+
+Rotation: ``rotate_keys`` makes a new key and a *link* signed by the old one
+(``chain.json`` holds every link, oldest first). A device pinned to any key of
+the chain follows the links to the newest key (:func:`follow_chain`) and from
+then on refuses signatures by the keys it left behind.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from tinyops.errors import InputError, NotFoundError, SignatureError
 
 PRIVATE_NAME = "signing.key"
 PUBLIC_NAME = "signing.pub"
+CHAIN_NAME = "chain.json"
+NEXT_NAME = "signing.key.next"  # a rotation in progress (new key written, not yet current)
+ROTATION_DOMAIN = b"tinyops-key-rotation/1\n"
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,19 @@ def init_keys(key_dir: Path) -> KeyInfo:
     return KeyInfo(_raw_public(key.public_key()).hex(), str(priv_path), created=True)
 
 
+def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def load_private(key_dir: Path) -> Ed25519PrivateKey:
+    _finish_rotation(key_dir)
     path = key_dir / PRIVATE_NAME
     if not path.exists():
         raise NotFoundError("this workspace has no signing key", hint="run `tinyops keys init`")
@@ -96,24 +116,120 @@ def canonical_json(obj: object) -> bytes:
 
 
 def sign_deployment(key_dir: Path, body: dict) -> bytes:
-    """The ``desired`` payload: ``{"deployment": body, "signature": hex}``."""
+    """The ``desired`` payload: ``{"deployment": body, "signature": hex}``, plus the key
+    chain after a rotation (so a device pinned to an older key can follow it)."""
     sig = sign(key_dir, DEPLOYMENT_DOMAIN + canonical_json(body))
-    return json.dumps({"deployment": body, "signature": sig.hex()}, sort_keys=True).encode()
+    msg: dict = {"deployment": body, "signature": sig.hex()}
+    chain = read_chain(key_dir)
+    if chain:
+        msg["chain"] = chain
+    return json.dumps(msg, sort_keys=True).encode()
 
 
-def verify_deployment(payload: bytes, public_key_hex: str) -> dict:
-    """Return the deployment body; raise SignatureError if unsigned or not signed by the key."""
+def parse_deployment(payload: bytes) -> tuple[dict, bytes, list]:
+    """(body, signature, chain) of a desired message, unverified; SignatureError if it is not one."""
     try:
         msg = json.loads(payload)
         body, sig = msg["deployment"], bytes.fromhex(msg["signature"])
         if not isinstance(body, dict):
             raise TypeError("deployment is not an object")
-    except (ValueError, KeyError, TypeError) as e:
+        chain = msg.get("chain") or []
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SignatureError(f"desired message is not a signed deployment ({e.__class__.__name__})",
                              hint="only `tinyops fleet rollout`/`rollback` may set desired") from e
+    return body, sig, chain
+
+
+def verify_deployment(payload: bytes, public_key_hex: str) -> dict:
+    """Return the deployment body; raise SignatureError if unsigned or not signed by the key."""
+    body, sig, _ = parse_deployment(payload)
     try:
         verify(DEPLOYMENT_DOMAIN + canonical_json(body), sig, public_key_hex)
     except SignatureError as e:
         raise SignatureError("the desired message's signature does not verify against the pinned key",
                              hint="only `tinyops fleet rollout`/`rollback` of this workspace may set desired") from e
     return body
+
+
+# ---- rotation: a chain of keys, each link signed by the key before it --------------
+def _link_body(link: dict) -> bytes:
+    return ROTATION_DOMAIN + canonical_json({k: link[k] for k in ("key", "previous", "generation", "rotated_at")})
+
+
+def read_chain(key_dir: Path) -> list[dict]:
+    """Every rotation link of this workspace, oldest first ([] before the first rotation)."""
+    try:
+        chain = json.loads((key_dir / CHAIN_NAME).read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError as e:
+        raise InputError(f"{key_dir / CHAIN_NAME} is not JSON", hint="restore it from a backup of .tinyops/keys") from e
+    return chain if isinstance(chain, list) else []
+
+
+def _write_chain(key_dir: Path, chain: list[dict]) -> None:
+    tmp = key_dir / (CHAIN_NAME + ".tmp")
+    tmp.write_text(json.dumps(chain, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, key_dir / CHAIN_NAME)
+
+
+def _finish_rotation(key_dir: Path) -> None:
+    """A crash between writing the chain and replacing the key leaves ``signing.key.next``:
+    if the chain already names it, it becomes current; otherwise it is dropped."""
+    nxt = key_dir / NEXT_NAME
+    if not nxt.exists():
+        return
+    key = serialization.load_pem_private_key(nxt.read_bytes(), password=None)
+    chain = read_chain(key_dir)
+    if isinstance(key, Ed25519PrivateKey) and chain and chain[-1]["key"] == _raw_public(key.public_key()).hex():
+        os.replace(nxt, key_dir / PRIVATE_NAME)
+        (key_dir / PUBLIC_NAME).write_text(chain[-1]["key"] + "\n")
+    else:
+        nxt.unlink()
+
+
+def rotate_keys(key_dir: Path, rotated_at: str) -> dict:
+    """Make a new signing key, signed by the current one; the old private key is destroyed
+    (its public half stays in the chain). Returns the new link."""
+    old = load_private(key_dir)
+    old_pub = _raw_public(old.public_key()).hex()
+    new = Ed25519PrivateKey.generate()
+    chain = read_chain(key_dir)
+    link = {"key": _raw_public(new.public_key()).hex(), "previous": old_pub, "generation": len(chain) + 1,
+            "rotated_at": rotated_at}
+    link["signature"] = old.sign(_link_body(link)).hex()
+    _write_private(key_dir / NEXT_NAME, new)
+    _write_chain(key_dir, [*chain, link])  # the commit point
+    _finish_rotation(key_dir)
+    return link
+
+
+def follow_chain(trusted_hex: str, chain: list) -> list[str]:
+    """The keys reachable from ``trusted_hex`` through verified links: [trusted, next, …].
+
+    Links before the trusted key are skipped; from it on every link must name the key
+    before it and carry that key's signature, else SignatureError."""
+    keys = [trusted_hex.strip().lower()]
+    if not isinstance(chain, list):
+        raise SignatureError("the key chain is not a list of links", hint="republish with this workspace's tinyops")
+    started = False
+    for link in chain:
+        try:
+            prev, nxt, sig = str(link["previous"]).lower(), str(link["key"]).lower(), bytes.fromhex(link["signature"])
+            body = _link_body(link)
+        except (KeyError, TypeError, ValueError) as e:
+            raise SignatureError(f"a key-chain link is malformed ({e.__class__.__name__})",
+                                 hint="republish with this workspace's tinyops") from e
+        if not started:
+            if prev != keys[0]:
+                continue
+            started = True
+        if prev != keys[-1]:
+            raise SignatureError("the key chain has a gap", hint="republish with this workspace's tinyops")
+        try:
+            verify(body, sig, prev)
+        except SignatureError as e:
+            raise SignatureError(f"key-chain link {link.get('generation')} is not signed by the key before it",
+                                 hint="only `tinyops keys rotate` makes links") from e
+        keys.append(nxt)
+    return keys

@@ -30,6 +30,7 @@ def test_50_replayed_or_forged_desired_messages_are_refused_with_a_reason(fleet:
     time.sleep(0.01)
     host.publish(*deployments.message(fleet.ws, "pi-1", v1, None, fleet_reg.now()), retain=True)
     fleet.wait_for(lambda: fleet.model_build(a) == v1, 60, "v1 installed")
+    fleet.wait_for(lambda: any(e.get("event") == "switched" for e in events), 10, "the switch reported")
 
     other_key = tmp_path / "other"
     signing.init_keys(other_key)

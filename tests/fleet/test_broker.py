@@ -102,6 +102,24 @@ def test_stop_then_start_keeps_retained_messages(fleet: Fleet) -> None:
     assert got == [b"kept"]
 
 
+def test_retained_messages_survive_a_sigkill_right_after_they_are_acknowledged(fleet: Fleet) -> None:
+    conf = (fleet.broker_dir / "mosquitto.conf").read_text()
+    assert "autosave_on_changes true" in conf and "autosave_interval 1\n" in conf
+    kept = 0
+    for i in range(5):  # time-based autosave (every 1 s) loses each of these
+        with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
+            c.publish(f"tinyops/builds/k{i}/manifest", f"kept-{i}".encode(), retain=True)
+            time.sleep(0.05)
+            broker.kill(fleet.ws)
+        broker.start(fleet.ws)
+        got: list[bytes] = []
+        with MqttConnection(broker.host_address(fleet.ws), on_message=lambda t, p, r: got.append(p)).connect() as c:
+            c.subscribe("tinyops/builds/+/manifest")
+            time.sleep(0.4)
+        kept += sorted(got) == [f"kept-{j}".encode() for j in range(i + 1)]
+    assert kept == 5
+
+
 def _cli(ws_root, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
     import sys

@@ -26,6 +26,7 @@ from tinyops.agent.desired import DesiredGate, DesiredRefused
 from tinyops.agent.fetch import Download, Rejected, prune_downloads
 from tinyops.agent.model import LoadedModel, preload_runtime, self_test
 from tinyops.agent.slots import SlotContent, SlotStore
+from tinyops.agent.trust import KeyTrust
 from tinyops.agent.telemetry import Telemetry
 
 log = logging.getLogger("tinyops.agent")
@@ -45,13 +46,14 @@ class Agent:
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
         self.device = cfg.device
-        self.slots = SlotStore(cfg.state_dir, cfg.public_key)
+        self.trust = KeyTrust(cfg.public_key, cfg.state_dir)  # the pinned key, moved on by key rotations
+        self.slots = SlotStore(cfg.state_dir, self.trust)
         self.model: LoadedModel | None = None
         self.active: SlotContent | None = None
         self.model_lock = threading.RLock()
         self.download: Download | None = None
         self.desired: dict[str, Any] | None = None
-        self.gate = DesiredGate(cfg.state_dir, cfg.device, cfg.public_key)
+        self.gate = DesiredGate(cfg.state_dir, cfg.device, self.trust)
         self.refused_desired: dict[str, Any] | None = None  # the last desired message refused, and why
         self.last_update: dict[str, Any] | None = self._load_json("last_update.json")
         self.started = time.time()
@@ -288,7 +290,7 @@ class Agent:
             return
         try:
             self.download = Download(self.cfg.state_dir, topics.check_id(build, "build id"), self.cfg.profile,
-                                     self.cfg.public_key, check_manifest=self._check_security)
+                                     self.trust, check_manifest=self._check_security)
         except TinyOpsError as e:
             self._finish_update(str(build), "rejected", code="bad_desired", reason=str(e))
             return

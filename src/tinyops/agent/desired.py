@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyops import signing
+from tinyops.agent.trust import KeyTrust, RetiredKey
 from tinyops.errors import SignatureError
 
 
@@ -44,9 +45,9 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 class DesiredGate:
-    def __init__(self, state_dir: Path, device: str, public_key: str) -> None:
+    def __init__(self, state_dir: Path, device: str, public_key: "str | KeyTrust") -> None:
         self.device = device
-        self.public_key = public_key
+        self.trust = KeyTrust.of(public_key)
         self._seq_path = Path(state_dir) / "desired_seq.json"
         self._floor_path = Path(state_dir) / "security_floor.json"
         self.last = _load(self._seq_path)  # {"seq": n, "build": b}
@@ -55,10 +56,17 @@ class DesiredGate:
     def check(self, payload: bytes, now: dt.datetime | None = None) -> dict[str, Any]:
         """The verified deployment body; raises DesiredRefused with the reason."""
         try:
-            body = signing.verify_deployment(payload, self.public_key)
+            body, sig, chain = signing.parse_deployment(payload)
         except SignatureError as e:
-            code = "unsigned" if "not a signed" in e.message else "bad_signature"
-            raise DesiredRefused(e.message, code) from e
+            raise DesiredRefused(e.message, "unsigned") from e
+        try:
+            self.trust.verify(signing.DEPLOYMENT_DOMAIN + signing.canonical_json(body), sig, chain)
+        except RetiredKey as e:
+            raise DesiredRefused(e.message, "retired_key") from e
+        except SignatureError as e:
+            raise DesiredRefused(e.message if "chain" in e.message else
+                                 "the desired message's signature does not verify against the trusted key",
+                                 "bad_signature") from e
         if body.get("device") != self.device:
             raise DesiredRefused(f"deployment is for device {body.get('device')!r}, this is {self.device!r}",
                                  "other_device")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tinyops import signing
+from tinyops.agent.trust import KeyTrust, RetiredKey
 from tinyops.errors import InputError, SignatureError
 from tinyops.fleet import transfer
 from tinyops.fleet.transfer import Envelope
@@ -72,12 +72,12 @@ class Rejected(Exception):
 
 
 class Download:
-    def __init__(self, root: Path, build: str, profile: str, public_key: str,
+    def __init__(self, root: Path, build: str, profile: str, public_key: "str | KeyTrust",
                  check_manifest: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.build = build
         self.check_manifest = check_manifest  # e.g. anti-rollback; raises Rejected
         self.profile = profile
-        self.public_key = public_key
+        self.trust = KeyTrust.of(public_key)
         self.dir = Path(root) / "downloads" / build
         prune_downloads(root, keep={build}, max_partial=MAX_PARTIAL_DOWNLOADS)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +92,9 @@ class Download:
         except InputError as e:
             raise Rejected(str(e), "bad_envelope") from e
         try:
-            signing.verify_manifest(env.manifest_bytes, env.signature, self.public_key)
+            self.trust.verify(env.manifest_bytes, env.signature, env.chain)
+        except RetiredKey as e:
+            raise Rejected(f"bad signature: {e.message}", "retired_key") from e
         except SignatureError as e:
             raise Rejected(f"bad signature: {e.message}", "bad_signature") from e
         try:

@@ -43,7 +43,7 @@ class Gateway:
         self.info: dict[str, Any] | None = None
         # Anti-rollback for the MCU is enforced here, by the gateway: the firmware
         # itself does not check security versions.
-        self.gate = DesiredGate(self.state_dir, self.device, agent.cfg.public_key)
+        self.gate = DesiredGate(self.state_dir, self.device, agent.trust)
         self.refused_desired: dict[str, Any] | None = None
 
     def _load(self, name: str) -> Any:
@@ -130,7 +130,7 @@ class Gateway:
             return
         self._cancel()
         self.download = Download(self.state_dir, topics.check_id(build, "build id"), self.profile,
-                                 self.agent.cfg.public_key, check_manifest=self._check_security)
+                                 self.agent.trust, check_manifest=self._check_security)
         self.agent.conn.subscribe(topics.build_manifest(build))
         self.agent.conn.subscribe(topics.build_chunks_filter(build))
         self.report()

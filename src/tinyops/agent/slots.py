@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyops import signing
+from tinyops.agent.trust import KeyTrust
 from tinyops.errors import SignatureError
 
 SLOTS = ("a", "b")
@@ -54,9 +54,9 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 class SlotStore:
-    def __init__(self, state_dir: Path, public_key: str) -> None:
+    def __init__(self, state_dir: Path, public_key: "str | KeyTrust") -> None:
         self.root = Path(state_dir)
-        self.public_key = public_key
+        self.trust = KeyTrust.of(public_key)
         (self.root / "slots").mkdir(parents=True, exist_ok=True)
         self.pointer = self.root / "active.json"
 
@@ -84,7 +84,7 @@ class SlotStore:
             sig = (d / "manifest.sig").read_bytes()
         except OSError as e:
             raise SignatureError(f"slot {slot} is empty or incomplete", hint="it will be refilled by the next update") from e
-        signing.verify_manifest(manifest_bytes, sig, self.public_key)
+        self.trust.verify_any(manifest_bytes, sig)  # checked against the trusted key when installed
         manifest = json.loads(manifest_bytes)
         files = {}
         for name, meta in manifest.get("files", {}).items():

@@ -49,6 +49,30 @@ def show_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"fingerprint  {info['fingerprint']}")
 
 
+@keys_group.command("rotate")
+@json_option
+@click.pass_context
+def rotate_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Replace the signing key by a new one, signed by the old one; re-sign every build.
+
+    Agents and gateways pinned to the old key follow the signed chain to the new key
+    and from then on refuse anything signed by the old one. The old private key is
+    destroyed.
+
+    \b
+    Example:
+      tinyops keys rotate
+    """
+    info = keys.rotate(open_workspace(ctx))
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"Rotated the signing key: {info['previous_fingerprint']} -> {info['fingerprint']} "
+               f"(generation {info['generation']})")
+    click.echo(f"public key  {info['public_key']}")
+    click.echo(f"Re-signed {len(info['resigned_builds'])} build(s); devices follow the chain on the next desired message.")
+
+
 @keys_group.command("export-public")
 @click.argument("dest", type=click.Path(dir_okay=False))
 @json_option

@@ -201,7 +201,11 @@ def _config(s: BrokerSettings) -> str:
         "per_listener_settings true",
         "persistence true",
         f"persistence_location {d / 'data'}/",
-        "autosave_interval 1",  # at most ~1 s of retained changes lost to a SIGKILL; the host re-checks
+        # Save on change: autosave_interval counts changes (retained messages, subscriptions),
+        # and 1 means the database is written after every one, so a SIGKILL loses at most the
+        # change in flight (and the host re-checks what the broker holds anyway).
+        "autosave_on_changes true",
+        "autosave_interval 1",
         "log_dest stdout",
         "log_type error", "log_type warning", "log_type notice",
         "set_tcp_nodelay true",

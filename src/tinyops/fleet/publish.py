@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tinyops import signing
 from tinyops.errors import InputError
 from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import broker, topics, transfer
@@ -44,7 +45,7 @@ def load_bundle(ws: Any, build_id: str) -> Bundle:
     manifest_bytes = builds_reg.file_bytes(ws, b, "manifest.json")
     signature = builds_reg.file_bytes(ws, b, "manifest.sig")
     bundle = Bundle(build=b.id if hasattr(b, "id") else build_id, manifest_bytes=manifest_bytes,
-                    signature=signature, files={})
+                    signature=signature, files={}, chain=signing.read_chain(ws.path("keys")))
     for name in transfer.file_order(bundle.manifest):
         bundle.files[name] = builds_reg.file_bytes(ws, b, name)
     return bundle

@@ -34,6 +34,7 @@ class Bundle:
     manifest_bytes: bytes
     signature: bytes
     files: dict[str, bytes]  # every file the manifest names
+    chain: list[dict[str, Any]] = field(default_factory=list)  # key-rotation links (signing.follow_chain)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class Envelope:
     sha256: str
     files: list[dict[str, Any]]  # [{"name", "offset", "size"}]
     chunks: list[str] = field(default_factory=list)  # sha256 per chunk
+    chain: list[dict[str, Any]] = field(default_factory=list)  # key-rotation links, checked by the device
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -85,6 +87,8 @@ def pack(bundle: Bundle, chunk_size: int = DEFAULT_CHUNK) -> tuple[bytes, list[b
         "chunk_size": chunk_size, "size": len(stream), "sha256": hashlib.sha256(stream).hexdigest(),
         "files": table, "chunks": [hashlib.sha256(c).hexdigest() for c in chunks],
     }
+    if bundle.chain:
+        env["chain"] = bundle.chain
     return json.dumps(env, sort_keys=True).encode(), chunks
 
 
@@ -97,7 +101,7 @@ def unpack(payload: bytes) -> Envelope:
         env = Envelope(build=str(d["build"]), manifest_bytes=base64.b64decode(d["manifest"], validate=True),
                        signature=base64.b64decode(d["signature"], validate=True), chunk_size=int(d["chunk_size"]),
                        size=int(d["size"]), sha256=str(d["sha256"]), files=list(d["files"]),
-                       chunks=[str(c) for c in d["chunks"]])
+                       chunks=[str(c) for c in d["chunks"]], chain=list(d.get("chain") or []))
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"not a tinyops build envelope: {e}", hint="republish the build with `tinyops fleet publish`") from e
     if env.chunk_size <= 0 or len(env.chunks) != max(1, -(-env.size // env.chunk_size)):

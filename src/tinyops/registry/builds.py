@@ -118,6 +118,16 @@ def register(ws, build: Build) -> tuple[Build, bool]:
     return build, True
 
 
+def replace_file(ws, build_id: str, name: str, sha256: str) -> None:
+    """Point one file of a build at another stored blob (a new signature after a key rotation)."""
+    if not ws.blobs.exists(sha256):
+        raise InputError(f"blob {sha256[:12]} is not in the blob store", hint="store the file first")
+    with ws.transaction() as db:
+        build = get(ws, build_id)
+        files = {**build.files, name: sha256}
+        db.execute("UPDATE builds SET files=? WHERE id=?", [_rows.dumps(dict(sorted(files.items()))), build.id])
+
+
 def file_bytes(ws, build: Build, name: str) -> bytes:
     """One file of a build, verified against its hash by the blob store."""
     if name not in build.files:
