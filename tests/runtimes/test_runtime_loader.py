@@ -170,3 +170,21 @@ def test_op_writing_over_its_input_is_rejected(image: bytes) -> None:
     bad = _patched(image, h["tensors_off"] + out * TENSOR.size + 28, "<I", in_off)
     assert validate_image(bad)[0] == BOUNDS
     assert validate_image(image)[0] == OK
+
+
+def test_depthwise_zero_point_row_is_checked() -> None:
+    # a padded depthwise conv names a constant row of the input zero point; a wrong byte
+    # there would change results silently, so the loader refuses it
+    img = compile_image(model_bytes("ds_cnn_kws")).image
+    h = _h(img)
+    code, params, _ = OP.unpack_from(img, h["ops_off"] + OP.size)  # op 1: the first depthwise conv
+    assert code == 2
+    fields = struct.unpack_from("<15i3Ii", img, params)
+    zrow, input_offset = fields[-1], fields[11]
+    assert zrow >= 0
+    t = TENSOR.unpack_from(img, h["tensors_off"] + zrow * TENSOR.size)
+    storage, offset, nbytes = t[2], t[7], t[8]
+    assert storage == 1 and nbytes == 64 and img[offset:offset + nbytes] == bytes([-input_offset & 0xFF]) * 64
+    bad = _patched(img, offset + 5, "<b", (-input_offset + 1 + 128) % 256 - 128)
+    assert validate_image(bad)[0] == SHAPE
+    assert validate_image(img)[0] == OK

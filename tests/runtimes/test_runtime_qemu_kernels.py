@@ -1,6 +1,6 @@
 """The Cortex-M4 asm inner loops (dot4: odd and even word counts, byte tails; strided 1x1; depthwise
-3-wide rows, undilated and dilated, channel tails) give TFLite Micro's exact output when
-run under qemu-system-arm. The host build never takes these paths."""
+3-wide rows, undilated and dilated, padded taps through the zero-point row, channel tails) give
+TFLite Micro's exact output when run under qemu-system-arm. The host build never takes these paths."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ CASES = [  # (depthwise, shape overrides)
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated
     (True, {"h": 5, "w": 6, "c": 6, "kh": 2, "kw": 3, "act": "RELU6", "seed": 7}),  # 4 channels + 2 tail
+    (True, {"h": 4, "w": 5, "c": 5, "kh": 2, "kw": 2, "seed": 9}),  # padded taps -> zero-point row, 1-tap loop
+    (True, {"h": 3, "w": 3, "c": 8, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "act": "RELU", "seed": 10}),  # all edges
 ]
 
 

@@ -210,6 +210,6 @@ static inline void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t siz
 
 /* DEPTHWISE_CONV_2D (tor_kernels_dw.c). */
 void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                   const int8_t *filt, int8_t *out, const requant_t *r);
+                   const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow);
 
 #endif

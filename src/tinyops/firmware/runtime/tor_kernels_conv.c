@@ -166,7 +166,8 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
   rq_init(&r, t[p->output].dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
   if (dw)
-    tor_depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
+    tor_depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r,
+                  p->scratch >= 0 ? (const int8_t *)tor_data(image, arena, p->scratch) : 0);
   else if (p->scratch >= 0)
     conv2d_im2col(&t[p->input], &t[p->filter], &t[p->output], in, filt, out,
                   (int8_t *)tor_data(image, arena, p->scratch), &r);

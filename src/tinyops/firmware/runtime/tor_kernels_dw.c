@@ -136,13 +136,66 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
   }
 }
 
+#if defined(__ARM_FEATURE_DSP)
+#define TOR_DW_MAX_TAPS 25
+#define TOR_DW_PTAP_ASM                \
+  "ldr %[d], [%[tp]], #4\n\t"         \
+  "ldr %[wv], [%[w]]\n\t"             \
+  "ldr %[xv], [%[w], %[d]]\n\t"       \
+  "add %[w], %[w], %[C]\n\t" TOR_DW_TAP_ASM
+
+/* One output pixel from K tap pointers: tap k reads input channel c at w + d[k], where w is
+ * the filter's tap-k channel-c address (d[k] = tap row - filter row k). Padded taps point at
+ * the zero-point row, so every window is a full one: bias_eff plus a plain dot product. */
+static __attribute__((noinline)) void dw_taps(const int32_t *d, int32_t K, const int8_t *filt, int32_t C,
+                                              int8_t *o, const requant_t *r) {
+  int32_t c = 0;
+  for (; c + 4 <= C; c += 4) {
+    int32_t a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
+    const int32_t *t = d;
+    const int8_t *w = filt + c;
+    int32_t n = K, dd;
+    uint32_t xv, wv, tt, u;
+    if (K % 3 == 0) {
+      n = K / 3;
+      __asm__("1:\n\t" TOR_DW_PTAP_ASM TOR_DW_PTAP_ASM TOR_DW_PTAP_ASM
+              "subs %[n], %[n], #1\n\t"
+              "bne 1b\n\t"
+              : [tp] "+r"(t), [w] "+r"(w), [n] "+r"(n), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                [d] "=&r"(dd), [xv] "=&r"(xv), [wv] "=&r"(wv), [t] "=&r"(tt), [u] "=&r"(u)
+              : [C] "r"(C)
+              : "cc", "memory");
+    } else {
+      __asm__("1:\n\t" TOR_DW_PTAP_ASM
+              "subs %[n], %[n], #1\n\t"
+              "bne 1b\n\t"
+              : [tp] "+r"(t), [w] "+r"(w), [n] "+r"(n), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                [d] "=&r"(dd), [xv] "=&r"(xv), [wv] "=&r"(wv), [t] "=&r"(tt), [u] "=&r"(u)
+              : [C] "r"(C)
+              : "cc", "memory");
+    }
+    const int32_t acc[4] = {a0, a1, a2, a3};
+    rq4(r, acc, c, o + c);
+  }
+  for (; c < C; c++) {
+    int32_t a = r->bias_eff[c];
+    for (int32_t k = 0; k < K; k++) {
+      const int8_t *w = filt + k * C + c;
+      a += w[d[k]] * w[0];
+    }
+    o[c] = requant(r, c, a);
+  }
+}
+#endif
+
 void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                   const int8_t *filt, int8_t *out, const requant_t *r) {
+                   const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2], M = p->depth_multiplier;
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
   const int small = KH * KW <= 256; /* packed 16-bit weight sums cannot overflow */
+  (void)zrow; /* only the Cortex-M4 path points padded taps at it */
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
@@ -153,6 +206,19 @@ void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
         tap_range(x0, KW, p->dilation_w, W, &fx0, &fx1);
         const int full = fy0 == 0 && fy1 == KH && fx0 == 0 && fx1 == KW;
         const int32_t origin = ((b * H + y0) * W + x0) * C; /* may be negative: only valid taps */
+#if defined(__ARM_FEATURE_DSP)
+        if (!full && zrow && KH * KW <= TOR_DW_MAX_TAPS) { /* M == 1: the loader checked */
+          int32_t d[TOR_DW_MAX_TAPS];
+          for (int32_t fy = 0, k = 0; fy < KH; fy++)
+            for (int32_t fx = 0; fx < KW; fx++, k++) {
+              const int32_t iy = y0 + fy * p->dilation_h, ix = x0 + fx * p->dilation_w;
+              const int8_t *src = iy >= 0 && iy < H && ix >= 0 && ix < W ? in + ((b * H + iy) * W + ix) * C : zrow;
+              d[k] = (int32_t)(src - (filt + k * C));
+            }
+          dw_taps(d, KH * KW, filt, C, o, r);
+          continue;
+        }
+#endif
         if (M == 1 && (full || small)) {
           dw_pixel(in, origin, filt, C, KW, fy0, fy1, fx0, fx1, p->dilation_w * C, p->dilation_h * W * C, o, r, full);
           continue;

@@ -27,9 +27,14 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   CHECK(table_ok(c, p->multipliers_off, oc) && table_ok(c, p->shifts_off, oc) && table_ok(c, p->bias_eff_off, oc),
         TOR_ERR_BOUNDS);
   CHECK(shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
-  if (p->scratch != -1) {
+  if (p->scratch != -1 && dw) { /* a constant row of the input zero point, one byte per channel */
+    const tor_tensor *z = tensor(c, p->scratch, TOR_DT_INT8, 0);
+    CHECK(z && z->storage == TOR_IN_IMAGE && p->depth_multiplier == 1 && tor_elems(z) == in->dims[3], TOR_ERR_SHAPE);
+    for (int32_t k = 0; k < tor_elems(z); k++)
+      CHECK((int8_t)image[z->offset + (uint32_t)k] == -p->input_offset, TOR_ERR_SHAPE);
+  } else if (p->scratch != -1) {
     const tor_tensor *s = tensor(c, p->scratch, TOR_DT_INT8, 1);
-    CHECK(s && !dw && (int64_t)f->dims[1] * f->dims[2] * f->dims[3] <= tor_elems(s), TOR_ERR_SHAPE);
+    CHECK(s && (int64_t)f->dims[1] * f->dims[2] * f->dims[3] <= tor_elems(s), TOR_ERR_SHAPE);
     CHECK(disjoint(c, p->scratch, p->input) && disjoint(c, p->scratch, p->output) && disjoint(c, p->scratch, p->filter),
           TOR_ERR_BOUNDS);
   }

@@ -64,6 +64,11 @@ class Context:
         self.records.append(fmt.TensorRecord(fmt.DT_INT8, (nbytes,), fmt.IN_ARENA, -1, 0.0, 0))
         return len(self.records) - 1
 
+    def constant(self, raw: bytes) -> int:
+        """An int8 image constant of ``raw`` bytes that no TFLite tensor names."""
+        self.records.append(fmt.TensorRecord(fmt.DT_INT8, (len(raw),), fmt.IN_IMAGE, self.add_data(raw), 0.0, 0))
+        return len(self.records) - 1
+
     def emit(self, name: str, params: bytes, inputs: list[int], outputs: list[int]) -> None:
         self.ops.append((fmt.OPCODES[name], params))
         self.op_io.append((inputs, outputs))
@@ -144,10 +149,14 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
     scratch = ctx.scratch(kh * kw * c) if not dw and kh * kw > 1 else -1
+    if dw and oc == c and (pad_h or pad_w):
+        # Windows that touch the padding point their missing taps at C bytes of the input
+        # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
+        scratch = ctx.constant(bytes([xz & 0xFF]) * c)
     params = fmt.PARAMS["conv"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, o["stride_w"], o["stride_h"],
                                      o["dilation_w_factor"], o["dilation_h_factor"], pad_w, pad_h,
                                      oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off, scratch)
-    ctx.emit(op.opcode, params, ins, [y] + ([scratch] if scratch >= 0 else []))
+    ctx.emit(op.opcode, params, ins, [y] + ([scratch] if scratch >= 0 and not dw else []))
 
 
 def lower_fc(ctx: Context, op: Operator) -> None:
