@@ -239,6 +239,19 @@ def seed_specs() -> dict[str, OpSpec]:
                          options("ConcatenationOptions", axis=-1), "ConcatenationOptions"),
         "reshape": OpSpec("RESHAPE", [T((1, 2, 3), **q), T((2,), "int32", data=np.array([1, 6], np.int32))],
                           [T((1, 6), **q)], options("ReshapeOptions", newShape=[1, 6]), "ReshapeOptions"),
+        "lut": OpSpec("HARD_SWISH", [T((1, 9), **q)], [T((1, 9), scale=[0.04], zero_point=[-2])]),
+        "sub": OpSpec("SUB", [T((1, 2, 3), **q), T((1, 1, 3), scale=[0.02], zero_point=[1])],
+                      [T((1, 2, 3), scale=[0.07], zero_point=[0])], options("SubOptions"), "SubOptions"),
+        "div": OpSpec("DIV", [T((1, 6), **q), T((1, 6), scale=[0.1], zero_point=[-4])],
+                      [T((1, 6), scale=[0.2], zero_point=[0])], options("DivOptions"), "DivOptions"),
+        "prelu": OpSpec("PRELU", [T((1, 2, 3), **q), T((3,), scale=[0.01], zero_point=[0], data=i8(3))],
+                        [T((1, 2, 3), **q)], graph_inputs=[0]),
+        "maximum": OpSpec("MAXIMUM", [T((1, 4), **q), T((1, 1), **q)], [T((1, 4), **q)]),
+        "sum": OpSpec("SUM", [T((1, 3, 3, 2), **q), T((2,), "int32", data=np.array([1, 2], np.int32))],
+                      [T((1, 2), scale=[0.3], zero_point=[-1])], options("ReducerOptions", keepDims=False),
+                      "ReducerOptions"),
+        "argmax": OpSpec("ARG_MAX", [T((2, 5), **q), T((1,), "int32", data=np.array([1], np.int32))],
+                         [T((2,), "int32")], options("ArgMaxOptions", outputType=2), "ArgMaxOptions"),
     }
 
 

@@ -111,10 +111,10 @@ def test_quantize_multiplier_matches_tflite_rules() -> None:
 
 def test_unsupported_op_names_the_op_and_tflm() -> None:
     q = dict(scale=[0.05], zero_point=[0])
-    model = build(OpSpec("SUB", [T((1, 4), **q), T((1, 4), **q)], [T((1, 4), **q)], options("SubOptions"), "SubOptions"))
-    with pytest.raises(ModelError, match="SUB") as e:
+    model = build(OpSpec("LOG_SOFTMAX", [T((1, 4), **q)], [T((1, 4), scale=[16 / 256], zero_point=[127])]))
+    with pytest.raises(ModelError, match="does not support LOG_SOFTMAX") as e:
         compile_image(model)
-    assert "TFLM" in str(e.value)
+    assert "TFLM runtime (--runtime tflm" in str(e.value)
 
 
 def test_float_model_is_refused_with_a_hint() -> None:

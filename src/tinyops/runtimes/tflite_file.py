@@ -89,6 +89,7 @@ _OPTIONS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "ADD": (("fused_activation_function", "b", 0),),
     "SUB": (("fused_activation_function", "b", 0),),
     "MUL": (("fused_activation_function", "b", 0),),
+    "DIV": (("fused_activation_function", "b", 0),),
     "RESHAPE": (("new_shape", "vi", None),),
     "MEAN": (("keep_dims", "b", 0),),
     "SUM": (("keep_dims", "b", 0),),

@@ -2,8 +2,19 @@
 # shared library, fuzzer). Plain C99, no board dependencies. Include with
 #   TOR_DIR := path/to/firmware/runtime ; include $(TOR_DIR)/sources.mk
 TOR_DIR ?= $(dir $(lastword $(MAKEFILE_LIST)))
-TOR_SRCS = $(TOR_DIR)/tor_loader.c $(TOR_DIR)/tor_validate_ops.c $(TOR_DIR)/tor_invoke.c \
-           $(TOR_DIR)/tor_kernels_conv.c $(TOR_DIR)/tor_kernels_dw.c \
-           $(TOR_DIR)/tor_kernels.c $(TOR_DIR)/tor_validate_data.c $(TOR_DIR)/tor_kernels_copy.c \
-           $(TOR_DIR)/tor_kernels_resize.c $(TOR_DIR)/tor_kernels_tconv.c
+# One file a line (several people add kernels).
+TOR_SRCS = \
+  $(TOR_DIR)/tor_loader.c \
+  $(TOR_DIR)/tor_validate_ops.c \
+  $(TOR_DIR)/tor_invoke.c \
+  $(TOR_DIR)/tor_kernels_conv.c \
+  $(TOR_DIR)/tor_kernels_dw.c \
+  $(TOR_DIR)/tor_kernels.c \
+  $(TOR_DIR)/tor_validate_data.c \
+  $(TOR_DIR)/tor_kernels_copy.c \
+  $(TOR_DIR)/tor_kernels_resize.c \
+  $(TOR_DIR)/tor_kernels_tconv.c \
+  $(TOR_DIR)/tor_kernels_elementwise.c \
+  $(TOR_DIR)/tor_kernels_reduce.c \
+
 TOR_INCLUDES = -I$(TOR_DIR)

@@ -22,7 +22,9 @@ enum {
   TOR_OP_AVERAGE_POOL_2D = 4, TOR_OP_MAX_POOL_2D = 5, TOR_OP_MEAN = 6, TOR_OP_ADD = 7,
   TOR_OP_MUL = 8, TOR_OP_RESHAPE = 9, TOR_OP_SOFTMAX = 10, TOR_OP_LOGISTIC = 11,
   TOR_OP_TANH = 12, TOR_OP_QUANTIZE = 13, TOR_OP_DEQUANTIZE = 14, TOR_OP_PAD = 15,
-  TOR_OP_CONCATENATION = 16,
+  TOR_OP_CONCATENATION = 16, TOR_OP_LUT = 17, TOR_OP_SUB = 18, TOR_OP_PRELU = 19, TOR_OP_MAXIMUM = 20,
+  TOR_OP_MINIMUM = 21, TOR_OP_SQUARED_DIFFERENCE = 22, TOR_OP_DIV = 23, TOR_OP_ARG_MAX = 24,
+  TOR_OP_ARG_MIN = 25, TOR_OP_REDUCE_MAX = 26, TOR_OP_SUM = 27,
   /* 32..: data movement lowered on the host, resizing, transposed convolution, SVDF */
   TOR_OP_COPY = 32, TOR_OP_RESIZE_BILINEAR = 33, TOR_OP_TRANSPOSE_CONV = 34, TOR_OP_SVDF = 35,
   TOR_OP_COUNT
@@ -80,16 +82,28 @@ typedef struct {
   int32_t axis_mask; /* bit i: reduce canonical dim i */
   int32_t exact;     /* reserved, must be 0 */
   int32_t input_zp, output_zp, multiplier, shift;
-} tor_mean_params;
+} tor_mean_params; /* MEAN, SUM and REDUCE_MAX */
 
 typedef struct {
   int32_t input1, input2, output;
   int32_t input1_offset, input2_offset, output_offset, left_shift;
   int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
   int32_t output_multiplier, output_shift, act_min, act_max;
-} tor_binary_params; /* ADD and MUL */
+} tor_binary_params; /* ADD, MUL, SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV */
 
 typedef struct { int32_t input, output; } tor_reshape_params;
+
+/* Any int8 -> int8 function of one element (RELU, RELU6, LEAKY_RELU, HARD_SWISH): the
+ * compiler evaluates TFLM's integer arithmetic for all 256 inputs. */
+typedef struct {
+  int32_t input, output;
+  uint32_t table_off; /* image offset of int8[256], indexed by the input byte as uint8 */
+} tor_lut_params;
+
+typedef struct {
+  int32_t input, output; /* int8 in, int32 out (one rank less) */
+  int32_t axis;          /* canonical dim 0..3 of the input */
+} tor_arg_params; /* ARG_MAX and ARG_MIN */
 
 typedef struct {
   int32_t input, output, input_multiplier, input_left_shift, diff_min;

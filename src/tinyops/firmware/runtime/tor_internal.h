@@ -26,7 +26,8 @@ tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op);
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int depthwise);
 tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params *p);
 tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max);
-tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_params *p);
+tor_status tor_run_reduce(const uint8_t *image, uint8_t *arena, const tor_mean_params *p, uint32_t code);
+tor_status tor_run_arg(const uint8_t *image, uint8_t *arena, const tor_arg_params *p, int is_min);
 tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul);
 tor_status tor_run_softmax(const uint8_t *image, uint8_t *arena, const tor_softmax_params *p);
 tor_status tor_run_sigmoid(const uint8_t *image, uint8_t *arena, const tor_sigmoid_params *p, int is_tanh);
@@ -38,6 +39,8 @@ tor_status tor_run_reshape(const uint8_t *image, uint8_t *arena, const tor_resha
 tor_status tor_run_copy(const uint8_t *image, uint8_t *arena, const tor_copy_params *p);
 tor_status tor_run_resize_bilinear(const uint8_t *image, uint8_t *arena, const tor_resize_params *p);
 tor_status tor_run_tconv(const uint8_t *image, uint8_t *arena, const tor_tconv_params *p);
+tor_status tor_run_lut(const uint8_t *image, uint8_t *arena, const tor_lut_params *p);
+tor_status tor_run_binary2(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, uint32_t code);
 
 /* Data pointer of tensor i (validated indices only). */
 static inline uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {

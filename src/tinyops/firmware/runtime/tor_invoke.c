@@ -19,7 +19,9 @@ tor_status tor_invoke_op(tor_model *m, uint32_t i) {
     case TOR_OP_FULLY_CONNECTED: return tor_run_fc(image, arena, (const tor_fc_params *)p);
     case TOR_OP_AVERAGE_POOL_2D: return tor_run_pool(image, arena, (const tor_pool_params *)p, 0);
     case TOR_OP_MAX_POOL_2D: return tor_run_pool(image, arena, (const tor_pool_params *)p, 1);
-    case TOR_OP_MEAN: return tor_run_mean(image, arena, (const tor_mean_params *)p);
+    case TOR_OP_MEAN:
+    case TOR_OP_SUM:
+    case TOR_OP_REDUCE_MAX: return tor_run_reduce(image, arena, (const tor_mean_params *)p, op->code);
     case TOR_OP_ADD: return tor_run_binary(image, arena, (const tor_binary_params *)p, 0);
     case TOR_OP_MUL: return tor_run_binary(image, arena, (const tor_binary_params *)p, 1);
     case TOR_OP_RESHAPE: return tor_run_reshape(image, arena, (const tor_reshape_params *)p);
@@ -30,6 +32,15 @@ tor_status tor_invoke_op(tor_model *m, uint32_t i) {
     case TOR_OP_DEQUANTIZE: return tor_run_dequantize(image, arena, (const tor_dequantize_params *)p);
     case TOR_OP_PAD: return tor_run_pad(image, arena, (const tor_pad_params *)p);
     case TOR_OP_CONCATENATION: return tor_run_concat(image, arena, (const tor_concat_params *)p);
+    case TOR_OP_LUT: return tor_run_lut(image, arena, (const tor_lut_params *)p);
+    case TOR_OP_SUB:
+    case TOR_OP_PRELU:
+    case TOR_OP_MAXIMUM:
+    case TOR_OP_MINIMUM:
+    case TOR_OP_SQUARED_DIFFERENCE:
+    case TOR_OP_DIV: return tor_run_binary2(image, arena, (const tor_binary_params *)p, op->code);
+    case TOR_OP_ARG_MAX: return tor_run_arg(image, arena, (const tor_arg_params *)p, 0);
+    case TOR_OP_ARG_MIN: return tor_run_arg(image, arena, (const tor_arg_params *)p, 1);
     case TOR_OP_COPY: return tor_run_copy(image, arena, (const tor_copy_params *)p);
     case TOR_OP_RESIZE_BILINEAR: return tor_run_resize_bilinear(image, arena, (const tor_resize_params *)p);
     case TOR_OP_TRANSPOSE_CONV: return tor_run_tconv(image, arena, (const tor_tconv_params *)p);

@@ -1,4 +1,4 @@
-/* Pooling, MEAN, ADD/MUL, SOFTMAX, LOGISTIC/TANH, (DE)QUANTIZE, PAD, CONCATENATION and
+/* Pooling, ADD/MUL, SOFTMAX, LOGISTIC/TANH, (DE)QUANTIZE, PAD, CONCATENATION and
  * RESHAPE, matching TFLM's int8 reference kernels bit for bit. */
 #include <math.h>
 #include <string.h>
@@ -33,42 +33,6 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
           out[(((int64_t)b * OH + oy) * OW + ox) * C + c] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
         }
       }
-  return TOR_OK;
-}
-
-tor_status tor_run_mean(const uint8_t *image, uint8_t *arena, const tor_mean_params *p) {
-  const tor_tensor *ti = &tor_tensors(image)[p->input];
-  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
-  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
-  int32_t lim[4], red[4], n_red = 1;
-  for (int d = 0; d < 4; d++) {
-    int r = (p->axis_mask >> d) & 1;
-    lim[d] = r ? 1 : ti->dims[d];
-    red[d] = r ? ti->dims[d] : 1;
-    n_red *= red[d];
-  }
-  /* TFLM folds 1/n into the multiplier (QuantizedMeanOrSum), whatever the quantization. */
-  int32_t mult = p->multiplier, shift = p->shift;
-  int s = 31 - tor_clz32((uint32_t)n_red); /* 63 - clz64(n) */
-  s = s < 31 + shift ? s : 31 + shift;
-  mult = (int32_t)(((int64_t)mult * ((int64_t)1 << s)) / n_red);
-  shift = shift - s;
-  int64_t o = 0;
-  for (int32_t a = 0; a < lim[0]; a++)
-    for (int32_t b = 0; b < lim[1]; b++)
-      for (int32_t c = 0; c < lim[2]; c++)
-        for (int32_t d = 0; d < lim[3]; d++) {
-          int32_t sum = 0;
-          for (int32_t i = 0; i < red[0]; i++)
-            for (int32_t j = 0; j < red[1]; j++)
-              for (int32_t k = 0; k < red[2]; k++)
-                for (int32_t l = 0; l < red[3]; l++) {
-                  int64_t idx = (((int64_t)(a + i) * ti->dims[1] + (b + j)) * ti->dims[2] + (c + k)) * ti->dims[3] + d + l;
-                  sum += in[idx];
-                }
-          const int32_t v = tor_mbqm(sum - p->input_zp * n_red, mult, shift) + p->output_zp;
-          out[o++] = (int8_t)tor_clamp(v, -128, 127);
-        }
   return TOR_OK;
 }
 

@@ -89,7 +89,22 @@ static tor_status mean(const ctx_t *c, const tor_mean_params *p) {
   return TOR_OK;
 }
 
-static tor_status binary(const ctx_t *c, const tor_binary_params *p) {
+static tor_status same_size(const ctx_t *c, int32_t i, uint32_t in_dt, int32_t o, uint32_t out_dt);
+
+static tor_status lut(const ctx_t *c, const tor_lut_params *p) {
+  CHECK(table_ok(c, p->table_off, 64), TOR_ERR_BOUNDS); /* int8[256] */
+  return same_size(c, p->input, TOR_DT_INT8, p->output, TOR_DT_INT8);
+}
+
+static tor_status arg(const ctx_t *c, const tor_arg_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *out = tensor(c, p->output, TOR_DT_INT32, 1);
+  CHECK(in && out && p->axis >= 0 && p->axis < 4, TOR_ERR_SHAPE);
+  CHECK(tor_elems(out) == tor_elems(in) / in->dims[p->axis], TOR_ERR_SHAPE);
+  CHECK(disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
+  return TOR_OK;
+}
+
+static tor_status binary(const ctx_t *c, const tor_binary_params *p, uint32_t code) {
   const tor_tensor *a = tensor(c, p->input1, TOR_DT_INT8, 0), *b = tensor(c, p->input2, TOR_DT_INT8, 0);
   const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
   CHECK(a && b && out, TOR_ERR_SHAPE);
@@ -101,6 +116,8 @@ static tor_status binary(const ctx_t *c, const tor_binary_params *p) {
   CHECK(p->left_shift >= 0 && p->left_shift <= 22, TOR_ERR_SHAPE);
   CHECK(shift_ok(p->input1_shift) && shift_ok(p->input2_shift) && shift_ok(p->output_shift), TOR_ERR_SHAPE);
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  /* DIV: output_shift <= 22 keeps its final shift a right shift (|x| <= 384 has 22 sign bits). */
+  CHECK(code != TOR_OP_DIV || p->output_shift <= 22, TOR_ERR_SHAPE);
   CHECK(disjoint(c, p->output, p->input1) && disjoint(c, p->output, p->input2), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
@@ -149,9 +166,20 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
     case TOR_OP_FULLY_CONNECTED: { PARAMS(tor_fc_params); return fc(image, &c, p); }
     case TOR_OP_AVERAGE_POOL_2D:
     case TOR_OP_MAX_POOL_2D: { PARAMS(tor_pool_params); return pool(&c, p); }
-    case TOR_OP_MEAN: { PARAMS(tor_mean_params); return mean(&c, p); }
+    case TOR_OP_MEAN:
+    case TOR_OP_SUM:
+    case TOR_OP_REDUCE_MAX: { PARAMS(tor_mean_params); return mean(&c, p); }
     case TOR_OP_ADD:
-    case TOR_OP_MUL: { PARAMS(tor_binary_params); return binary(&c, p); }
+    case TOR_OP_MUL:
+    case TOR_OP_SUB:
+    case TOR_OP_PRELU:
+    case TOR_OP_MAXIMUM:
+    case TOR_OP_MINIMUM:
+    case TOR_OP_SQUARED_DIFFERENCE:
+    case TOR_OP_DIV: { PARAMS(tor_binary_params); return binary(&c, p, op->code); }
+    case TOR_OP_LUT: { PARAMS(tor_lut_params); return lut(&c, p); }
+    case TOR_OP_ARG_MAX:
+    case TOR_OP_ARG_MIN: { PARAMS(tor_arg_params); return arg(&c, p); }
     case TOR_OP_RESHAPE: {
       PARAMS(tor_reshape_params);
       const tor_tensor *in = tensor(&c, p->input, TOR_DT_INT8, 0);

@@ -14,22 +14,26 @@ from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.macs import op_macs
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c import lower, lower_copy, lower_nn
+from tinyops.runtimes.tinyops_c import lower, lower_copy, lower_elementwise, lower_nn, lower_reduce
 from tinyops.runtimes.tinyops_c.lower import Context
 from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
-LOWERING = {**lower.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING}
+LOWERING = {**lower.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING, **lower_elementwise.LOWERING,
+            **lower_reduce.LOWERING}
 SUPPORTED_OPS = tuple(LOWERING)
 # Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
 _FLOAT_OK = {"QUANTIZE": ("in",), "DEQUANTIZE": ("out",), "RESHAPE": ("in", "out"),
              "EXPAND_DIMS": ("in", "out"), "SQUEEZE": ("in", "out")}
 # Inputs that are parameters (shapes, axes, paddings, bias), not activations.
-_PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "PAD": 1, "PADV2": 1,
+_PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "SUM": 1, "REDUCE_MAX": 1,
+                 "ARG_MAX": 1, "ARG_MIN": 1, "PAD": 1, "PADV2": 1,
                  "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2,
                  "STRIDED_SLICE": 1, "SLICE": 1, "SPLIT_V": 1, "TRANSPOSE": 1, "GATHER": 1,
                  "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1}
 # Ops whose activation inputs are not a prefix of their inputs.
 _DATA_INPUTS = {"SPLIT": (1,), "TRANSPOSE_CONV": (2,)}
+# Outputs that are int32: indices.
+_INT32_OUT = ("ARG_MAX", "ARG_MIN")
 
 
 @dataclass
@@ -63,8 +67,9 @@ def _check_supported(model: tflite_file.TFLiteModel) -> None:
     unsupported = [n for n in model.op_names if n not in LOWERING]
     if unsupported:
         raise ModelError(f"tinyops-c does not support {', '.join(unsupported)}",
-                         hint="export the model with TFLite-Micro-compatible int8 ops ("
-                              + ", ".join(sorted(set(SUPPORTED_OPS))) + ") or build for a TFLM profile")
+                         hint="run this model with the TFLM runtime (--runtime tflm, or a profile with "
+                              "runtime tflm), which has these ops; tinyops-c runs "
+                              + ", ".join(sorted(set(SUPPORTED_OPS))))
     for op in model.operators:
         float_ok = _FLOAT_OK.get(op.opcode, ())
         first_param = _PARAM_INPUTS.get(op.opcode, len(op.inputs))
@@ -72,6 +77,8 @@ def _check_supported(model: tflite_file.TFLiteModel) -> None:
         for role, idxs in (("in", data), ("out", op.outputs)):
             for i in idxs:
                 dt = model.tensors[i].dtype if i >= 0 else "int8"
+                if role == "out" and dt == "int32" and op.opcode in _INT32_OUT:
+                    continue
                 if dt != "int8" and not (dt == "float32" and role in float_ok):
                     raise ModelError(f"{op.opcode} #{op.index} has a {dt} tensor '{model.tensors[i].name}'; "
                                      "tinyops-c runs int8 models",

@@ -36,7 +36,8 @@ OPCODES = {
     "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 3, "AVERAGE_POOL_2D": 4,
     "MAX_POOL_2D": 5, "MEAN": 6, "ADD": 7, "MUL": 8, "RESHAPE": 9, "SOFTMAX": 10,
     "LOGISTIC": 11, "TANH": 12, "QUANTIZE": 13, "DEQUANTIZE": 14, "PAD": 15,
-    "CONCATENATION": 16,
+    "CONCATENATION": 16, "LUT": 17, "SUB": 18, "PRELU": 19, "MAXIMUM": 20, "MINIMUM": 21,
+    "SQUARED_DIFFERENCE": 22, "DIV": 23, "ARG_MAX": 24, "ARG_MIN": 25, "REDUCE_MAX": 26, "SUM": 27,
     "COPY": 32, "RESIZE_BILINEAR": 33, "TRANSPOSE_CONV": 34, "SVDF": 35,
 }
 
@@ -57,6 +58,8 @@ PARAMS = {
     "copy": struct.Struct("<11iIi"),
     "resize": struct.Struct("<4i"),
     "tconv": struct.Struct("<11i4I"),
+    "lut": struct.Struct("<2iI"),
+    "arg": struct.Struct("<3i"),
 }
 MAX_CONCAT = 16
 

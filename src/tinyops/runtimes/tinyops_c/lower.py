@@ -199,24 +199,6 @@ def lower_pool(ctx: Context, op: Operator) -> None:
     ctx.emit(op.opcode, params, [xi], [y])
 
 
-def lower_mean(ctx: Context, op: Operator) -> None:
-    x, axes_t, out = _t(ctx, op.inputs[0]), _t(ctx, op.inputs[1]), _t(ctx, op.outputs[0])
-    if axes_t.data is None:
-        raise ModelError(f"MEAN #{op.index}: the axis must be a constant", hint="re-export the model")
-    rank = len(x.shape)
-    mask = 0
-    for a in np.atleast_1d(axes_t.array()).astype(int).tolist():
-        a = a + rank if a < 0 else a
-        if not 0 <= a < rank:
-            raise ModelError(f"MEAN #{op.index}: axis {a} out of range", hint="re-export the model")
-        mask |= 1 << (a + 4 - rank)
-    (xs, xz), (ys, yz) = _qp(x), _qp(out)
-    mult, shift = quantize_multiplier(f64(xs) / f64(ys))
-    exact = 0  # reserved: TFLM takes the integer QuantizedMeanOrSum path even for equal quantization
-    xi, y = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
-    ctx.emit("MEAN", fmt.PARAMS["mean"].pack(xi, y, mask, exact, xz, yz, mult, shift), [xi], [y])
-
-
 def lower_binary(ctx: Context, op: Operator) -> None:
     a, b, out = _t(ctx, op.inputs[0]), _t(ctx, op.inputs[1]), _t(ctx, op.outputs[0])
     for t in (a, b):
@@ -331,7 +313,7 @@ def lower_concat(ctx: Context, op: Operator) -> None:
 
 LOWERING: dict[str, Callable[[Context, Operator], None]] = {
     "CONV_2D": lower_conv, "DEPTHWISE_CONV_2D": lower_conv, "FULLY_CONNECTED": lower_fc,
-    "AVERAGE_POOL_2D": lower_pool, "MAX_POOL_2D": lower_pool, "MEAN": lower_mean,
+    "AVERAGE_POOL_2D": lower_pool, "MAX_POOL_2D": lower_pool,
     "ADD": lower_binary, "MUL": lower_binary, "RESHAPE": lower_reshape, "EXPAND_DIMS": lower_reshape,
     "SQUEEZE": lower_reshape, "SOFTMAX": lower_softmax, "LOGISTIC": lower_sigmoid, "TANH": lower_sigmoid,
     "QUANTIZE": lower_quantize, "DEQUANTIZE": lower_dequantize, "PAD": lower_pad, "PADV2": lower_pad,
