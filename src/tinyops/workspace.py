@@ -11,10 +11,14 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyops._fast_import import import_without_pandas
 
-sqlite_utils = import_without_pandas("sqlite_utils")
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = import_without_pandas("sqlite_utils")
 
 from tinyops.blobs import BlobStore
 from tinyops.errors import WorkspaceError
@@ -39,7 +43,7 @@ class Workspace:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(conn)
+        self.db: sqlite_utils.Database = sqlite_utils.Database(conn)
         self.blobs = BlobStore(self.dot / "blobs", users=self.blob_users)
         migrate(self.db)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def now_iso() -> str:
@@ -29,7 +32,7 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def versioned_row(ws, table: str, ref, noun: str, *, list_hint: str, alias_hint: str) -> dict[str, Any]:
+def versioned_row(ws: Workspace, table: str, ref, noun: str, *, list_hint: str, alias_hint: str) -> dict[str, Any]:
     """The row of ``NAME@N`` or ``NAME`` (latest) in a table of ``name, version`` rows.
 
     Versioned nouns without aliases (datasets, features) share this lookup and its

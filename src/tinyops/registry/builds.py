@@ -8,10 +8,13 @@ registering the same build twice is a no-op that returns the first row.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import InputError, NotFoundError
 from tinyops.registry import _rows
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def _m0001(db) -> None:
@@ -64,7 +67,7 @@ def _from_row(r: dict[str, Any]) -> Build:
                  files=_rows.loads(r["files"], {}), created=r["created"])
 
 
-def find(ws, build_id: str) -> Build | None:
+def find(ws: Workspace, build_id: str) -> Build | None:
     row = ws.db.execute("SELECT * FROM builds WHERE id=?", [build_id]).fetchone()
     if row is None:
         return None
@@ -72,7 +75,7 @@ def find(ws, build_id: str) -> Build | None:
     return _from_row(dict(zip(cols, row)))
 
 
-def get(ws, build_id: str) -> Build:
+def get(ws: Workspace, build_id: str) -> Build:
     """A build by id or by a unique prefix of at least 4 hex digits."""
     text = build_id.strip().lower()
     if len(text) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
@@ -87,7 +90,7 @@ def get(ws, build_id: str) -> Build:
     return _from_row(rows[0])
 
 
-def list_builds(ws, *, model: str | None = None, profile: str | None = None) -> list[Build]:
+def list_builds(ws: Workspace, *, model: str | None = None, profile: str | None = None) -> list[Build]:
     where, args = [], []
     if model:
         where.append("(model = ? OR model LIKE ?)")
@@ -99,7 +102,7 @@ def list_builds(ws, *, model: str | None = None, profile: str | None = None) -> 
     return [_from_row(r) for r in ws.db.query(sql, args)]
 
 
-def register(ws, build: Build) -> tuple[Build, bool]:
+def register(ws: Workspace, build: Build) -> tuple[Build, bool]:
     """Insert the build unless it exists. Every file blob must already be stored."""
     for name, sha in build.files.items():
         if not ws.blobs.exists(sha):
@@ -109,7 +112,7 @@ def register(ws, build: Build) -> tuple[Build, bool]:
         existing = find(ws, build.id)
         if existing is not None:
             return existing, False
-        db["builds"].insert({
+        db.table("builds").insert({
             "id": build.id, "model": build.model, "variant": build.variant,
             "variant_sha256": build.variant_sha256, "profile": build.profile, "runtime": build.runtime,
             "manifest_sha256": build.manifest_sha256, "files": _rows.dumps(build.files),
@@ -118,7 +121,7 @@ def register(ws, build: Build) -> tuple[Build, bool]:
     return build, True
 
 
-def replace_file(ws, build_id: str, name: str, sha256: str) -> None:
+def replace_file(ws: Workspace, build_id: str, name: str, sha256: str) -> None:
     """Point one file of a build at another stored blob (a new signature after a key rotation)."""
     if not ws.blobs.exists(sha256):
         raise InputError(f"blob {sha256[:12]} is not in the blob store", hint="store the file first")
@@ -128,7 +131,7 @@ def replace_file(ws, build_id: str, name: str, sha256: str) -> None:
         db.execute("UPDATE builds SET files=? WHERE id=?", [_rows.dumps(dict(sorted(files.items()))), build.id])
 
 
-def file_bytes(ws, build: Build, name: str) -> bytes:
+def file_bytes(ws: Workspace, build: Build, name: str) -> bytes:
     """One file of a build, verified against its hash by the blob store."""
     if name not in build.files:
         raise NotFoundError(f"build {build.id} has no file '{name}'",

@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from tinyops.errors import InputError
 from tinyops.registry import _rows, wav_folders
 from tinyops.registry.dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 TABLE = "datasets"
 
@@ -90,14 +93,14 @@ def _from_row(row: dict[str, Any]) -> DatasetVersion:
 
 # ---- reading -----------------------------------------------------------
 
-def resolve(ws, ref: str | Ref) -> DatasetVersion:
+def resolve(ws: Workspace, ref: str | Ref) -> DatasetVersion:
     r = parse_ref(ref, allow_variant=False) if isinstance(ref, str) else ref
     return _from_row(_rows.versioned_row(
         ws, TABLE, r, "dataset", alias_hint=f"use {r.name}@N with a version number",
         list_hint="see `tinyops data list`, or add it with `tinyops data add`"))
 
 
-def list_versions(ws, name: str | None = None) -> list[DatasetVersion]:
+def list_versions(ws: Workspace, name: str | None = None) -> list[DatasetVersion]:
     if name:
         rows = ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version", [name])
     else:
@@ -105,7 +108,7 @@ def list_versions(ws, name: str | None = None) -> list[DatasetVersion]:
     return [_from_row(r) for r in rows]
 
 
-def load_arrays(ws, dv: DatasetVersion) -> dict[str, np.ndarray]:
+def load_arrays(ws: Workspace, dv: DatasetVersion) -> dict[str, np.ndarray]:
     """The dataset as named arrays (CSV: one per column; NPZ: its arrays; NPY: ``data``)."""
     if dv.kind == "folder" and wav_folders.is_wav_dataset(dv.schema):
         return wav_folders.load_arrays(ws, folder_manifest(ws, dv))
@@ -127,7 +130,7 @@ def baseline_features(dv: DatasetVersion, columns: list[str] | None = None) -> l
 
 # ---- writing -----------------------------------------------------------
 
-def _insert(ws, name: str, sha: str, kind: str, file_name: str | None, blob_sha: str, size: int,
+def _insert(ws: Workspace, name: str, sha: str, kind: str, file_name: str | None, blob_sha: str, size: int,
             rows: int | None, schema: list, stats: dict, source: str | None, parents: list[str],
             feature: str | None) -> tuple[DatasetVersion, bool]:
     with ws.transaction() as db:
@@ -135,7 +138,7 @@ def _insert(ws, name: str, sha: str, kind: str, file_name: str | None, blob_sha:
         if existing:
             return _from_row(existing[0]), False
         version = db.execute(f"SELECT COALESCE(MAX(version), 0) + 1 FROM {TABLE} WHERE name=?", [name]).fetchone()[0]
-        db[TABLE].insert({
+        db.table(TABLE).insert({
             "name": name, "version": version, "sha256": sha, "kind": kind, "file_name": file_name,
             "blob_sha256": blob_sha, "size_bytes": size, "rows": rows, "schema": _rows.dumps(schema),
             "stats": _rows.dumps(stats), "source": source, "parents": _rows.dumps(parents),
@@ -144,7 +147,7 @@ def _insert(ws, name: str, sha: str, kind: str, file_name: str | None, blob_sha:
     return resolve(ws, f"{name}@{version}"), True
 
 
-def add_file(ws, name: str, path: str | Path) -> tuple[DatasetVersion, bool]:
+def add_file(ws: Workspace, name: str, path: str | Path) -> tuple[DatasetVersion, bool]:
     """Version a CSV, NPY or NPZ file, or a folder of files."""
     validate_name(name, "dataset name")
     path = Path(path)
@@ -163,7 +166,7 @@ def add_file(ws, name: str, path: str | Path) -> tuple[DatasetVersion, bool]:
                    str(path.resolve()), [], None)
 
 
-def add_arrays(ws, name: str, arrays: dict[str, np.ndarray], *, source: str, parents: list[str] | None = None,
+def add_arrays(ws: Workspace, name: str, arrays: dict[str, np.ndarray], *, source: str, parents: list[str] | None = None,
                feature: str | None = None) -> tuple[DatasetVersion, bool]:
     validate_name(name, "dataset name")
     buf = io.BytesIO()
@@ -193,7 +196,7 @@ def _describe_file(path: Path, kind: str) -> tuple[list, dict, int | None]:
                          hint=f"check that it is a valid .{kind} file") from e
 
 
-def _add_folder(ws, name: str, folder: Path) -> tuple[DatasetVersion, bool]:
+def _add_folder(ws: Workspace, name: str, folder: Path) -> tuple[DatasetVersion, bool]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise InputError(f"{folder} holds no files", hint="point at a folder with data files")
@@ -219,11 +222,11 @@ def _add_folder(ws, name: str, folder: Path) -> tuple[DatasetVersion, bool]:
                    str(folder.resolve()), [], None)
 
 
-def folder_manifest(ws, dv: DatasetVersion) -> dict[str, dict[str, Any]]:
+def folder_manifest(ws: Workspace, dv: DatasetVersion) -> dict[str, dict[str, Any]]:
     return json.loads(ws.blobs.get_bytes(dv.blob_sha256))["files"]
 
 
-def export(ws, ref: str, dest: str | Path) -> dict[str, Any]:
+def export(ws: Workspace, ref: str, dest: str | Path) -> dict[str, Any]:
     """Write a version's exact bytes to ``dest`` (a file, or a folder for folder datasets)."""
     dv = resolve(ws, ref)
     dest = Path(dest)
@@ -240,7 +243,7 @@ def export(ws, ref: str, dest: str | Path) -> dict[str, Any]:
     return {"ref": dv.ref, "path": str(dest), "bytes": n, "sha256": dv.sha256}
 
 
-def diff(ws, ref_a: str, ref_b: str) -> dict[str, Any]:
+def diff(ws: Workspace, ref_a: str, ref_b: str) -> dict[str, Any]:
     """Schema changes and rows added/removed between two versions."""
     from tinyops.registry.dataset_stats import row_digests
 

@@ -8,10 +8,13 @@ result is one `tinyops bench` run on the model a device was running.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import NotFoundError
 from tinyops.registry import _rows
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def _m0001(db) -> None:
@@ -89,7 +92,7 @@ class BenchResult:
         return asdict(self)
 
 
-def _rows_of(ws, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows_of(ws: Workspace, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = ws.db.execute(sql, params)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
@@ -105,7 +108,7 @@ def _bench(r: dict[str, Any]) -> BenchResult:
                        r["unit"], r["per_inference"], r["agreement"], _rows.loads(r["detail"], {}), r["created"])
 
 
-def record_deployment(ws, *, build: str, device: str, port: str, slot: int | None, sha256: str,
+def record_deployment(ws: Workspace, *, build: str, device: str, port: str, slot: int | None, sha256: str,
                       activated: bool, self_test: str, detail: dict[str, Any]) -> Deployment:
     with ws.transaction() as db:
         cur = db.execute(
@@ -116,14 +119,14 @@ def record_deployment(ws, *, build: str, device: str, port: str, slot: int | Non
     return get_deployment(ws, new_id)
 
 
-def get_deployment(ws, dep_id: int) -> Deployment:
+def get_deployment(ws: Workspace, dep_id: int) -> Deployment:
     rows = _rows_of(ws, "SELECT * FROM deployments WHERE id=?", [dep_id])
     if not rows:
         raise NotFoundError(f"no deployment {dep_id}", hint="`tinyops flash` records deployments")
     return _deployment(rows[0])
 
 
-def list_deployments(ws, *, build: str | None = None, device: str | None = None) -> list[Deployment]:
+def list_deployments(ws: Workspace, *, build: str | None = None, device: str | None = None) -> list[Deployment]:
     sql, params = "SELECT * FROM deployments WHERE 1=1", []
     if build:
         sql, params = sql + " AND build=?", params + [build]
@@ -132,14 +135,14 @@ def list_deployments(ws, *, build: str | None = None, device: str | None = None)
     return [_deployment(r) for r in _rows_of(ws, sql + " ORDER BY id", params)]
 
 
-def build_for_image(ws, image_sha256: str) -> str | None:
+def build_for_image(ws: Workspace, image_sha256: str) -> str | None:
     """The build most recently deployed with this image hash (bench links results with it)."""
     rows = _rows_of(ws, "SELECT build FROM deployments WHERE image_sha256=? ORDER BY id DESC LIMIT 1",
                     [image_sha256])
     return rows[0]["build"] if rows else None
 
 
-def record_bench(ws, *, build: str | None, device: str, port: str, image_sha256: str | None, runs: int,
+def record_bench(ws: Workspace, *, build: str | None, device: str, port: str, image_sha256: str | None, runs: int,
                  warmup: int, unit: str, per_inference: float, agreement: float | None,
                  detail: dict[str, Any]) -> BenchResult:
     with ws.transaction() as db:
@@ -153,7 +156,7 @@ def record_bench(ws, *, build: str | None, device: str, port: str, image_sha256:
     return _bench(rows[0])
 
 
-def list_bench(ws, *, build: str | None = None) -> list[BenchResult]:
+def list_bench(ws: Workspace, *, build: str | None = None) -> list[BenchResult]:
     sql, params = "SELECT * FROM bench_results", []
     if build:
         sql, params = sql + " WHERE build=?", [build]

@@ -11,17 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from tinyops.errors import ConflictError, NotFoundError
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
+
 TABLE = "devices"
 
 
 def _create(db: sqlite_utils.Database) -> None:
-    db[TABLE].create({
+    db.table(TABLE).create({
         "id": str, "profile": str, "groups": str, "gateway": str, "password_hash": str,
         "created": str, "credentials_updated": str, "reported": str, "reported_build": str,
         "status": str, "last_seen": str,
@@ -64,11 +67,11 @@ def _row(r: dict[str, Any]) -> Device:
                   reported_build=r["reported_build"], status=r["status"], last_seen=r["last_seen"])
 
 
-def exists(ws: Any, device_id: str) -> bool:
+def exists(ws: Workspace, device_id: str) -> bool:
     return bool(list(ws.db[TABLE].rows_where("id = ?", [device_id], limit=1)))
 
 
-def register(ws: Any, device_id: str, profile: str, groups: list[str], password_hash: str, *,
+def register(ws: Workspace, device_id: str, profile: str, groups: list[str], password_hash: str, *,
              gateway: str | None = None, rotate: bool = False) -> Device:
     """Insert a device (or, with ``rotate``, replace its credentials and groups)."""
     now = _now()
@@ -83,13 +86,13 @@ def register(ws: Any, device_id: str, profile: str, groups: list[str], password_
         row = {"id": device_id, "profile": profile, "groups": json.dumps(sorted(set(groups))),
                "gateway": gateway, "password_hash": password_hash, "credentials_updated": now}
         if old:
-            ws.db[TABLE].update(device_id, row)
+            ws.db.table(TABLE).update(device_id, row)
         else:
-            ws.db[TABLE].insert({**row, "created": now})
+            ws.db.table(TABLE).insert({**row, "created": now})
     return get(ws, device_id)
 
 
-def get(ws: Any, device_id: str) -> Device:
+def get(ws: Workspace, device_id: str) -> Device:
     rows = list(ws.db[TABLE].rows_where("id = ?", [device_id], limit=1))
     if not rows:
         known = [r["id"] for r in ws.db[TABLE].rows_where(select="id", order_by="id", limit=10)]
@@ -98,12 +101,12 @@ def get(ws: Any, device_id: str) -> Device:
     return _row(rows[0])
 
 
-def list_devices(ws: Any, group: str | None = None) -> list[Device]:
+def list_devices(ws: Workspace, group: str | None = None) -> list[Device]:
     out = [_row(r) for r in ws.db[TABLE].rows_where(order_by="id")]
     return [d for d in out if group is None or group in d.groups]
 
 
-def record_reported(ws: Any, device_id: str, reported: dict[str, Any], seen: str | None = None) -> None:
+def record_reported(ws: Workspace, device_id: str, reported: dict[str, Any], seen: str | None = None) -> None:
     """Store the latest `reported` message of a device (ignored for unknown ids)."""
     with ws.transaction():
         ws.db.execute(f"UPDATE {TABLE} SET reported = ?, reported_build = ?, last_seen = "
@@ -111,7 +114,7 @@ def record_reported(ws: Any, device_id: str, reported: dict[str, Any], seen: str
                       [json.dumps(reported), reported.get("build"), seen or _now(), seen or _now(), device_id])
 
 
-def record_status(ws: Any, device_id: str, status: str, seen: str | None = None) -> None:
+def record_status(ws: Workspace, device_id: str, status: str, seen: str | None = None) -> None:
     with ws.transaction():
         if status == "online":
             ws.db.execute(f"UPDATE {TABLE} SET status = ?, last_seen = ? WHERE id = ?",
@@ -120,6 +123,6 @@ def record_status(ws: Any, device_id: str, status: str, seen: str | None = None)
             ws.db.execute(f"UPDATE {TABLE} SET status = ? WHERE id = ?", [status, device_id])
 
 
-def gatewayed(ws: Any, gateway: str) -> list[Device]:
+def gatewayed(ws: Workspace, gateway: str) -> list[Device]:
     """MCUs whose topics the gateway ``gateway`` may use."""
     return [d for d in list_devices(ws) if d.gateway == gateway and d.id != gateway]

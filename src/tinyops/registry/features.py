@@ -14,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 TABLE = "features"
 
@@ -97,7 +100,7 @@ def _identity(kind: str, params: dict[str, Any], description: str, tags: list[st
 
 
 # ---- reading -----------------------------------------------------------------
-def resolve(ws, ref: str | Ref) -> FeatureVersion:
+def resolve(ws: Workspace, ref: str | Ref) -> FeatureVersion:
     """``NAME`` (latest) or ``NAME@N``."""
     r = parse_ref(ref, allow_variant=False) if isinstance(ref, str) else ref
     return _from_row(_rows.versioned_row(
@@ -105,14 +108,14 @@ def resolve(ws, ref: str | Ref) -> FeatureVersion:
         list_hint="see `tinyops feature list`, or define it with `tinyops feature add`"))
 
 
-def list_features(ws) -> list[FeatureVersion]:
+def list_features(ws: Workspace) -> list[FeatureVersion]:
     """The current (latest) version of every feature."""
     rows = ws.db.query(f"SELECT * FROM {TABLE} f WHERE version = (SELECT MAX(version) FROM {TABLE} g "
                        f"WHERE g.name = f.name) ORDER BY name")
     return [_from_row(r) for r in rows]
 
 
-def list_versions(ws, name: str) -> list[FeatureVersion]:
+def list_versions(ws: Workspace, name: str) -> list[FeatureVersion]:
     """Every version of one feature, oldest first (its history)."""
     rows = [_from_row(r) for r in ws.db.query(f"SELECT * FROM {TABLE} WHERE name=? ORDER BY version", [name])]
     if not rows:
@@ -120,7 +123,7 @@ def list_versions(ws, name: str) -> list[FeatureVersion]:
     return rows
 
 
-def search(ws, query: str) -> list[FeatureVersion]:
+def search(ws: Workspace, query: str) -> list[FeatureVersion]:
     """Full-text search over name, description and tags; every word must match (as a prefix)."""
     words = re.findall(r"\w+", query)
     if not words:
@@ -133,7 +136,7 @@ def search(ws, query: str) -> list[FeatureVersion]:
 
 
 # ---- writing -----------------------------------------------------------------
-def store(ws, name: str, kind: str, params: dict[str, Any], description: str, tags: list[str], code: str,
+def store(ws: Workspace, name: str, kind: str, params: dict[str, Any], description: str, tags: list[str], code: str,
           fit_dataset: str | None) -> tuple[FeatureVersion, bool]:
     """Store a checked definition as the next version of ``name``; the same definition again returns the
     existing version (``created`` False)."""
@@ -160,7 +163,7 @@ def _insert(db, name: str, kind: str, params: dict[str, Any], description: str, 
     return version
 
 
-def copy_forward(ws, old: FeatureVersion, code: str) -> FeatureVersion:
+def copy_forward(ws: Workspace, old: FeatureVersion, code: str) -> FeatureVersion:
     """Make ``old``'s definition current again as a new version (history kept), recorded with ``code``,
     the hash of the code that computes it from now on."""
     with ws.transaction() as db:

@@ -17,25 +17,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from tinyops.errors import ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 DEVICE_STATES = ("pending", "desired", "updated", "failed", "reverting", "reverted")
 ROLLOUT_STATES = ("running", "completed", "rolled_back", "aborted")
 
 
 def _create(db: sqlite_utils.Database) -> None:
-    db["publications"].create({"build": str, "published_at": str, "chunk_size": int, "chunks": int,
+    db.table("publications").create({"build": str, "published_at": str, "chunk_size": int, "chunks": int,
                                "bundle_bytes": int, "bytes_published": int, "profile": str}, pk="build")
-    db["rollouts"].create({"id": int, "build": str, "group_name": str, "strategy": str, "state": str,
+    db.table("rollouts").create({"id": int, "build": str, "group_name": str, "strategy": str, "state": str,
                            "stage": int, "created": str, "updated": str, "message": str}, pk="id")
-    db["rollout_devices"].create({"rollout_id": int, "device": str, "batch": int, "state": str,
+    db.table("rollout_devices").create({"rollout_id": int, "device": str, "batch": int, "state": str,
                                   "previous_build": str, "set_at": str, "finished_at": str, "reason": str},
                                  pk=("rollout_id", "device"), foreign_keys=[("rollout_id", "rollouts", "id")])
-    db["rollout_devices"].create_index(["device"])
+    db.table("rollout_devices").create_index(["device"])
 
 
 MIGRATIONS = [("0001_fleet", _create)]
@@ -100,18 +103,18 @@ class Rollout:
 
 
 # ---- publications --------------------------------------------------------------
-def record_publication(ws: Any, pub: Publication) -> None:
+def record_publication(ws: Workspace, pub: Publication) -> None:
     with ws.transaction():
-        ws.db["publications"].upsert(pub.to_dict(), pk="build")
+        ws.db.table("publications").upsert(pub.to_dict(), pk="build")
 
 
-def publication(ws: Any, build: str) -> Publication | None:
+def publication(ws: Workspace, build: str) -> Publication | None:
     rows = list(ws.db["publications"].rows_where("build = ?", [build], limit=1))
     return Publication(**rows[0]) if rows else None
 
 
 # ---- rollouts -------------------------------------------------------------------
-def create_rollout(ws: Any, build: str, group: str, strategy: dict[str, Any],
+def create_rollout(ws: Workspace, build: str, group: str, strategy: dict[str, Any],
                    batches: list[list[tuple[str, str | None]]]) -> Rollout:
     """Insert a rollout and its devices: ``batches`` = [[(device, previous_build), …], …]."""
     t = now()
@@ -120,17 +123,17 @@ def create_rollout(ws: Any, build: str, group: str, strategy: dict[str, Any],
         if busy:
             raise ConflictError(f"rollout {busy[0]} is still running on group {group!r}",
                                 hint=f"let it finish, resume it with the same `fleet rollout`, or `tinyops fleet rollback {busy[0]}`")
-        rid = ws.db["rollouts"].insert({"build": build, "group_name": group, "strategy": json.dumps(strategy),
+        rid = ws.db.table("rollouts").insert({"build": build, "group_name": group, "strategy": json.dumps(strategy),
                                         "state": "running", "stage": 0, "created": t, "updated": t,
                                         "message": None}).last_pk
-        ws.db["rollout_devices"].insert_all(
+        ws.db.table("rollout_devices").insert_all(
             {"rollout_id": rid, "device": dev, "batch": i, "state": "pending", "previous_build": prev,
              "set_at": None, "finished_at": None, "reason": None}
             for i, batch in enumerate(batches) for dev, prev in batch)
     return get_rollout(ws, rid)
 
 
-def get_rollout(ws: Any, rollout_id: int) -> Rollout:
+def get_rollout(ws: Workspace, rollout_id: int) -> Rollout:
     rows = list(ws.db["rollouts"].rows_where("id = ?", [int(rollout_id)], limit=1))
     if not rows:
         raise NotFoundError(f"no rollout {rollout_id}", hint="`tinyops fleet status` lists rollouts")
@@ -142,17 +145,17 @@ def get_rollout(ws: Any, rollout_id: int) -> Rollout:
                    message=r["message"], devices=devs)
 
 
-def list_rollouts(ws: Any, group: str | None = None) -> list[Rollout]:
+def list_rollouts(ws: Workspace, group: str | None = None) -> list[Rollout]:
     where, args = ("group_name = ?", [group]) if group else (None, [])
     return [get_rollout(ws, r["id"]) for r in ws.db["rollouts"].rows_where(where, args, order_by="id")]
 
 
-def running_rollout(ws: Any, build: str, group: str) -> Rollout | None:
+def running_rollout(ws: Workspace, build: str, group: str) -> Rollout | None:
     rows = list(ws.db["rollouts"].rows_where("build = ? AND group_name = ? AND state = 'running'", [build, group]))
     return get_rollout(ws, rows[0]["id"]) if rows else None
 
 
-def set_rollout(ws: Any, rollout_id: int, *, state: str | None = None, stage: int | None = None,
+def set_rollout(ws: Workspace, rollout_id: int, *, state: str | None = None, stage: int | None = None,
                 message: str | None = None, only_if_running: bool = False) -> bool:
     """Update a rollout; with ``only_if_running`` nothing happens (False) once it has ended,
     so a rollback from another process is never overwritten."""
@@ -171,7 +174,7 @@ def set_rollout(ws: Any, rollout_id: int, *, state: str | None = None, stage: in
     return cur.rowcount > 0
 
 
-def set_device(ws: Any, rollout_id: int, device: str, state: str, *, reason: str | None = None,
+def set_device(ws: Workspace, rollout_id: int, device: str, state: str, *, reason: str | None = None,
                set_at: str | None = None, finished: bool = False) -> None:
     assert state in DEVICE_STATES
     fields: dict[str, Any] = {"state": state}
@@ -187,7 +190,7 @@ def set_device(ws: Any, rollout_id: int, device: str, state: str, *, reason: str
                       [*fields.values(), int(rollout_id), device])
 
 
-def latest_device_rollout(ws: Any, device: str) -> tuple[int, RolloutDevice] | None:
+def latest_device_rollout(ws: Workspace, device: str) -> tuple[int, RolloutDevice] | None:
     rows = list(ws.db["rollout_devices"].rows_where("device = ?", [device], order_by="rollout_id desc", limit=1))
     if not rows:
         return None

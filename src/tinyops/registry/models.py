@@ -11,11 +11,14 @@ import io
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 RESERVED_ALIASES = {"latest"}
 
@@ -83,12 +86,12 @@ class ModelVersion:
         return d
 
 
-def _aliases(ws, name: str, version: int) -> list[str]:
+def _aliases(ws: Workspace, name: str, version: int) -> list[str]:
     return [r["alias"] for r in ws.db.query(
         "SELECT alias FROM model_aliases WHERE name=? AND version=? ORDER BY alias", [name, version])]
 
 
-def _from_row(ws, r: dict[str, Any]) -> ModelVersion:
+def _from_row(ws: Workspace, r: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
         name=r["name"], version=r["version"], artifact_sha256=r["artifact_sha256"], run_id=r["run_id"],
         metrics=_rows.loads(r["metrics"], {}), parent=r["parent"], description=r["description"],
@@ -140,7 +143,7 @@ def read_artifact(path: Path | str) -> tuple[bytes, str]:
     return data, "keras"
 
 
-def register(ws, name: str, artifact: bytes | Path | str, *, run_id: str | None = None,
+def register(ws: Workspace, name: str, artifact: bytes | Path | str, *, run_id: str | None = None,
              metrics: dict[str, Any] | None = None, parent: str | None = None,
              description: str = "", fmt: str | None = None, expects: dict[str, Any] | None = None) -> ModelVersion:
     validate_name(name, "model name")
@@ -159,7 +162,7 @@ def register(ws, name: str, artifact: bytes | Path | str, *, run_id: str | None 
     sha = ws.blobs.put_bytes(data)
     with ws.transaction() as db:
         version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name=?", [name]).fetchone()[0]
-        db["model_versions"].insert({
+        db.table("model_versions").insert({
             "name": name, "version": version, "artifact_sha256": sha, "run_id": run_id,
             "metrics": _rows.dumps(metrics or {}), "parent": parent, "description": description,
             "created": _rows.now_iso(), "format": fmt, "expects": _rows.dumps(expects or {}),
@@ -167,7 +170,7 @@ def register(ws, name: str, artifact: bytes | Path | str, *, run_id: str | None 
     return resolve(ws, f"{name}@{version}")
 
 
-def resolve(ws, ref: str | Ref) -> ModelVersion:
+def resolve(ws: Workspace, ref: str | Ref) -> ModelVersion:
     r = parse_ref(ref) if isinstance(ref, str) else ref
     versions = [x["version"] for x in ws.db.query(
         "SELECT version FROM model_versions WHERE name=? ORDER BY version", [r.name])]
@@ -193,11 +196,11 @@ def resolve(ws, ref: str | Ref) -> ModelVersion:
     return _from_row(ws, row)
 
 
-def artifact_bytes(ws, mv: ModelVersion) -> bytes:
+def artifact_bytes(ws: Workspace, mv: ModelVersion) -> bytes:
     return ws.blobs.get_bytes(mv.artifact_sha256)
 
 
-def list_models(ws) -> list[dict[str, Any]]:
+def list_models(ws: Workspace) -> list[dict[str, Any]]:
     out = []
     for r in ws.db.query(
         "SELECT name, COUNT(*) n, MAX(version) latest, MAX(created) updated FROM model_versions GROUP BY name ORDER BY name"
@@ -209,12 +212,12 @@ def list_models(ws) -> list[dict[str, Any]]:
     return out
 
 
-def list_versions(ws, name: str) -> list[ModelVersion]:
+def list_versions(ws: Workspace, name: str) -> list[ModelVersion]:
     return [_from_row(ws, r) for r in ws.db.query(
         "SELECT * FROM model_versions WHERE name=? ORDER BY version", [name])]
 
 
-def set_alias(ws, name: str, alias: str, version: int) -> ModelVersion:
+def set_alias(ws: Workspace, name: str, alias: str, version: int) -> ModelVersion:
     validate_name(alias, "alias")
     if alias in RESERVED_ALIASES:
         raise ConflictError(f"'{alias}' is reserved and always means the newest version", hint="pick another alias name")
@@ -231,14 +234,14 @@ def set_alias(ws, name: str, alias: str, version: int) -> ModelVersion:
     return resolve(ws, f"{name}@{version}")
 
 
-def remove_alias(ws, name: str, alias: str) -> None:
+def remove_alias(ws: Workspace, name: str, alias: str) -> None:
     with ws.transaction() as db:
         cur = db.execute("DELETE FROM model_aliases WHERE name=? AND alias=?", [name, alias])
         if cur.rowcount == 0:
             raise NotFoundError(f"model {name} has no alias '{alias}'", hint=f"see `tinyops model show {name}`")
 
 
-def lineage(ws, ref: str) -> dict[str, Any]:
+def lineage(ws: Workspace, ref: str) -> dict[str, Any]:
     """Model version → run → dataset versions (→ their parents) → feature versions."""
     from tinyops.registry import datasets as ds_mod
     from tinyops.registry import runs as runs_mod

@@ -16,10 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import NotFoundError
 from tinyops.registry import _rows
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 GIT_TIMEOUT_S = 2.0
 
@@ -118,12 +121,12 @@ def git_commit(folder: str | None = None) -> str | None:
         return None
 
 
-def start(ws, kind: str, *, params: dict[str, Any] | None = None, seed: int | None = None,
+def start(ws: Workspace, kind: str, *, params: dict[str, Any] | None = None, seed: int | None = None,
           datasets: list[str] | None = None, features: list[str] | None = None,
           recipe: dict[str, Any] | None = None) -> Run:
     run_id = secrets.token_hex(6)
     with ws.transaction() as db:
-        db["runs"].insert({
+        db.table("runs").insert({
             "id": run_id, "kind": kind, "status": "running", "seed": seed,
             "params": _rows.dumps(params or {}), "datasets": _rows.dumps(datasets or []),
             "features": _rows.dumps(features or []), "recipe": _rows.dumps(recipe) if recipe is not None else None,
@@ -133,33 +136,33 @@ def start(ws, kind: str, *, params: dict[str, Any] | None = None, seed: int | No
     return get(ws, run_id)
 
 
-def log_params(ws, run_id: str, params: dict[str, Any]) -> None:
+def log_params(ws: Workspace, run_id: str, params: dict[str, Any]) -> None:
     with ws.transaction() as db:
         cur = _rows.loads(db.execute("SELECT params FROM runs WHERE id=?", [run_id]).fetchone()[0], {})
         cur.update(params)
         db.execute("UPDATE runs SET params=? WHERE id=?", [_rows.dumps(cur), run_id])
 
 
-def log_metric(ws, run_id: str, key: str, value: float, step: int | None = None) -> None:
+def log_metric(ws: Workspace, run_id: str, key: str, value: float, step: int | None = None) -> None:
     with ws.transaction() as db:
-        db["run_metrics"].insert({"run_id": run_id, "key": key, "step": step, "value": float(value)})
+        db.table("run_metrics").insert({"run_id": run_id, "key": key, "step": step, "value": float(value)})
 
 
-def log_metrics(ws, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+def log_metrics(ws: Workspace, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
     with ws.transaction() as db:
-        db["run_metrics"].insert_all(
+        db.table("run_metrics").insert_all(
             [{"run_id": run_id, "key": k, "step": step, "value": float(v)} for k, v in metrics.items()]
         )
 
 
-def log_artifact(ws, run_id: str, name: str, sha256: str) -> None:
+def log_artifact(ws: Workspace, run_id: str, name: str, sha256: str) -> None:
     with ws.transaction() as db:
         cur = _rows.loads(db.execute("SELECT artifacts FROM runs WHERE id=?", [run_id]).fetchone()[0], {})
         cur[name] = sha256
         db.execute("UPDATE runs SET artifacts=? WHERE id=?", [_rows.dumps(cur), run_id])
 
 
-def _end(ws, run_id: str, status: str, metrics: dict[str, Any] | None, error: str | None) -> None:
+def _end(ws: Workspace, run_id: str, status: str, metrics: dict[str, Any] | None, error: str | None) -> None:
     with ws.transaction() as db:
         row = db.execute("SELECT started_unix, metrics FROM runs WHERE id=?", [run_id]).fetchone()
         if row is None:
@@ -172,18 +175,18 @@ def _end(ws, run_id: str, status: str, metrics: dict[str, Any] | None, error: st
         )
 
 
-def finish(ws, run_id: str, metrics: dict[str, Any] | None = None) -> Run:
+def finish(ws: Workspace, run_id: str, metrics: dict[str, Any] | None = None) -> Run:
     _end(ws, run_id, "finished", metrics, None)
     return get(ws, run_id)
 
 
-def fail(ws, run_id: str, error: str) -> Run:
+def fail(ws: Workspace, run_id: str, error: str) -> Run:
     _end(ws, run_id, "failed", None, error)
     return get(ws, run_id)
 
 
 @contextlib.contextmanager
-def track(ws, kind: str, **kwargs: Any) -> Iterator[Run]:
+def track(ws: Workspace, kind: str, **kwargs: Any) -> Iterator[Run]:
     """Start a run; mark it failed if the body raises, finished otherwise."""
     run = start(ws, kind, **kwargs)
     try:
@@ -195,7 +198,7 @@ def track(ws, kind: str, **kwargs: Any) -> Iterator[Run]:
         finish(ws, run.id)
 
 
-def get(ws, run_id: str) -> Run:
+def get(ws: Workspace, run_id: str) -> Run:
     rows = list(ws.db.query("SELECT * FROM runs WHERE id=?", [run_id]))
     if not rows:
         rows = list(ws.db.query("SELECT * FROM runs WHERE id LIKE ? || '%'", [run_id]))
@@ -215,7 +218,7 @@ def get(ws, run_id: str) -> Run:
     )
 
 
-def list_runs(ws, kind: str | None = None, limit: int = 100) -> list[Run]:
+def list_runs(ws: Workspace, kind: str | None = None, limit: int = 100) -> list[Run]:
     sql = "SELECT id FROM runs" + (" WHERE kind=?" if kind else "") + " ORDER BY started_unix DESC LIMIT ?"
     ids = [r["id"] for r in ws.db.query(sql, [kind, limit] if kind else [limit])]
     return [get(ws, i) for i in ids]

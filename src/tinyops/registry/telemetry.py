@@ -13,10 +13,13 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlite_utils
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 REJECT_PAYLOAD_KEEP = 4096  # bytes of a rejected payload kept for forensics
 # Stored rejects are a ring per device (the newest kept) plus a cap over all
@@ -143,7 +146,7 @@ def _pack_hist(counts: Any) -> bytes:
     return a.tobytes()
 
 
-def store_batch(ws: Any, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], *,
+def store_batch(ws: Workspace, windows: list[dict[str, Any]], rejects: list[dict[str, Any]], *,
                 received: float | None = None) -> tuple[int, int]:
     """Store validated windows and rejects in ONE transaction.
 
@@ -203,7 +206,7 @@ def _count_and_trim_rejects(db: sqlite_utils.Database, rejects: list[dict[str, A
 _COLS = 'id, device, build, start, "end", count, latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist'
 
 
-def load_windows(ws: Any, *, builds: list[str] | None = None, devices: list[str] | None = None,
+def load_windows(ws: Workspace, *, builds: list[str] | None = None, devices: list[str] | None = None,
                  since: float | None = None, until: float | None = None, with_samples: bool = False) -> list[StoredWindow]:
     """Windows matching the filters, oldest first."""
     where, args = [], []
@@ -238,11 +241,11 @@ def load_windows(ws: Any, *, builds: list[str] | None = None, devices: list[str]
     return out
 
 
-def builds_seen(ws: Any) -> list[str]:
+def builds_seen(ws: Workspace) -> list[str]:
     return [r[0] for r in ws.db.execute("SELECT DISTINCT build FROM telemetry_windows ORDER BY build")]
 
 
-def device_summary(ws: Any, devices: list[str] | None = None) -> list[dict[str, Any]]:
+def device_summary(ws: Workspace, devices: list[str] | None = None) -> list[dict[str, Any]]:
     """Per device and build: windows, inferences, errors, latency, last window end."""
     sql = ('SELECT device, build, COUNT(*), SUM(count), SUM(errors), MAX(latency_p95), MAX("end"), '
            'SUM(confidence_mean * count) / NULLIF(SUM(CASE WHEN confidence_mean IS NULL THEN 0 ELSE count END), 0) '
@@ -257,31 +260,31 @@ def device_summary(ws: Any, devices: list[str] | None = None) -> list[dict[str, 
             for r in ws.db.execute(sql, args)]
 
 
-def list_rejects(ws: Any, limit: int = 50) -> list[dict[str, Any]]:
+def list_rejects(ws: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     rows = ws.db.execute("SELECT id, received, topic, device, reason, size FROM telemetry_rejects ORDER BY id DESC LIMIT ?", [limit])
     return [dict(zip(("id", "received", "topic", "device", "reason", "size"), r)) for r in rows]
 
 
-def count_rejects(ws: Any) -> int:
+def count_rejects(ws: Workspace) -> int:
     """Every reject ever received (the stored ones are only the newest per device)."""
     return int(ws.db.execute("SELECT COALESCE(SUM(total), 0) FROM telemetry_reject_counts").fetchone()[0])
 
 
-def count_stored_rejects(ws: Any) -> int:
+def count_stored_rejects(ws: Workspace) -> int:
     return int(ws.db.execute("SELECT COUNT(*) FROM telemetry_rejects").fetchone()[0])
 
 
-def reject_counts(ws: Any) -> list[dict[str, Any]]:
+def reject_counts(ws: Workspace) -> list[dict[str, Any]]:
     rows = ws.db.execute("SELECT device, total, last_received, last_reason FROM telemetry_reject_counts ORDER BY total DESC")
     return [{"device": r[0] or None, "total": r[1], "last_received": r[2], "last_reason": r[3]} for r in rows]
 
 
-def count_windows(ws: Any) -> int:
+def count_windows(ws: Workspace) -> int:
     return int(ws.db.execute("SELECT COUNT(*) FROM telemetry_windows").fetchone()[0])
 
 
 # ---- drift results -----------------------------------------------------
-def save_drift_check(ws: Any, *, target: str, builds: list[str], params: dict[str, Any], drift: bool,
+def save_drift_check(ws: Workspace, *, target: str, builds: list[str], params: dict[str, Any], drift: bool,
                      window_start: float | None, window_end: float | None, summary: dict[str, Any],
                      results: list[dict[str, Any]]) -> int:
     """Store one drift check and its per-scope, per-feature results atomically."""
@@ -298,7 +301,7 @@ def save_drift_check(ws: Any, *, target: str, builds: list[str], params: dict[st
     return cid
 
 
-def drift_history(ws: Any, *, target: str | None = None, scope: str = "device",
+def drift_history(ws: Workspace, *, target: str | None = None, scope: str = "device",
                   kind: str = "feature") -> list[dict[str, Any]]:
     """Worst PSI per scope per stored check, oldest first (for 'drift over time' plots)."""
     sql = ("SELECT c.id, c.created, c.window_end, c.target, r.scope_id, MAX(r.psi), "
@@ -313,7 +316,7 @@ def drift_history(ws: Any, *, target: str | None = None, scope: str = "device",
              "max_psi": r[5], "drifted_features": r[6]} for r in ws.db.execute(sql, args)]
 
 
-def last_drift_check(ws: Any) -> dict[str, Any] | None:
+def last_drift_check(ws: Workspace) -> dict[str, Any] | None:
     r = ws.db.execute("SELECT id, created, target, drift, summary FROM drift_checks ORDER BY id DESC LIMIT 1").fetchone()
     if r is None:
         return None

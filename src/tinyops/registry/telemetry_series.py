@@ -6,7 +6,10 @@ chart never loads every window into Python.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def _where(devices: list[str] | None) -> tuple[str, list[Any]]:
@@ -15,7 +18,7 @@ def _where(devices: list[str] | None) -> tuple[str, list[Any]]:
     return f" WHERE device IN ({','.join('?' * len(devices))})", list(devices)
 
 
-def timeline(ws: Any, *, buckets: int = 60, devices: list[str] | None = None) -> dict[str, Any]:
+def timeline(ws: Workspace, *, buckets: int = 60, devices: list[str] | None = None) -> dict[str, Any]:
     """Per time bucket (by window end): windows, inferences, errors, mean/max of the windows'
     latency p50/p95, the prediction mix, and rejected messages (by arrival time)."""
     where, args = _where(devices)
@@ -43,14 +46,14 @@ def timeline(ws: Any, *, buckets: int = 60, devices: list[str] | None = None) ->
             "rejects": [{"t": lo + k * step, "count": n} for k, n in rej]}
 
 
-def per_device_latest(ws: Any) -> dict[str, dict[str, Any]]:
+def per_device_latest(ws: Workspace) -> dict[str, dict[str, Any]]:
     """Each device's newest window: build, latency p95, end time."""
     rows = ws.db.execute(
         'SELECT device, build, latency_p95, MAX("end") FROM telemetry_windows GROUP BY device').fetchall()
     return {r[0]: {"build": r[1], "latency_p95_ms": r[2], "end": r[3]} for r in rows}
 
 
-def drift_by_feature(ws: Any, *, target: str | None = None, scope_id: str | None = None) -> list[dict[str, Any]]:
+def drift_by_feature(ws: Workspace, *, target: str | None = None, scope_id: str | None = None) -> list[dict[str, Any]]:
     """Stored drift results per check and feature (oldest first), for 'drift over data time'."""
     sql = ("SELECT c.id, c.window_end, c.target, r.scope, r.scope_id, r.feature, r.psi, r.verdict "
            "FROM drift_results r JOIN drift_checks c ON c.id = r.check_id WHERE r.kind = 'feature'")

@@ -9,11 +9,14 @@ Converting the same thing again returns the stored row.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 TABLE = "variants"
 QUANTS = ("float32", "float16", "dynamic", "int8")
@@ -89,12 +92,12 @@ def check_quant(quant: str) -> str:
     return quant
 
 
-def _find(ws, name: str, version: int, quant: str) -> Variant | None:
+def _find(ws: Workspace, name: str, version: int, quant: str) -> Variant | None:
     rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE model=? AND version=? AND quant=?", [name, version, quant]))
     return _from_row(rows[0]) if rows else None
 
 
-def get(ws, ref: str | Ref) -> Variant:
+def get(ws: Workspace, ref: str | Ref) -> Variant:
     """Resolve ``NAME@VERSION:QUANT`` (or ``NAME@ALIAS:QUANT``) to its stored variant."""
     from tinyops.registry import models
 
@@ -113,7 +116,7 @@ def get(ws, ref: str | Ref) -> Variant:
     return v
 
 
-def find(ws, model_ref: str, quant: str) -> Variant | None:
+def find(ws: Workspace, model_ref: str, quant: str) -> Variant | None:
     """The stored variant of an exact model version, or None."""
     from tinyops.registry import models
 
@@ -121,7 +124,7 @@ def find(ws, model_ref: str, quant: str) -> Variant | None:
     return _find(ws, mv.name, mv.version, check_quant(quant))
 
 
-def add(ws, model_ref: str, quant: str, tflite: bytes, *, ops: list[str], details: dict[str, Any],
+def add(ws: Workspace, model_ref: str, quant: str, tflite: bytes, *, ops: list[str], details: dict[str, Any],
         calibration: str | None = None, params: dict[str, Any] | None = None,
         arena_bytes: int | None = None) -> tuple[Variant, bool]:
     """Store a converted model. Returns (variant, created); an existing one is returned unchanged.
@@ -141,7 +144,7 @@ def add(ws, model_ref: str, quant: str, tflite: bytes, *, ops: list[str], detail
         again = _find(ws, mv.name, mv.version, quant)  # another process may have won the race
         if again is not None:
             return again, False
-        db[TABLE].insert({
+        db.table(TABLE).insert({
             "model": mv.name, "version": mv.version, "quant": quant, "blob_sha256": sha,
             "size_bytes": len(tflite), "ops": _rows.dumps(ops), "details": _rows.dumps(details),
             "evaluations": "{}", "arena_bytes": arena_bytes, "calibration": calibration,
@@ -163,7 +166,7 @@ def _check_same(v: Variant, calibration: str | None, params: dict[str, Any] | No
                             hint="use the stored variant, or register a new model version for other settings")
 
 
-def list_variants(ws, model: str | None = None) -> list[Variant]:
+def list_variants(ws: Workspace, model: str | None = None) -> list[Variant]:
     """All variants, or those of one model name or model version (``digits`` / ``digits@3``)."""
     if model is None:
         rows = ws.db.query(f"SELECT * FROM {TABLE} ORDER BY model, version, quant")
@@ -177,11 +180,11 @@ def list_variants(ws, model: str | None = None) -> list[Variant]:
     return [_from_row(r) for r in rows]
 
 
-def blob_bytes(ws, v: Variant) -> bytes:
+def blob_bytes(ws: Workspace, v: Variant) -> bytes:
     return ws.blobs.get_bytes(v.blob_sha256)
 
 
-def set_evaluation(ws, v: Variant, key: str, result: dict[str, Any]) -> Variant:
+def set_evaluation(ws: Workspace, v: Variant, key: str, result: dict[str, Any]) -> Variant:
     """Store one evaluation result (key e.g. ``litert|digits@1:test``) with the variant."""
     with ws.transaction() as db:
         row = db.execute(f"SELECT evaluations FROM {TABLE} WHERE id=(SELECT id FROM {TABLE} "
@@ -197,12 +200,12 @@ def set_evaluation(ws, v: Variant, key: str, result: dict[str, Any]) -> Variant:
     return out
 
 
-def set_arena(ws, v: Variant, arena_bytes: int) -> None:
+def set_arena(ws: Workspace, v: Variant, arena_bytes: int) -> None:
     with ws.transaction() as db:
         db.execute(f"UPDATE {TABLE} SET arena_bytes=? WHERE model=? AND version=? AND quant=?",
                    [int(arena_bytes), v.name, v.version, v.quant])
 
 
-def by_blob(ws, sha256: str) -> Variant | None:
+def by_blob(ws: Workspace, sha256: str) -> Variant | None:
     rows = list(ws.db.query(f"SELECT * FROM {TABLE} WHERE blob_sha256=? LIMIT 1", [sha256]))
     return _from_row(rows[0]) if rows else None

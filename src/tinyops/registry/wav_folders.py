@@ -12,11 +12,14 @@ from __future__ import annotations
 import io
 import wave
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def is_wav_folder(rel_paths: list[str]) -> bool:
@@ -83,5 +86,5 @@ def is_wav_dataset(schema: list[dict[str, Any]]) -> bool:
     return any(c.get("source") == "wav" for c in schema)
 
 
-def load_arrays(ws: Any, manifest: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+def load_arrays(ws: Workspace, manifest: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
     return decode({rel: ws.blobs.get_bytes(e["sha256"]) for rel, e in manifest.items()})[0]

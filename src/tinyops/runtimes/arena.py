@@ -25,9 +25,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import ModelError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
+
+    Cache = Workspace | Path | str | None
 
 GRID = 16
 PROBE_TIMEOUT_S = 60
@@ -162,15 +167,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "tinyops" / "arena"
 
 
-def _cache_dir(cache: Any) -> Path | None:
+def _cache_dir(cache: Cache) -> Path | None:
     if cache is None:
         return None
-    if hasattr(cache, "path") and callable(cache.path):  # a Workspace
-        return Path(cache.path("cache", "arena"))
-    return Path(cache)
+    if isinstance(cache, (str, Path)):
+        return Path(cache)
+    return Path(cache.path("cache", "arena"))
 
 
-def measure_arena_details(model_bytes: bytes, cache: Any = None) -> dict[str, Any]:
+def measure_arena_details(model_bytes: bytes, cache: Cache = None) -> dict[str, Any]:
     """Like :func:`measure_arena` with the printed total, probe count and whether it was cached."""
     from tinyops.extras import require
 
@@ -196,7 +201,7 @@ def measure_arena_details(model_bytes: bytes, cache: Any = None) -> dict[str, An
     return {**result, "cached": False}
 
 
-def measure_arena(model_bytes: bytes, cache: Any = None) -> int:
+def measure_arena(model_bytes: bytes, cache: Cache = None) -> int:
     """Smallest TFLM arena (16-byte grid) with which the model loads and runs.
 
     ``cache`` is a Workspace, a folder, or None (measure every time).
