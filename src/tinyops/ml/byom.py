@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import InputError, ModelError
 from tinyops.registry import models, variants as variant_store
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 @dataclass
@@ -41,7 +44,7 @@ def _tflite_variant(data: bytes, label: str) -> tuple[str, list[str], dict[str, 
                      hint="register a float32 model, or one fully quantized with int8 input and output")
 
 
-def register_file(ws: Any, name: str, path: Path | str, *, data: str | None = None, inputs: list[str] | None = None,
+def register_file(ws: Workspace, name: str, path: Path | str, *, data: str | None = None, inputs: list[str] | None = None,
                   label: str | None = None, description: str = "") -> Registered:
     """Check, then store the model version (and, for a .tflite, its variant)."""
     from tinyops.registry.refs import validate_name

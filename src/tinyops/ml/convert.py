@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError, ModelError
 from tinyops.registry import variants as variant_store
 from tinyops.ml import dataprep
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 DEFAULT_SAMPLES = 200
 
@@ -50,7 +53,7 @@ def _result(v: variant_store.Variant, created: bool) -> ConvertResult:
                          ops=v.ops, calibration=v.calibration, arena_bytes=v.arena_bytes)
 
 
-def calibration_set(ws: Any, model_ref: str, calibration: str | None, samples: int) -> tuple[np.ndarray, str]:
+def calibration_set(ws: Workspace, model_ref: str, calibration: str | None, samples: int) -> tuple[np.ndarray, str]:
     """Float inputs for int8 calibration and a name for where they came from."""
     spec = dataprep.model_spec(ws, model_ref)
     prep, name = dataprep.rows_for(ws, spec, calibration, part="calibration")
@@ -81,7 +84,7 @@ def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
     return m.op_names, details
 
 
-def convert(ws: Any, model_ref: str, quant: str, *, calibration: str | None = None,
+def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | None = None,
             samples: int = DEFAULT_SAMPLES) -> ConvertResult:
     """Convert (or find) the variant ``model_ref:quant``."""
     from tinyops.registry import datasets, models

@@ -10,11 +10,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 @dataclass
@@ -49,7 +52,7 @@ def _as_names(values: np.ndarray) -> np.ndarray:
     return values.astype(str).astype(object)
 
 
-def apply_features(ws: Any, refs: list[str], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def apply_features(ws: Workspace, refs: list[str], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Apply feature definitions from the feature store, in order."""
     if not refs:
         return arrays
@@ -78,7 +81,7 @@ def select_inputs(arrays: dict[str, np.ndarray], patterns: list[str], label: str
     return np.stack([np.asarray(arrays[c]) for c in cols], axis=-1)
 
 
-def prepare(ws: Any, dataset_ref: str, data: dict[str, Any], *, labels: list[str] | None = None,
+def prepare(ws: Workspace, dataset_ref: str, data: dict[str, Any], *, labels: list[str] | None = None,
             need_labels: bool = True) -> Prepared:
     """Load ``dataset_ref`` and turn it into X (float32) and y (class indices) per a recipe's [data]."""
     from tinyops.registry import datasets
@@ -153,7 +156,7 @@ def guess_data(arrays: dict[str, np.ndarray], inputs: list[str] | None, label: s
     return {"inputs": list(inputs), "label": label, "reshape": None, "features": []}
 
 
-def model_spec(ws: Any, model_ref: str) -> dict[str, Any]:
+def model_spec(ws: Workspace, model_ref: str) -> dict[str, Any]:
     """How a registered model's data was prepared: recipe [data] and [split], seed, labels, dataset.
 
     For a model registered from a file, what `model register --data` recorded (``split`` is
@@ -176,7 +179,7 @@ def model_spec(ws: Any, model_ref: str) -> dict[str, Any]:
             "format": mv.format}
 
 
-def rows_for(ws: Any, spec: dict[str, Any], data_ref: str | None, part: str = "test") -> tuple[Prepared, str]:
+def rows_for(ws: Workspace, spec: dict[str, Any], data_ref: str | None, part: str = "test") -> tuple[Prepared, str]:
     """The rows to evaluate or calibrate on, and a name for them.
 
     With ``data_ref``: every row of that dataset version. Without: the ``part`` of the

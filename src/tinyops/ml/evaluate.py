@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from tinyops.registry import variants as variant_store
 from tinyops.registry.refs import parse_ref
 from tinyops.ml import dataprep
 from tinyops.ml.metrics import classification
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 RUNTIMES = ("keras", "litert", "tflm", "tflite-runtime", "tinyops-c")
 # Which runtime an int8 result is compared with, by the runtime that produced it.
@@ -41,7 +44,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
             "prediction_agreement": float((a64.argmax(axis=1) == b64.argmax(axis=1)).mean()) if len(diff) else 1.0}
 
 
-def keras_predict(ws: Any, model_ref: str, X: np.ndarray) -> np.ndarray:
+def keras_predict(ws: Workspace, model_ref: str, X: np.ndarray) -> np.ndarray:
     """Float model probabilities, cached per (artifact, rows) in the workspace so repeated
     evaluations of variants do not pay for loading TensorFlow each time."""
     from tinyops.registry import models
@@ -91,7 +94,7 @@ def run_variant(kind: str, tflite: bytes, X: np.ndarray, **options: Any) -> tupl
     return raw, dequantize(raw, info_out)
 
 
-def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None = None,
+def evaluate(ws: Workspace, ref: str, *, data: str | None = None, runtime: str | None = None,
              store: bool = True) -> dict[str, Any]:
     import os
 
@@ -150,7 +153,7 @@ def evaluate(ws: Any, ref: str, *, data: str | None = None, runtime: str | None 
     return _finish(ws, v, kind, tflite, prep, raw, scores, result, t0, store)
 
 
-def _finish(ws: Any, v: Any, kind: str, tflite: bytes, prep: Any, raw: np.ndarray, scores: np.ndarray,
+def _finish(ws: Workspace, v: Any, kind: str, tflite: bytes, prep: Any, raw: np.ndarray, scores: np.ndarray,
             result: dict[str, Any], t0: float, store: bool) -> dict[str, Any]:
     if v.quant == "int8":
         partner = AGREEMENT_PARTNER[kind]

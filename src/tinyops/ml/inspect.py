@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,10 @@ from tinyops.errors import InputError, ModelError
 from tinyops.runtimes.support import TFLM_OPS, runtimes_for
 from tinyops.runtimes.macs import count_macs, op_macs as _macs
 from tinyops.runtimes.tflite_file import Operator, Tensor, TFLiteModel, read
+
+if TYPE_CHECKING:
+    from tinyops.runtimes.arena import Cache
+    from tinyops.workspace import Workspace
 
 _FLOAT = ("float32", "float16", "float64")
 # Ops whose job is to cross the float/int boundary; a float tensor there is expected.
@@ -123,7 +127,7 @@ def tinyops_c_plan(data: bytes) -> tuple[dict[str, Any] | None, str]:
     return {"image_bytes": c.image_bytes, "arena_bytes": c.arena_bytes, "plan": c.plan}, ""
 
 
-def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict[str, Any]:
+def inspect_bytes(data: bytes, *, cache: Cache = None, arena: bool = True) -> dict[str, Any]:
     info = describe(data)
     info["tinyops_c"], why_not = tinyops_c_plan(data)
     info["runtimes"] = [r.to_dict() for r in runtimes_for(info["ops"], why_not)]
@@ -143,7 +147,7 @@ def inspect_bytes(data: bytes, *, cache: Any = None, arena: bool = True) -> dict
     return info
 
 
-def inspect(ws: Any, target: str, *, arena: bool = True) -> dict[str, Any]:
+def inspect(ws: Workspace, target: str, *, arena: bool = True) -> dict[str, Any]:
     """Inspect a .tflite file or a variant reference (``digits@3:int8``).
 
     The arena is cached in the workspace (if one is open) or the user cache folder.

@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError, ModelError
 from tinyops.ml import architectures, dataprep, recipes
 from tinyops.ml.metrics import classification
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 Progress = Callable[[int, int, dict[str, float]], None]
 
@@ -55,13 +58,13 @@ def _optimizer(keras: Any, name: str, lr: float) -> Any:
             "adamw": keras.optimizers.AdamW}[name](learning_rate=lr)
 
 
-def _check_features(ws: Any, refs: list[str]) -> list[str]:
+def _check_features(ws: Workspace, refs: list[str]) -> list[str]:
     from tinyops.registry import features as feature_store
 
     return [feature_store.resolve(ws, r).ref for r in refs]
 
 
-def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = None, data: str | None = None,
+def train(ws: Workspace, recipe: Path | str | dict[str, Any], *, seed: int | None = None, data: str | None = None,
           progress: Progress | None = None, parent: str | None = None) -> TrainResult:
     """Validate everything, then train, record the run and register the model."""
     from tinyops.extras import require
@@ -131,7 +134,7 @@ def train(ws: Any, recipe: Path | str | dict[str, Any], *, seed: int | None = No
 
 
 def _fit(cfg: dict[str, Any], kind: str, arch: dict[str, Any], prep: dataprep.Prepared,
-         split: dict[str, np.ndarray], seed: int, ws: Any, run_id: str, progress: Progress | None,
+         split: dict[str, np.ndarray], seed: int, ws: Workspace, run_id: str, progress: Progress | None,
          base_dir: str | None = None) -> tuple[Any, Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter off the terminal
     import keras
@@ -178,7 +181,7 @@ def _keras_bytes(model: Any) -> bytes:
 class _Recorder:
     """Keras callback (duck-typed base resolved lazily) logging epoch metrics to the run."""
 
-    def __new__(cls, ws: Any, run_id: str, epochs: int, progress: Progress | None) -> Any:
+    def __new__(cls, ws: Workspace, run_id: str, epochs: int, progress: Progress | None) -> Any:
         import keras
 
         from tinyops.registry import runs
