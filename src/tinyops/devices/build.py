@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
@@ -21,6 +21,9 @@ from tinyops.runtimes import tflite_file
 from tinyops.registry import _rows, builds, variants
 from tinyops.devices import (codegen, feature_build, fit, golden, keys, profiles, runtime_choice, tflm_build,
                              tflm_probe)
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 FORMAT = "tinyops-build/1"
 MANIFEST = "manifest.json"
@@ -79,7 +82,7 @@ def _check_runnable(profile: profiles.Profile, v: variants.Variant, report: fit.
                               hint="make the model smaller (int8, fewer filters) or pick a bigger board")
 
 
-def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT,
+def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT,
           runtime: str = "auto") -> BuildResult:
     """Build (or find) the device build of variant ``ref`` for ``profile_name``; sign and register it.
 
@@ -141,7 +144,7 @@ def build(ws: Any, ref: str, profile_name: str, *, golden_count: int = golden.GO
     return BuildResult(row, created, manifest, report, key["created"], key["public_key"], notes)
 
 
-def _bundle_files(ws: Any, profile: profiles.Profile, v: variants.Variant, tflite: bytes, fp: fit.Footprint,
+def _bundle_files(ws: Workspace, profile: profiles.Profile, v: variants.Variant, tflite: bytes, fp: fit.Footprint,
                   golden_count: int) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
     files: dict[str, bytes] = {"model.tflite": tflite}
     extra: dict[str, Any] = {}

@@ -14,12 +14,15 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops.errors import InputError, NotFoundError, SignatureError
 from tinyops.registry import builds
 from tinyops.devices import keys
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -50,16 +53,16 @@ class VerifyReport:
         return {**asdict(self), "bad_files": self.bad_files}
 
 
-def read_files(ws: Any, build: builds.Build) -> dict[str, bytes]:
+def read_files(ws: Workspace, build: builds.Build) -> dict[str, bytes]:
     """Every file of a build (verified by the blob store)."""
     return {name: builds.file_bytes(ws, build, name) for name in build.files}
 
 
-def manifest(ws: Any, build: builds.Build) -> dict[str, Any]:
+def manifest(ws: Workspace, build: builds.Build) -> dict[str, Any]:
     return json.loads(builds.file_bytes(ws, build, MANIFEST))
 
 
-def export(ws: Any, build_ref: str, dest: str | Path) -> dict[str, Any]:
+def export(ws: Workspace, build_ref: str, dest: str | Path) -> dict[str, Any]:
     """Write a build's files into DEST (created; must not exist or be empty), all or nothing."""
     build = builds.get(ws, build_ref)
     dest = Path(dest)
@@ -80,7 +83,7 @@ def export(ws: Any, build_ref: str, dest: str | Path) -> dict[str, Any]:
     return {"build": build.id, "path": str(dest), "files": {n: len(d) for n, d in sorted(files.items())}}
 
 
-def verify(ws: Any | None, target: str, public_key: str | None = None) -> VerifyReport:
+def verify(ws: Workspace | None, target: str, public_key: str | None = None) -> VerifyReport:
     """Check a registered build (id or unique prefix) or an exported folder.
 
     The public key defaults to the workspace's; pass the pinned hex to check a
@@ -106,7 +109,7 @@ def verify(ws: Any | None, target: str, public_key: str | None = None) -> Verify
     return check_bundle(raw, public_key, source=source, build_id=build_id)
 
 
-def _raw_blob(ws: Any, sha: str) -> bytes | None:
+def _raw_blob(ws: Workspace, sha: str) -> bytes | None:
     p = ws.blobs.path(sha)
     return p.read_bytes() if p.is_file() else None
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.devices import feature_image, golden
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def model_features(ws: Any, model_ref: str) -> tuple[list[str], list[dict[str, Any]], dict[str, Any]]:
+
+def model_features(ws: Workspace, model_ref: str) -> tuple[list[str], list[dict[str, Any]], dict[str, Any]]:
     """(feature refs, their definitions, model spec) of a model's training run."""
     from tinyops.ml import dataprep
     from tinyops.registry import features as feature_store
@@ -30,7 +33,7 @@ def model_features(ws: Any, model_ref: str) -> tuple[list[str], list[dict[str, A
     return refs, [feature_store.resolve(ws, r).definition for r in refs], spec
 
 
-def pipeline_key(ws: Any, model_ref: str) -> str | None:
+def pipeline_key(ws: Workspace, model_ref: str) -> str | None:
     """What identifies the carried pipeline in a build id (None: the build carries none)."""
     from tinyops.ml import features
 
@@ -44,7 +47,7 @@ def pipeline_key(ws: Any, model_ref: str) -> str | None:
     return hashlib.sha256(json.dumps([refs, d, features.code_hash(d["kind"])], sort_keys=True).encode()).hexdigest()
 
 
-def _raw_rows(ws: Any, spec: dict[str, Any], key: str, count: int) -> tuple[np.ndarray, str]:
+def _raw_rows(ws: Workspace, spec: dict[str, Any], key: str, count: int) -> tuple[np.ndarray, str]:
     """The first ``count`` raw signals of the model's validation rows (same split as training)."""
     from tinyops.ml import dataprep
     from tinyops.registry import datasets
@@ -56,7 +59,7 @@ def _raw_rows(ws: Any, spec: dict[str, Any], key: str, count: int) -> tuple[np.n
     return np.clip(np.round(x[idx[part][:count]]), -32768, 32767).astype(np.int16), part
 
 
-def add_pipeline(ws: Any, model_ref: str, profile: Any, tflite: bytes, files: dict[str, bytes],
+def add_pipeline(ws: Workspace, model_ref: str, profile: Any, tflite: bytes, files: dict[str, bytes],
                  extra: dict[str, Any], golden_count: int, runtime_kind: str) -> None:
     """Put the model's feature pipeline into ``files``/``extra`` (in place); no-op without one."""
     from tinyops.runtimes import tflite_file

@@ -11,13 +11,16 @@ image's static memory plan (``tinyops-c``), or model plus every tensor
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.ml.inspect import count_macs
 from tinyops.runtimes import tflite_file
 from tinyops.devices.profiles import Profile
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 KB = 1024
 
@@ -119,7 +122,7 @@ class Footprint:
     image: bytes | None = None  # the tinyops-c model image, when compiled
 
 
-def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, strict: bool = False) -> Footprint:
+def footprint(ws: Workspace, profile: Profile, tflite: bytes, quant: str | None, *, strict: bool = False) -> Footprint:
     """Measure the variant for the profile's runtime. ``strict`` (builds): a model image
     that fails to compile is an error; otherwise (fit reports) the TFLM figures stand in."""
     from tinyops.errors import ModelError, TinyOpsError
@@ -152,7 +155,7 @@ def footprint(ws: Any, profile: Profile, tflite: bytes, quant: str | None, *, st
                      "sum of all tensors (TFLM could not run the model to measure)", None)
 
 
-def resolve_variant(ws: Any, ref: str) -> Any:
+def resolve_variant(ws: Workspace, ref: str) -> Any:
     """``NAME@V:QUANT``; without ``:QUANT`` the int8 variant (the one every runtime takes)."""
     from tinyops.registry import variants
     from tinyops.registry.refs import parse_ref
@@ -163,7 +166,7 @@ def resolve_variant(ws: Any, ref: str) -> Any:
     return variants.get(ws, ref)
 
 
-def check(ws: Any, ref: str, profile_name: str) -> FitReport:
+def check(ws: Workspace, ref: str, profile_name: str) -> FitReport:
     """Fit report of a registered variant against a device profile."""
     from tinyops.registry import variants
     from tinyops.devices.profiles import load

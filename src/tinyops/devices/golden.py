@@ -13,11 +13,14 @@ from __future__ import annotations
 import fnmatch
 import io
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 GOLDEN_COUNT = 8
 # Inputs with more elements than this are pooled on their last axis for drift.
@@ -26,7 +29,7 @@ MAX_ELEMENT_FEATURES = 1024
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def training_rows(ws: Any, model_ref: str) -> dict[str, Any]:
+def training_rows(ws: Workspace, model_ref: str) -> dict[str, Any]:
     """The model's prepared inputs split as in training: X_train, X_val, spec."""
     from tinyops.ml import dataprep
 
@@ -100,7 +103,7 @@ def load_npz(data: bytes) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def baseline(ws: Any, spec: dict[str, Any], x_train: np.ndarray, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+def baseline(ws: Workspace, spec: dict[str, Any], x_train: np.ndarray, sample_shape: tuple[int, ...]) -> dict[str, Any]:
     """Histogram bins per input feature, float domain.
 
     Every input element is a feature (``axis: "element"``): named after its
@@ -150,7 +153,7 @@ def baseline(ws: Any, spec: dict[str, Any], x_train: np.ndarray, sample_shape: t
     return {"features": feats, "axis": "last", "source": f"{spec['dataset']}:train rows as model input"}
 
 
-def _pooling(ws: Any, spec: dict[str, Any]) -> str:
+def _pooling(ws: Workspace, spec: dict[str, Any]) -> str:
     """What the model's recipe declares under [monitor] pooling ("none" when it says nothing)."""
     if not spec.get("run"):
         return "none"

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops.errors import InputError
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
+
 KEY_DIR = "keys"
 
 
-def key_dir(ws) -> Path:
+def key_dir(ws: Workspace) -> Path:
     return ws.path(KEY_DIR)
 
 
@@ -25,27 +28,27 @@ def fingerprint(public_key_hex: str) -> str:
     return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()[:16]
 
 
-def init(ws) -> dict[str, Any]:
+def init(ws: Workspace) -> dict[str, Any]:
     """Create the key pair once; calling again reports the existing one (never replaces it)."""
     info = signing.init_keys(key_dir(ws))
     return {**info.to_dict(), "fingerprint": fingerprint(info.public_key)}
 
 
-def show(ws) -> dict[str, Any]:
+def show(ws: Workspace) -> dict[str, Any]:
     pub = signing.public_key_hex(key_dir(ws))
     return {"public_key": pub, "fingerprint": fingerprint(pub), "path": str(key_dir(ws) / signing.PRIVATE_NAME)}
 
 
-def ensure(ws) -> dict[str, Any]:
+def ensure(ws: Workspace) -> dict[str, Any]:
     """The key pair, created on first use (a build must always be signed)."""
     return init(ws)
 
 
-def chain(ws) -> list[dict[str, Any]]:
+def chain(ws: Workspace) -> list[dict[str, Any]]:
     return signing.read_chain(key_dir(ws))
 
 
-def rotate(ws) -> dict[str, Any]:
+def rotate(ws: Workspace) -> dict[str, Any]:
     """Replace the signing key by a new one signed by it, and re-sign every build with it.
 
     Devices pinned to any earlier key accept the new one through the chain (sent with
@@ -67,7 +70,7 @@ def rotate(ws) -> dict[str, Any]:
             "rotated_at": link["rotated_at"], "resigned_builds": resigned}
 
 
-def export_public(ws, dest: str | Path) -> dict[str, Any]:
+def export_public(ws: Workspace, dest: str | Path) -> dict[str, Any]:
     """Write the public key as one line of hex to DEST (what a device or agent config pins)."""
     pub = signing.public_key_hex(key_dir(ws))
     dest = Path(dest)

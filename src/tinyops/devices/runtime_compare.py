@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from tinyops.devices import codegen, fit, runtime_choice, tflm_build
 from tinyops.devices.profiles import Profile, load
 from tinyops.errors import TinyOpsError
 from tinyops.runtimes import tflite_file
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 PROBE_ARENA_MIN = 64 * 1024
 
@@ -65,7 +68,7 @@ def _measure(runtime: str, tflite: bytes, x: np.ndarray, host_arena: int) -> tup
         return None, None, str(e).splitlines()[0]
 
 
-def compare(ws: Any, ref: str, profile_name: str, *, measure: bool = True) -> tuple[fit.FitReport, list[RuntimeRow]]:
+def compare(ws: Workspace, ref: str, profile_name: str, *, measure: bool = True) -> tuple[fit.FitReport, list[RuntimeRow]]:
     """auto's fit report, and one row per runtime the board can run."""
     from tinyops.registry import variants
 

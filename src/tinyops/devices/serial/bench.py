@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import DeviceError
 from tinyops.devices.serial import mlperf, ops
 from tinyops.devices.serial.link import Link
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 DEFAULT_WARMUP = 10  # the firmware default for W, as in the reference
 DEFAULT_RUNS = 20    # VWW/IC performance scripts use `infer 20 5`
@@ -135,7 +138,7 @@ def bench(url: str, *, ws=None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAUL
     return report
 
 
-def _output_quant(ws, build) -> tuple[float, int] | None:
+def _output_quant(ws: Workspace, build) -> tuple[float, int] | None:
     import json
 
     from tinyops.registry import builds

@@ -12,13 +12,16 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import DeviceError, InputError
 from tinyops.devices.serial import ops, protocol, runtime_check, transfer
 from tinyops.devices.serial.link import Link, TraceFn
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 RECONNECT_ATTEMPTS = 3  # a link that drops mid-transfer is reopened this often
 RECONNECT_DELAY_S = 0.5
@@ -119,7 +122,7 @@ def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
                            rolled_back=rolled_back, board=after.board)
 
 
-def flash_build(ws, build_id: str, url: str, *, trace: TraceFn | None = None,
+def flash_build(ws: Workspace, build_id: str, url: str, *, trace: TraceFn | None = None,
                 progress: Callable[[int, int], None] | None = None, device: str | None = None) -> FlashReport:
     """Flash a registered build's model image and record the deployment."""
     from tinyops.registry import builds, deployments
