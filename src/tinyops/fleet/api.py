@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import NotFoundError
 from tinyops.registry import devices as devices_reg
@@ -12,15 +12,18 @@ from tinyops.fleet import publish as publish_mod
 from tinyops.fleet import rollout as rollout_mod
 from tinyops.fleet.watch import FleetWatcher, sync
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def _build_profile(ws: Any, build: str) -> str | None:
+
+def _build_profile(ws: Workspace, build: str) -> str | None:
     pub = fleet_reg.publication(ws, build)
     if pub:
         return pub.profile
     return None
 
 
-def rollout_build(ws: Any, build: str, group: str, strategy: rollout_mod.Strategy, *,
+def rollout_build(ws: Workspace, build: str, group: str, strategy: rollout_mod.Strategy, *,
                   progress: Callable[[dict[str, Any]], None] | None = None) -> fleet_reg.Rollout:
     """Publish the build if needed, then start (or resume) and drive its rollout to the group."""
     try:  # publishes, or checks the broker still holds it and republishes what it lost
@@ -36,13 +39,13 @@ def rollout_build(ws: Any, build: str, group: str, strategy: rollout_mod.Strateg
         return rollout_mod.run(ws, r.id, w, progress=progress)
 
 
-def rollback(ws: Any, rollout_id: int, *, wait_s: float = 30.0) -> fleet_reg.Rollout:
+def rollback(ws: Workspace, rollout_id: int, *, wait_s: float = 30.0) -> fleet_reg.Rollout:
     with FleetWatcher(ws) as w:
         w.settle()
         return rollout_mod.rollback(ws, rollout_id, w, wait_s=wait_s)
 
 
-def status(ws: Any, group: str | None = None, rollout_id: int | None = None, *, refresh: bool = True) -> dict[str, Any]:
+def status(ws: Workspace, group: str | None = None, rollout_id: int | None = None, *, refresh: bool = True) -> dict[str, Any]:
     """Devices with their build, state and last seen (refreshed from the broker if reachable)."""
     synced = sync(ws, timeout=3.0) if refresh else False
     rollout = fleet_reg.get_rollout(ws, rollout_id) if rollout_id is not None else None

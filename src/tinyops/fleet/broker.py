@@ -33,13 +33,16 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import FleetError, InputError
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import certs, topics
 from tinyops.fleet.mqtt import BrokerAddress
 from tinyops.fleet.transfer import DEFAULT_CHUNK
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 HOST_USER = "tinyops-host"
 POINTER = "broker.json"  # in .tinyops/: which folder holds this workspace's broker
@@ -126,11 +129,11 @@ class BrokerStatus:
 
 
 # ---- where the broker lives ---------------------------------------------------
-def default_dir(ws: Any) -> Path:
+def default_dir(ws: Workspace) -> Path:
     return ws.path("broker")
 
 
-def load(ws: Any) -> BrokerSettings:
+def load(ws: Workspace) -> BrokerSettings:
     pointer = ws.path(POINTER)
     if not pointer.exists():
         raise FleetError("no broker is set up for this workspace", hint="run `tinyops broker setup`")
@@ -141,7 +144,7 @@ def load(ws: Any) -> BrokerSettings:
         raise FleetError(f"the broker settings in {d} are unreadable: {e}", hint="run `tinyops broker setup` again") from e
 
 
-def host_address(ws: Any) -> BrokerAddress:
+def host_address(ws: Workspace) -> BrokerAddress:
     """How host-side commands (publish, rollout, status, collectors) reach the broker."""
     s = load(ws)
     return BrokerAddress(host="127.0.0.1" if "127.0.0.1" in s.hosts else s.hosts[0], port=s.host_listener,
@@ -158,7 +161,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def setup(ws: Any, directory: Path | str | None = None, *, port: int = 8883, local_port: int | None = None,
+def setup(ws: Workspace, directory: Path | str | None = None, *, port: int = 8883, local_port: int | None = None,
           hosts: list[str] | None = None, bind: str = "0.0.0.0", host_port: int | None = None) -> BrokerSettings:
     """Create (or refresh) the broker folder; keeps an existing CA and host password."""
     d = Path(directory).resolve() if directory else default_dir(ws)
@@ -231,7 +234,7 @@ def _config(s: BrokerSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _acl(ws: Any, s: BrokerSettings) -> str:
+def _acl(ws: Workspace, s: BrokerSettings) -> str:
     out = ["# written by tinyops from the device registry; do not edit", "",
            f"user {s.host_user}", f"topic readwrite {topics.ROOT}/#", ""]
     for dev in devices_reg.list_devices(ws):
@@ -245,7 +248,7 @@ def _acl(ws: Any, s: BrokerSettings) -> str:
     return "\n".join(out)
 
 
-def write_auth(ws: Any, s: BrokerSettings | None = None) -> None:
+def write_auth(ws: Workspace, s: BrokerSettings | None = None) -> None:
     """Regenerate passwd (devices), passwd.host and acl from the registry."""
     s = s or load(ws)
     lines = [f"{d.id}:{d.password_hash}" for d in devices_reg.list_devices(ws)
@@ -255,7 +258,7 @@ def write_auth(ws: Any, s: BrokerSettings | None = None) -> None:
     _write(s.path / "acl", _acl(ws, s), mode=0o600)
 
 
-def sync(ws: Any) -> bool:
+def sync(ws: Workspace) -> bool:
     """After a registry change: rewrite auth files and make a running broker reload them."""
     try:
         s = load(ws)
@@ -310,14 +313,14 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def status(ws: Any) -> BrokerStatus:
+def status(ws: Workspace) -> BrokerStatus:
     s = load(ws)
     pid = _running_pid(s)
     return BrokerStatus(running=pid is not None, pid=pid, dir=s.dir, port=s.port, local_port=s.local_port,
                         devices=len(devices_reg.list_devices(ws)), log=str(_log_file(s)), host_port=s.host_listener)
 
 
-def start(ws: Any, timeout: float = 10.0) -> BrokerStatus:
+def start(ws: Workspace, timeout: float = 10.0) -> BrokerStatus:
     """Start Mosquitto in the background; a running broker is left as is."""
     s = load(ws)
     if _running_pid(s):
@@ -363,7 +366,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-def stop(ws: Any, timeout: float = 10.0) -> BrokerStatus:
+def stop(ws: Workspace, timeout: float = 10.0) -> BrokerStatus:
     """SIGTERM (Mosquitto saves its retained messages), SIGKILL if it lingers; no process is left."""
     s = load(ws)
     pid = _running_pid(s)
@@ -381,7 +384,7 @@ def stop(ws: Any, timeout: float = 10.0) -> BrokerStatus:
     return status(ws)
 
 
-def kill(ws: Any) -> int | None:
+def kill(ws: Workspace) -> int | None:
     """SIGKILL the broker (chaos tests): no save, no goodbye. Returns the pid killed."""
     s = load(ws)
     pid = _running_pid(s)

@@ -10,11 +10,14 @@ workspace key; agents and gateways refuse anything else.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops.devices import keys
 from tinyops.fleet import topics
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 
@@ -35,7 +38,7 @@ def body(device: str, build: str | None, rollout: int | None, set_at: str, *, ro
             "seq": sequence(set_at), "expires": expires, "rollback": bool(rollback)}
 
 
-def message(ws: Any, device: str, build: str | None, rollout: int | None, set_at: str, *,
+def message(ws: Workspace, device: str, build: str | None, rollout: int | None, set_at: str, *,
             rollback: bool = False, ttl_s: float = DEFAULT_TTL_S) -> tuple[str, bytes]:
     """(topic, payload) of a signed desired message for ``device``."""
     b = body(device, build, rollout, set_at, rollback=rollback, ttl_s=ttl_s)

@@ -6,12 +6,15 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops import agent_config
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import broker, topics
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 @dataclass
@@ -26,13 +29,13 @@ class Registration:
                 "broker_reloaded": self.broker_reloaded, "gateway_config": self.gateway_config}
 
 
-def _check_profile(ws: Any, profile: str) -> str:
+def _check_profile(ws: Workspace, profile: str) -> str:
     from tinyops.devices import profiles
 
     return profiles.load(profile, ws.root).transport
 
 
-def register_device(ws: Any, device_id: str, profile: str, groups: list[str], *, gateway: str | None = None,
+def register_device(ws: Workspace, device_id: str, profile: str, groups: list[str], *, gateway: str | None = None,
                     rotate: bool = False, config_path: Path | str | None = None, mqtt_host: str | None = None,
                     http_port: int = 8765, telemetry_period_s: float = 60.0,
                     serial_port: str = "/dev/ttyACM0") -> Registration:
@@ -75,7 +78,7 @@ def register_device(ws: Any, device_id: str, profile: str, groups: list[str], *,
     return Registration(device=dev, agent_config=str(path), broker_reloaded=reloaded)
 
 
-def _register_behind_gateway(ws: Any, device_id: str, profile: str, groups: list[str], gateway: str, rotate: bool,
+def _register_behind_gateway(ws: Workspace, device_id: str, profile: str, groups: list[str], gateway: str, rotate: bool,
                              serial_port: str) -> Registration:
     """An MCU has no MQTT login: its Pi speaks for it (the ACL lets the Pi use its topics)."""
     unusable = broker.mosquitto_hash(secrets.token_urlsafe(24))  # never handed out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops.errors import InputError
@@ -17,6 +17,9 @@ from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import broker, topics, transfer
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.transfer import Bundle
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -37,7 +40,7 @@ class PublishResult:
         return asdict(self)
 
 
-def load_bundle(ws: Any, build_id: str) -> Bundle:
+def load_bundle(ws: Workspace, build_id: str) -> Bundle:
     """Read a registered build into a :class:`Bundle`."""
     from tinyops.registry import builds as builds_reg
 
@@ -93,7 +96,7 @@ def missing_on_broker(address: Any, bundle: Bundle, chunk_size: int, timeout: fl
     return [(t, p) for t, p in want.items() if got.get(t) != p]
 
 
-def publish(ws: Any, build_id: str | Bundle, *, conn: MqttConnection | None = None,
+def publish(ws: Workspace, build_id: str | Bundle, *, conn: MqttConnection | None = None,
             chunk_size: int = transfer.DEFAULT_CHUNK, progress: Progress | None = None,
             force: bool = False) -> PublishResult:
     """Publish a build (id from the registry, or a Bundle) and record it. When it is

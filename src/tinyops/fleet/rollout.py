@@ -17,13 +17,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import devices as devices_reg
 from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import deployments, topics
 from tinyops.fleet.watch import FleetWatcher
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -77,7 +80,7 @@ def allowed_failures(n: int, s: Strategy) -> int:
     return math.floor(n * s.max_failures_pct / 100 + 1e-9)
 
 
-def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: FleetWatcher,
+def start(ws: Workspace, build: str, group: str, strategy: Strategy, *, watcher: FleetWatcher,
           profile: str | None = None) -> fleet_reg.Rollout:
     """Create a rollout (or return the unfinished one for the same build and group)."""
     topics.check_id(build, "build id")
@@ -104,7 +107,7 @@ def start(ws: Any, build: str, group: str, strategy: Strategy, *, watcher: Fleet
                                     [[(d, prev[d]) for d in batch] for batch in batches])
 
 
-def _desired_msg(ws: Any, device: str, build: str | None, rollout_id: int, set_at: str, *,
+def _desired_msg(ws: Workspace, device: str, build: str | None, rollout_id: int, set_at: str, *,
                  rollback: bool = False) -> tuple[str, bytes]:
     return deployments.message(ws, device, build, rollout_id, set_at, rollback=rollback)
 
@@ -126,7 +129,7 @@ def _snapshot(r: fleet_reg.Rollout, note: str) -> dict[str, Any]:
             "batches": 1 + max((d.batch for d in r.devices), default=0), "counts": r.counts(), "note": note}
 
 
-def run(ws: Any, rollout_id: int, watcher: FleetWatcher, *, progress: Progress | None = None,
+def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Progress | None = None,
         poll_s: float = 0.1) -> fleet_reg.Rollout:
     """Drive a rollout to its end; safe to call again after a crash (resumes)."""
     r = fleet_reg.get_rollout(ws, rollout_id)
@@ -198,7 +201,7 @@ def _age_s(iso: str | None) -> float:
     return (dt.datetime.now(dt.timezone.utc) - t).total_seconds()
 
 
-def rollback(ws: Any, rollout_id: int, watcher: FleetWatcher, *, reason: str = "rolled back by request",
+def rollback(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, reason: str = "rolled back by request",
              wait_s: float = 0.0, progress: Progress | None = None) -> fleet_reg.Rollout:
     """Every device this rollout touched gets its previous build as desired again."""
     r = fleet_reg.get_rollout(ws, rollout_id)

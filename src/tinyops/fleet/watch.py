@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import FleetError
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import broker, topics
 from tinyops.fleet.mqtt import MqttConnection
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
+
 
 class FleetWatcher:
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.conn: MqttConnection | None = None
         self._lock = threading.Lock()
@@ -127,7 +130,7 @@ class FleetWatcher:
                 devices_reg.record_status(self.ws, dev, st[dev])
 
 
-def sync(ws: Any, timeout: float = 5.0) -> bool:
+def sync(ws: Workspace, timeout: float = 5.0) -> bool:
     """Refresh the registry from the broker's retained states; False if unreachable."""
     try:
         with FleetWatcher(ws) as w:
