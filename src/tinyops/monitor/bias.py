@@ -11,7 +11,7 @@ which input histograms cannot see.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,8 +19,11 @@ from tinyops.errors import NotFoundError
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import telemetry as tel
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def production_bias(ws: Any, build: str, *, devices: list[str] | None = None,
+
+def production_bias(ws: Workspace, build: str, *, devices: list[str] | None = None,
                     since: float | None = None) -> dict[str, Any]:
     """Per device: samples compared, share of identical output values, max LSB difference, class agreement."""
     from tinyops.runtimes import open_runtime

@@ -11,7 +11,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import FleetError, InputError, NotFoundError
 from tinyops.registry import builds as builds_reg
@@ -20,6 +20,9 @@ from tinyops.registry import models as models_reg
 from tinyops.registry import telemetry as tel
 from tinyops.registry.refs import parse_ref
 from tinyops.monitor.drift import Baseline, DriftReport, Thresholds, evaluate, store
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 ALERT_TOPIC = "tinyops/alerts/drift"  # fleet-wide drift alerts (host ACL covers tinyops/#)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -40,12 +43,12 @@ class Target:
     manifests: dict[str, dict[str, Any]]
 
 
-def manifest_of(ws: Any, build_id: str) -> dict[str, Any]:
+def manifest_of(ws: Workspace, build_id: str) -> dict[str, Any]:
     b = builds_reg.get(ws, build_id)
     return json.loads(builds_reg.file_bytes(ws, b, "manifest.json"))
 
 
-def resolve_target(ws: Any, text: str) -> Target:
+def resolve_target(ws: Workspace, text: str) -> Target:
     text = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{4,64}", text):
         b = builds_reg.find(ws, text.lower()) or _build_by_prefix(ws, text)
@@ -60,14 +63,14 @@ def resolve_target(ws: Any, text: str) -> Target:
     return Target(text, [b.id for b in found], {b.id: manifest_of(ws, b.id) for b in found})
 
 
-def _build_by_prefix(ws: Any, text: str) -> Any:
+def _build_by_prefix(ws: Workspace, text: str) -> Any:
     try:
         return builds_reg.get(ws, text)
     except NotFoundError:
         return None
 
 
-def _scope_devices(ws: Any, group: str | None, device: str | None) -> tuple[list[str] | None, str]:
+def _scope_devices(ws: Workspace, group: str | None, device: str | None) -> tuple[list[str] | None, str]:
     if device:
         return [device], device
     if group:
@@ -78,7 +81,7 @@ def _scope_devices(ws: Any, group: str | None, device: str | None) -> tuple[list
     return None, "all"
 
 
-def check(ws: Any, target: str, *, group: str | None = None, device: str | None = None, window: str = "1h",
+def check(ws: Workspace, target: str, *, group: str | None = None, device: str | None = None, window: str = "1h",
           thresholds: Thresholds | None = None, now: float | None = None, save: bool = True) -> DriftReport:
     """Drift of the target's field telemetry in the last ``window`` against its baseline."""
     th = thresholds or Thresholds()

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from tinyops.errors import FleetError, InputError, TinyOpsError
@@ -32,6 +32,9 @@ from tinyops.fleet.mqtt import BrokerAddress, MqttConnection
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import telemetry as tel
 from tinyops.monitor.window import MAX_PAYLOAD_BYTES, check_consistency, validate
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def parse_broker_url(url: str, ca_file: str | None = None) -> BrokerAddress:
                          password=unquote(u.password or ""), tls=tls, ca_pem=ca)
 
 
-def broker_address(ws: Any, url: str | None, ca_file: str | None = None) -> BrokerAddress:
+def broker_address(ws: Workspace, url: str | None, ca_file: str | None = None) -> BrokerAddress:
     """The URL given, else this workspace's broker (``tinyops broker setup``)."""
     if url:
         return parse_broker_url(url, ca_file)
@@ -110,7 +113,7 @@ def _gc_paused() -> Iterator[None]:
 class Collector:
     """Validates and stores telemetry windows; see the module doc."""
 
-    def __init__(self, ws: Any, address: BrokerAddress | None, *, share_group: str = "collectors",
+    def __init__(self, ws: Workspace, address: BrokerAddress | None, *, share_group: str = "collectors",
                  require_known_build: bool = True, batch_max: int = BATCH_MAX,
                  flush_seconds: float = FLUSH_SECONDS) -> None:
         self.ws = ws
@@ -332,7 +335,7 @@ def values_per_inference(manifest: dict[str, Any]) -> int | None:
     return elements // len(feats) if elements % len(feats) == 0 else None
 
 
-def collect(ws: Any, broker_url: str | None = None, *, ca_file: str | None = None, duration: float | None = None,
+def collect(ws: Workspace, broker_url: str | None = None, *, ca_file: str | None = None, duration: float | None = None,
             share_group: str = "collectors", stop_event: threading.Event | None = None,
             progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one collector (blocking); returns its counters when it stops."""

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.registry import telemetry as tel
 from tinyops.monitor import stats
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 METHODS = ("psi", "js", "wasserstein", "ks")
 VERDICT_ORDER = {"insufficient": 0, "ok": 1, "warn": 2, "drift": 3}
@@ -251,7 +254,7 @@ def evaluate(baseline: Baseline, windows: list[tel.StoredWindow], reference: lis
                        asdict(thresholds), scope("cohort", cohort, windows, ref_all), devices)
 
 
-def store(ws: Any, report: DriftReport) -> int:
+def store(ws: Workspace, report: DriftReport) -> int:
     """Record a report: every cohort feature, and per device its worst PSI plus non-ok features."""
     rows: list[dict[str, Any]] = []
     for sr in [report.cohort, *report.devices]:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import DeviceError, InputError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 def parse_fault(text: str | None) -> dict[int, float]:
@@ -31,7 +34,7 @@ def parse_fault(text: str | None) -> dict[int, float]:
         raise InputError(f"'{text}' is not CHANNELS=VALUE", hint='write e.g. "19,20,27=1.4"') from None
 
 
-def _rows(ws: Any, model_ref: str, data_ref: str) -> np.ndarray:
+def _rows(ws: Workspace, model_ref: str, data_ref: str) -> np.ndarray:
     """Rows prepared as the model's recipe prepares them; a retrained model (whose recipe
     reads the union dataset's layout) falls back to the recipe of the model it came from."""
     from tinyops.ml import dataprep
@@ -70,7 +73,7 @@ def _agent_model(url: str) -> dict[str, Any]:
         raise DeviceError(f"cannot reach the agent at {url}: {e}", hint="is tinyops-agent running? see its http.port") from e
 
 
-def feed(ws: Any, data_ref: str, *, agent: str | None = None, port: str | None = None, device: str | None = None,
+def feed(ws: Workspace, data_ref: str, *, agent: str | None = None, port: str | None = None, device: str | None = None,
          build: str | None = None, rows: int = 300, gain: dict[int, float] | None = None,
          offset: dict[int, float] | None = None, seed: int = 0, reservoir: int = 0, period: int = 100,
          broker_url: str | None = None) -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.registry import devices as devices_reg
 from tinyops.registry import telemetry as tel
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def overview(ws: Any, *, device: str | None = None, group: str | None = None, recent: int = 5) -> dict[str, Any]:
+
+def overview(ws: Workspace, *, device: str | None = None, group: str | None = None, recent: int = 5) -> dict[str, Any]:
     """Per-device/build totals, the device's last windows, and the latest rejects."""
     ids: list[str] | None = None
     if device:

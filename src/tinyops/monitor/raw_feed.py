@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 BINS = 16  # the firmware's STATS histogram: 16 bins over int8
 
@@ -34,7 +37,7 @@ def host_histograms(xq: np.ndarray, n_features: int) -> np.ndarray:
     return hist
 
 
-def _clips(ws: Any, data_ref: str, manifest: dict[str, Any]) -> np.ndarray:
+def _clips(ws: Workspace, data_ref: str, manifest: dict[str, Any]) -> np.ndarray:
     from tinyops.registry import datasets
 
     feats = manifest["features"]
@@ -50,7 +53,7 @@ def _clips(ws: Any, data_ref: str, manifest: dict[str, Any]) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-def feed_raw(ws: Any, data_ref: str, manifest: dict[str, Any], *, port: str, device: str, rows: int, seed: int,
+def feed_raw(ws: Workspace, data_ref: str, manifest: dict[str, Any], *, port: str, device: str, rows: int, seed: int,
              reservoir: int, period: int, broker_url: str | None) -> dict[str, Any]:
     from tinyops.devices import feature_image
     from tinyops.devices.serial import ops

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import asdict
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from tinyops.safe_text import for_html
 from tinyops.registry import telemetry as tel
 from tinyops.monitor.check import check, parse_duration
 from tinyops.monitor.drift import Thresholds, describe, timeline
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 MAX_FEATURE_PLOTS = 24
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"]
@@ -191,7 +194,7 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
 """
 
 
-def write_report(ws: Any, target: str, path: str | Path, *, group: str | None = None, device: str | None = None,
+def write_report(ws: Workspace, target: str, path: str | Path, *, group: str | None = None, device: str | None = None,
                  window: str = "1h", thresholds: Thresholds | None = None, history: str = "7d") -> dict[str, Any]:
     """Run a drift check (stored like any other) and write the HTML page atomically."""
     th = thresholds or Thresholds()
