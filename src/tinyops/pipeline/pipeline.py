@@ -15,12 +15,15 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tinyops.errors import GateFailed, InputError, TinyOpsError
 from tinyops.registry import datasets, models, runs
 from tinyops.registry import pipelines as cache
 from tinyops.pipeline.spec import Pipeline, Step, load
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -56,7 +59,7 @@ def _file_sha(p: Path) -> str:
         raise InputError(f"cannot read {p}: {e.strerror}", hint="fix the path in the pipeline file") from e
 
 
-def _resolved_inputs(ws: Any, pl: Pipeline, step: Step) -> dict[str, Any]:
+def _resolved_inputs(ws: Workspace, pl: Pipeline, step: Step) -> dict[str, Any]:
     """The step's config with files replaced by their content hash and aliases by versions."""
     cfg = dict(step.config)
     base = pl.path.parent
@@ -76,7 +79,7 @@ def input_hash(kind: str, resolved: dict[str, Any], upstream: dict[str, Any]) ->
 
 
 # ---- step implementations: (ws, pipeline, config, upstream outputs) -> outputs ----
-def _data(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _data(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     if "ref" in cfg:
         dv = datasets.resolve(ws, cfg["ref"])
     elif "path" in cfg and "dataset" in cfg:
@@ -86,7 +89,7 @@ def _data(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dic
     return {"datasets": [*up.get("datasets", []), dv.ref]}
 
 
-def _train(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _train(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     if "retrain" in cfg:
         from tinyops.pipeline.retrain import retrain
 
@@ -102,7 +105,7 @@ def _train(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> di
     return {"model": res.model, "train_run": res.run, "accuracy": res.metrics.get("accuracy")}
 
 
-def _convert(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _convert(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     from tinyops.ml.convert import convert
 
     model = _need(up, "model", "convert")
@@ -111,7 +114,7 @@ def _convert(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> 
     return {"variant": res.ref, "size_bytes": res.size_bytes}
 
 
-def _evaluate(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _evaluate(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     from tinyops.devices import fit
     from tinyops.ml.evaluate import evaluate
 
@@ -140,7 +143,7 @@ def _evaluate(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) ->
     return out
 
 
-def _build(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _build(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     from tinyops.devices.build import build
 
     variant = _need(up, "variant", "build")
@@ -159,7 +162,7 @@ def _pct(v: Any, name: str, default: float) -> float:
         raise InputError(f"rollout {name} '{v}' is not a percentage", hint='write e.g. "25%"') from None
 
 
-def _rollout(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _rollout(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     from tinyops.fleet.api import rollout_build
     from tinyops.fleet.rollout import Strategy
     from tinyops.monitor.check import parse_duration
@@ -182,7 +185,7 @@ def _rollout(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> 
     return out
 
 
-def _promote(ws: Any, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
+def _promote(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     model = models.resolve(ws, _need(up, "model", "promote"))
     alias = cfg.get("alias", "production")
     models.set_alias(ws, model.name, alias, model.version)
@@ -201,7 +204,7 @@ def _need(up: dict[str, Any], key: str, kind: str) -> Any:
     return up[key]
 
 
-def run_pipeline(ws: Any, path: str | Path, *, force: bool = False, progress: Progress | None = None) -> PipelineResult:
+def run_pipeline(ws: Workspace, path: str | Path, *, force: bool = False, progress: Progress | None = None) -> PipelineResult:
     """Run every step in order; see the module doc for caching and gates."""
     pl = load(path)
     result = PipelineResult(pl.name, "passed")

@@ -18,7 +18,7 @@ import csv
 import hashlib
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,10 +26,13 @@ from tinyops.errors import InputError, NotFoundError
 from tinyops.registry import datasets, models, runs
 from tinyops.registry import telemetry as tel
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
+
 FIELD_SOURCE = "field samples"
 
 
-def sample_table(ws: Any, *, builds: list[str] | None = None, devices: list[str] | None = None,
+def sample_table(ws: Workspace, *, builds: list[str] | None = None, devices: list[str] | None = None,
                  since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
     """Every stored reservoir sample (without its input values) matching the filters."""
     out = []
@@ -40,7 +43,7 @@ def sample_table(ws: Any, *, builds: list[str] | None = None, devices: list[str]
     return out
 
 
-def export_samples(ws: Any, out: str | Path, **filters: Any) -> dict[str, Any]:
+def export_samples(ws: Workspace, out: str | Path, **filters: Any) -> dict[str, Any]:
     """Write the sample table as CSV with an empty ``label`` column to fill in."""
     rows = sample_table(ws, **filters)
     if not rows:
@@ -75,7 +78,7 @@ def _read_labels(path: str | Path) -> dict[str, str]:
     return labels
 
 
-def field_dataset(ws: Any, name: str, labels_file: str | Path) -> tuple[datasets.DatasetVersion, bool]:
+def field_dataset(ws: Workspace, name: str, labels_file: str | Path) -> tuple[datasets.DatasetVersion, bool]:
     """Labelled field samples → a dataset version with lineage to devices, windows and builds."""
     labels = _read_labels(labels_file)
     wanted: dict[int, list[tuple[int, str, str]]] = {}
@@ -142,7 +145,7 @@ def _as_label_dtype(values: np.ndarray, like: np.ndarray, where: str) -> np.ndar
     return values.astype(like.dtype if like.dtype.kind == "U" else str)
 
 
-def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+def union_arrays(ws: Workspace, spec: dict[str, Any], extra: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
     """The training data plus every row of the extra datasets, and the recipe's new ``inputs``.
 
     Inputs are stored as one array ``X`` (samples × the shape [data] reshape
@@ -197,7 +200,7 @@ def union_arrays(ws: Any, spec: dict[str, Any], extra: list[str]) -> tuple[dict[
     return {key: np.concatenate(xs), label: np.concatenate(ys)}, [key]
 
 
-def retrain(ws: Any, model_ref: str, with_refs: list[str], *, seed: int | None = None,
+def retrain(ws: Workspace, model_ref: str, with_refs: list[str], *, seed: int | None = None,
             progress: Any = None) -> dict[str, Any]:
     """Rerun MODEL's recipe on its data ∪ ``with_refs`` → new run and model version (parent: the old one)."""
     from tinyops.ml import dataprep, train as trainer

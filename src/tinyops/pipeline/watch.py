@@ -11,12 +11,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tinyops.monitor.check import check, parse_duration
 from tinyops.monitor.drift import Thresholds
 from tinyops.pipeline.pipeline import run_pipeline
 from tinyops.pipeline.spec import load
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 
 @dataclass
@@ -38,7 +41,7 @@ class WatchResult:
         return asdict(self)
 
 
-def watch(ws: Any, target: str, pipeline: str | Path, *, group: str | None = None, window: str = "1h",
+def watch(ws: Workspace, target: str, pipeline: str | Path, *, group: str | None = None, window: str = "1h",
           interval: str = "5m", cooldown: str = "1h", thresholds: Thresholds | None = None, once: bool = False,
           stop: threading.Event | None = None, on_event: Callable[[WatchEvent], None] | None = None) -> WatchResult:
     """Loop until ``stop`` (or after one check with ``once``)."""
