@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import InputError, TinyOpsError
 from tinyops.registry import fleet as fleet_reg
 from tinyops.registry import models as models_reg
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tinyops.workspace import Workspace
 
 log = logging.getLogger("tinyops.ui")
 
@@ -25,7 +30,7 @@ def _pct(v: Any, name: str) -> float:
         raise InputError(f"{name} '{v}' is not a percentage", hint="write e.g. 10%") from None
 
 
-def start_rollout(open_ws: Any, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+def start_rollout(open_ws: Callable[[], Workspace], body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     from tinyops.fleet import api
     from tinyops.fleet.rollout import Strategy
 
@@ -59,14 +64,14 @@ def start_rollout(open_ws: Any, body: dict[str, Any], timeout: float = 30.0) -> 
     return {"rollout": result["rollout"], "state": "running"}
 
 
-def abort_rollout(ws: Any, rollout_id: int) -> dict[str, Any]:
+def abort_rollout(ws: Workspace, rollout_id: int) -> dict[str, Any]:
     r = fleet_reg.get_rollout(ws, rollout_id)
     if not fleet_reg.set_rollout(ws, r.id, state="aborted", message="aborted from the dashboard", only_if_running=True):
         raise InputError(f"rollout {r.id} is {r.state}, not running", hint="only a running rollout can be aborted")
     return {"rollout": r.id, "state": "aborted"}
 
 
-def rollback_rollout(open_ws: Any, rollout_id: int) -> dict[str, Any]:
+def rollback_rollout(open_ws: Callable[[], Workspace], rollout_id: int) -> dict[str, Any]:
     from tinyops.fleet import api
 
     ws = open_ws()
@@ -82,7 +87,7 @@ def rollback_rollout(open_ws: Any, rollout_id: int) -> dict[str, Any]:
     return {"rollout": rollout_id, "state": "rolling back"}
 
 
-def set_alias(ws: Any, name: str, body: dict[str, Any]) -> dict[str, Any]:
+def set_alias(ws: Workspace, name: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         version = int(body.get("version"))
     except (TypeError, ValueError):

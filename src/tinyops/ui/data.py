@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import TinyOpsError
 from tinyops.registry import builds as builds_reg
@@ -16,8 +16,11 @@ from tinyops.registry import telemetry as tel
 from tinyops.registry import telemetry_series as series
 from tinyops.registry import variants as variants_reg
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def _drift_flags(ws: Any) -> dict[str, dict[str, Any]]:
+
+def _drift_flags(ws: Workspace) -> dict[str, dict[str, Any]]:
     """Each device's verdict in the newest stored check that covered it."""
     out: dict[str, dict[str, Any]] = {}
     for h in tel.drift_history(ws, scope="device", kind="max"):  # one row per device per check
@@ -25,7 +28,7 @@ def _drift_flags(ws: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def devices(ws: Any) -> dict[str, Any]:
+def devices(ws: Workspace) -> dict[str, Any]:
     lat = series.per_device_latest(ws)
     flags = _drift_flags(ws)
     rows, groups = [], {}
@@ -46,7 +49,7 @@ def devices(ws: Any) -> dict[str, Any]:
             "builds": [b.id for b in builds_reg.list_builds(ws)]}
 
 
-def device(ws: Any, device_id: str) -> dict[str, Any]:
+def device(ws: Workspace, device_id: str) -> dict[str, Any]:
     d = devices_reg.get(ws, device_id)
     history = []
     for r in fleet_reg.list_rollouts(ws):
@@ -87,7 +90,7 @@ def _rollout(r: fleet_reg.Rollout) -> dict[str, Any]:
                          for x in r.devices if x.reason or x.state == "failed"]}
 
 
-def rollouts(ws: Any) -> dict[str, Any]:
+def rollouts(ws: Workspace) -> dict[str, Any]:
     rs = fleet_reg.list_rollouts(ws)
     groups = sorted({g for d in devices_reg.list_devices(ws) for g in d.groups})
     return {"rollouts": [_rollout(r) for r in rs[::-1][:50]], "groups": groups,
@@ -103,7 +106,7 @@ def _int8_cost(v: variants_reg.Variant) -> dict[str, Any] | None:
     return None
 
 
-def models(ws: Any) -> dict[str, Any]:
+def models(ws: Workspace) -> dict[str, Any]:
     out, nodes, edges = [], {}, []
 
     def node(nid: str, kind: str, label: str) -> str:
@@ -142,7 +145,7 @@ def models(ws: Any) -> dict[str, Any]:
     return {"models": out, "lineage": {"nodes": list(nodes.values()), "edges": edges}}
 
 
-def fit(ws: Any, variant_ref: str) -> list[dict[str, Any]]:
+def fit(ws: Workspace, variant_ref: str) -> list[dict[str, Any]]:
     """Fit report of one variant on every profile (slow: measures arenas; cached by the caller)."""
     from tinyops.devices import fit as fit_mod
     from tinyops.devices import profiles
@@ -160,13 +163,13 @@ def fit(ws: Any, variant_ref: str) -> list[dict[str, Any]]:
     return out
 
 
-def telemetry(ws: Any, device: str | None = None, buckets: int = 60) -> dict[str, Any]:
+def telemetry(ws: Workspace, device: str | None = None, buckets: int = 60) -> dict[str, Any]:
     return {"timeline": series.timeline(ws, buckets=buckets, devices=[device] if device else None),
             "totals": {"windows": tel.count_windows(ws), "rejects": tel.count_rejects(ws)},
             "rejects": tel.list_rejects(ws, 20), "device": device}
 
 
-def drift(ws: Any, target: str | None = None, window: str = "1h") -> dict[str, Any]:
+def drift(ws: Workspace, target: str | None = None, window: str = "1h") -> dict[str, Any]:
     """Stored checks over data time, and (for a target) a live comparison with baseline histograms."""
     from tinyops.monitor import check as check_mod
     from tinyops.monitor.drift import Baseline
@@ -193,7 +196,7 @@ def drift(ws: Any, target: str | None = None, window: str = "1h") -> dict[str, A
     return out
 
 
-def fingerprint(ws: Any) -> dict[str, Any]:
+def fingerprint(ws: Workspace) -> dict[str, Any]:
     """A cheap summary that changes when a page's data does (polled for live updates)."""
     q = ws.db.execute
     return {

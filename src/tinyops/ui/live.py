@@ -13,17 +13,22 @@ import collections
 import json
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import TinyOpsError
 from tinyops.ui import data
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tinyops.workspace import Workspace
 
 log = logging.getLogger("tinyops.ui")
 EVENTS_KEPT = 50
 
 
 class Live:
-    def __init__(self, open_ws: Any, poll_s: float = 0.5) -> None:
+    def __init__(self, open_ws: Callable[[], Workspace], poll_s: float = 0.5) -> None:
         self.open_ws = open_ws
         self.poll_s = poll_s
         self.subscribers: set[asyncio.Queue] = set()
