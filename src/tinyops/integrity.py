@@ -19,10 +19,13 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops.blobs import sha256_file
 from tinyops.errors import TinyOpsError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 # Tables that hold no blob references and can be large: not scanned for hashes.
@@ -68,11 +71,11 @@ class FsckReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _tables(ws: Any) -> set[str]:
+def _tables(ws: Workspace) -> set[str]:
     return {r[0] for r in ws.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def blob_references(ws: Any) -> dict[str, list[str]]:
+def blob_references(ws: Workspace) -> dict[str, list[str]]:
     """Every blob hash a row mentions (any text column, JSON included) -> the rows naming it.
 
     Folder datasets also reference the files listed in their manifest blob.
@@ -100,7 +103,7 @@ def blob_references(ws: Any) -> dict[str, list[str]]:
     return refs
 
 
-def _explicit_blob_columns(ws: Any) -> list[tuple[str, str]]:
+def _explicit_blob_columns(ws: Workspace) -> list[tuple[str, str]]:
     """Row -> blob hash pairs that must exist in the store (not hashes that merely name content)."""
     out: list[tuple[str, str]] = []
     tables = _tables(ws)
@@ -117,7 +120,7 @@ def _explicit_blob_columns(ws: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _blob_files(ws: Any) -> tuple[list[tuple[str, Path]], list[Path]]:
+def _blob_files(ws: Workspace) -> tuple[list[tuple[str, Path]], list[Path]]:
     """(hash, path) of every stored blob, and files in the store that are not blobs (temp folder excluded)."""
     root: Path = ws.blobs.root
     blobs, stray = [], []
@@ -135,7 +138,7 @@ def _blob_files(ws: Any) -> tuple[list[tuple[str, Path]], list[Path]]:
     return blobs, stray
 
 
-def temp_files(ws: Any) -> list[Path]:
+def temp_files(ws: Workspace) -> list[Path]:
     """Files left by interrupted writers: the blob store's tmp folder and *.tmp files in .tinyops."""
     found: set[Path] = set()
     tmp = ws.blobs.root / "tmp"
@@ -146,7 +149,7 @@ def temp_files(ws: Any) -> list[Path]:
     return sorted(found)
 
 
-def fsck(ws: Any, *, signatures: bool = True) -> FsckReport:
+def fsck(ws: Workspace, *, signatures: bool = True) -> FsckReport:
     """Check the whole workspace; returns every problem found (changes nothing)."""
     rep = FsckReport(root=str(ws.root))
     for (msg,) in ws.db.execute("PRAGMA integrity_check"):
@@ -178,7 +181,7 @@ def fsck(ws: Any, *, signatures: bool = True) -> FsckReport:
     return rep
 
 
-def _dangling(ws: Any) -> list[Problem]:
+def _dangling(ws: Workspace) -> list[Problem]:
     tables = _tables(ws)
     out: list[Problem] = []
     for table, col, ref_table, ref_col in _REFERENCES:
@@ -203,7 +206,7 @@ def _dangling(ws: Any) -> list[Problem]:
     return out
 
 
-def _signatures(ws: Any, rep: FsckReport) -> list[Problem]:
+def _signatures(ws: Workspace, rep: FsckReport) -> list[Problem]:
     from tinyops.devices import bundle
 
     out: list[Problem] = []
@@ -235,7 +238,7 @@ class GcReport:
         return {**asdict(self), "bytes": self.bytes}
 
 
-def gc(ws: Any, *, dry_run: bool = True, min_age: float = 3600.0) -> GcReport:
+def gc(ws: Workspace, *, dry_run: bool = True, min_age: float = 3600.0) -> GcReport:
     """Unreferenced blobs and temp files older than ``min_age`` s; deleted unless ``dry_run``."""
     rep = GcReport(dry_run=dry_run, min_age_seconds=min_age)
     cutoff = time.time() - min_age
