@@ -91,3 +91,21 @@ def test_no_keep_in_step_notes() -> None:
     found = [f"{p.relative_to(REPO)}:{i}" for p in _sources()
              for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if IN_STEP.search(line)]
     assert not found, "two copies kept in step by hand (test them against each other):\n" + "\n".join(found)
+
+
+def untyped_workspaces(source: str) -> list[int]:
+    """Lines of functions whose ``ws`` parameter is not annotated as a Workspace."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+                if a.arg == "ws" and (a.annotation is None or "Workspace" not in ast.unparse(a.annotation)):
+                    bad.append(node.lineno)
+    return bad
+
+
+def test_workspace_parameters_are_typed() -> None:
+    assert untyped_workspaces("def f(ws: Any) -> None: ...\ndef g(ws: Workspace) -> None: ...\n") == [1]
+    found = [f"{p.relative_to(REPO)}:{line}" for p in _sources() if p.suffix == ".py"
+             for line in untyped_workspaces(p.read_text())]
+    assert not found, "`ws` parameters not typed as Workspace:\n" + "\n".join(found)

@@ -19,9 +19,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyops import package_data
 from tinyops.errors import DeviceError, InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
 # Emulated board -> QEMU machine (`qemu-system-arm -M`); "posix" runs natively.
 QEMU_MACHINES = {
@@ -59,7 +63,7 @@ class SimBoard:
         return asdict(self)
 
 
-def state_dir(ws=None) -> Path:
+def state_dir(ws: Workspace | None = None) -> Path:
     if ws is not None:
         d = ws.path("sims")
     else:
@@ -169,7 +173,7 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
                       hint=f"see {log}")
 
 
-def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str | Path | None = None,
+def start(board: str, *, flash: str | Path | None = None, ws: Workspace | None = None, firmware: str | Path | None = None,
           port: int | None = None, runtime: str = "tinyops-c") -> SimBoard:
     """Start an emulated board in the background; returns its record (with ``url``)."""
     board = canonical_board(board)
@@ -204,7 +208,7 @@ def start(board: str, *, flash: str | Path | None = None, ws=None, firmware: str
     return sim
 
 
-def list_sims(ws=None) -> list[SimBoard]:
+def list_sims(ws: Workspace | None = None) -> list[SimBoard]:
     """Running boards; records of boards that died are removed."""
     out = []
     for f in sorted(state_dir(ws).glob("*.json")):
@@ -242,7 +246,7 @@ def _kill(pid: int, *, hard: bool = False) -> None:
         child.wait(STOP_TIMEOUT_S)
 
 
-def stop(sim_id: str, ws=None, *, hard: bool = False) -> SimBoard:
+def stop(sim_id: str, ws: Workspace | None = None, *, hard: bool = False) -> SimBoard:
     """Stop one board by id (SIGTERM, then SIGKILL); ``hard`` is a power cut."""
     f = state_dir(ws) / f"{sim_id}.json"
     if not f.exists():

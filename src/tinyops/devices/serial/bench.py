@@ -105,7 +105,7 @@ def bench_device(url: str, *, warmup: int = DEFAULT_WARMUP, runs: int = DEFAULT_
                        detail={"counts": counts, "t0_us": res.t0_us, "t1_us": res.t1_us, "results": res.results})
 
 
-def bench(url: str, *, ws=None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAULT_RUNS,
+def bench(url: str, *, ws: Workspace | None = None, warmup: int = DEFAULT_WARMUP, runs: int = DEFAULT_RUNS,
           device: str | None = None) -> BenchReport:
     """Benchmark; with a workspace, find the build deployed with that image, use its
     golden vectors, and store the result linked to the build."""
