@@ -1,6 +1,7 @@
-"""The Cortex-M4 asm inner loops (dot4: odd and even word counts, byte tails; strided 1x1; depthwise
-3-wide rows, undilated and dilated, padded taps through the zero-point row, channel tails) give
-TFLite Micro's exact output when run under qemu-system-arm. The host build never takes these paths."""
+"""The Cortex-M4 asm inner loops (dot4 and the 2-pixel dot2x2: odd and even word counts, byte
+tails, odd pixel counts; strided 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
+through the zero-point row, channel tails) give TFLite Micro's exact output when run under
+qemu-system-arm. The host build never takes these paths."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ CASES = [  # (depthwise, shape overrides)
     (False, {"h": 5, "w": 6, "c": 8, "oc": 6, "kh": 1, "kw": 1, "sh": 2, "sw": 3, "padding": "VALID", "seed": 8}),
     (False, {"h": 5, "w": 4, "c": 7, "oc": 8, "kh": 3, "kw": 3, "act": "RELU", "seed": 3}),  # clipped runs, byte tails
     (False, {"h": 6, "w": 6, "c": 16, "oc": 12, "kh": 3, "kw": 3, "padding": "VALID", "seed": 4}),  # 12 words/row
+    (False, {"h": 5, "w": 3, "c": 8, "oc": 8, "kh": 1, "kw": 1, "act": "RELU", "seed": 11}),  # pixel pairs + odd one
+    (False, {"h": 5, "w": 5, "c": 4, "oc": 4, "kh": 3, "kw": 3, "seed": 12}),  # im2col pairs, odd words, padding
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated
     (True, {"h": 5, "w": 6, "c": 6, "kh": 2, "kw": 3, "act": "RELU6", "seed": 7}),  # 4 channels + 2 tail

@@ -33,54 +33,147 @@ static void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH
   }
 }
 
+/* One output pixel: the dot products of the K bytes at ip with each K-byte filter row. */
+static inline __attribute__((always_inline)) void pixel_rows(const int8_t *ip, const int8_t *filt, int32_t C, int32_t OC, int8_t *o, const requant_t *r) {
+  const int32_t *be = r->bias_eff;
+  int32_t oc = 0;
+  for (; oc + 4 <= OC; oc += 4) {
+    int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
+    dot4(ip, filt + oc * C, C, C, acc);
+    rq4(r, acc, oc, o + oc);
+  }
+  for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(ip, filt + oc * C, C) + be[oc]);
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* acc[0..3] += dot(x, w), dot(x, w + C), dot(x + C, w), dot(x + C, w + C) over `words`
+ * (>= 1) words: two pixels x two filter rows, each input and weight word loaded and
+ * widened once for two MACs pairs (20 instructions per 16 MACs). All 14 registers are
+ * in use, so this is a whole function in asm rather than an asm statement. */
+void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t C, int32_t words, int32_t *acc);
+#define TOR_2X2_STEP                 \
+  "ldr r10, [r0, r2]\n\t"            \
+  "ldr r8, [r0], #4\n\t"             \
+  "sxtb16 r9, r8, ror #8\n\t"        \
+  "sxtb16 r8, r8\n\t"                \
+  "sxtb16 r11, r10, ror #8\n\t"      \
+  "sxtb16 r10, r10\n\t"              \
+  "ldr r12, [r1, r2]\n\t"            \
+  "sxtb16 lr, r12, ror #8\n\t"       \
+  "sxtb16 r12, r12\n\t"              \
+  "smlad r5, r8, r12, r5\n\t"        \
+  "smlad r5, r9, lr, r5\n\t"         \
+  "smlad r7, r10, r12, r7\n\t"       \
+  "smlad r7, r11, lr, r7\n\t"        \
+  "ldr r12, [r1], #4\n\t"            \
+  "sxtb16 lr, r12, ror #8\n\t"       \
+  "sxtb16 r12, r12\n\t"              \
+  "smlad r4, r8, r12, r4\n\t"        \
+  "smlad r4, r9, lr, r4\n\t"         \
+  "smlad r6, r10, r12, r6\n\t"       \
+  "smlad r6, r11, lr, r6\n\t"
+__asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".align 2\n\t"
+        ".global tor_dot2x2\n\t"
+        ".hidden tor_dot2x2\n\t"
+        ".type tor_dot2x2, %function\n\t"
+        ".thumb_func\n"
+        "tor_dot2x2:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "ldm r12, {r4-r7}\n\t"
+        "lsls r12, r3, #31\n\t" /* Z: even word count */
+        "add r3, r0, r3, lsl #2\n\t"
+        "beq 2f\n\t" TOR_2X2_STEP
+        "cmp r0, r3\n\t"
+        "bcs 3f\n"
+        "2:\n\t" TOR_2X2_STEP TOR_2X2_STEP
+        "cmp r0, r3\n\t"
+        "bcc 2b\n"
+        "3:\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "stm r12, {r4-r7}\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size tor_dot2x2, .-tor_dot2x2\n\t"
+        ".text");
+
+/* Two output pixels (o, o + OC) from the K bytes at ip and ip + K, four channels per pair
+ * of tor_dot2x2 calls; needs K and OC multiples of 4. */
+static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int32_t OC, int8_t *o,
+                            const requant_t *r) {
+  const int32_t *be = r->bias_eff;
+  for (int32_t oc = 0; oc < OC; oc += 4) {
+    int32_t a[4] = {be[oc], be[oc + 1], be[oc], be[oc + 1]};
+    int32_t b[4] = {be[oc + 2], be[oc + 3], be[oc + 2], be[oc + 3]};
+    tor_dot2x2(ip, filt + oc * K, K, K >> 2, a);
+    tor_dot2x2(ip, filt + (oc + 2) * K, K, K >> 2, b);
+    const int32_t p0[4] = {a[0], a[1], b[0], b[1]}, p1[4] = {a[2], a[3], b[2], b[3]};
+    rq4(r, p0, oc, o + oc);
+    rq4(r, p1, oc, o + OC + oc);
+  }
+}
+#endif
+
+/* Windows larger than 1x1: each is gathered into col (im2col), then it is a 1x1 problem over
+ * K = KH*KW*C bytes. On Cortex-M4, with room for two windows in col, output pixels go in
+ * pairs (the next pixel in row-major order, wherever it is). */
 static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
                                                     const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
-                                                    const requant_t *r) {
+                                                    int32_t col_bytes, const requant_t *r) {
   const tor_conv_params *p = r->p;
-  const int32_t *be = r->bias_eff, *mult = r->mult, *shift = r->shift;
-  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
-  const int32_t K = KH * KW * C;
-  for (int32_t b = 0; b < N; b++)
-    for (int32_t oy = 0; oy < OH; oy++)
-      for (int32_t ox = 0; ox < OW; ox++) {
-        im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, col);
-        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
-        int32_t oc = 0;
-        for (; oc + 4 <= OC; oc += 4) {
-          int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
-          dot4(col, filt + oc * K, K, K, acc);
-          rq4(r, acc, oc, o + oc);
-        }
-        for (; oc < OC; oc++)
-          o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(col, filt + oc * K, K) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
-      }
+  const int32_t K = KH * KW * C, P = N * OH * OW;
+  int32_t q = 0, b = 0, oy = 0, ox = 0; /* output pixel q = (b, oy, ox) */
+#define TOR_NEXT_PIXEL() (++ox == OW ? (ox = 0, ++oy == OH ? (oy = 0, b++) : 0) : 0)
+#define TOR_GATHER(dst) \
+  im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, dst)
+#if defined(__ARM_FEATURE_DSP)
+  if ((K & 3) == 0 && (OC & 3) == 0 && col_bytes >= 2 * K)
+    for (; q + 2 <= P; q += 2) {
+      TOR_GATHER(col);
+      TOR_NEXT_PIXEL();
+      TOR_GATHER(col + K);
+      TOR_NEXT_PIXEL();
+      pixel_pair_rows(col, filt, K, OC, out + q * OC, r);
+    }
+#else
+  (void)col_bytes;
+#endif
+  for (; q < P; q++) {
+    TOR_GATHER(col);
+    TOR_NEXT_PIXEL();
+    pixel_rows(col, filt, K, OC, out + q * OC, r);
+  }
+#undef TOR_NEXT_PIXEL
+#undef TOR_GATHER
 }
 
-/* 1x1 kernel, no padding: every window is one input pixel, always fully inside. */
+/* 1x1 kernel, no padding: every window is one input pixel, always fully inside. With unit
+ * strides the input and output pixels are contiguous, so on Cortex-M4 they go in pairs
+ * through tor_dot2x2 (two pixels x four channels per pair of calls). */
 static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
                                               const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
-  const int32_t *be = r->bias_eff, *mult = r->mult, *shift = r->shift;
-  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+#if defined(__ARM_FEATURE_DSP)
+  if (p->stride_h == 1 && p->stride_w == 1 && (C & 3) == 0 && (OC & 3) == 0) {
+    const int32_t P = N * OH * OW;
+    int32_t px = 0;
+    for (; px + 2 <= P; px += 2) pixel_pair_rows(in + px * C, filt, C, OC, out + px * OC, r);
+    if (px < P) pixel_rows(in + px * C, filt, C, OC, out + px * OC, r);
+    return;
+  }
+#endif
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
-      for (int32_t ox = 0; ox < OW; ox++) {
-        const int8_t *ip = in + ((b * H + oy * p->stride_h) * W + ox * p->stride_w) * C;
-        int8_t *o = out + ((b * OH + oy) * OW + ox) * OC;
-        int32_t oc = 0;
-        for (; oc + 4 <= OC; oc += 4) {
-          int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
-          dot4(ip, filt + oc * C, C, C, acc);
-          rq4(r, acc, oc, o + oc);
-        }
-        for (; oc < OC; oc++)
-          o[oc] = (int8_t)tor_clamp(tor_mbqm(dot1(ip, filt + oc * C, C) + be[oc], mult[oc], shift[oc]) + off, lo, hi);
-      }
+      for (int32_t ox = 0; ox < OW; ox++)
+        pixel_rows(in + ((b * H + oy * p->stride_h) * W + ox * p->stride_w) * C, filt, C, OC,
+                 out + ((b * OH + oy) * OW + ox) * OC, r);
 }
 
 static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
@@ -170,7 +263,7 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
                   p->scratch >= 0 ? (const int8_t *)tor_data(image, arena, p->scratch) : 0);
   else if (p->scratch >= 0)
     conv2d_im2col(&t[p->input], &t[p->filter], &t[p->output], in, filt, out,
-                  (int8_t *)tor_data(image, arena, p->scratch), &r);
+                  (int8_t *)tor_data(image, arena, p->scratch), (int32_t)t[p->scratch].bytes, &r);
   else if (t[p->filter].dims[1] == 1 && t[p->filter].dims[2] == 1 && p->pad_h == 0 && p->pad_w == 0)
     conv1x1(&t[p->input], &t[p->output], in, filt, out, &r);
   else

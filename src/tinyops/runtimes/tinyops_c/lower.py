@@ -148,7 +148,9 @@ def lower_conv(ctx: Context, op: Operator) -> None:
         bias = -1
     ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
     y = ctx.tensor(op.outputs[0])
-    scratch = ctx.scratch(kh * kw * c) if not dw and kh * kw > 1 else -1
+    # Room for two windows: the Cortex-M4 kernel runs output pixels in pairs when K % 4 == 0.
+    k = kh * kw * c
+    scratch = ctx.scratch(2 * k if k % 4 == 0 and oc % 4 == 0 else k) if not dw and kh * kw > 1 else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
