@@ -58,8 +58,7 @@ def _measure(runtime: str, tflite: bytes, x: np.ndarray, host_arena: int) -> tup
         from tinyops.devices import tflm_probe
 
         variant = "cmsisnn" if runtime == "tflm-cmsis-nn" else "ref"
-        # Bisect around the host figure, as the build's own export does: a search up to a
-        # fixed 1 MB took minutes under QEMU.
+        # Bisect around the host figure, as the build's own export does.
         arena = max(2 * host_arena, PROBE_ARENA_MIN)
         res = tflm_probe.run_export(codegen.tflm_export("check", tflite, arena), x[None], variant=variant,
                                     arena_max=2 * arena)

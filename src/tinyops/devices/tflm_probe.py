@@ -26,7 +26,7 @@ from tinyops.devices import tflm_build
 from tinyops.errors import DeviceError
 from tinyops.package_data import cache_dir, firmware_dir
 
-QEMU_TIMEOUT_S = 600.0
+QEMU_TIMEOUT_S = 300.0
 CPU = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
 CXXFLAGS = ["-std=c++17", "-O2", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-funsigned-char",
             "-ffunction-sections", "-fdata-sections", "-Wall"]
