@@ -46,11 +46,14 @@ static inline __attribute__((always_inline)) void pixel_rows(const int8_t *ip, c
 }
 
 #if defined(__ARM_FEATURE_DSP)
-/* acc[0..3] += dot(x, w), dot(x, w + C), dot(x + C, w), dot(x + C, w + C) over `words`
- * (>= 1) words: two pixels x two filter rows, each input and weight word loaded and
- * widened once for two MACs pairs (20 instructions per 16 MACs). All 14 registers are
- * in use, so this is a whole function in asm rather than an asm statement. */
-void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t C, int32_t words, int32_t *acc);
+/* Two pixels (the K bytes at x and x + K) against `pairs` pairs of filter rows (from w, K
+ * bytes apart): for pair j, acc0[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j,
+ * 2j+1, and acc1 the same for pixel 1. Each input and weight word is loaded and widened once
+ * for two pairs of MACs (20 instructions per 16 MACs). `words` = K / 4 >= 1. The inner loop
+ * uses all 14 registers, so this is a whole asm function; the pair loop keeps its state in
+ * the stack arguments. */
+void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t K, int32_t words, const int32_t *be, int32_t *acc0,
+                int32_t *acc1, int32_t pairs);
 #define TOR_2X2_STEP                 \
   "ldr r10, [r0, r2]\n\t"            \
   "ldr r8, [r0], #4\n\t"             \
@@ -81,11 +84,16 @@ __asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
         ".type tor_dot2x2, %function\n\t"
         ".thumb_func\n"
         "tor_dot2x2:\n\t"
-        "push {r4-r11, lr}\n\t"
+        "push {r4-r11, lr}\n\t" /* stack arguments: be [sp, #36], acc0 #40, acc1 #44, pairs #48 */
+        "add r3, r0, r3, lsl #2\n" /* end of pixel 0 */
+        "1:\n\t"
         "ldr r12, [sp, #36]\n\t"
-        "ldm r12, {r4-r7}\n\t"
-        "lsls r12, r3, #31\n\t" /* Z: even word count */
-        "add r3, r0, r3, lsl #2\n\t"
+        "ldrd r4, r5, [r12], #8\n\t"
+        "str r12, [sp, #36]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "sub r12, r3, r0\n\t"
+        "tst r12, #4\n\t" /* odd word count: one step first */
         "beq 2f\n\t" TOR_2X2_STEP
         "cmp r0, r3\n\t"
         "bcs 3f\n"
@@ -93,25 +101,34 @@ __asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
         "cmp r0, r3\n\t"
         "bcc 2b\n"
         "3:\n\t"
-        "ldr r12, [sp, #36]\n\t"
-        "stm r12, {r4-r7}\n\t"
+        "sub r0, r0, r2\n\t" /* back to the pixels' start */
+        "add r1, r1, r2\n\t" /* past the pair's second row */
+        "ldr r12, [sp, #40]\n\t"
+        "strd r4, r5, [r12], #8\n\t"
+        "str r12, [sp, #40]\n\t"
+        "ldr r12, [sp, #44]\n\t"
+        "strd r6, r7, [r12], #8\n\t"
+        "str r12, [sp, #44]\n\t"
+        "ldr r12, [sp, #48]\n\t"
+        "subs r12, r12, #1\n\t"
+        "str r12, [sp, #48]\n\t"
+        "bne 1b\n\t"
         "pop {r4-r11, pc}\n\t"
         ".size tor_dot2x2, .-tor_dot2x2\n\t"
         ".text");
 
-/* Two output pixels (o, o + OC) from the K bytes at ip and ip + K, four channels per pair
- * of tor_dot2x2 calls; needs K and OC multiples of 4. */
+/* Two output pixels (o, o + OC) from the K bytes at ip and ip + K, up to 16 channels per
+ * tor_dot2x2 call; needs K and OC multiples of 4. */
 static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int32_t OC, int8_t *o,
                             const requant_t *r) {
-  const int32_t *be = r->bias_eff;
-  for (int32_t oc = 0; oc < OC; oc += 4) {
-    int32_t a[4] = {be[oc], be[oc + 1], be[oc], be[oc + 1]};
-    int32_t b[4] = {be[oc + 2], be[oc + 3], be[oc + 2], be[oc + 3]};
-    tor_dot2x2(ip, filt + oc * K, K, K >> 2, a);
-    tor_dot2x2(ip, filt + (oc + 2) * K, K, K >> 2, b);
-    const int32_t p0[4] = {a[0], a[1], b[0], b[1]}, p1[4] = {a[2], a[3], b[2], b[3]};
-    rq4(r, p0, oc, o + oc);
-    rq4(r, p1, oc, o + OC + oc);
+  int32_t acc0[16], acc1[16];
+  for (int32_t oc = 0; oc < OC; oc += 16) {
+    const int32_t n = OC - oc < 16 ? OC - oc : 16;
+    tor_dot2x2(ip, filt + oc * K, K, K >> 2, r->bias_eff + oc, acc0, acc1, n >> 1);
+    for (int32_t j = 0; j < n; j += 4) {
+      rq4(r, acc0 + j, oc + j, o + oc + j);
+      rq4(r, acc1 + j, oc + j, o + OC + oc + j);
+    }
   }
 }
 #endif
@@ -154,7 +171,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
 
 /* 1x1 kernel, no padding: every window is one input pixel, always fully inside. With unit
  * strides the input and output pixels are contiguous, so on Cortex-M4 they go in pairs
- * through tor_dot2x2 (two pixels x four channels per pair of calls). */
+ * through tor_dot2x2. */
 static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
                                               const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
