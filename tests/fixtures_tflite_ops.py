@@ -27,6 +27,7 @@ class T:
     data: np.ndarray | None = None
     quantized_dimension: int = 0
     name: str = ""
+    variable: bool = False  # a TFLite variable (state kept between invokes, e.g. SVDF's)
 
 
 @dataclass
@@ -57,6 +58,7 @@ def build(spec: OpSpec) -> bytes:
         tt.shape = list(t.shape)
         tt.type = _TYPES[t.dtype]
         tt.name = t.name or f"t{len(sg.tensors)}"
+        tt.isVariable = t.variable
         if t.scale is not None:
             q = s.QuantizationParametersT()
             q.scale = [float(v) for v in t.scale]
@@ -75,7 +77,8 @@ def build(spec: OpSpec) -> bytes:
 
     ins = [add_tensor(t) if t is not None else -1 for t in spec.inputs]
     outs = [add_tensor(t) for t in spec.outputs]
-    feed = spec.graph_inputs or [i for i, t in enumerate(spec.inputs) if t is not None and t.data is None]
+    feed = spec.graph_inputs or [i for i, t in enumerate(spec.inputs)
+                                 if t is not None and t.data is None and not t.variable]
     sg.inputs = [ins[i] for i in feed]
     sg.outputs = outs
     op = s.OperatorT()
@@ -134,9 +137,15 @@ class TflmOracle:
         return self.proc
 
     def run(self, model: bytes, inputs: list[np.ndarray], n_outputs: int = 1) -> list[np.ndarray]:
+        return self.run_steps(model, [inputs], n_outputs)[0]
+
+    def run_steps(self, model: bytes, steps: list[list[np.ndarray]], n_outputs: int = 1) -> list[list[np.ndarray]]:
+        """Invoke one interpreter once per step (variables carry over); every step's outputs."""
         proc = self._start()
         buf = io.BytesIO()
-        np.savez(buf, model=np.frombuffer(model, np.uint8), n_out=np.array(n_outputs), **{f"x{i}": x for i, x in enumerate(inputs)})
+        feeds = {f"s{k}_x{i}": x for k, xs in enumerate(steps) for i, x in enumerate(xs)}
+        np.savez(buf, model=np.frombuffer(model, np.uint8), n_out=np.array(n_outputs), n_steps=np.array(len(steps)),
+                 **feeds)
         assert proc.stdin and proc.stdout
         try:
             proc.stdin.write(_frame(buf.getvalue()))
@@ -150,7 +159,7 @@ class TflmOracle:
         data = np.load(io.BytesIO(reply), allow_pickle=False)
         if "error" in data:
             raise RuntimeError(f"TFLM error: {data['error']}")
-        return [data[f"y{i}"] for i in range(len(data.files))]
+        return [[data[f"s{k}_y{i}"] for i in range(n_outputs)] for k in range(len(steps))]
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -176,11 +185,14 @@ def _serve() -> None:
         try:
             model = d["model"].tobytes()
             it = runtime.Interpreter.from_bytes(model, arena_size=max(1 << 20, 8 * len(model)))
-            n_in = len([k for k in d.files if k.startswith("x")])
-            for i in range(n_in):
-                it.set_input(d[f"x{i}"], i)
-            it.invoke()
-            np.savez(out, **{f"y{i}": np.array(it.get_output(i)) for i in range(int(d["n_out"]))})
+            ys = {}
+            for k in range(int(d["n_steps"])):
+                n_in = len([f for f in d.files if f.startswith(f"s{k}_x")])
+                for i in range(n_in):
+                    it.set_input(d[f"s{k}_x{i}"], i)
+                it.invoke()
+                ys.update({f"s{k}_y{i}": np.array(it.get_output(i)) for i in range(int(d["n_out"]))})
+            np.savez(out, **ys)
         except Exception as e:  # noqa: BLE001 - report any interpreter error to the parent
             np.savez(out, error=np.array(str(e)))
         stdout.write(_frame(out.getvalue()))

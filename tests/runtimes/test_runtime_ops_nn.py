@@ -1,14 +1,16 @@
-"""RESIZE_BILINEAR and TRANSPOSE_CONV in tinyops-c give exactly TFLite Micro's output on
+"""RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF in tinyops-c give exactly TFLite Micro's output on
 random shapes, strides, paddings, modes and quantization (hypothesis)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, options
+from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_runtime_ops import ACTS, _act_q, _int8, _rng, check
+
+from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
@@ -62,3 +64,29 @@ def test_transpose_conv(oracle, h, w, c, oc, kh, kw, sh, sw, padding, act, with_
                   options("TransposeConvOptions", padding=0 if padding == "SAME" else 1, strideW=sw, strideH=sh,
                           fusedActivationFunction=ACTS[act]), "TransposeConvOptions", graph_inputs=[2])
     check(oracle, spec, [_int8(rng, (1, h, w, c))])
+
+
+@EXAMPLES
+@given(st.integers(1, 2), st.integers(1, 10), st.integers(1, 4), st.integers(1, 2), st.integers(1, 5),
+       st.integers(0, 2**31))
+def test_svdf_over_several_invokes(oracle, batches, n_input, units, rank, memory, seed) -> None:
+    """The activation state carries over between invokes exactly as in TFLM (four steps)."""
+    rng = _rng(seed)
+    n_filter = units * rank
+    (xs, xz), (ss, sz) = _act_q(rng), _act_q(rng, 0.01, 0.1)
+    wfs, wts = [float(np.float32(rng.uniform(0.002, 0.05)))], [float(np.float32(rng.uniform(0.002, 0.05)))]
+    ys = [float(np.float32(ss[0] * wts[0] * np.sqrt(memory * rank) * rng.uniform(10, 100)))]
+    bias = T((units,), "int32", [float(np.float32(ss[0] * wts[0]))], [0],
+             rng.integers(-2000, 2000, size=units).astype(np.int32))
+    spec = OpSpec("SVDF", [T((batches, n_input), scale=xs, zero_point=xz),
+                           T((n_filter, n_input), scale=wfs, zero_point=[0], data=_int8(rng, (n_filter, n_input))),
+                           T((n_filter, memory), scale=wts, zero_point=[0], data=_int8(rng, (n_filter, memory))),
+                           bias, T((batches, n_filter * memory), scale=ss, zero_point=sz, variable=True)],
+                  [T((batches, units), scale=ys, zero_point=[int(rng.integers(-128, 128))])],
+                  options("SVDFOptions", rank=rank), "SVDFOptions", graph_inputs=[0])
+    model = build(spec)
+    steps = [[_int8(rng, (batches, n_input))] for _ in range(4)]
+    want = oracle.run_steps(model, steps)
+    ours = NativeRuntime(model)
+    for k, (x, w) in enumerate(zip(steps, want)):
+        np.testing.assert_array_equal(ours.run_all(x)[0], w[0], err_msg=f"SVDF differs from TFLM at step {k}")

@@ -14,6 +14,7 @@ TOR_SRCS = \
   $(TOR_DIR)/tor_kernels_copy.c \
   $(TOR_DIR)/tor_kernels_resize.c \
   $(TOR_DIR)/tor_kernels_tconv.c \
+  $(TOR_DIR)/tor_kernels_svdf.c \
   $(TOR_DIR)/tor_kernels_elementwise.c \
   $(TOR_DIR)/tor_kernels_reduce.c \
 

@@ -15,7 +15,9 @@
 #define TOR_MAX_CONCAT 16
 
 enum { TOR_DT_INT8 = 0, TOR_DT_INT32 = 1, TOR_DT_FLOAT32 = 2, TOR_DT_COUNT };
-enum { TOR_IN_ARENA = 0, TOR_IN_IMAGE = 1 };
+/* TOR_IN_STATE: an arena tensor that keeps its value from one invoke to the next (a
+ * TFLite variable, e.g. SVDF's activation state), set to its zero point by tor_load. */
+enum { TOR_IN_ARENA = 0, TOR_IN_IMAGE = 1, TOR_IN_STATE = 2 };
 
 enum {
   TOR_OP_CONV_2D = 1, TOR_OP_DEPTHWISE_CONV_2D = 2, TOR_OP_FULLY_CONNECTED = 3,
@@ -153,5 +155,13 @@ typedef struct {
   uint32_t bias_off;                    /* int32[output channels]: the bias, or zeros */
   uint32_t tap_sums_off;                /* int32[OC*KH*KW]: sum over input channels of each filter tap */
 } tor_tconv_params; /* TRANSPOSE_CONV */
+
+typedef struct {
+  int32_t input, weights_feature, weights_time, state, output; /* state: TOR_IN_STATE [batch, filters*memory] */
+  int32_t rank, input_zp, state_zp, output_zp;
+  int32_t multiplier1, shift1; /* input*feature -> state scale (TFLM effective_scale_1) */
+  int32_t multiplier2, shift2; /* state*time -> output scale (effective_scale_2) */
+  uint32_t bias_off;           /* int32[units] */
+} tor_svdf_params; /* SVDF, int8 weights and state (TFLM EvalInt8SvdfReference) */
 
 #endif

@@ -15,7 +15,7 @@ static inline const tor_tensor *tensor(const ctx_t *c, int32_t i, uint32_t dtype
   if (i < 0 || (uint32_t)i >= c->h->n_tensors) return 0;
   const tor_tensor *t = &c->t[i];
   if (t->dtype != dtype) return 0;
-  if (writable && t->storage != TOR_IN_ARENA) return 0;
+  if (writable && t->storage == TOR_IN_IMAGE) return 0;
   return t;
 }
 
@@ -24,7 +24,7 @@ static inline const tor_tensor *tensor(const ctx_t *c, int32_t i, uint32_t dtype
 static inline int disjoint(const ctx_t *c, int32_t a, int32_t b) {
   if (a < 0 || b < 0) return 1;
   const tor_tensor *x = &c->t[a], *y = &c->t[b];
-  if (x->storage != TOR_IN_ARENA || y->storage != TOR_IN_ARENA) return 1;
+  if (x->storage == TOR_IN_IMAGE || y->storage == TOR_IN_IMAGE) return 1;
   return (uint64_t)x->offset + x->bytes <= y->offset || (uint64_t)y->offset + y->bytes <= x->offset;
 }
 

@@ -63,12 +63,32 @@ static tor_status tconv(const uint8_t *image, const ctx_t *c, const tor_tconv_pa
   return TOR_OK;
 }
 
+static tor_status svdf(const ctx_t *c, const tor_svdf_params *p) {
+  const tor_tensor *in = tensor(c, p->input, TOR_DT_INT8, 0), *wf = tensor(c, p->weights_feature, TOR_DT_INT8, 0);
+  const tor_tensor *wt = tensor(c, p->weights_time, TOR_DT_INT8, 0), *st = tensor(c, p->state, TOR_DT_INT8, 1);
+  const tor_tensor *out = tensor(c, p->output, TOR_DT_INT8, 1);
+  CHECK(in && wf && wt && st && out && in->rank == 2 && wf->rank == 2 && wt->rank == 2 && st->rank == 2,
+        TOR_ERR_SHAPE);
+  CHECK(st->storage == TOR_IN_STATE && out->storage == TOR_IN_ARENA, TOR_ERR_SHAPE);
+  const int32_t batches = in->dims[2], n_filter = wf->dims[2], n_memory = wt->dims[3];
+  CHECK(wf->dims[3] == in->dims[3] && wt->dims[2] == n_filter && p->rank >= 1 && n_filter % p->rank == 0, TOR_ERR_SHAPE);
+  CHECK(st->dims[2] == batches && (int64_t)st->dims[3] == (int64_t)n_filter * n_memory, TOR_ERR_SHAPE);
+  CHECK(out->dims[2] == batches && out->dims[3] == n_filter / p->rank, TOR_ERR_SHAPE);
+  CHECK(small(p->input_zp) && p->state_zp >= -128 && p->state_zp <= 127 && small(p->output_zp), TOR_ERR_SHAPE);
+  CHECK(shift_ok(p->shift1) && shift_ok(p->shift2), TOR_ERR_SHAPE);
+  CHECK(table_ok(c, p->bias_off, out->dims[3]), TOR_ERR_BOUNDS);
+  CHECK(disjoint(c, p->output, p->input) && disjoint(c, p->output, p->state) && disjoint(c, p->state, p->input),
+        TOR_ERR_BOUNDS);
+  return TOR_OK;
+}
+
 tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op) {
   ctx_t c = {tor_hdr(image), tor_tensors(image)};
   switch (op->code) {
     case TOR_OP_COPY: { PARAMS(tor_copy_params); return copy(image, &c, p); }
     case TOR_OP_RESIZE_BILINEAR: { PARAMS(tor_resize_params); return resize(&c, p); }
     case TOR_OP_TRANSPOSE_CONV: { PARAMS(tor_tconv_params); return tconv(image, &c, p); }
+    case TOR_OP_SVDF: { PARAMS(tor_svdf_params); return svdf(&c, p); }
     default:
       return TOR_ERR_OP;
   }

@@ -29,7 +29,7 @@ _PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "SUM":
                  "ARG_MAX": 1, "ARG_MIN": 1, "PAD": 1, "PADV2": 1,
                  "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2,
                  "STRIDED_SLICE": 1, "SLICE": 1, "SPLIT_V": 1, "TRANSPOSE": 1, "GATHER": 1,
-                 "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1}
+                 "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1, "SVDF": 1}
 # Ops whose activation inputs are not a prefix of their inputs.
 _DATA_INPUTS = {"SPLIT": (1,), "TRANSPOSE_CONV": (2,)}
 # Outputs that are int32: indices.
@@ -119,7 +119,7 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
 
     # Lifetimes over emitted ops (model inputs exist before op 0, outputs until the end).
     n = len(ctx.ops)
-    arena_tensors = [i for i, r in enumerate(ctx.records) if r.storage == fmt.IN_ARENA]
+    arena_tensors = [i for i, r in enumerate(ctx.records) if r.storage in (fmt.IN_ARENA, fmt.IN_STATE)]
     first = {i: n for i in arena_tensors}
     last = {i: -1 for i in arena_tensors}
     for i in inputs:
@@ -136,6 +136,8 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
         if first[i] == n:  # never written: only possible for unused tensors
             first[i] = last[i] = max(last[i], -1)
         last[i] = max(last[i], first[i])
+        if ctx.records[i].storage == fmt.IN_STATE:  # kept from one invoke to the next
+            first[i], last[i] = -1, n
     offsets, arena = plan({i: ctx.records[i].nbytes for i in arena_tensors}, first, last, ctx.aliases)
     for i, off in offsets.items():
         ctx.records[i].offset = off

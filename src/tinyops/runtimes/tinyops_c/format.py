@@ -30,7 +30,7 @@ ALIGN = 16
 DT_INT8, DT_INT32, DT_FLOAT32 = 0, 1, 2
 DTYPES = {"int8": DT_INT8, "int32": DT_INT32, "float32": DT_FLOAT32}
 ELEM_SIZE = {DT_INT8: 1, DT_INT32: 4, DT_FLOAT32: 4}
-IN_ARENA, IN_IMAGE = 0, 1
+IN_ARENA, IN_IMAGE, IN_STATE = 0, 1, 2  # IN_STATE: arena bytes kept between invokes
 
 OPCODES = {
     "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 3, "AVERAGE_POOL_2D": 4,
@@ -60,6 +60,7 @@ PARAMS = {
     "tconv": struct.Struct("<11i4I"),
     "lut": struct.Struct("<2iI"),
     "arg": struct.Struct("<3i"),
+    "svdf": struct.Struct("<13iI"),
 }
 MAX_CONCAT = 16
 

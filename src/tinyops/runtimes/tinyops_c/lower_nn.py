@@ -1,4 +1,4 @@
-"""Lowering of RESIZE_BILINEAR and TRANSPOSE_CONV (TFLM's int8 reference kernels; the
+"""Lowering of RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF (TFLM's int8 reference kernels; the
 requantization constants and per-tap weight sums are computed here, as in Prepare)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tinyops.runtimes.tflite_file import Operator
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c.lower import Context, _channel_scales, _qp, _requant_tables, _t
 from tinyops.runtimes.tinyops_c.lower_copy import const_ints
-from tinyops.runtimes.tinyops_c.quant import activation_range
+from tinyops.runtimes.tinyops_c.quant import activation_range, quantize_multiplier
 
 
 def _where(op: Operator) -> str:
@@ -81,6 +81,30 @@ def lower_transpose_conv(ctx: Context, op: Operator) -> None:
     ctx.emit("TRANSPOSE_CONV", params, [xi, wi], [y])
 
 
+def lower_svdf(ctx: Context, op: Operator) -> None:
+    where = _where(op)
+    if len(op.inputs) != 5 or op.inputs[3] < 0:
+        raise ModelError(f"{where}: needs a bias (TFLM's int8 SVDF reads its scale)", hint="re-export the model")
+    x, wf, wt, b, st = (_t(ctx, i) for i in op.inputs)
+    out = _t(ctx, op.outputs[0])
+    if wt.dtype != "int8" or st.dtype != "int8":
+        raise ModelError(f"{where}: {wt.dtype} time weights / {st.dtype} state; tinyops-c runs the all-int8 SVDF",
+                         hint="quantize the time weights and state to int8 or run the model with TFLM")
+    if not st.is_variable or wf.data is None or wt.data is None or b.data is None or b.dtype != "int32":
+        raise ModelError(f"{where}: needs constant weights and bias and a variable state tensor",
+                         hint="re-export the model")
+    f32 = np.float32
+    (xs, xz), (ws, _), (ts, _), (ss, sz), (ys, yz) = _qp(x), _qp(wf), _qp(wt), _qp(st), _qp(out)
+    m1, s1 = quantize_multiplier(float(f32(xs) * f32(ws) / f32(ss)))  # float math, as TFLM's Prepare
+    m2, s2 = quantize_multiplier(float(f32(ss) * f32(ts) / f32(ys)))
+    bias_off = ctx.table(b.array().reshape(-1).astype(np.int64).tolist())
+    xi, wfi, wti, y = (ctx.tensor(i) for i in (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))
+    si = ctx.tensor(op.inputs[4])
+    ctx.records[si].storage = fmt.IN_STATE
+    params = fmt.PARAMS["svdf"].pack(xi, wfi, wti, si, y, op.options["rank"], xz, sz, yz, m1, s1, m2, s2, bias_off)
+    ctx.emit("SVDF", params, [xi, wfi, wti, si], [y, si])
+
+
 LOWERING: dict[str, Callable[[Context, Operator], None]] = {
-    "RESIZE_BILINEAR": lower_resize_bilinear, "TRANSPOSE_CONV": lower_transpose_conv,
+    "RESIZE_BILINEAR": lower_resize_bilinear, "TRANSPOSE_CONV": lower_transpose_conv, "SVDF": lower_svdf,
 }
