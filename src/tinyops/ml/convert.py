@@ -113,7 +113,7 @@ def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | Non
     if quant == "int8":
         rep, cal_name = calibration_set(ws, mv.ref, cal_ref, samples)
         params["rows"] = f"{cal_name} ({len(rep)} samples)"
-    tflite = _convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format)
+    tflite = convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format)
     ops, details = describe(tflite)
     arena = None
     if quant == "int8":
@@ -151,7 +151,7 @@ def _load_keras(artifact: bytes) -> Any:
 CONVERT_TIMEOUT_S = 900
 
 
-def _convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str = "keras") -> bytes:
+def convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str = "keras") -> bytes:
     """Run the TFLite converter in a child process (see :mod:`tinyops.ml.convert_worker`)."""
     import json
     import subprocess
