@@ -51,3 +51,15 @@ def test_shortcut_on_exact_halves() -> None:
     m = np.full_like(acc, 2**30)
     for off in (-128, 0, 127):
         np.testing.assert_array_equal(shortcut(acc, m, e, off), reference(acc, m, e, off))
+
+
+def test_add_rounding_shortcut() -> None:
+    # ADD's RoundingDivideByPOT(v, e), e >= 1: ((QADD(v, v >> 31) >> (e - 1)) + 1) >> 1
+    rng = np.random.default_rng(1)
+    v = rng.integers(I32_MIN, I32_MAX + 1, 400_000, dtype=np.int64)
+    v[:4] = [I32_MIN, I32_MAX, -1, 1]
+    e = rng.integers(1, 32, v.size, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    want = (v >> e) + ((v & mask) > ((mask >> 1) + (v < 0)))
+    y = np.clip(v + (v >> 63), I32_MIN, I32_MAX) >> (e - 1)
+    np.testing.assert_array_equal((y + 1) >> 1, want)

@@ -46,3 +46,25 @@ def test_m4_kernels_match_tflm(oracle, depthwise: bool, over: dict) -> None:
     assert run.status == 0
     got = np.frombuffer(run.output, np.int8).reshape(want.shape)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed,same_scale,act", [(1, False, "NONE"), (2, True, "RELU"), (3, False, "RELU6")])
+def test_m4_same_shape_add_matches_tflm(oracle, seed: int, same_scale: bool, act: str) -> None:
+    from fixtures_tflite_ops import OpSpec, T, options
+    from test_runtime_ops import ACTS
+
+    rng = np.random.default_rng(seed)
+    shape = (1, 5, 7, 8)
+    sa = float(np.float32(rng.uniform(0.005, 0.2)))
+    sb = sa if same_scale else float(np.float32(rng.uniform(0.005, 0.2)))  # equal scales: input shifts 0
+    za, zb, zy = (int(v) for v in rng.integers(-128, 128, 3))
+    x, y = (rng.integers(-128, 128, shape, dtype=np.int8) for _ in range(2))
+    # the bench feeds one input, so the second operand is a constant of the same shape
+    spec = OpSpec("ADD", [T(shape, scale=[sa], zero_point=[za]), T(shape, scale=[sb], zero_point=[zb], data=y)],
+                  [T(shape, scale=[float(np.float32(rng.uniform(0.01, 0.3)))], zero_point=[zy])],
+                  options("AddOptions", fusedActivationFunction=ACTS[act]), "AddOptions")
+    model = build(spec)
+    want = oracle.run(model, [x], 1)[0]
+    run = run_image(compile_image(model).image, x.tobytes())
+    assert run.status == 0
+    np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want)

@@ -36,12 +36,53 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
   return TOR_OK;
 }
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* SRDHM(v, m) for m >= 0 and |v| < 2^30: SMMULR of 2v (no saturation case, no 64-bit add). */
+static inline __attribute__((always_inline)) int32_t add_srdhm(int32_t v, int32_t m) {
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"((int32_t)((uint32_t)v << 1)), "r"(m));
+  return r;
+}
+/* RoundingDivideByPOT(v, e) for e >= 1: floor((sat(v - (v < 0)) / 2^(e-1) + 1) / 2). */
+static inline __attribute__((always_inline)) int32_t add_rdbypot(int32_t v, int32_t e) {
+  return ((__qadd(v, v >> 31) >> (e - 1)) + 1) >> 1;
+}
+
+/* ADD of two same-shape tensors on Cortex-M4, equal to the generic loop below when both
+ * input shifts are <= 0 and the output shift <= -1, all multipliers >= 0 (checked by the
+ * caller): the scaled inputs stay below 2^29 and their sum below 2^30, so every
+ * SaturatingRoundingDoublingHighMul is one SMMULR and no saturation can happen. */
+static void add_same_shape(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, const tor_binary_params *p) {
+  const int32_t o1 = p->input1_offset, o2 = p->input2_offset, ls = p->left_shift;
+  const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
+  const int32_t e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
+  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
+  for (int32_t i = 0; i < n; i++) {
+    int32_t sx = add_srdhm((a[i] + o1) << ls, m1), sy = add_srdhm((b[i] + o2) << ls, m2);
+    if (e1) sx = add_rdbypot(sx, e1);
+    if (e2) sy = add_rdbypot(sy, e2);
+    const int32_t r = add_rdbypot(add_srdhm(sx + sy, mo), eo) + off;
+    out[i] = (int8_t)tor_clamp(r, lo, hi);
+  }
+}
+#endif
+
 tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul) {
   const tor_tensor *ta = &tor_tensors(image)[p->input1], *tb = &tor_tensors(image)[p->input2];
   const tor_tensor *to = &tor_tensors(image)[p->output];
   const int8_t *a = (const int8_t *)tor_data(image, arena, p->input1);
   const int8_t *b = (const int8_t *)tor_data(image, arena, p->input2);
   int8_t *out = (int8_t *)tor_data(image, arena, p->output);
+#if defined(__ARM_FEATURE_DSP)
+  if (!is_mul && p->left_shift >= 0 && p->left_shift <= 20 && p->input1_shift <= 0 && p->input2_shift <= 0 &&
+      p->output_shift <= -1 && p->input1_multiplier >= 0 && p->input2_multiplier >= 0 &&
+      p->output_multiplier >= 0 && tor_elems(ta) == tor_elems(to) && tor_elems(tb) == tor_elems(to)) {
+    add_same_shape(a, b, out, tor_elems(to), p);
+    return TOR_OK;
+  }
+#endif
   int64_t sa[4], sb[4]; /* strides, 0 along broadcast dims */
   int64_t ra = 1, rb = 1;
   for (int d = 3; d >= 0; d--) {
