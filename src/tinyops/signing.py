@@ -27,6 +27,7 @@ PUBLIC_NAME = "signing.pub"
 CHAIN_NAME = "chain.json"
 NEXT_NAME = "signing.key.next"  # a rotation in progress (new key written, not yet current)
 ROTATION_DOMAIN = b"tinyops-key-rotation/1\n"
+DEVICE_LINK_DOMAIN = b"tinyops-key-link/1\n"  # the same link in bytes, for firmware (no JSON there)
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,11 @@ def _link_body(link: dict) -> bytes:
     return ROTATION_DOMAIN + canonical_json({k: link[k] for k in ("key", "previous", "generation", "rotated_at")})
 
 
+def device_link_body(previous_hex: str, key_hex: str, generation: int) -> bytes:
+    """What a link signs for microcontrollers: previous key, new key, generation (u32 LE)."""
+    return DEVICE_LINK_DOMAIN + bytes.fromhex(previous_hex) + bytes.fromhex(key_hex) + generation.to_bytes(4, "little")
+
+
 def read_chain(key_dir: Path) -> list[dict]:
     """Every rotation link of this workspace, oldest first ([] before the first rotation)."""
     try:
@@ -198,6 +204,7 @@ def rotate_keys(key_dir: Path, rotated_at: str) -> dict:
     link = {"key": _raw_public(new.public_key()).hex(), "previous": old_pub, "generation": len(chain) + 1,
             "rotated_at": rotated_at}
     link["signature"] = old.sign(_link_body(link)).hex()
+    link["device_signature"] = old.sign(device_link_body(old_pub, link["key"], link["generation"])).hex()
     _write_private(key_dir / NEXT_NAME, new)
     _write_chain(key_dir, [*chain, link])  # the commit point
     _finish_rotation(key_dir)

@@ -7,6 +7,7 @@ import hashlib
 
 from fixtures_boards import boards, firmware_bins  # noqa: F401
 from fixtures_fleet import Fleet, fleet, fleet_template  # noqa: F401
+from tinyops.devices import keys
 from tinyops.devices.serial.device import device_info
 from tinyops.fleet import api, enroll
 from tinyops.fleet.rollout import Strategy
@@ -28,7 +29,10 @@ def test_gateway_flashes_the_mcu_and_reports_it(fleet: Fleet, boards) -> None:
     r = api.rollout_build(fleet.ws, mcu_build, "mcus", Strategy(canary_pct=100, health_timeout_s=90))
     assert r.state == "completed", (r.message, [d.reason for d in r.devices], pi.log_text())
     img = fleet.bundle("mcu").files["model.img"]
-    assert device_info(board.url).active_sha256 == hashlib.sha256(img).hexdigest()
+    info = device_info(board.url)
+    assert info.active_sha256 == hashlib.sha256(img).hexdigest()
+    # the build's signed ticket went with it: the MCU now pins the workspace key itself
+    assert info.trust["key_pinned"] and info.trust["key_prefix"] == keys.show(fleet.ws)["public_key"][:16]
     st = api.status(fleet.ws, "mcus")
     assert st["devices"][0]["device"] == "mcu-1" and st["devices"][0]["build"] == mcu_build
     assert devices.get(fleet.ws, "mcu-1").reported["gateway"] == "pi-1"

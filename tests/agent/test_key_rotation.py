@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from fixtures_fleet import Fleet, fleet, fleet_template, resign  # noqa: F401
-from tinyops import signing
+from tinyops import integrity, signing
+from tinyops.devices import bundle, tickets
 from tinyops.agent.trust import KeyTrust, RetiredKey
 from tinyops.errors import SignatureError
 from tinyops.fleet import broker, deployments, topics
@@ -87,6 +88,10 @@ def test_rotation_is_followed_and_the_retired_key_is_refused(fleet: Fleet, tmp_p
     info = json.loads(r.stdout)
     assert info["previous"] == old_pub and info["public_key"] != old_pub and v2.build in info["resigned_builds"]
     assert not (fleet.ws.path("keys") / signing.PRIVATE_NAME).read_bytes() == (stolen / signing.PRIVATE_NAME).read_bytes()
+
+    mcu = load_bundle(fleet.ws, fleet.builds["mcu"])  # an MCU build: its image ticket is re-signed too
+    assert tickets.parse(mcu.files[tickets.FILE])["key"] == info["public_key"]
+    assert bundle.verify(fleet.ws, mcu.build).ok and integrity.fsck(fleet.ws).problems == []
 
     publish(fleet.ws, v2.build)  # the broker's copy has the old signature: republished with the chain
     desire(v2.build)

@@ -41,8 +41,8 @@ class Gateway:
         self.known = self._load("builds.json") or {}  # image sha256 -> build id (the MCU only knows hashes)
         self.last_update = self._load("last_update.json")
         self.info: dict[str, Any] | None = None
-        # Anti-rollback for the MCU is enforced here, by the gateway: the firmware
-        # itself does not check security versions.
+        # Anti-rollback for the MCU is enforced twice: here, and by the firmware itself
+        # from the build's signed image ticket (firmware/PROTOCOL.md, "Trust").
         self.gate = DesiredGate(self.state_dir, self.device, agent.trust)
         self.refused_desired: dict[str, Any] | None = None
 
@@ -150,6 +150,7 @@ class Gateway:
     def _flash(self) -> None:
         import hashlib
 
+        from tinyops.devices import tickets
         from tinyops.devices.serial.flash import flash_image, load_golden
 
         d = self.download
@@ -160,10 +161,19 @@ class Gateway:
         gin, gout = load_golden(files["golden.npz"]) if "golden.npz" in files else (None, None)
         self.known[hashlib.sha256(files["model.img"]).hexdigest()] = d.build
         self._save("builds.json", self.known)
+        # The MCU checks the signed ticket itself (pinned key, security floor); a rollback
+        # brings its own ticket, signed into the desired message.
+        ticket = files.get(tickets.FILE)
+        if (self.desired or {}).get("rollback") and (self.desired or {}).get("image_ticket"):
+            ticket = bytes.fromhex(str(self.desired["image_ticket"]))
+        chain = d.envelope.chain if d.envelope else []
         try:
-            rep = flash_image(self.cfg.port, files["model.img"], gin, gout)
+            rep = flash_image(self.cfg.port, files["model.img"], gin, gout, ticket=ticket, links=tickets.links(chain))
         except TinyOpsError as e:
-            self._finish(d.build, "error", code="flash_failed", reason=str(e))
+            text = str(e)
+            code = ("rollback_refused" if "below the device's floor" in text else
+                    "untrusted_key" if "does not trust" in text else "flash_failed")
+            self._finish(d.build, "error", code=code, reason=text)
             return
         ok = rep.activated and rep.self_test in ("pass", "skipped")
         if ok:

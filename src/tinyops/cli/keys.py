@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tinyops.devices import keys
+from tinyops.devices import keys, rotation
 from tinyops.cli.common import echo_json, json_option, open_workspace
 
 
@@ -63,7 +63,7 @@ def rotate_cmd(ctx: click.Context, as_json: bool) -> None:
     Example:
       tinyops keys rotate
     """
-    info = keys.rotate(open_workspace(ctx))
+    info = rotation.rotate(open_workspace(ctx))
     if as_json:
         echo_json(info)
         return

@@ -20,7 +20,7 @@ from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
 from tinyops.registry import _rows, builds, variants
 from tinyops.devices import (codegen, feature_build, fit, golden, keys, profiles, runtime_choice, tflm_build,
-                             tflm_probe)
+                             tflm_probe, tickets)
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -108,6 +108,8 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
         inputs["tflm_arena"] = "cortex-m4"
     if profile.runtime != base.runtime:
         inputs["runtime"] = profile.runtime
+    if profile.is_mcu:  # the image carries its signed ticket (firmware key pinning and anti-rollback)
+        inputs["image_ticket"] = 1
     bid = build_id(inputs)
     key = keys.ensure(ws)
     existing = builds.find(ws, bid)
@@ -116,6 +118,8 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
         return BuildResult(existing, False, manifest, report, False, key["public_key"])
 
     files, manifest_extra, notes = _bundle_files(ws, profile, v, tflite, fp, golden_count)
+    if "model.img" in files:
+        files[tickets.FILE] = tickets.make(keys.key_dir(ws), files["model.img"], v.name, v.version)
     model = tflite_file.read(tflite)
     manifest = {
         "format": FORMAT, "build": bid, "model": v.model_ref, "variant": v.quant, "profile": profile.id,

@@ -48,28 +48,6 @@ def chain(ws: Workspace) -> list[dict[str, Any]]:
     return signing.read_chain(key_dir(ws))
 
 
-def rotate(ws: Workspace) -> dict[str, Any]:
-    """Replace the signing key by a new one signed by it, and re-sign every build with it.
-
-    Devices pinned to any earlier key accept the new one through the chain (sent with
-    every desired message and build envelope) and then refuse the old one. The manifests
-    are unchanged, so build ids stay; only ``manifest.sig`` changes (republishing is
-    automatic: `fleet publish`/`rollout` find the broker's copy stale)."""
-    from tinyops.registry import _rows, builds
-
-    old = signing.public_key_hex(key_dir(ws))
-    link = signing.rotate_keys(key_dir(ws), _rows.now_iso())
-    resigned = []
-    for b in builds.list_builds(ws):
-        mbytes = builds.file_bytes(ws, b, "manifest.json")
-        sig = ws.blobs.put_bytes(signing.sign(key_dir(ws), mbytes))
-        builds.replace_file(ws, b.id, "manifest.sig", sig)
-        resigned.append(b.id)
-    return {"previous": old, "previous_fingerprint": fingerprint(old), "public_key": link["key"],
-            "fingerprint": fingerprint(link["key"]), "generation": link["generation"],
-            "rotated_at": link["rotated_at"], "resigned_builds": resigned}
-
-
 def export_public(ws: Workspace, dest: str | Path) -> dict[str, Any]:
     """Write the public key as one line of hex to DEST (what a device or agent config pins)."""
     pub = signing.public_key_hex(key_dir(ws))

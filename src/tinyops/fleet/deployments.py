@@ -42,4 +42,27 @@ def message(ws: Workspace, device: str, build: str | None, rollout: int | None, 
             rollback: bool = False, ttl_s: float = DEFAULT_TTL_S) -> tuple[str, bytes]:
     """(topic, payload) of a signed desired message for ``device``."""
     b = body(device, build, rollout, set_at, rollback=rollback, ttl_s=ttl_s)
+    if rollback and build:
+        ticket = rollback_ticket(ws, build)
+        if ticket:
+            b["image_ticket"] = ticket.hex()
     return topics.desired(device), signing.sign_deployment(keys.key_dir(ws), b)
+
+
+def rollback_ticket(ws: Any, build: str) -> bytes | None:
+    """For a build with a microcontroller image: its ticket with the rollback flag, which the
+    firmware needs to go below its security floor (a gateway cannot sign one)."""
+    import json
+
+    from tinyops.devices import tickets
+    from tinyops.errors import NotFoundError
+    from tinyops.registry import builds
+
+    try:
+        row = builds.get(ws, build)
+    except NotFoundError:
+        return None
+    if "model.img" not in row.files:
+        return None
+    manifest = json.loads(builds.file_bytes(ws, row, "manifest.json"))
+    return tickets.for_manifest(keys.key_dir(ws), builds.file_bytes(ws, row, "model.img"), manifest, rollback=True)

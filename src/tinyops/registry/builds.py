@@ -129,6 +129,8 @@ def replace_file(ws: Workspace, build_id: str, name: str, sha256: str) -> None:
         build = get(ws, build_id)
         files = {**build.files, name: sha256}
         db.execute("UPDATE builds SET files=? WHERE id=?", [_rows.dumps(dict(sorted(files.items()))), build.id])
+        if name == "manifest.json":
+            db.execute("UPDATE builds SET manifest_sha256=? WHERE id=?", [sha256, build.id])
 
 
 def file_bytes(ws: Workspace, build: Build, name: str) -> bytes:

@@ -89,8 +89,13 @@ def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
                 golden_outputs: np.ndarray | None = None, *, trace: TraceFn | None = None,
                 progress: Callable[[int, int], None] | None = None, rollback_on_failure: bool = True,
                 link_kwargs: dict[str, Any] | None = None,
-                reconnect_attempts: int = RECONNECT_ATTEMPTS) -> FlashReport:
-    """Transfer, verify, activate and self-test one model image."""
+                reconnect_attempts: int = RECONNECT_ATTEMPTS, ticket: bytes | None = None,
+                links: bytes = b"") -> FlashReport:
+    """Transfer, verify, activate and self-test one model image.
+
+    ``ticket``: the image's signed ticket (``model.img.ticket`` of a build, or a rollback
+    ticket), with ``links`` (:func:`tinyops.devices.tickets.links`) after a key rotation; a
+    device that pins a key refuses to activate an image without one."""
     if not image:
         raise InputError("the model image is empty", hint="rebuild it with `tinyops build` or `tinyops compile`")
     t0 = time.monotonic()
@@ -100,6 +105,8 @@ def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
     with link:
         sha = hashlib.sha256(image).hexdigest()
         already = info.active_sha256 == sha
+        if ticket and not already:
+            ops.authorize(link, ticket, links)
         slot = info.active_slot if already else ops.activate(link, result.slot)
         after = ops.info(link)
         activated = after.active_sha256 == sha

@@ -23,6 +23,12 @@ def activate(link: Link, slot: int = protocol.SLOT_NONE) -> int:
     return reply.body[0]
 
 
+def authorize(link: Link, ticket: bytes, links: bytes = b"") -> None:
+    """Hand the device the signed ticket of the image about to be activated (and the key
+    links from the key it pins); it verifies them with Ed25519 before ACTIVATE may use them."""
+    link.request(protocol.AUTHORIZE, ticket + links, timeout_s=link.slow_timeout_s)
+
+
 def rollback(link: Link) -> int:
     reply = link.request(protocol.ROLLBACK, timeout_s=link.slow_timeout_s)
     return reply.body[0]

@@ -14,9 +14,9 @@ from tinyops.devices.serial.framing import Fields, layout
 
 PROTOCOL_VERSION = 1
 
-INFO, BEGIN, DATA, END, ACTIVATE, ROLLBACK, RUN, STATS, RESET = range(1, 10)
+INFO, BEGIN, DATA, END, ACTIVATE, ROLLBACK, RUN, STATS, RESET, AUTHORIZE = range(1, 11)
 COMMAND_NAMES = {INFO: "INFO", BEGIN: "BEGIN", DATA: "DATA", END: "END", ACTIVATE: "ACTIVATE",
-                 ROLLBACK: "ROLLBACK", RUN: "RUN", STATS: "STATS", RESET: "RESET"}
+                 ROLLBACK: "ROLLBACK", RUN: "RUN", STATS: "STATS", RESET: "RESET", AUTHORIZE: "AUTHORIZE"}
 
 OK = 0
 OFFSET = 7
@@ -42,7 +42,13 @@ STATUS_MESSAGES = {
     15: "image kind not supported by this firmware",
     16: "input size does not match the model",
     17: "inference failed",
+    18: "the image ticket or a key link does not verify",
+    19: "the ticket is signed by a key this device does not trust (retired or foreign)",
+    20: "this device pins a signing key: the image needs its signed ticket (AUTHORIZE)",
+    21: "security version below the device's floor for this model line; only a signed rollback may lower it",
 }
+NOT_AUTHORISED = 20
+ROLLBACK_REFUSED = 21
 # Runtime status codes (firmware/runtime/tinyops_rt.h), for IMAGE_INVALID and RUN_FAILED.
 RUNTIME_MESSAGES = {
     1: "null pointer", 2: "image truncated", 3: "not a tinyops model image", 4: "unknown image format version",
@@ -77,6 +83,7 @@ BEGIN_BODY, BEGIN_REPLY_BODY = layout(BEGIN_FIELDS), layout(BEGIN_REPLY_FIELDS)
 DATA_BODY, DATA_REPLY_BODY = layout(DATA_FIELDS), layout(DATA_REPLY_FIELDS)
 RUN_BODY, RUN_REPLY_BODY = layout(RUN_FIELDS), layout(RUN_REPLY_FIELDS)
 STATS_BODY = layout(STATS_FIELDS)
+TRUST_TAIL = struct.Struct("<BHB8sII")  # flags, key generation (24 bits), key prefix, version, floor
 SLOT_COUNT = 2
 
 
@@ -109,6 +116,7 @@ class DeviceInfo:
     slots: list[SlotInfo] = field(default_factory=list)
     runtime: str = "tinyops-c"      # the firmware's model runtime (INFO's tail; older firmware: tinyops-c)
     runtime_ops: list[str] = field(default_factory=list)  # builtin ops it was built with; [] = tinyops-c's own
+    trust: dict[str, Any] = field(default_factory=dict)  # pinned key, security version and floor (INFO's last tail)
 
     @property
     def active_sha256(self) -> str | None:
@@ -139,9 +147,15 @@ def parse_info(body: bytes) -> DeviceInfo:
         pos += 1 + rlen
         (olen,) = struct.unpack_from("<H", body, pos)
         runtime_ops = body[pos + 2:pos + 2 + olen].decode("ascii", "replace").split()
+        pos += 2 + olen
+    trust: dict[str, Any] = {}
+    if len(body) >= pos + TRUST_TAIL.size:
+        flags, gen_lo, gen_hi, key8, version, floor = TRUST_TAIL.unpack_from(body, pos)
+        trust = {"key_pinned": bool(flags & 1), "ticketed": bool(flags & 2), "key_generation": gen_lo | (gen_hi << 16),
+                 "key_prefix": key8.hex() if flags & 1 else None, "security_version": version, "floor": floor}
     return DeviceInfo(proto, f"{major}.{minor}.{patch}", board, COUNTER_UNITS.get(unit, str(unit)),
                       None if active == SLOT_NONE else active, max_frame, max_chunk, rx_window, arena,
-                      slot_cap, boots, in_bytes, out_bytes, slots, runtime, runtime_ops)
+                      slot_cap, boots, in_bytes, out_bytes, slots, runtime, runtime_ops, trust)
 
 
 def begin_body(slot: int, size: int, sha256: bytes, kind: int = IMAGE_KIND_MODEL) -> bytes:

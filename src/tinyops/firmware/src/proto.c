@@ -7,6 +7,7 @@
 #include "hal.h"
 #include "model.h"
 #include "slots.h"
+#include "trust.h"
 
 int g_reset_requested;
 
@@ -89,6 +90,7 @@ static int cmd_info(void) {
     p += LEN_SLOT;
   }
   p += model_runtime_info(p, (uint32_t)BODY_CAP - (uint32_t)(p - BODY));
+  p += trust_info(p, (uint32_t)BODY_CAP - (uint32_t)(p - BODY));
   g_body_len = (uint32_t)(p - BODY);
   return ST_OK;
 }
@@ -144,11 +146,16 @@ static int cmd_end(uint32_t n) {
   return st;
 }
 
-/* Make `slot` the running model, then write its commit record last. */
-static int switch_to(uint8_t slot) {
+/* Make `slot` the running model, then write its commit record last. The trust
+ * check comes first: a refused image is never even loaded. */
+static int switch_to(uint8_t slot, int fresh) {
   uint8_t previous = g_active_slot, code = 0;
-  int st = model_activate_slot(slot, &code);
-  if (st == ST_OK) st = slots_commit(slot);
+  fw_trust trust;
+  int st = trust_check_switch(slot, fresh, &trust);
+  if (st != ST_OK) return st;
+  st = model_activate_slot(slot, &code);
+  if (st == ST_OK) st = slots_commit(slot, &trust);
+  if (st == ST_OK) trust_clear_pending();
   if (st != ST_OK) {
     uint8_t ignored;
     BODY[0] = code;
@@ -169,7 +176,7 @@ static int cmd_activate(const uint8_t *b, uint32_t n) {
   if (slot >= SLOT_COUNT) return ST_BAD_SLOT;
   if (slot == g_active_slot) { BODY[0] = slot; g_body_len = 1; return ST_OK; }
   if (g_slots[slot].state != SLOT_COMPLETE && g_slots[slot].state != SLOT_COMMITTED) return ST_NOT_VERIFIED;
-  st = switch_to(slot);
+  st = switch_to(slot, g_slots[slot].state == SLOT_COMPLETE);
   if (st == ST_OK) { g_counters.activations++; g_transfer_slot = SLOT_NONE; }
   return st;
 }
@@ -180,7 +187,7 @@ static int cmd_rollback(uint32_t n) {
   if (n != 0) return ST_BAD_LENGTH;
   other = g_active_slot == SLOT_NONE ? SLOT_NONE : (uint8_t)(1u - g_active_slot);
   if (other == SLOT_NONE || g_slots[other].state != SLOT_COMMITTED) return ST_NO_ROLLBACK;
-  st = switch_to(other);
+  st = switch_to(other, 0);
   if (st == ST_OK) g_counters.rollbacks++;
   return st;
 }
@@ -256,6 +263,7 @@ void proto_handle_frame(const uint8_t *f, uint32_t len) {
     case CMD_RUN: st = cmd_run(f + LEN_REQ, body_len); break;
     case CMD_STATS: st = cmd_stats(f + LEN_REQ, body_len); break;
     case CMD_RESET: st = ST_OK; g_reset_requested = 1; break;
+    case CMD_AUTHORIZE: st = trust_authorize(f + 3, body_len); break;
     default: st = ST_BAD_COMMAND; g_counters.unknown_commands++; break;
   }
   g_reply[OFF_REP_CMD] = (uint8_t)(f[OFF_REQ_CMD] | CMD_REPLY);

@@ -11,7 +11,7 @@
 
 #define HEADER_MAGIC 0x484c5354u /* "TSLH" */
 #define COMMIT_MAGIC 0x544d4354u /* "TCMT" */
-#define RECORD_BYTES 64u
+#define RECORD_BYTES 256u
 #define RECORDS_PER_PAGE (HAL_FLASH_PAGE / RECORD_BYTES)
 #define MARKS_OFFSET 256u /* progress marks inside the header page */
 #define BLOCK HAL_FLASH_PAGE
@@ -31,9 +31,12 @@ typedef struct {
 typedef struct {
   uint32_t magic, generation, slot, size, image_crc;
   uint8_t sha256[32];
-  uint32_t reserved[2];
-  uint32_t crc; /* over the 60 bytes above */
+  fw_trust trust;
+  uint8_t reserved[RECORD_BYTES - 56u - sizeof(fw_trust)];
+  uint32_t crc; /* over the bytes above */
 } commit_record;
+
+typedef char record_fits_its_place[sizeof(commit_record) == RECORD_BYTES ? 1 : -1];
 
 fw_slot g_slots[SLOT_COUNT];
 
@@ -78,6 +81,7 @@ static void scan_one(uint8_t s) {
       continue;
     best_gen = r.generation;
     sl->image_crc = r.image_crc;
+    sl->trust = r.trust;
   }
   if (best_gen) {
     sl->generation = best_gen;
@@ -215,7 +219,7 @@ int slots_read_verified(uint8_t s, uint8_t *buf, uint32_t cap) {
   return ST_OK;
 }
 
-int slots_commit(uint8_t s) {
+int slots_commit(uint8_t s, const fw_trust *trust) {
   fw_slot *sl = &g_slots[s];
   commit_record r;
   if (sl->records >= RECORDS_PER_PAGE) {
@@ -231,11 +235,13 @@ int slots_commit(uint8_t s) {
   r.size = sl->size;
   r.image_crc = sl->image_crc;
   memcpy(r.sha256, sl->sha256, 32);
+  r.trust = *trust;
   r.crc = fw_crc32(0, &r, offsetof(commit_record, crc));
   sl->records++;
   if (hal_flash_write(commit_page(s) + (sl->records - 1u) * RECORD_BYTES, &r, sizeof r))
     return ST_FLASH;
   sl->generation = r.generation;
+  sl->trust = *trust;
   sl->state = SLOT_COMMITTED;
   return ST_OK;
 }

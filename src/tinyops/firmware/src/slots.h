@@ -1,7 +1,8 @@
 /* A/B model slots in flash with commit records written last.
  *
  * Layout (offsets in the HAL flash region, pages of HAL_FLASH_PAGE bytes):
- *   page 0          commit log of slot 0 (append-only 64-byte records)
+ *   page 0          commit log of slot 0 (append-only 256-byte records; each carries
+ *                   the trust state: pinned key, security version, floors)
  *   page 1          commit log of slot 1
  *   slot 0 header   one page: header (size, sha256, kind, CRC) + progress marks
  *   slot 0 data     FW_SLOT_CAPACITY bytes
@@ -12,6 +13,8 @@
 #define TINYOPS_SLOTS_H
 
 #include <stdint.h>
+
+#include "trust.h"
 
 #define SLOT_COUNT 2
 #define SLOT_NONE 0xFFu
@@ -35,6 +38,7 @@ typedef struct {
   uint32_t image_crc;
   uint32_t records; /* commit records used in the slot's log page */
   uint8_t sha256[32];
+  fw_trust trust; /* from the newest valid commit record */
 } fw_slot;
 
 extern fw_slot g_slots[SLOT_COUNT];
@@ -52,8 +56,8 @@ int slots_finish(uint8_t slot); /* END: recompute sha256 over flash */
 
 /* Read a slot's image into buf and check size, CRC (if known) and sha256. */
 int slots_read_verified(uint8_t slot, uint8_t *buf, uint32_t cap);
-/* Append a commit record with generation = newest + 1. Written last. */
-int slots_commit(uint8_t slot);
+/* Append a commit record with generation = newest + 1, carrying `trust`. Written last. */
+int slots_commit(uint8_t slot, const fw_trust *trust);
 uint32_t slots_newest_generation(void);
 
 #endif
