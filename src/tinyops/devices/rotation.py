@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinyops import signing
 from tinyops.devices import keys, tickets
 from tinyops.devices.build import manifest_bytes
 from tinyops.registry import _rows, builds
 
+if TYPE_CHECKING:
+    from tinyops.workspace import Workspace
 
-def _resign(ws: Any, b: builds.Build) -> None:
+
+def _resign(ws: Workspace, b: builds.Build) -> None:
     kd = keys.key_dir(ws)
     mbytes = builds.file_bytes(ws, b, "manifest.json")
     if tickets.FILE in b.files and "model.img" in b.files:
@@ -33,7 +36,7 @@ def _resign(ws: Any, b: builds.Build) -> None:
     builds.replace_file(ws, b.id, "manifest.sig", ws.blobs.put_bytes(signing.sign(kd, mbytes)))
 
 
-def rotate(ws: Any) -> dict[str, Any]:
+def rotate(ws: Workspace) -> dict[str, Any]:
     """Replace the signing key (the old private key is destroyed) and re-sign every build."""
     old = signing.public_key_hex(keys.key_dir(ws))
     link = signing.rotate_keys(keys.key_dir(ws), _rows.now_iso())

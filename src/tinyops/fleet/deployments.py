@@ -49,7 +49,7 @@ def message(ws: Workspace, device: str, build: str | None, rollout: int | None, 
     return topics.desired(device), signing.sign_deployment(keys.key_dir(ws), b)
 
 
-def rollback_ticket(ws: Any, build: str) -> bytes | None:
+def rollback_ticket(ws: Workspace, build: str) -> bytes | None:
     """For a build with a microcontroller image: its ticket with the rollback flag, which the
     firmware needs to go below its security floor (a gateway cannot sign one)."""
     import json
