@@ -1,5 +1,5 @@
 """The element-wise and reduction ops added after the first 19 (RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV, SUM, REDUCE_MAX,
+HARD_SWISH, EXP (against LiteRT: TFLM has no int8 EXP), SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV, SUM, REDUCE_MAX,
 ARG_MAX, ARG_MIN), with random shapes, broadcasting and quantization, give exactly
 TFLite Micro's output (hypothesis; single-op models built per example)."""
 
@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, options
+from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
 from hypothesis import given
 from hypothesis import strategies as st
 from test_runtime_ops import ACTS, EXAMPLES, _act_q, _int8, _rng, check
+
+from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,19 @@ def test_div_every_dividend(oracle, as_, bs, ratio, act, seed) -> None:
     b = _int8(rng, (16, 16))
     b[rng.random((16, 16)) < 0.1] = b_q["zero_point"][0]
     check(oracle, spec, [np.arange(-128, 128, dtype=np.int8).reshape(16, 16), b])
+
+
+@EXAMPLES
+@given(SCALES, st.floats(0.002, 0.5), st.integers(0, 2**31))
+def test_exp_matches_litert(scale, out_scale, seed) -> None:
+    """int8 EXP: TFLM runs float EXP only, so the reference is LiteRT's int8 kernel
+    (a table built in float32), on every input value."""
+    from tinyops.runtimes import open_runtime
+
+    rng = _rng(seed)
+    spec = OpSpec("EXP", [T((1, 256), **_q(scale, int(rng.integers(-128, 128))))],
+                  [T((1, 256), **_q(out_scale, int(rng.integers(-128, 128))))])
+    model, x = build(spec), np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    with open_runtime("litert", model) as ref:
+        want = ref.run(x)
+    np.testing.assert_array_equal(NativeRuntime(model).run_all([x])[0], want)

@@ -23,6 +23,11 @@ static int32_t div_rdbypot(int32_t x, int exponent) {
   return (x >> (exponent & 31)) + ((x & mask) > threshold ? 1 : 0);
 }
 
+/* One out-of-line copy: these ops are not the hot path, flash is (-Os keeps ~0.4 KB). */
+static __attribute__((noinline)) int32_t mbqm(int32_t x, int32_t multiplier, int shift) {
+  return tor_mbqm(x, multiplier, shift);
+}
+
 static int leading_sign_bits(int32_t x) { /* __builtin_clrsb; 31 for 0 */
   return tor_clz32((uint32_t)(x < 0 ? ~x : x)) - 1;
 }
@@ -49,15 +54,15 @@ static int32_t element(const tor_binary_params *p, uint32_t code, int32_t a, int
     case TOR_OP_MAXIMUM: return a > b ? a : b;
     case TOR_OP_MINIMUM: return a < b ? a : b;
     case TOR_OP_PRELU:
-      if (x >= 0) return tor_mbqm(x, p->input1_multiplier, p->input1_shift) + p->output_offset;
-      return tor_mbqm(x * y, p->input2_multiplier, p->input2_shift) + p->output_offset;
+      if (x >= 0) return mbqm(x, p->input1_multiplier, p->input1_shift) + p->output_offset;
+      return mbqm(x * y, p->input2_multiplier, p->input2_shift) + p->output_offset;
     case TOR_OP_DIV: return quotient(p, x, y);
     default: { /* SUB, SQUARED_DIFFERENCE */
-      const int32_t sx = tor_mbqm(x * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
-      const int32_t sy = tor_mbqm(y * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
+      const int32_t sx = mbqm(x * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
+      const int32_t sy = mbqm(y * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
       const int32_t d = (int32_t)((uint32_t)sx - (uint32_t)sy);
-      if (code == TOR_OP_SUB) return tor_mbqm(d, p->output_multiplier, p->output_shift) + p->output_offset;
-      return tor_mbqm((int32_t)((uint32_t)d * (uint32_t)d), p->output_multiplier, p->output_shift) + p->output_offset;
+      if (code == TOR_OP_SUB) return mbqm(d, p->output_multiplier, p->output_shift) + p->output_offset;
+      return mbqm((int32_t)((uint32_t)d * (uint32_t)d), p->output_multiplier, p->output_shift) + p->output_offset;
     }
   }
 }

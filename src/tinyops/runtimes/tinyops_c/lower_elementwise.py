@@ -26,6 +26,8 @@ def lower_lut(ctx: Context, op: Operator) -> None:
         table = lut.relu(_qp(x), _qp(out))
     elif op.opcode == "RELU6":
         table = lut.relu6(_qp(x))
+    elif op.opcode == "EXP":
+        table = lut.exp(_qp(x), _qp(out))
     elif op.opcode == "LEAKY_RELU":
         table = lut.leaky_relu(_qp(x), _qp(out), op.options["alpha"])
     else:
@@ -81,7 +83,7 @@ def lower_binary2(ctx: Context, op: Operator) -> None:
 
 
 LOWERING: dict[str, Callable[[Context, Operator], None]] = {
-    "RELU": lower_lut, "RELU6": lower_lut, "LEAKY_RELU": lower_lut, "HARD_SWISH": lower_lut,
+    "RELU": lower_lut, "RELU6": lower_lut, "LEAKY_RELU": lower_lut, "HARD_SWISH": lower_lut, "EXP": lower_lut,
     "SUB": lower_binary2, "PRELU": lower_binary2, "MAXIMUM": lower_binary2, "MINIMUM": lower_binary2,
     "SQUARED_DIFFERENCE": lower_binary2, "DIV": lower_binary2,
 }

@@ -4,6 +4,10 @@ runtime's LUT op is one load per element and bit-exact by construction."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
 import numpy as np
 
 from tinyops.errors import ModelError
@@ -128,4 +132,25 @@ def hard_swish(in_q: tuple[float, int], out_q: tuple[float, int], where: str) ->
         out = _wrap(_tdiv(ab, 1 << 15), 16) if not (r == pre == I16_MIN) else I16_MAX
         out = _wrap(rdbypot(out, -oe, 16), 16)
         return _wrap(out + yz, 16)
+    return _table(fn)
+
+
+def _expf() -> Callable[[float], float]:
+    """The C library's expf: what LiteRT's std::exp(float) calls (numpy's float32 exp
+    may differ in the last bit)."""
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    libm.expf.restype, libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    return libm.expf
+
+
+def exp(in_q: tuple[float, int], out_q: tuple[float, int]) -> bytes:
+    """int8 EXP as LiteRT's LUTPopulate computes it, in float32 (TFLM has float EXP only)."""
+    (xs, xz), (ys, yz) = in_q, out_q
+    expf, inv = _expf(), f32(1) / f32(ys)
+
+    def fn(v: int) -> int:
+        t = float(f32(expf(float(f32(xs) * f32(v - xz)))) * inv)
+        if not t < 2**31:  # huge or inf (exp is positive): saturates, as in LiteRT
+            return I32_MAX
+        return int(f32(round_away(t)) + f32(yz))
     return _table(fn)
