@@ -159,14 +159,47 @@ static inline void rq_init(requant_t *r, int32_t n, int64_t bound) {
 }
 
 #if defined(__ARM_FEATURE_DSP)
-static inline __attribute__((always_inline)) uint32_t rq_lane(int32_t acc, int32_t m, int32_t s, int32_t off2) {
-  int32_t a;
-  __asm__("smmulr %0, %1, %2" : "=r"(a) : "r"((int32_t)((uint32_t)acc << 1)), "r"(m));
-  a = __qadd(a, a >> 31);
-  a = (a >> (~s)) + off2;
-  int32_t v;
-  __asm__("ssat %0, #8, %1, asr #1" : "=r"(v) : "r"(a));
-  return (uint32_t)v & 0xffu;
+/* Two lanes of the fast path: acc[0..1] with m[0..1], s[0..1] (word-aligned, one LDRD each)
+ * to two int8 in the low halfword (lane 0 in bits 0-7, lane 1 in bits 8-15). */
+#define TOR_RQ_LANE(a, m, s)                   \
+  "lsl %[" a "], %[" a "], #1\n\t"             \
+  "smmulr %[" a "], %[" a "], %[" m "]\n\t"    \
+  "asr %[t], %[" a "], #31\n\t"                \
+  "qadd %[" a "], %[" a "], %[t]\n\t"          \
+  "mvn %[" s "], %[" s "]\n\t"                 \
+  "asr %[" a "], %[" a "], %[" s "]\n\t"       \
+  "add %[" a "], %[" a "], %[off2]\n\t"        \
+  "ssat %[" a "], #8, %[" a "], asr #1\n\t"
+static inline __attribute__((always_inline)) uint32_t rq_pair(const int32_t *acc, const int32_t *m, const int32_t *s,
+                                                              int32_t off2) {
+  uint32_t a0, a1, m0, m1, s0, s1, t;
+  __asm__("ldrd %[a0], %[a1], [%[acc]]\n\t"
+          "ldrd %[m0], %[m1], [%[mp]]\n\t"
+          "ldrd %[s0], %[s1], [%[sp_]]\n\t" TOR_RQ_LANE("a0", "m0", "s0") TOR_RQ_LANE("a1", "m1", "s1")
+          "bfi %[a0], %[a1], #8, #8"
+          : [a0] "=&r"(a0), [a1] "=&r"(a1), [m0] "=&r"(m0), [m1] "=&r"(m1), [s0] "=&r"(s0), [s1] "=&r"(s1),
+            [t] "=&r"(t)
+          : [acc] "r"(acc), [mp] "r"(m), [sp_] "r"(s), [off2] "r"(off2)
+          : "memory");
+  return a0;
+}
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+/* The fast path for four channels: acc[0..3] with m[0..3], s[0..3] into o[0..3]. */
+static inline __attribute__((always_inline)) void rq4_fast(const int32_t *acc, const int32_t *m, const int32_t *s,
+                                                           int32_t off2, uint32_t lo4, uint32_t hi4, int8_t *o) {
+  const uint32_t lo = rq_pair(acc, m, s, off2), hi = rq_pair(acc + 2, m + 2, s + 2, off2);
+  uint32_t w, t;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(w) : "r"(lo), "r"(hi));
+  __asm__("ssub8 %[t], %[w], %[lo]\n\t"
+          "sel %[w], %[w], %[lo]\n\t"
+          "ssub8 %[t], %[w], %[hi]\n\t"
+          "sel %[w], %[hi], %[w]"
+          : [w] "+r"(w), [t] "=&r"(t)
+          : [lo] "r"(lo4), [hi] "r"(hi4)
+          : "cc");
+  __asm__("str %1, [%0]" : : "r"(o), "r"(w) : "memory"); /* unaligned STR is fine on M4 */
 }
 #endif
 
@@ -175,18 +208,7 @@ static inline __attribute__((always_inline)) void rq4(const requant_t *r, const 
   const int32_t *m = r->mult + oc, *s = r->shift + oc;
 #if defined(__ARM_FEATURE_DSP)
   if (r->fast) {
-    const int32_t off2 = r->off2;
-    uint32_t w = rq_lane(acc[0], m[0], s[0], off2) | rq_lane(acc[1], m[1], s[1], off2) << 8 |
-                 rq_lane(acc[2], m[2], s[2], off2) << 16 | rq_lane(acc[3], m[3], s[3], off2) << 24;
-    uint32_t t;
-    __asm__("ssub8 %[t], %[w], %[lo]\n\t"
-            "sel %[w], %[w], %[lo]\n\t"
-            "ssub8 %[t], %[w], %[hi]\n\t"
-            "sel %[w], %[hi], %[w]"
-            : [w] "+r"(w), [t] "=&r"(t)
-            : [lo] "r"(r->lo4), [hi] "r"(r->hi4)
-            : "cc");
-    __asm__("str %1, [%0]" : : "r"(o), "r"(w) : "memory"); /* unaligned STR is fine on M4 */
+    rq4_fast(acc, m, s, r->off2, r->lo4, r->hi4, o);
     return;
   }
 #endif
@@ -197,6 +219,20 @@ static inline __attribute__((always_inline)) void rq4(const requant_t *r, const 
 static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, int32_t oc, int32_t acc) {
   acc = tor_mbqm(acc, r->mult[oc], r->shift[oc]) + r->p->output_offset;
   return (int8_t)tor_clamp(acc, r->p->act_min, r->p->act_max);
+}
+
+/* rq4 over n (a multiple of 4) accumulators, with the constants in registers. */
+static __attribute__((noinline, unused)) void rq_block(const requant_t *r, const int32_t *acc, int32_t oc, int32_t n,
+                                                       int8_t *o) {
+#if defined(__ARM_FEATURE_DSP)
+  if (r->fast) {
+    const int32_t *m = r->mult + oc, *s = r->shift + oc, off2 = r->off2;
+    const uint32_t lo4 = r->lo4, hi4 = r->hi4;
+    for (int32_t k = 0; k < n; k += 4) rq4_fast(acc + k, m + k, s + k, off2, lo4, hi4, o + k);
+    return;
+  }
+#endif
+  for (int32_t k = 0; k < n; k++) o[k] = requant(r, oc + k, acc[k]);
 }
 
 /* Valid filter taps [lo, hi) along one axis for an output position starting at `origin`. */

@@ -125,10 +125,8 @@ static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int
   for (int32_t oc = 0; oc < OC; oc += 16) {
     const int32_t n = OC - oc < 16 ? OC - oc : 16;
     tor_dot2x2(ip, filt + oc * K, K, K >> 2, r->bias_eff + oc, acc0, acc1, n >> 1);
-    for (int32_t j = 0; j < n; j += 4) {
-      rq4(r, acc0 + j, oc + j, o + oc + j);
-      rq4(r, acc1 + j, oc + j, o + OC + oc + j);
-    }
+    rq_block(r, acc0, oc, n, o + oc);
+    rq_block(r, acc1, oc, n, o + OC + oc);
   }
 }
 #endif
