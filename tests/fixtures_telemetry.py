@@ -8,7 +8,6 @@ carries no model files, which telemetry and drift never read.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyops import timestamps
 from tinyops.monitor.window import WindowAccumulator
 from tinyops.registry import builds
 
@@ -51,7 +51,7 @@ def register_manifest_build(ws, manifest: dict) -> str:
     b = builds.Build(id=manifest["build"], model=manifest["model"], variant=manifest["variant"],
                      variant_sha256=hashlib.sha256(b"none").hexdigest(), profile=manifest["profile"],
                      runtime=manifest["runtime"], manifest_sha256=sha, files={"manifest.json": sha},
-                     created=dt.datetime.now(dt.timezone.utc).isoformat())
+                     created=timestamps.now())
     builds.register(ws, b)
     return b.id
 

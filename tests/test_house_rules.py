@@ -109,3 +109,45 @@ def test_workspace_parameters_are_typed() -> None:
     found = [f"{p.relative_to(REPO)}:{line}" for p in _sources() if p.suffix == ".py"
              for line in untyped_workspaces(p.read_text())]
     assert not found, "`ws` parameters not typed as Workspace:\n" + "\n".join(found)
+
+
+def _calls(fn: ast.AST) -> list[str]:
+    out = []
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Call):
+            f = n.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "atomic":
+                continue
+            out.append(f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else "")
+            if isinstance(f, ast.Attribute) and f.attr == "replace" and len(n.args) == 1 and not n.keywords \
+                    and not isinstance(n.args[0], ast.Constant):
+                out.append("path.replace")
+    return out
+
+
+def own_atomic_writers(source: str) -> list[int]:
+    """Functions that write a file and then rename it into place themselves."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            calls = _calls(node)
+            writes = {"write_text", "write_bytes", "fdopen", "open", "save", "dump"} & set(calls)
+            renames = {"path.replace", "rename"} & set(calls) or \
+                any(c == "replace" for c in calls) and "os" in ast.unparse(node) and "os.replace" in ast.unparse(node)
+            if writes and renames:
+                bad.append(node.lineno)
+    return bad
+
+
+def test_one_atomic_writer_and_one_clock() -> None:
+    assert own_atomic_writers("def f(p, tmp):\n    tmp.write_text('x')\n    tmp.replace(p)\n") == [1]
+    assert own_atomic_writers("def f(p):\n    atomic.write_text(p, 'x')\n    return s.replace('a', 'b')\n") == []
+    skip = {PKG / "atomic.py", PKG / "timestamps.py"}
+    folders = {PKG / "devices" / "bundle.py"}  # writes a whole folder, then renames the folder: all or nothing
+    writers = [f"{p.relative_to(REPO)}:{line}" for p in _sources() if p.suffix == ".py" and p not in skip | folders
+               for line in own_atomic_writers(p.read_text())]
+    assert not writers, "write through tinyops.atomic instead:\n" + "\n".join(writers)
+    clocks = [f"{p.relative_to(REPO)}:{i}" for p in _sources() if p.suffix == ".py" and p not in skip
+              for i, line in enumerate(p.read_text().splitlines(), 1)
+              if re.search(r"datetime\.now\(|utcnow\(|\.isoformat\(", line)]
+    assert not clocks, "take UTC times from tinyops.timestamps:\n" + "\n".join(clocks)

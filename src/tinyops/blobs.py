@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from tinyops import atomic
 from tinyops.errors import BlobCorruptError, InputError, NotFoundError
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -133,12 +134,9 @@ class BlobStore:
         """Write a blob to ``dest`` atomically after verifying it. Returns its size."""
         dest = Path(dest)
         self.verify(sha)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tinyops-tmp")
-        with open(self.path(sha), "rb") as src, open(tmp, "wb") as dst:
+        with open(self.path(sha), "rb") as src, atomic.writing(dest) as dst:
             while chunk := src.read(CHUNK_BYTES):
                 dst.write(chunk)
-        os.replace(tmp, dest)
         return dest.stat().st_size
 
     def iter_hashes(self) -> Iterable[str]:

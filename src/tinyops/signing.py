@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from tinyops import atomic
 from tinyops.errors import InputError, NotFoundError, SignatureError
 
 PRIVATE_NAME = "signing.key"
@@ -52,24 +53,14 @@ def init_keys(key_dir: Path) -> KeyInfo:
         return KeyInfo(public_key_hex(key_dir), str(priv_path), created=False)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = priv_path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.replace(tmp, priv_path)
-    (key_dir / PUBLIC_NAME).write_text(_raw_public(key.public_key()).hex() + "\n")
+    atomic.write_bytes(priv_path, pem, mode=0o600, durable=True)
+    atomic.write_text(key_dir / PUBLIC_NAME, _raw_public(key.public_key()).hex() + "\n", durable=True)
     return KeyInfo(_raw_public(key.public_key()).hex(), str(priv_path), created=True)
 
 
 def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, pem, mode=0o600, durable=True)
 
 
 def load_private(key_dir: Path) -> Ed25519PrivateKey:
@@ -174,9 +165,7 @@ def read_chain(key_dir: Path) -> list[dict]:
 
 
 def _write_chain(key_dir: Path, chain: list[dict]) -> None:
-    tmp = key_dir / (CHAIN_NAME + ".tmp")
-    tmp.write_text(json.dumps(chain, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, key_dir / CHAIN_NAME)
+    atomic.write_text(key_dir / CHAIN_NAME, json.dumps(chain, indent=1, sort_keys=True) + "\n", durable=True)
 
 
 def _finish_rotation(key_dir: Path) -> None:
@@ -189,7 +178,7 @@ def _finish_rotation(key_dir: Path) -> None:
     chain = read_chain(key_dir)
     if isinstance(key, Ed25519PrivateKey) and chain and chain[-1]["key"] == _raw_public(key.public_key()).hex():
         os.replace(nxt, key_dir / PRIVATE_NAME)
-        (key_dir / PUBLIC_NAME).write_text(chain[-1]["key"] + "\n")
+        atomic.write_text(key_dir / PUBLIC_NAME, chain[-1]["key"] + "\n", durable=True)
     else:
         nxt.unlink()
 

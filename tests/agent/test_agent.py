@@ -22,6 +22,7 @@ from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet import broker, watch
 from tinyops.registry import devices
 from tinyops.signing import public_key_hex
+from tinyops import timestamps
 
 
 def _golden(bundle: transfer.Bundle) -> tuple[np.ndarray, np.ndarray]:
@@ -97,11 +98,10 @@ def test_download_rejects_bad_builds_before_and_after_chunks(fleet: Fleet, tmp_p
 def _desire(fleet: Fleet, device: str, build: str, _label: str = "", **kw) -> None:
     """A signed desired message, as a rollout sends it (each call a newer sequence number)."""
     from tinyops.fleet import deployments
-    from tinyops.registry import fleet as fleet_reg
 
     time.sleep(0.002)
     with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
-        c.publish(*deployments.message(fleet.ws, device, build, None, fleet_reg.now(), **kw), retain=True)
+        c.publish(*deployments.message(fleet.ws, device, build, None, timestamps.now(), **kw), retain=True)
 
 
 def _publish_raw(fleet: Fleet, build: str, envelope: bytes, chunks: list[bytes]) -> None:

@@ -11,7 +11,7 @@ from tinyops.agent.fetch import prune_downloads
 from tinyops.fleet import broker, deployments
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.publish import publish
-from tinyops.registry import fleet as fleet_reg
+from tinyops import timestamps
 
 
 def _stale(root, name: str, age_s: float) -> None:
@@ -43,7 +43,7 @@ def test_agent_removes_superseded_downloads_after_install(fleet: Fleet) -> None:
     v1 = fleet.builds["v1"]
     publish(fleet.ws, v1)
     with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
-        c.publish(*deployments.message(fleet.ws, "pi-1", v1, None, fleet_reg.now()), retain=True)
+        c.publish(*deployments.message(fleet.ws, "pi-1", v1, None, timestamps.now()), retain=True)
     fleet.wait_for(lambda: fleet.model_build(a) == v1, 30, "v1 installed")
     fleet.wait_for(lambda: not any((a.state_dir / "downloads").iterdir()), 10, "downloads folder emptied")
     assert sorted(p.name for p in (a.state_dir / "slots").iterdir()) == ["a"]

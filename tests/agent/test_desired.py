@@ -11,7 +11,7 @@ from tinyops import signing
 from tinyops.fleet import broker, deployments, topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.publish import publish
-from tinyops.registry import fleet as fleet_reg
+from tinyops import timestamps
 
 
 def test_50_replayed_or_forged_desired_messages_are_refused_with_a_reason(fleet: Fleet, tmp_path) -> None:
@@ -25,10 +25,10 @@ def test_50_replayed_or_forged_desired_messages_are_refused_with_a_reason(fleet:
                           on_message=lambda t, p, r: events.append(json.loads(p))).connect()
     host.subscribe(topics.events("pi-1"))
     a.http_port()
-    old_set_at = fleet_reg.now()
+    old_set_at = timestamps.now()
     _, captured = deployments.message(fleet.ws, "pi-1", v2, None, old_set_at)  # an old, genuine message
     time.sleep(0.01)
-    host.publish(*deployments.message(fleet.ws, "pi-1", v1, None, fleet_reg.now()), retain=True)
+    host.publish(*deployments.message(fleet.ws, "pi-1", v1, None, timestamps.now()), retain=True)
     fleet.wait_for(lambda: fleet.model_build(a) == v1, 60, "v1 installed")
     fleet.wait_for(lambda: any(e.get("event") == "switched" for e in events), 10, "the switch reported")
 
@@ -36,7 +36,7 @@ def test_50_replayed_or_forged_desired_messages_are_refused_with_a_reason(fleet:
     signing.init_keys(other_key)
 
     def forged(kind: str) -> bytes:
-        now = fleet_reg.now()
+        now = timestamps.now()
         if kind == "unsigned":  # the replay: unsigned, dated 2020
             return json.dumps({"build": v2, "rollout": None, "set_at": "2020-01-01T00:00:00.000Z"}).encode()
         if kind == "other_key":
@@ -81,7 +81,7 @@ def test_a_lower_security_version_needs_a_signed_rollback(fleet: Fleet) -> None:
     def desire(build: str, **kw) -> None:
         time.sleep(0.01)
         with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
-            c.publish(*deployments.message(fleet.ws, "pi-1", build, None, fleet_reg.now(), **kw), retain=True)
+            c.publish(*deployments.message(fleet.ws, "pi-1", build, None, timestamps.now(), **kw), retain=True)
 
     desire(v1.build)
     fleet.wait_for(lambda: fleet.model_build(a) == v1.build, 60, "v1 installed")

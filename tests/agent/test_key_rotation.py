@@ -19,7 +19,7 @@ from tinyops.errors import SignatureError
 from tinyops.fleet import broker, deployments, topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.publish import load_bundle, publish
-from tinyops.registry import fleet as fleet_reg
+from tinyops import timestamps
 
 
 def test_chain_links_verify_and_a_device_moves_forward_only(tmp_path: Path) -> None:
@@ -71,9 +71,9 @@ def test_rotation_is_followed_and_the_retired_key_is_refused(fleet: Fleet, tmp_p
     def desire(build: str, key_dir: Path | None = None) -> None:
         time.sleep(0.01)
         if key_dir is None:
-            host.publish(*deployments.message(fleet.ws, "pi-1", build, None, fleet_reg.now()), retain=True)
+            host.publish(*deployments.message(fleet.ws, "pi-1", build, None, timestamps.now()), retain=True)
         else:
-            body = deployments.body("pi-1", build, None, fleet_reg.now())
+            body = deployments.body("pi-1", build, None, timestamps.now())
             host.publish(topics.desired("pi-1"), signing.sign_deployment(key_dir, body), retain=True)
 
     desire(v1.build)

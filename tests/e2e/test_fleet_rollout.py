@@ -24,6 +24,7 @@ from tinyops.fleet import api, broker, deployments, publish, topics
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.rollout import Strategy
 from tinyops.registry import fleet as fleet_reg
+from tinyops import timestamps
 
 N = 20
 
@@ -119,7 +120,7 @@ def test_sigkill_at_20_random_moments_leaves_a_valid_model(fleet: Fleet) -> None
         try:
             for k in range(rounds):
                 target = v2 if fleet.model_build(a) == v1 else v1
-                host.publish(*deployments.message(fleet.ws, a.device, target, None, fleet_reg.now()), retain=True)
+                host.publish(*deployments.message(fleet.ws, a.device, target, None, timestamps.now()), retain=True)
                 time.sleep(rng.uniform(0.0, 0.6))  # somewhere in download / write / self-test / switch
                 fleet.kill_agent(a)
                 fleet.start_agent(a)

@@ -8,7 +8,6 @@ no two updates ever race; the HTTP server reads the active model under a lock.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import queue
@@ -17,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from tinyops import atomic
 from tinyops import __version__
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
@@ -28,6 +28,7 @@ from tinyops.agent.model import LoadedModel, preload_runtime, self_test
 from tinyops.agent.slots import SlotContent, SlotStore
 from tinyops.agent.trust import KeyTrust
 from tinyops.agent.telemetry import Telemetry
+from tinyops import timestamps
 
 log = logging.getLogger("tinyops.agent")
 HEARTBEAT = "<heartbeat>"  # not an MQTT topic: a work item for the worker
@@ -36,10 +37,6 @@ CONNECT_RETRY_FIRST_S = 1.0
 CONNECT_RETRY_FACTOR = 2.0
 CONNECT_RETRY_MAX_S = 30.0
 STOP_PUBLISH_TIMEOUT_S = 1.0  # the "offline" status on stop; the broker's last will covers a miss
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Agent:
@@ -104,11 +101,7 @@ class Agent:
             return None
 
     def _save_json(self, name: str, data: dict[str, Any]) -> None:
-        p = self.cfg.state_dir / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(p)
+        atomic.write_json(self.cfg.state_dir / name, data)
 
     # ---- start-up --------------------------------------------------------------------
     def _load_slot(self, slot: str) -> tuple[SlotContent, LoadedModel]:
@@ -218,7 +211,7 @@ class Agent:
                 "health": "ok" if self.model else "no_model",
                 "desired": (self.desired or {}).get("build"), "last_update": self.last_update,
                 "refused_desired": self.refused_desired,
-                "runtime": "litert", "agent_version": __version__, "http_port": self.http_port, "ts": _now()}
+                "runtime": "litert", "agent_version": __version__, "http_port": self.http_port, "ts": timestamps.now()}
 
     def report(self) -> None:
         try:
@@ -227,7 +220,7 @@ class Agent:
             log.warning("report not delivered: %s", e)
 
     def event(self, name: str, **detail: Any) -> None:
-        msg = {"device": self.device, "event": name, "ts": _now(), **detail}
+        msg = {"device": self.device, "event": name, "ts": timestamps.now(), **detail}
         self.conn.publish_async(topics.events(self.device), json.dumps(msg).encode())
 
     # ---- the worker: every state change happens here ----------------------------------
@@ -270,7 +263,7 @@ class Agent:
         try:
             desired = self.gate.check(payload)
         except DesiredRefused as r:
-            self.refused_desired = {"code": r.code, "reason": r.reason, "at": _now()}
+            self.refused_desired = {"code": r.code, "reason": r.reason, "at": timestamps.now()}
             log.warning("desired refused: %s", r.reason)
             self.event("desired_refused", code=r.code, reason=r.reason)
             self.report()
@@ -357,7 +350,7 @@ class Agent:
         if result == "installed":  # superseded downloads and crash leftovers go
             prune_downloads(self.cfg.state_dir)
             self.slots.tidy()
-        self.last_update = {"build": build, "result": result, "at": _now(),
+        self.last_update = {"build": build, "result": result, "at": timestamps.now(),
                             "set_at": (self.desired or {}).get("set_at"), **detail}
         self._save_json("last_update.json", self.last_update)
         self.event("switched" if result == "installed" else result, build=build, **detail)

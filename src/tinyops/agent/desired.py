@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tinyops import signing
+from tinyops import atomic
+from tinyops import signing, timestamps
 from tinyops.agent.trust import KeyTrust, RetiredKey
 from tinyops.errors import SignatureError
 
@@ -38,10 +39,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    atomic.write_json(path, data)
 
 
 class DesiredGate:
@@ -72,10 +70,10 @@ class DesiredGate:
                                  "other_device")
         try:
             seq = int(body["seq"])
-            expires = dt.datetime.fromisoformat(str(body["expires"]).replace("Z", "+00:00"))
+            expires = timestamps.parse(str(body["expires"]))
         except (KeyError, ValueError, TypeError) as e:
             raise DesiredRefused(f"deployment lacks a valid seq/expires ({e})", "bad_desired") from e
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or timestamps.now_dt()
         if expires <= now:
             raise DesiredRefused(f"deployment expired at {body['expires']}", "expired")
         last = int(self.last.get("seq", -1))

@@ -16,12 +16,12 @@ removes every download (:func:`prune_downloads`).
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tinyops import atomic
 from tinyops.agent.trust import KeyTrust, RetiredKey
 from tinyops.errors import InputError, SignatureError
 from tinyops.fleet import transfer
@@ -135,9 +135,7 @@ class Download:
             raise Rejected(f"chunk {index} does not match its sha256 (tampered or corrupt)", "bad_chunk")
         # No fsync: a chunk torn by a power cut fails its hash on resume and is fetched
         # again; only the slot files must be durable before the pointer moves.
-        tmp = self.dir / f".chunk-{index:06d}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, self._chunk_path(index))
+        atomic.write_bytes(self._chunk_path(index), data)
         self.have.add(index)
 
     def on_message(self, kind: str, index: str | None, payload: bytes) -> bool:

@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tinyops import atomic
+from tinyops import timestamps
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
 from tinyops.agent_config import GatewayConfig
@@ -53,9 +55,7 @@ class Gateway:
             return None
 
     def _save(self, name: str, data: Any) -> None:
-        tmp = self.state_dir / (name + ".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self.state_dir / name)
+        atomic.write_json(self.state_dir / name, data)
 
     # ---- MCU state ---------------------------------------------------------------
     def refresh_info(self) -> None:
@@ -67,8 +67,6 @@ class Gateway:
             self.info = {"error": str(e)}
 
     def reported(self) -> dict[str, Any]:
-        from tinyops.agent.core import _now
-
         info = self.info or {}
         sha = info.get("active_sha256")
         return {"device": self.device, "profile": self.profile, "gateway": self.agent.device,
@@ -76,7 +74,7 @@ class Gateway:
                 "state": "updating" if self.download else ("running" if sha else ("unreachable" if "error" in info else "idle")),
                 "health": "ok" if sha else "no_model", "firmware": info.get("firmware"), "board": info.get("board"),
                 "image_sha256": sha, "desired": (self.desired or {}).get("build"),
-                "last_update": self.last_update, "refused_desired": self.refused_desired, "ts": _now()}
+                "last_update": self.last_update, "refused_desired": self.refused_desired, "ts": timestamps.now()}
 
     def report(self) -> None:
         try:
@@ -110,14 +108,12 @@ class Gateway:
             self._finish(self.download.build, "rejected", code=r.code, reason=r.reason)
 
     def _on_desired(self, payload: bytes) -> None:
-        from tinyops.agent.core import _now
-
         if not payload:
             return
         try:
             self.desired = self.gate.check(payload)
         except DesiredRefused as r:
-            self.refused_desired = {"code": r.code, "reason": r.reason, "at": _now()}
+            self.refused_desired = {"code": r.code, "reason": r.reason, "at": timestamps.now()}
             self.agent.event("gateway_desired_refused", mcu=self.device, code=r.code, reason=r.reason)
             self.report()
             return

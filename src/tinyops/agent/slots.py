@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyops import atomic
 from tinyops.agent.trust import KeyTrust
 from tinyops.errors import SignatureError
 
@@ -36,14 +37,6 @@ class SlotContent:
     build: str
     manifest: dict[str, Any]
     files: dict[str, bytes]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -116,10 +109,10 @@ class SlotStore:
             _write_file(tmp / name, data)
         _write_file(tmp / "manifest.sig", signature)
         _write_file(tmp / "manifest.json", manifest_bytes)
-        _fsync_dir(tmp)
+        atomic.fsync_dir(tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        atomic.fsync_dir(final.parent)
 
     def tidy(self) -> list[str]:
         """Remove what a crash mid-write left under ``slots/`` (``x.tmp`` folders, stray
@@ -137,7 +130,4 @@ class SlotStore:
 
     def activate(self, slot: str, build: str) -> None:
         """The commit point: one atomic rename of the pointer file."""
-        tmp = self.root / "active.json.tmp"
-        _write_file(tmp, json.dumps({"slot": slot, "build": build}).encode())
-        os.replace(tmp, self.pointer)
-        _fsync_dir(self.root)
+        atomic.write_json(self.pointer, {"slot": slot, "build": build}, durable=True)

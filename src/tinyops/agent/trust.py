@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tinyops import atomic
 from tinyops import signing
 from tinyops.errors import SignatureError
 
@@ -60,9 +61,7 @@ class KeyTrust:
                     self.retired = [*self.retired, *keys[:-1]]
                     self.current = keys[-1]
                     if self._path:
-                        tmp = self._path.with_name(self._path.name + ".tmp")
-                        tmp.write_text(json.dumps({"current": self.current, "retired": self.retired}))
-                        tmp.replace(self._path)
+                        atomic.write_json(self._path, {"current": self.current, "retired": self.retired})
         return self.current
 
     def check_retired(self, data: bytes, signature: bytes) -> None:

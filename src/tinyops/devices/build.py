@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
-from tinyops.registry import _rows, builds, variants
+from tinyops.registry import builds, variants
 from tinyops.devices import (codegen, feature_build, fit, golden, keys, profiles, runtime_choice, tflm_build,
                              tflm_probe, tickets)
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -130,7 +131,7 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
                   for name, data in sorted(files.items())},
         "arena_bytes": fp.tflm_arena_bytes, "ops": model.op_names,
         "inputs": [_tensor(t) for t in model.input_tensors], "outputs": [_tensor(t) for t in model.output_tensors],
-        "tinyops_version": __version__, "created": _rows.now_iso(), "inputs_sha256": hashlib.sha256(
+        "tinyops_version": __version__, "created": timestamps.now(), "inputs_sha256": hashlib.sha256(
             json.dumps(inputs, sort_keys=True).encode()).hexdigest(),
         **manifest_extra,
     }

@@ -14,10 +14,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from tinyops import signing
+from tinyops import signing, timestamps
 from tinyops.devices import keys, tickets
 from tinyops.devices.build import manifest_bytes
-from tinyops.registry import _rows, builds
+from tinyops.registry import builds
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -39,7 +39,7 @@ def _resign(ws: Workspace, b: builds.Build) -> None:
 def rotate(ws: Workspace) -> dict[str, Any]:
     """Replace the signing key (the old private key is destroyed) and re-sign every build."""
     old = signing.public_key_hex(keys.key_dir(ws))
-    link = signing.rotate_keys(keys.key_dir(ws), _rows.now_iso())
+    link = signing.rotate_keys(keys.key_dir(ws), timestamps.now())
     resigned = []
     for b in builds.list_builds(ws):
         _resign(ws, b)

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyops import atomic
 from tinyops.errors import DeviceError
 from tinyops.package_data import cache_dir, tree_hash
 from tinyops.runtimes.support import tflm_firmware_ops
@@ -218,8 +219,7 @@ def build_library(variant: str, jobs: int | None = None) -> TflmLib:
         p = subprocess.run([ar, "rcs", str(tmp / archive.name), *map(str, objs)], capture_output=True, text=True)
         if p.returncode != 0:
             raise DeviceError(f"{ar} failed: {p.stderr.strip()[-400:]}", hint="check the toolchain install")
-        (tmp / flags_file.name).write_text(" ".join(program_flags(root, variant)) + "\n")
-        os.replace(tmp / flags_file.name, flags_file)
+        atomic.write_text(flags_file, " ".join(program_flags(root, variant)) + "\n")
         os.replace(tmp / archive.name, archive)   # the archive last: its presence means "complete"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyops import atomic
 from tinyops.devices import tflm_build
 from tinyops.errors import DeviceError
 from tinyops.package_data import cache_dir, firmware_dir
@@ -140,10 +141,7 @@ def run_export(export: dict[str, bytes], inputs: np.ndarray, *, variant: str = "
                 proc.wait()
     res = _parse(stdout + stderr, variant)
     res.text, res.data, res.bss = int(size[0]), int(size[1]), int(size[2])
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "result.json.tmp"
-    tmp.write_text(json.dumps(asdict(res)))
-    tmp.replace(out / "result.json")
+    atomic.write_json(out / "result.json", asdict(res))
     return res
 
 

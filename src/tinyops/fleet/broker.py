@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tinyops import atomic
 from tinyops.errors import FleetError, InputError
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import certs, topics
@@ -153,12 +154,7 @@ def host_address(ws: Workspace) -> BrokerAddress:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic.write_text(path, text, mode=mode)
 
 
 def setup(ws: Workspace, directory: Path | str | None = None, *, port: int = 8883, local_port: int | None = None,

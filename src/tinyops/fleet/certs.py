@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -17,21 +16,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tinyops import atomic
+from tinyops import timestamps
+
 VALID_DAYS = 3650
 
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.replace(tmp, path)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    atomic.write_bytes(path, pem, mode=0o600)
 
 
 def make_ca(directory: Path, name: str = "tinyops fleet CA") -> tuple[Path, Path]:
@@ -43,8 +37,8 @@ def make_ca(directory: Path, name: str = "tinyops fleet CA") -> tuple[Path, Path
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
-            .not_valid_after(_now() + dt.timedelta(days=VALID_DAYS))
+            .not_valid_before(timestamps.now_dt() - dt.timedelta(minutes=5))
+            .not_valid_after(timestamps.now_dt() + dt.timedelta(days=VALID_DAYS))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False,
@@ -86,8 +80,8 @@ def make_server_cert(directory: Path, hosts: list[str]) -> tuple[Path, Path]:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
-            .not_valid_after(_now() + dt.timedelta(days=VALID_DAYS))
+            .not_valid_before(timestamps.now_dt() - dt.timedelta(minutes=5))
+            .not_valid_after(timestamps.now_dt() + dt.timedelta(days=VALID_DAYS))
             .add_extension(_san(sorted(set(hosts), key=hosts.index)), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops import signing
 from tinyops.devices import keys
 from tinyops.fleet import topics
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -22,18 +23,14 @@ if TYPE_CHECKING:
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 
 
-def _parse(iso: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
 def sequence(set_at: str) -> int:
-    return int(_parse(set_at).timestamp() * 1000)
+    return int(timestamps.to_unix(set_at) * 1000)
 
 
 def body(device: str, build: str | None, rollout: int | None, set_at: str, *, rollback: bool = False,
          ttl_s: float = DEFAULT_TTL_S, now: dt.datetime | None = None) -> dict[str, Any]:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    expires = (now + dt.timedelta(seconds=ttl_s)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = now or timestamps.now_dt()
+    expires = timestamps.from_datetime(now + dt.timedelta(seconds=ttl_s))
     return {"device": topics.check_id(device), "build": build, "rollout": rollout, "set_at": set_at,
             "seq": sequence(set_at), "expires": expires, "rollback": bool(rollback)}
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tinyops import signing
+from tinyops import atomic, signing
 from tinyops import agent_config
 from tinyops.registry import devices as devices_reg
 from tinyops.fleet import broker, topics
@@ -63,17 +62,10 @@ def register_device(ws: Workspace, device_id: str, profile: str, groups: list[st
         "agent": {"state_dir": "state", "http_host": "127.0.0.1", "http_port": http_port,
                   "telemetry_period_s": telemetry_period_s, "heartbeat_s": 60},
     })
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
+    with atomic.writing(path, text=True, mode=0o600) as f:  # only a registered device gets a config
         f.write(text)
-    try:
         dev = devices_reg.register(ws, device_id, profile, groups, broker.mosquitto_hash(password),
                                    gateway=gateway, rotate=rotate)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)  # only a registered device gets a config
     reloaded = broker.sync(ws)
     return Registration(device=dev, agent_config=str(path), broker_reloaded=reloaded)
 

@@ -17,6 +17,7 @@ from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import broker, topics, transfer
 from tinyops.fleet.mqtt import MqttConnection
 from tinyops.fleet.transfer import Bundle
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -125,6 +126,6 @@ def publish(ws: Workspace, build_id: str | Bundle, *, conn: MqttConnection | Non
         if own:
             conn.close()
     fleet_reg.record_publication(ws, fleet_reg.Publication(
-        build=res.build, published_at=fleet_reg.now(), chunk_size=res.chunk_size, chunks=res.chunks,
+        build=res.build, published_at=timestamps.now(), chunk_size=res.chunk_size, chunks=res.chunks,
         bundle_bytes=res.bundle_bytes, bytes_published=res.bytes_published, profile=res.profile))
     return res

@@ -24,6 +24,7 @@ from tinyops.registry import devices as devices_reg
 from tinyops.registry import fleet as fleet_reg
 from tinyops.fleet import deployments, topics
 from tinyops.fleet.watch import FleetWatcher
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -148,7 +149,7 @@ def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Prog
         r = fleet_reg.get_rollout(ws, r.id)
         msgs = []
         for d in (d for d in r.devices if d.batch == b and d.state in ("pending", "desired")):
-            set_at = d.set_at or fleet_reg.now()
+            set_at = d.set_at or timestamps.now()
             if d.state == "pending":  # recorded before publishing, so a restart re-publishes it
                 fleet_reg.set_device(ws, r.id, d.device, "desired", set_at=set_at)
             # (re)publish: idempotent, and after a host restart the broker may have lost an unacked one
@@ -195,10 +196,7 @@ def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Prog
 def _age_s(iso: str | None) -> float:
     if not iso:
         return 0.0
-    import datetime as dt
-
-    t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return (dt.datetime.now(dt.timezone.utc) - t).total_seconds()
+    return timestamps.age_s(iso)
 
 
 def rollback(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, reason: str = "rolled back by request",
@@ -208,7 +206,7 @@ def rollback(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, reason: s
     if r.state == "rolled_back":
         return r
     fleet_reg.set_rollout(ws, r.id, state="rolled_back", message=reason)
-    at = fleet_reg.now()
+    at = timestamps.now()
     for d in r.devices:
         if d.state == "pending":
             continue  # never got the build: nothing to undo

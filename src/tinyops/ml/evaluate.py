@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinyops import atomic
 from tinyops.errors import InputError, ModelError
 from tinyops.registry import variants as variant_store
 from tinyops.registry.refs import parse_ref
@@ -67,10 +68,8 @@ def keras_predict(ws: Workspace, model_ref: str, X: np.ndarray) -> np.ndarray:
         model = _load_keras(models.artifact_bytes(ws, mv))
         probs = np.asarray(model.predict(X, verbose=0, batch_size=256))
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, probs)
-        tmp.replace(cache)
+        with atomic.writing(cache) as f:
+            np.save(f, probs)
     except OSError:
         pass
     return probs

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinyops import atomic
 from tinyops.errors import InputError
 from tinyops.safe_text import for_html
 from tinyops.registry import telemetry as tel
@@ -215,8 +216,6 @@ def write_report(ws: Workspace, target: str, path: str | Path, *, group: str | N
     past = tel.load_windows(ws, builds=report.builds, devices=devices, since=since, until=report.window_end)
     hist = timeline(baseline, past, th, since, report.window_end)
     page = render(report, windows, hist, th, baseline)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    atomic.write_text(out, page)
     return {"path": str(out.resolve()), "bytes": len(page.encode()), "features": len(report.cohort.features),
             "drift": report.drift, "check": report.check_id}

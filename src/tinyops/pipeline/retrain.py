@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinyops import atomic
 from tinyops.errors import InputError, NotFoundError
 from tinyops.registry import datasets, models, runs
 from tinyops.registry import telemetry as tel
@@ -50,13 +51,11 @@ def export_samples(ws: Workspace, out: str | Path, **filters: Any) -> dict[str, 
         raise NotFoundError("no reservoir samples stored for that selection",
                             hint="enable the reservoir in the agent config (telemetry reservoir = 16) and collect again")
     path = Path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic.writing(path, text=True, newline="") as f:
         wr = csv.writer(f)
         wr.writerow(["sample", "device", "build", "window", "pred", "label"])
         for r in rows:
             wr.writerow([r["sample"], r["device"], r["build"], r["window"], r["pred"], ""])
-    tmp.replace(path)
     return {"path": str(path), "samples": len(rows), "devices": sorted({r["device"] for r in rows})}
 
 

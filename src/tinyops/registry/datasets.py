@@ -20,6 +20,7 @@ from tinyops.errors import InputError
 from tinyops.registry import _rows, wav_folders
 from tinyops.registry.dataset_stats import array_schema_and_stats, baseline_from_stats, csv_table
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -142,7 +143,7 @@ def _insert(ws: Workspace, name: str, sha: str, kind: str, file_name: str | None
             "name": name, "version": version, "sha256": sha, "kind": kind, "file_name": file_name,
             "blob_sha256": blob_sha, "size_bytes": size, "rows": rows, "schema": _rows.dumps(schema),
             "stats": _rows.dumps(stats), "source": source, "parents": _rows.dumps(parents),
-            "feature": feature, "created": _rows.now_iso(),
+            "feature": feature, "created": timestamps.now(),
         })
     return resolve(ws, f"{name}@{version}"), True
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import NotFoundError
 from tinyops.registry import _rows
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -114,7 +115,7 @@ def record_deployment(ws: Workspace, *, build: str, device: str, port: str, slot
         cur = db.execute(
             "INSERT INTO deployments (build, device, port, slot, image_sha256, activated, self_test, detail, created)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            [build, device, port, slot, sha256, int(activated), self_test, _rows.dumps(detail), _rows.now_iso()])
+            [build, device, port, slot, sha256, int(activated), self_test, _rows.dumps(detail), timestamps.now()])
         new_id = cur.lastrowid
     return get_deployment(ws, new_id)
 
@@ -150,7 +151,7 @@ def record_bench(ws: Workspace, *, build: str | None, device: str, port: str, im
             "INSERT INTO bench_results (build, device, port, image_sha256, runs, warmup, unit, per_inference,"
             " agreement, detail, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [build, device, port, image_sha256, runs, warmup, unit, per_inference, agreement,
-             _rows.dumps(detail), _rows.now_iso()])
+             _rows.dumps(detail), timestamps.now()])
         new_id = cur.lastrowid
     rows = _rows_of(ws, "SELECT * FROM bench_results WHERE id=?", [new_id])
     return _bench(rows[0])

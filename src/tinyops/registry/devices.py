@@ -8,7 +8,6 @@ config handed out once at registration.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from tinyops.errors import ConflictError, NotFoundError
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -32,10 +32,6 @@ def _create(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = [("0001_devices", _create)]
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -74,7 +70,7 @@ def exists(ws: Workspace, device_id: str) -> bool:
 def register(ws: Workspace, device_id: str, profile: str, groups: list[str], password_hash: str, *,
              gateway: str | None = None, rotate: bool = False) -> Device:
     """Insert a device (or, with ``rotate``, replace its credentials and groups)."""
-    now = _now()
+    now = timestamps.now()
     with ws.transaction():
         old = list(ws.db[TABLE].rows_where("id = ?", [device_id], limit=1))
         if old and not rotate:
@@ -106,19 +102,27 @@ def list_devices(ws: Workspace, group: str | None = None) -> list[Device]:
     return [d for d in out if group is None or group in d.groups]
 
 
+def _seen(seen: str | None) -> str:
+    """A device's own timestamp in the stored format; now when it sent none or garbage."""
+    try:
+        return timestamps.normalize(seen) if seen else timestamps.now()
+    except (TypeError, ValueError):
+        return timestamps.now()
+
+
 def record_reported(ws: Workspace, device_id: str, reported: dict[str, Any], seen: str | None = None) -> None:
     """Store the latest `reported` message of a device (ignored for unknown ids)."""
     with ws.transaction():
         ws.db.execute(f"UPDATE {TABLE} SET reported = ?, reported_build = ?, last_seen = "
                       "CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END WHERE id = ?",
-                      [json.dumps(reported), reported.get("build"), seen or _now(), seen or _now(), device_id])
+                      [json.dumps(reported), reported.get("build"), _seen(seen), _seen(seen), device_id])
 
 
 def record_status(ws: Workspace, device_id: str, status: str, seen: str | None = None) -> None:
     with ws.transaction():
         if status == "online":
             ws.db.execute(f"UPDATE {TABLE} SET status = ?, last_seen = ? WHERE id = ?",
-                          [status, seen or _now(), device_id])
+                          [status, _seen(seen), device_id])
         else:
             ws.db.execute(f"UPDATE {TABLE} SET status = ? WHERE id = ?", [status, device_id])
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -158,7 +159,7 @@ def _insert(db, name: str, kind: str, params: dict[str, Any], description: str, 
     db[TABLE].insert({
         "name": name, "version": version, "kind": kind, "params": _rows.dumps(params),
         "description": description, "tags": _rows.dumps(tags), "code_sha256": code, "sha256": sha,
-        "fit_dataset": fit_dataset, "reverted_from": reverted_from, "created": _rows.now_iso(),
+        "fit_dataset": fit_dataset, "reverted_from": reverted_from, "created": timestamps.now(),
     })
     return version
 

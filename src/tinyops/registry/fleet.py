@@ -14,7 +14,6 @@ roll back a rollout, and a restarted host command resumes where it stopped.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from tinyops.errors import ConflictError, NotFoundError
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -42,10 +42,6 @@ def _create(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS = [("0001_fleet", _create)]
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -117,7 +113,7 @@ def publication(ws: Workspace, build: str) -> Publication | None:
 def create_rollout(ws: Workspace, build: str, group: str, strategy: dict[str, Any],
                    batches: list[list[tuple[str, str | None]]]) -> Rollout:
     """Insert a rollout and its devices: ``batches`` = [[(device, previous_build), …], …]."""
-    t = now()
+    t = timestamps.now()
     with ws.transaction():
         busy = [r["id"] for r in ws.db["rollouts"].rows_where("group_name = ? AND state = 'running'", [group])]
         if busy:
@@ -159,7 +155,7 @@ def set_rollout(ws: Workspace, rollout_id: int, *, state: str | None = None, sta
                 message: str | None = None, only_if_running: bool = False) -> bool:
     """Update a rollout; with ``only_if_running`` nothing happens (False) once it has ended,
     so a rollback from another process is never overwritten."""
-    fields: dict[str, Any] = {"updated": now()}
+    fields: dict[str, Any] = {"updated": timestamps.now()}
     if state is not None:
         assert state in ROLLOUT_STATES
         fields["state"] = state
@@ -183,7 +179,7 @@ def set_device(ws: Workspace, rollout_id: int, device: str, state: str, *, reaso
     if set_at is not None:
         fields["set_at"] = set_at
     if finished:
-        fields["finished_at"] = now()
+        fields["finished_at"] = timestamps.now()
     sets = ", ".join(f"{k} = ?" for k in fields)
     with ws.transaction():
         ws.db.execute(f"UPDATE rollout_devices SET {sets} WHERE rollout_id = ? AND device = ?",

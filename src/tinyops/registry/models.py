@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref, validate_name
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -165,7 +166,7 @@ def register(ws: Workspace, name: str, artifact: bytes | Path | str, *, run_id: 
         db.table("model_versions").insert({
             "name": name, "version": version, "artifact_sha256": sha, "run_id": run_id,
             "metrics": _rows.dumps(metrics or {}), "parent": parent, "description": description,
-            "created": _rows.now_iso(), "format": fmt, "expects": _rows.dumps(expects or {}),
+            "created": timestamps.now(), "format": fmt, "expects": _rows.dumps(expects or {}),
         })
     return resolve(ws, f"{name}@{version}")
 
@@ -229,7 +230,7 @@ def set_alias(ws: Workspace, name: str, alias: str, version: int) -> ModelVersio
         db.execute(
             "INSERT INTO model_aliases(name, alias, version, updated) VALUES (?,?,?,?) "
             "ON CONFLICT(name, alias) DO UPDATE SET version=excluded.version, updated=excluded.updated",
-            [name, alias, version, _rows.now_iso()],
+            [name, alias, version, timestamps.now()],
         )
     return resolve(ws, f"{name}@{version}")
 

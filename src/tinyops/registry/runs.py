@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import NotFoundError
 from tinyops.registry import _rows
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -131,7 +132,7 @@ def start(ws: Workspace, kind: str, *, params: dict[str, Any] | None = None, see
             "params": _rows.dumps(params or {}), "datasets": _rows.dumps(datasets or []),
             "features": _rows.dumps(features or []), "recipe": _rows.dumps(recipe) if recipe is not None else None,
             "environment": _rows.dumps(environment()), "git_commit": git_commit(),
-            "started": _rows.now_iso(), "started_unix": time.time(),
+            "started": timestamps.now(), "started_unix": time.time(),
         })
     return get(ws, run_id)
 
@@ -171,7 +172,7 @@ def _end(ws: Workspace, run_id: str, status: str, metrics: dict[str, Any] | None
         merged.update(metrics or {})
         db.execute(
             "UPDATE runs SET status=?, metrics=?, error=?, ended=?, duration_s=? WHERE id=?",
-            [status, _rows.dumps(merged), error, _rows.now_iso(), round(time.time() - row[0], 3), run_id],
+            [status, _rows.dumps(merged), error, timestamps.now(), round(time.time() - row[0], 3), run_id],
         )
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from tinyops import timestamps
+
 # Order matters: later modules may reference earlier tables.
 MODULES = [
     "tinyops.registry.datasets",
@@ -31,12 +33,34 @@ MODULES = [
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
 
+def one_timestamp_format(db: sqlite_utils.Database) -> None:
+    """Rewrite every stored ISO time (seconds, milliseconds or microseconds) in the one
+    format of :mod:`tinyops.timestamps`, so text comparisons and ORDER BY follow time."""
+    for table in db.table_names():
+        if table.startswith(("_", "sqlite_")) or "_fts" in table:
+            continue
+        cols = [c.name for c in db.table(table).columns if c.type.upper() == "TEXT"]
+        for col in cols:
+            rows = db.execute(f"SELECT rowid, [{col}] FROM [{table}] WHERE [{col}] GLOB "
+                              "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'").fetchall()
+            for rowid, value in rows:
+                if not timestamps.ISO_UTC.fullmatch(value):
+                    continue
+                new = timestamps.normalize(value)
+                if new != value:
+                    db.execute(f"UPDATE [{table}] SET [{col}] = ? WHERE rowid = ?", [new, rowid])
+
+
+# After every module's own migrations: they concern all tables.
+LAST: list[Migration] = [("0001_one_timestamp_format", one_timestamp_format)]
+
+
 def all_migrations() -> list[Migration]:
     out: list[Migration] = []
     for mod_name in MODULES:
         mod = importlib.import_module(mod_name)
         out.extend(getattr(mod, "MIGRATIONS", []))
-    return out
+    return out + LAST
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

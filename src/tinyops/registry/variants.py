@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops.errors import ConflictError, InputError, NotFoundError
 from tinyops.registry import _rows
 from tinyops.registry.refs import Ref, parse_ref
+from tinyops import timestamps
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -148,7 +149,7 @@ def add(ws: Workspace, model_ref: str, quant: str, tflite: bytes, *, ops: list[s
             "model": mv.name, "version": mv.version, "quant": quant, "blob_sha256": sha,
             "size_bytes": len(tflite), "ops": _rows.dumps(ops), "details": _rows.dumps(details),
             "evaluations": "{}", "arena_bytes": arena_bytes, "calibration": calibration,
-            "params": _rows.dumps(params or {}), "created": _rows.now_iso(),
+            "params": _rows.dumps(params or {}), "created": timestamps.now(),
         })
     v = _find(ws, mv.name, mv.version, quant)
     assert v is not None

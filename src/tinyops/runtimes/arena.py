@@ -27,6 +27,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tinyops import atomic
 from tinyops.errors import ModelError
 
 if TYPE_CHECKING:
@@ -192,10 +193,7 @@ def measure_arena_details(model_bytes: bytes, cache: Cache = None) -> dict[str, 
     result["sha256"] = sha
     if folder is not None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(result))
-            os.replace(tmp, folder / key)
+            atomic.write_json(folder / key, result)
         except OSError:
             pass  # caching is an optimisation; a read-only folder must not fail the measurement
     return {**result, "cached": False}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tinyops import atomic
 from tinyops.errors import InputError
 from tinyops.runtimes.tinyops_c.compiler import CompiledImage, compile_image
 
@@ -26,20 +25,6 @@ def load_model(source: str, open_workspace: Callable[[], Any] | None) -> tuple[b
     return ws.blobs.get_bytes(v.blob_sha256), f"{v.name}-{v.version}-{v.quant}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a failure never leaves half an image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def compile_source(source: str, out: str | Path | None = None, *,
                    open_workspace: Callable[[], Any] | None = None) -> tuple[CompiledImage, Path]:
     """Compile FILE.tflite or NAME@VERSION:VARIANT; write the image to ``out``
@@ -47,5 +32,5 @@ def compile_source(source: str, out: str | Path | None = None, *,
     data, stem = load_model(source, open_workspace)
     compiled = compile_image(data)
     dest = Path(out) if out else Path.cwd() / f"{stem}.img"
-    write_atomic(dest, compiled.image)
+    atomic.write_bytes(dest, compiled.image)
     return compiled, dest
