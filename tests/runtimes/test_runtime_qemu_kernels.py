@@ -21,6 +21,8 @@ CASES = [  # (depthwise, shape overrides)
     (False, {"h": 5, "w": 4, "c": 7, "oc": 8, "kh": 3, "kw": 3, "act": "RELU", "seed": 3}),  # clipped runs, byte tails
     (False, {"h": 6, "w": 6, "c": 16, "oc": 12, "kh": 3, "kw": 3, "padding": "VALID", "seed": 4}),  # 12 words/row
     (False, {"h": 5, "w": 3, "c": 8, "oc": 8, "kh": 1, "kw": 1, "act": "RELU", "seed": 11}),  # pixel pairs + odd one
+    (False, {"h": 3, "w": 2, "c": 12, "oc": 20, "kh": 1, "kw": 1, "seed": 13}),  # 3 words, 16 + 4 channels
+    (False, {"h": 2, "w": 2, "c": 28, "oc": 4, "kh": 1, "kw": 1, "seed": 14}),  # 7 words: 1 + 2 + 4
     (False, {"h": 5, "w": 5, "c": 4, "oc": 4, "kh": 3, "kw": 3, "seed": 12}),  # im2col pairs, odd words, padding
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated

@@ -94,10 +94,15 @@ __asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
         "mov r7, r5\n\t"
         "sub r12, r3, r0\n\t"
         "tst r12, #4\n\t" /* odd word count: one step first */
-        "beq 2f\n\t" TOR_2X2_STEP
+        "beq 4f\n\t" TOR_2X2_STEP
+        "4:\n\t"
+        "sub r12, r3, r0\n\t"
+        "tst r12, #8\n\t" /* then two more if words % 4 is 2 or 3 */
+        "beq 5f\n\t" TOR_2X2_STEP TOR_2X2_STEP
+        "5:\n\t"
         "cmp r0, r3\n\t"
         "bcs 3f\n"
-        "2:\n\t" TOR_2X2_STEP TOR_2X2_STEP
+        "2:\n\t" TOR_2X2_STEP TOR_2X2_STEP TOR_2X2_STEP TOR_2X2_STEP
         "cmp r0, r3\n\t"
         "bcc 2b\n"
         "3:\n\t"
