@@ -19,18 +19,23 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
         const int32_t fy0 = y0 < 0 ? -y0 : 0, fx0 = x0 < 0 ? -x0 : 0;
         const int32_t fy1 = p->filter_h < H - y0 ? p->filter_h : H - y0;
         const int32_t fx1 = p->filter_w < W - x0 ? p->filter_w : W - x0;
+        const int32_t nx = fx1 - fx0, ny = fy1 - fy0, count = nx > 0 && ny > 0 ? nx * ny : 0;
+        if (count == 0) return TOR_ERR_SHAPE; /* window entirely in padding: TFLM errors too */
+        /* the window's first pixel, then pointer steps: one pixel (C) and to the next row */
+        const int8_t *pix = in + (((intptr_t)b * H + y0 + fy0) * W + x0 + fx0) * C;
+        const intptr_t rskip = (intptr_t)(W - nx) * C;
+        int8_t *o = out + (((intptr_t)b * OH + oy) * OW + ox) * C;
         for (int32_t c = 0; c < C; c++) {
-          int32_t acc = is_max ? -128 : 0, count = 0;
-          for (int32_t fy = fy0; fy < fy1; fy++)
-            for (int32_t fx = fx0; fx < fx1; fx++) {
-              const int32_t v = in[(((int64_t)b * H + y0 + fy) * W + x0 + fx) * C + c];
-              if (is_max) acc = v > acc ? v : acc;
-              else acc += v;
-              count++;
-            }
-          if (count == 0) return TOR_ERR_SHAPE; /* window entirely in padding: TFLM errors too */
+          int32_t acc = is_max ? -128 : 0;
+          const int8_t *q = pix + c;
+          if (is_max)
+            for (int32_t fy = 0; fy < ny; fy++, q += rskip)
+              for (int32_t fx = 0; fx < nx; fx++, q += C) acc = *q > acc ? *q : acc;
+          else
+            for (int32_t fy = 0; fy < ny; fy++, q += rskip)
+              for (int32_t fx = 0; fx < nx; fx++, q += C) acc += *q;
           if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-          out[(((int64_t)b * OH + oy) * OW + ox) * C + c] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+          o[c] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
         }
       }
   return TOR_OK;
