@@ -2,13 +2,15 @@
 for the fleet page with 1,000 devices and the telemetry page with 100,000 windows.
 
 Goal: under 300 ms each. The workspace is synthetic but real: devices registered
-in the registry with reported states, windows stored with `store_batch`.
-Writes benchmarks/results/ui.json.
+in the registry with reported states, windows stored with `store_batch` (which
+keeps the per-slot rollup the telemetry charts read). No page data is cached by
+the server: every request queries SQLite. Writes benchmarks/results/ui.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -87,17 +89,19 @@ def main() -> None:
         results = {}
         with ui_server(root) as (url, _token, _log), chromium() as d:
             for name, path in (("fleet_1000_devices", "/fleet"), ("telemetry_100000_windows", "/telemetry")):
-                ttfb(url + path)  # warm: imports, first queries
+                cold = ttfb(url + path)  # the first request: imports, templates, cold SQLite pages
                 tt = [ttfb(url + path) for _ in range(RUNS)]
                 br = [rendered(d, url + path) for _ in range(RUNS)]
-                results[name] = {"ttfb_ms_median": round(statistics.median(tt), 1), "ttfb_ms_max": round(max(tt), 1),
+                results[name] = {"first_request_ttfb_ms": round(cold, 1),
+                                 "ttfb_ms_median": round(statistics.median(tt), 1), "ttfb_ms_max": round(max(tt), 1),
                                  "browser_ttfb_ms_median": round(statistics.median(b["ttfb_ms"] for b in br), 1),
                                  "rendered_ms_median": round(statistics.median(b["rendered_ms"] for b in br), 1),
                                  "rendered_ms_max": round(max(b["rendered_ms"] for b in br), 1), "runs": RUNS}
                 print(f"{name}: first byte {results[name]['ttfb_ms_median']} ms, rendered "
                       f"{results[name]['rendered_ms_median']} ms (median of {RUNS}; goal < 300 ms)")
     out = {"figure": "dashboard time to first byte and to rendered page (headless Chromium)",
-           "devices": DEVICES, "windows": WINDOWS, "goal_ms": 300, "workspace_setup_s": round(setup_s, 1), **results,
+           "devices": DEVICES, "windows": WINDOWS, "goal_ms": 300, "workspace_setup_s": round(setup_s, 1),
+           "load_average_1m": round(os.getloadavg()[0], 1), **results,
            "met": all(r["ttfb_ms_median"] < 300 and r["rendered_ms_median"] < 300 for r in results.values())}
     (HERE / "results" / "ui.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

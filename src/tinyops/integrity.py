@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _SHA = re.compile(r"[0-9a-f]{64}")
 # Tables that hold no blob references and can be large: not scanned for hashes.
 _NO_REFS = {"telemetry_windows", "telemetry_rejects", "telemetry_layouts", "telemetry_reject_counts",
+            "telemetry_rollup", "telemetry_rollup_predictions",
             "run_metrics", "drift_results", "drift_checks", "_migrations", "sqlite_sequence"}
 # (table, column, referenced table, referenced column): rows that must point at an existing row.
 _REFERENCES = [

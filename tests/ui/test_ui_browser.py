@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium against a real fleet: registered devices, real
-agents over Mosquitto, a rollout started, watched live, aborted and rolled back from
-the page, stored telemetry and drift; hostile device text stays text."""
+agents over Mosquitto, a rollout started, paused, resumed, watched live, rolled back
+and aborted by clicks on the page, an alias promoted by a click, stored telemetry and
+drift; hostile device text stays text."""
 
 from __future__ import annotations
 
@@ -149,6 +150,15 @@ def test_dashboard_pages_actions_and_live_updates(fleet: Fleet, tmp_path: Path) 
         assert _state(d, "rollout-2") == "running"
         assert "passed" in _text(d, "#rollout-2")  # canary verdict
         _shot(d, out, "rollouts-running")
+        # Pause from the page, then resume: the registry says so, the buttons follow.
+        _click(d, By.ID, "pause-2")
+        _wait(d, lambda d: _state(d, "rollout-2") == "paused" and d.find_elements(By.ID, "resume-2"), "paused shown")
+        assert fleet_reg.get_rollout(fleet.ws, 2).state == "paused"
+        assert "paused from the dashboard" in _text(d, "#rollout-2")
+        _shot(d, out, "rollouts-paused")
+        _click(d, By.ID, "resume-2")
+        _wait(d, lambda d: _state(d, "rollout-2") == "running" and d.find_elements(By.ID, "pause-2"), "resumed shown")
+        assert fleet_reg.get_rollout(fleet.ws, 2).state == "running"
         d.execute_script("window.__samePage = 42")
         updates = d.execute_script("return window.tinyopsLiveUpdates || 0")
         fleet.start_agents([agents[1]])  # pi-1 comes back, takes v2: the page updates by itself
@@ -163,7 +173,7 @@ def test_dashboard_pages_actions_and_live_updates(fleet: Fleet, tmp_path: Path) 
         fleet.wait_for(lambda: all(fleet.model_build(a) == v1 for a in agents), 30, "agents back on v1")
         _shot(d, out, "rollouts")
 
-        # Abort a running rollout (pi-1 off again, so it waits).
+        # Abort a running rollout (pi-1 off again, so it waits), started by another client through the API.
         fleet.kill_agent(agents[1])
         code, body = _post(url + "/api/rollouts", {"build": v2, "group": "lab", "canary": "50%", "batch": "50%",
                                                     "health_timeout": 120}, token)
@@ -173,6 +183,7 @@ def test_dashboard_pages_actions_and_live_updates(fleet: Fleet, tmp_path: Path) 
         _click(d, By.ID, f"abort-{rid}")
         _wait(d, lambda d: _state(d, f"rollout-{rid}") == "aborted", "aborted")
         assert fleet_reg.get_rollout(fleet.ws, rid).state == "aborted"
+        assert not d.find_element(By.ID, f"abort-{rid}").is_enabled() and not d.find_element(By.ID, f"pause-{rid}").is_enabled()
 
         # --- Device page: update history and the agent's events.
         d.get(url + "/devices/pi-0")
@@ -192,12 +203,16 @@ def test_dashboard_pages_actions_and_live_updates(fleet: Fleet, tmp_path: Path) 
         code, body = _post(url + "/api/models/digits/aliases", {"alias": "production", "version": 1}, "wrong")
         assert code == 403 and "needs the token" in body["error"]
         assert models_reg.resolve(fleet.ws, "digits@1").aliases == []
-        # With the token (through the API: a click on "Set alias" did not submit reliably under Selenium);
-        # the open page shows the new alias by itself.
-        assert _post(url + "/api/models/digits/aliases", {"alias": "production", "version": 1}, token)[0] == 200
-        d.refresh()  # known problem: the open models page did not pick this change up live under Selenium
-        _wait(d, lambda d: "production" in _text(d, "#models"), "alias shown")
+        # With the token, clicked on the page: the registry has it, the open page shows it without a reload.
+        d.execute_script("window.__samePage = 43")
+        _click(d, By.CSS_SELECTOR, "#alias-ref option[value='digits@1']")
+        box = d.find_element(By.ID, "alias-name")
+        box.clear()
+        box.send_keys("production")
+        _click(d, By.ID, "alias-set")
+        _wait(d, lambda d: "production" in _text(d, "#models") and "done" in _text(d, "#flash"), "alias shown")
         assert models_reg.resolve(fleet.ws, "digits@production").version == 1
+        assert d.execute_script("return window.__samePage") == 43
         _click(d, By.CSS_SELECTOR, "button.fit[data-variant='digits@1:int8']")
         _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#fit-table tbody tr"), "fit per profile", timeout=90)
         assert "raspberry-pi-4" in _text(d, "#fit-table")
@@ -226,5 +241,5 @@ def test_dashboard_pages_actions_and_live_updates(fleet: Fleet, tmp_path: Path) 
         for path in ("devices", "rollouts", "models", "drift", "telemetry"):
             with urllib.request.urlopen(f"{url}/api/{path}", timeout=30) as r:
                 assert r.status == 200 and json.loads(r.read())
-    for name in ("fleet", "rollouts-running", "rollouts", "device", "models", "drift", "telemetry"):
+    for name in ("fleet", "rollouts-running", "rollouts-paused", "rollouts", "device", "models", "drift", "telemetry"):
         assert (out / f"{name}.png").stat().st_size > 10_000

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from tinyops.errors import InputError
 from tinyops.fleet import api, publish as publish_mod
+from tinyops.fleet import rollout as rollout_mod
 from tinyops.fleet.rollout import Strategy
+from tinyops.registry.fleet import Rollout
 from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace, safe
 
 
@@ -28,7 +32,7 @@ def _seconds(text: str) -> float:
 
 @click.group("fleet")
 def fleet_group() -> None:
-    """Publish builds, roll them out to groups of devices, watch and roll back."""
+    """Publish builds, roll them out to groups of devices, pause, resume, watch and roll back."""
 
 
 @fleet_group.command("publish")
@@ -90,13 +94,20 @@ def rollout_cmd(ctx: click.Context, build_id: str, group: str, canary: str, batc
                         health_timeout_s=_seconds(health_timeout),
                         deadline_s=_seconds(deadline) if deadline is not None else None)
 
-    def progress(p: dict) -> None:
+    r = api.rollout_build(ws, build_id, group, strategy, progress=_progress(as_json))
+    _finish(ctx, r, as_json)
+
+
+def _progress(as_json: bool) -> Callable[[dict[str, Any]], None]:
+    def progress(p: dict[str, Any]) -> None:
         if not as_json:
             c = p.get("counts") or {}
             counts = " ".join(f"{k}={v}" for k, v in c.items() if v)
             click.echo(safe(f"[rollout {p['rollout']}] {p.get('note', '')}  {counts}".rstrip()))
+    return progress
 
-    r = api.rollout_build(ws, build_id, group, strategy, progress=progress)
+
+def _finish(ctx: click.Context, r: Rollout, as_json: bool) -> None:
     if as_json:
         echo_json(r.to_dict())
     else:
@@ -104,8 +115,62 @@ def rollout_cmd(ctx: click.Context, build_id: str, group: str, canary: str, batc
         for d in r.devices:
             if d.reason:
                 click.echo(f"  {d.device}: {d.state} ({safe(d.reason)})")
+        if r.state == "paused":
+            click.echo(f"Resume it with `tinyops fleet resume {r.id}`.")
     if r.state != "completed":
         ctx.exit(1)
+
+
+@fleet_group.command("pause")
+@click.argument("rollout_id", type=int)
+@json_option
+@click.pass_context
+def pause_cmd(ctx: click.Context, rollout_id: int, as_json: bool) -> None:
+    """Pause a running rollout: the current batch finishes, no further batch starts.
+
+    \b
+    Example:
+      tinyops fleet pause 3
+    """
+    r = rollout_mod.pause(open_workspace(ctx), rollout_id)
+    if as_json:
+        echo_json(r.to_dict())
+        return
+    click.echo(f"Rollout {r.id} paused at batch {r.stage + 1}; resume it with `tinyops fleet resume {r.id}`")
+
+
+@fleet_group.command("resume")
+@click.argument("rollout_id", type=int)
+@json_option
+@click.pass_context
+def resume_cmd(ctx: click.Context, rollout_id: int, as_json: bool) -> None:
+    """Resume a paused rollout and drive it to its end from here (as `fleet rollout` does).
+
+    Exits 1 unless the rollout completes.
+
+    \b
+    Example:
+      tinyops fleet resume 3
+    """
+    _finish(ctx, api.resume(open_workspace(ctx), rollout_id, progress=_progress(as_json)), as_json)
+
+
+@fleet_group.command("abort")
+@click.argument("rollout_id", type=int)
+@json_option
+@click.pass_context
+def abort_cmd(ctx: click.Context, rollout_id: int, as_json: bool) -> None:
+    """Abort a running or paused rollout where it is (nothing is reverted; see `fleet rollback`).
+
+    \b
+    Example:
+      tinyops fleet abort 3
+    """
+    r = rollout_mod.abort(open_workspace(ctx), rollout_id)
+    if as_json:
+        echo_json(r.to_dict())
+        return
+    click.echo(f"Rollout {r.id} aborted: {' '.join(f'{k}={v}' for k, v in r.counts().items() if v)}")
 
 
 @fleet_group.command("status")

@@ -59,7 +59,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "bench": ("bench", "bench_cmd", "MLPerf Tiny benchmark of the model on a device.", ()),
     "device": ("device", "device_group", "Register devices; serial device info and rollback.", ("device_serial",)),
     "broker": ("broker", "broker_group", "The MQTT broker: setup, start, stop, status.", ()),
-    "fleet": ("fleet", "fleet_group", "Publish builds, staged rollouts, status, rollback.", ()),
+    "fleet": ("fleet", "fleet_group", "Publish builds, staged rollouts (pause, resume, abort), status, rollback.", ()),
     "telemetry": ("telemetry", "telemetry_group", "Collect and show device telemetry windows.", ()),
     "drift": ("drift", "drift_group", "Drift checks and HTML reports against the training baseline.", ()),
     "field": ("retrain", "field_group", "Field samples sent by devices, for labelling.", ()),

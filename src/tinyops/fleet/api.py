@@ -39,6 +39,16 @@ def rollout_build(ws: Workspace, build: str, group: str, strategy: rollout_mod.S
         return rollout_mod.run(ws, r.id, w, progress=progress)
 
 
+def resume(ws: Workspace, rollout_id: int, *,
+           progress: Callable[[dict[str, Any]], None] | None = None) -> fleet_reg.Rollout:
+    """Resume a paused (or interrupted) rollout and drive it to its end from this process."""
+    r = rollout_mod.unpause(ws, rollout_id)
+    with FleetWatcher(ws) as w:
+        if progress:
+            progress({"rollout": r.id, "state": r.state, "note": f"rollout {r.id} resumed at batch {r.stage + 1}"})
+        return rollout_mod.run(ws, r.id, w, progress=progress)
+
+
 def rollback(ws: Workspace, rollout_id: int, *, wait_s: float = 30.0) -> fleet_reg.Rollout:
     with FleetWatcher(ws) as w:
         w.settle()

@@ -6,7 +6,9 @@ has reported the new build (``updated``), refused it or failed its self-test
 timeout, whichever comes first (``failed``, with the reason). After
 every batch, if failures exceed ``max_failures`` of the group, every device
 that was touched gets its previous build back as ``desired`` and the rollout
-stops as ``rolled_back``. All state is in the registry: `fleet status` and
+stops as ``rolled_back``. A pause lets the current batch finish (its outcomes
+are still recorded, its failures still count) and starts no further batch
+until resumed. All state is in the registry: `fleet status`, `fleet pause` and
 `fleet rollback` work from another process, and running `fleet rollout` again
 for the same build and group resumes the unfinished rollout.
 """
@@ -145,7 +147,7 @@ def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Prog
         limit_s, why_late = s.health_timeout_s, f"no report of build {r.build} within {s.health_timeout_s:g} s"
     for b in range(r.stage, nbatches):
         if not fleet_reg.set_rollout(ws, r.id, stage=b, only_if_running=True):
-            return fleet_reg.get_rollout(ws, r.id)  # rolled back or aborted elsewhere
+            return fleet_reg.get_rollout(ws, r.id)  # paused, rolled back or aborted elsewhere
         r = fleet_reg.get_rollout(ws, r.id)
         msgs = []
         for d in (d for d in r.devices if d.batch == b and d.state in ("pending", "desired")):
@@ -161,7 +163,7 @@ def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Prog
         while True:
             watcher.flush()
             r = fleet_reg.get_rollout(ws, r.id)
-            if r.state != "running":
+            if r.state not in fleet_reg.UNFINISHED:  # paused: this batch is still followed to its end
                 return r
             if conn.connect_count != sessions and conn.connected:
                 # A new session: the broker restarted (or the link dropped) and may have lost the
@@ -188,8 +190,37 @@ def run(ws: Workspace, rollout_id: int, watcher: FleetWatcher, *, progress: Prog
             why = (f"{failed} of {n} devices failed in batch {b + 1}/{nbatches} "
                    f"(allowed {allowed_failures(n, s)} = {s.max_failures_pct:g}%)")
             return rollback(ws, r.id, watcher, reason=why, progress=progress)
-    fleet_reg.set_rollout(ws, r.id, state="completed", stage=nbatches,
-                          message=f"{r.counts()['updated']} of {n} updated", only_if_running=True)
+    fleet_reg.set_rollout(ws, r.id, state="completed", stage=nbatches,  # paused in the last batch: nothing is left
+                          message=f"{r.counts()['updated']} of {n} updated", only_if=fleet_reg.UNFINISHED)
+    return fleet_reg.get_rollout(ws, r.id)
+
+
+def pause(ws: Workspace, rollout_id: int, *, reason: str = "paused by request") -> fleet_reg.Rollout:
+    """Start no further batch; the driving process stops once the current batch is decided."""
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    if not fleet_reg.set_rollout(ws, r.id, state="paused", message=reason, only_if_running=True):
+        raise ConflictError(f"rollout {r.id} is {fleet_reg.get_rollout(ws, r.id).state}, not running",
+                            hint="only a running rollout can be paused")
+    return fleet_reg.get_rollout(ws, r.id)
+
+
+def unpause(ws: Workspace, rollout_id: int) -> fleet_reg.Rollout:
+    """Mark a paused rollout running again (``run`` then drives it on)."""
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    if r.state == "running":
+        return r
+    if not fleet_reg.set_rollout(ws, r.id, state="running", message="resumed", only_if=("paused",)):
+        raise ConflictError(f"rollout {r.id} is {fleet_reg.get_rollout(ws, r.id).state}, not paused",
+                            hint="only a paused (or running) rollout can be resumed")
+    return fleet_reg.get_rollout(ws, r.id)
+
+
+def abort(ws: Workspace, rollout_id: int, *, reason: str = "aborted by request") -> fleet_reg.Rollout:
+    """End a running or paused rollout where it is: devices keep what they have, nothing is reverted."""
+    r = fleet_reg.get_rollout(ws, rollout_id)
+    if not fleet_reg.set_rollout(ws, r.id, state="aborted", message=reason, only_if=fleet_reg.UNFINISHED):
+        raise ConflictError(f"rollout {r.id} is {fleet_reg.get_rollout(ws, r.id).state}, not running",
+                            hint="only a running or paused rollout can be aborted; `tinyops fleet rollback` undoes one")
     return fleet_reg.get_rollout(ws, r.id)
 
 

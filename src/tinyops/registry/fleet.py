@@ -8,7 +8,8 @@ Per device in a rollout::
                    └──► (rollback) reverting ──► reverted (reported its previous build again)
 
 A rollout is ``running`` until it ends ``completed``, ``rolled_back`` or
-``aborted``. Everything is in the registry so another process can show or
+``aborted``; ``paused`` holds it between batches (no new batch starts) until it
+is resumed, aborted or rolled back. Everything is in the registry so another process can show or
 roll back a rollout, and a restarted host command resumes where it stopped.
 """
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from tinyops.workspace import Workspace
 
 DEVICE_STATES = ("pending", "desired", "updated", "failed", "reverting", "reverted")
-ROLLOUT_STATES = ("running", "completed", "rolled_back", "aborted")
+ROLLOUT_STATES = ("running", "paused", "completed", "rolled_back", "aborted")
+UNFINISHED = ("running", "paused")
 
 
 def _create(db: sqlite_utils.Database) -> None:
@@ -115,10 +117,12 @@ def create_rollout(ws: Workspace, build: str, group: str, strategy: dict[str, An
     """Insert a rollout and its devices: ``batches`` = [[(device, previous_build), …], …]."""
     t = timestamps.now()
     with ws.transaction():
-        busy = [r["id"] for r in ws.db["rollouts"].rows_where("group_name = ? AND state = 'running'", [group])]
+        busy = list(ws.db["rollouts"].rows_where("group_name = ? AND state IN ('running', 'paused')", [group]))
         if busy:
-            raise ConflictError(f"rollout {busy[0]} is still running on group {group!r}",
-                                hint=f"let it finish, resume it with the same `fleet rollout`, or `tinyops fleet rollback {busy[0]}`")
+            rid = busy[0]["id"]
+            raise ConflictError(f"rollout {rid} is still {busy[0]['state']} on group {group!r}",
+                                hint=f"let it finish, resume it (`tinyops fleet resume {rid}` or the same `fleet rollout`), "
+                                     f"or `tinyops fleet rollback {rid}`")
         rid = ws.db.table("rollouts").insert({"build": build, "group_name": group, "strategy": json.dumps(strategy),
                                         "state": "running", "stage": 0, "created": t, "updated": t,
                                         "message": None}).last_pk
@@ -147,14 +151,18 @@ def list_rollouts(ws: Workspace, group: str | None = None) -> list[Rollout]:
 
 
 def running_rollout(ws: Workspace, build: str, group: str) -> Rollout | None:
-    rows = list(ws.db["rollouts"].rows_where("build = ? AND group_name = ? AND state = 'running'", [build, group]))
+    """The unfinished (running or paused) rollout of this build to this group, if any."""
+    rows = list(ws.db["rollouts"].rows_where("build = ? AND group_name = ? AND state IN ('running', 'paused')",
+                                             [build, group]))
     return get_rollout(ws, rows[0]["id"]) if rows else None
 
 
 def set_rollout(ws: Workspace, rollout_id: int, *, state: str | None = None, stage: int | None = None,
-                message: str | None = None, only_if_running: bool = False) -> bool:
-    """Update a rollout; with ``only_if_running`` nothing happens (False) once it has ended,
-    so a rollback from another process is never overwritten."""
+                message: str | None = None, only_if_running: bool = False,
+                only_if: tuple[str, ...] = ()) -> bool:
+    """Update a rollout; with ``only_if_running`` (or ``only_if``: the states it may be in)
+    nothing happens (False) once it has left them, so a rollback, abort or pause from
+    another process is never overwritten."""
     fields: dict[str, Any] = {"updated": timestamps.now()}
     if state is not None:
         assert state in ROLLOUT_STATES
@@ -164,9 +172,10 @@ def set_rollout(ws: Workspace, rollout_id: int, *, state: str | None = None, sta
     if message is not None:
         fields["message"] = message
     sets = ", ".join(f"{k} = ?" for k in fields)
-    where = "id = ?" + (" AND state = 'running'" if only_if_running else "")
+    states = tuple(only_if) + (("running",) if only_if_running else ())
+    where = "id = ?" + (f" AND state IN ({','.join('?' * len(states))})" if states else "")
     with ws.transaction():
-        cur = ws.db.execute(f"UPDATE rollouts SET {sets} WHERE {where}", [*fields.values(), int(rollout_id)])
+        cur = ws.db.execute(f"UPDATE rollouts SET {sets} WHERE {where}", [*fields.values(), int(rollout_id), *states])
     return cur.rowcount > 0
 
 

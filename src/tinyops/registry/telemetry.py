@@ -64,7 +64,61 @@ def _m0002(db: sqlite_utils.Database) -> None:
         SELECT COALESCE(device, ''), COUNT(*), MAX(received), '' FROM telemetry_rejects GROUP BY COALESCE(device, '')""")
 
 
-MIGRATIONS = [("0001_telemetry", _m0001), ("0002_reject_ring", _m0002)]
+# Windows summed per build and 10-second slot of their end time, kept up to date in the
+# transaction that stores them: the dashboard's charts over 100,000 windows read a few
+# hundred rows instead (telemetry_series.timeline).
+ROLLUP_S = 10
+SLOT_SQL = f'CAST("end" / {ROLLUP_S} AS INTEGER) * {ROLLUP_S}'
+_ROLLUP_SQL = f"""INSERT INTO telemetry_rollup(build, slot, windows, inferences, errors, p50_sum, p50_n, p95_sum, p95_n,
+        p95_max, min_end, max_end)
+    SELECT build, {SLOT_SQL}, COUNT(*), SUM(count), SUM(errors), TOTAL(latency_p50), COUNT(latency_p50),
+        TOTAL(latency_p95), COUNT(latency_p95), MAX(latency_p95), MIN("end"), MAX("end")
+    FROM telemetry_windows WHERE id > ? GROUP BY 1, 2
+    ON CONFLICT(build, slot) DO UPDATE SET windows = windows + excluded.windows,
+        inferences = inferences + excluded.inferences, errors = errors + excluded.errors,
+        p50_sum = p50_sum + excluded.p50_sum, p50_n = p50_n + excluded.p50_n,
+        p95_sum = p95_sum + excluded.p95_sum, p95_n = p95_n + excluded.p95_n,
+        p95_max = MAX(COALESCE(p95_max, excluded.p95_max), COALESCE(excluded.p95_max, p95_max)),
+        min_end = MIN(min_end, excluded.min_end), max_end = MAX(max_end, excluded.max_end)"""
+_ROLLUP_PREDICTIONS_SQL = f"""INSERT INTO telemetry_rollup_predictions(build, slot, label, n)
+    SELECT build, {SLOT_SQL}, j.key, SUM(j.value) FROM telemetry_windows, json_each(predictions) j
+    WHERE telemetry_windows.id > ? GROUP BY 1, 2, 3
+    ON CONFLICT(build, slot, label) DO UPDATE SET n = n + excluded.n"""
+
+
+_ADD_PREDICTIONS_SQL = """INSERT INTO telemetry_rollup_predictions(build, slot, label, n) VALUES (?,?,?,?)
+    ON CONFLICT(build, slot, label) DO UPDATE SET n = n + excluded.n"""
+
+
+def _roll_up(db: sqlite_utils.Database, after_id: int, windows: list[dict[str, Any]] | None = None) -> None:
+    """Add the windows with ``id > after_id`` (the ones just stored) to the rollup. ``windows``:
+    exactly those, when none was a duplicate (their predictions are summed here, not re-parsed)."""
+    db.execute(_ROLLUP_SQL, [after_id])
+    if windows is None:
+        db.execute(_ROLLUP_PREDICTIONS_SQL, [after_id])
+        return
+    acc: dict[tuple[str, int, str], int] = {}
+    for w in windows:
+        slot = int(float(w["end"]) / ROLLUP_S) * ROLLUP_S  # as SLOT_SQL computes it
+        for label, n in w["predictions"].items():
+            key = (w["build"], slot, str(label))
+            acc[key] = acc.get(key, 0) + int(n)
+    db.conn.executemany(_ADD_PREDICTIONS_SQL, [(*k, n) for k, n in acc.items()])
+
+
+def _m0003(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE telemetry_rollup (
+        build TEXT NOT NULL, slot INTEGER NOT NULL, windows INTEGER NOT NULL, inferences INTEGER NOT NULL,
+        errors INTEGER NOT NULL, p50_sum REAL NOT NULL, p50_n INTEGER NOT NULL, p95_sum REAL NOT NULL,
+        p95_n INTEGER NOT NULL, p95_max REAL, min_end REAL NOT NULL, max_end REAL NOT NULL,
+        PRIMARY KEY (build, slot))""")
+    db.execute("""CREATE TABLE telemetry_rollup_predictions (
+        build TEXT NOT NULL, slot INTEGER NOT NULL, label TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (build, slot, label))""")
+    _roll_up(db, 0)  # the windows stored before this migration
+
+
+MIGRATIONS = [("0001_telemetry", _m0001), ("0002_reject_ring", _m0002), ("0003_rollup", _m0003)]
 
 
 @dataclass
@@ -169,11 +223,14 @@ def store_batch(ws: Workspace, windows: list[dict[str, Any]], rejects: list[dict
                          json.dumps(w["error_samples"]) if w.get("error_samples") else None,
                          json.dumps(w["sample"]) if w.get("sample") else None, w.get("source")))
         before = db.conn.total_changes
+        last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM telemetry_windows").fetchone()[0]
         db.conn.executemany(
             """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
                latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist,
                error_samples, sample, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
         stored = db.conn.total_changes - before
+        if stored:
+            _roll_up(db, last_id, windows if stored == len(windows) else None)
         db.conn.executemany(
             "INSERT INTO telemetry_rejects(received, topic, device, reason, size, payload) VALUES (?,?,?,?,?,?)",
             [(received, str(r.get("topic", ""))[:256], r.get("device"), str(r["reason"])[:500],

@@ -1,15 +1,18 @@
 """Stored telemetry summed into time buckets, for the dashboard's charts.
 
-One SQL pass per question (SQLite sums 100,000 windows in tens of ms), so a
-chart never loads every window into Python.
+One SQL pass per question over the per-slot rollup (or, for one device, its
+windows), so a chart never loads every window into Python.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
+
+from tinyops.registry.telemetry import SLOT_SQL, ROLLUP_S
 
 
 def _where(devices: list[str] | None) -> tuple[str, list[Any]]:
@@ -18,38 +21,59 @@ def _where(devices: list[str] | None) -> tuple[str, list[Any]]:
     return f" WHERE device IN ({','.join('?' * len(devices))})", list(devices)
 
 
+def _grid(lo: float, hi: float, buckets: int) -> tuple[float, float]:
+    """Bucket start and step, aligned to the rollup's slots so both sources bucket alike."""
+    s = ROLLUP_S
+    step = max(s, math.ceil((hi - lo) / max(buckets, 1) / s - 1e-9) * s)
+    return float(math.floor(lo / s) * s), float(step)
+
+
 def timeline(ws: Workspace, *, buckets: int = 60, devices: list[str] | None = None) -> dict[str, Any]:
-    """Per time bucket (by window end): windows, inferences, errors, mean/max of the windows'
-    latency p50/p95, the prediction mix, and rejected messages (by arrival time)."""
-    where, args = _where(devices)
-    lo, hi = ws.db.execute(f'SELECT MIN("end"), MAX("end") FROM telemetry_windows{where}', args).fetchone()
+    """Per time bucket (by window end; at most ``buckets``, each a multiple of 10 s): windows,
+    inferences, errors, mean/max of the windows' latency p50/p95, the prediction mix, and
+    rejected messages (by arrival time). The whole fleet is read from the rollup, one
+    device's windows from the table itself."""
+    if devices is None:
+        lo, hi = ws.db.execute("SELECT MIN(min_end), MAX(max_end) FROM telemetry_rollup").fetchone()
+    else:
+        where, args = _where(devices)
+        lo, hi = ws.db.execute(f'SELECT MIN("end"), MAX("end") FROM telemetry_windows{where}', args).fetchone()
     if lo is None:
         return {"start": None, "step": None, "buckets": [], "predictions": {}, "rejects": []}
-    step = max((hi - lo) / buckets, 1.0)
-    b = f'MIN(CAST(("end" - {lo!r}) / {step!r} AS INTEGER), {buckets - 1})'
-    rows = ws.db.execute(
-        f"SELECT {b} AS k, COUNT(*), SUM(count), SUM(errors), AVG(latency_p50), AVG(latency_p95), MAX(latency_p95) "
-        f"FROM telemetry_windows{where} GROUP BY k ORDER BY k", args).fetchall()
-    out = [{"t": lo + r[0] * step, "windows": r[1], "inferences": r[2], "errors": r[3],
+    start, step = _grid(lo, hi, buckets)
+    last = max(buckets - 1, 0)  # the newest slot may start past the last bucket: it joins it
+    k = f"MIN(CAST((slot - {start!r}) / {step!r} AS INTEGER), {last})"
+    if devices is None:
+        rows = ws.db.execute(
+            f"SELECT {k} AS k, SUM(windows), SUM(inferences), SUM(errors), SUM(p50_sum) / NULLIF(SUM(p50_n), 0), "
+            f"SUM(p95_sum) / NULLIF(SUM(p95_n), 0), MAX(p95_max) FROM telemetry_rollup GROUP BY k ORDER BY k").fetchall()
+        mix_rows = ws.db.execute(f"SELECT {k} AS k, label, SUM(n) FROM telemetry_rollup_predictions GROUP BY k, label")
+    else:
+        src = f'(SELECT {SLOT_SQL} AS slot, * FROM telemetry_windows{where})'
+        rows = ws.db.execute(
+            f"SELECT {k} AS k, COUNT(*), SUM(count), SUM(errors), AVG(latency_p50), AVG(latency_p95), MAX(latency_p95) "
+            f"FROM {src} GROUP BY k ORDER BY k", args).fetchall()
+        mix_rows = ws.db.execute(f"SELECT {k} AS k, j.key, SUM(j.value) FROM {src} AS w, json_each(w.predictions) j "
+                                 "GROUP BY k, j.key", args)
+    out = [{"t": start + r[0] * step, "windows": r[1], "inferences": r[2], "errors": r[3],
             "latency_p50_ms": r[4], "latency_p95_ms": r[5], "latency_p95_max_ms": r[6]} for r in rows]
     mix: dict[str, dict[int, int]] = {}
-    for k, label, n in ws.db.execute(
-            f"SELECT {b} AS k, j.key, SUM(j.value) FROM telemetry_windows, json_each(predictions) j{where} "
-            "GROUP BY k, j.key", args):
-        mix.setdefault(str(label), {})[int(k)] = int(n)
+    for kk, label, n in mix_rows:
+        mix.setdefault(str(label), {})[int(kk)] = int(n)
     rwhere = "" if devices is None else f" WHERE device IN ({','.join('?' * len(devices))})"
     rej = ws.db.execute(
-        f"SELECT MAX(MIN(CAST((received - {lo!r}) / {step!r} AS INTEGER), {buckets - 1}), 0) AS k, COUNT(*) "
+        f"SELECT MAX(MIN(CAST((received - {start!r}) / {step!r} AS INTEGER), {last}), 0) AS k, COUNT(*) "
         f"FROM telemetry_rejects{rwhere} GROUP BY k ORDER BY k", list(devices or [])).fetchall()
-    return {"start": lo, "step": step, "buckets": out,
+    return {"start": start, "step": step, "buckets": out,
             "predictions": {label: [v.get(r[0], 0) for r in rows] for label, v in sorted(mix.items())},
-            "rejects": [{"t": lo + k * step, "count": n} for k, n in rej]}
+            "rejects": [{"t": start + kk * step, "count": n} for kk, n in rej]}
 
 
 def per_device_latest(ws: Workspace) -> dict[str, dict[str, Any]]:
-    """Each device's newest window: build, latency p95, end time."""
+    """Each registered device's newest window: build, latency p95, end time (one index seek per device)."""
     rows = ws.db.execute(
-        'SELECT device, build, latency_p95, MAX("end") FROM telemetry_windows GROUP BY device').fetchall()
+        'SELECT w.device, w.build, w.latency_p95, w."end" FROM devices d JOIN telemetry_windows w ON w.id = '
+        '(SELECT id FROM telemetry_windows WHERE device = d.id ORDER BY "end" DESC, id DESC LIMIT 1)').fetchall()
     return {r[0]: {"build": r[1], "latency_p95_ms": r[2], "end": r[3]} for r in rows}
 
 

@@ -1,14 +1,16 @@
 """Changing actions: the same library calls the CLI makes, run off the request thread.
 
 A rollout is driven to its end by ``fleet.api.rollout_build`` in a thread of
-this server (as `tinyops fleet rollout` would in a terminal); abort marks it
-ended so the driving loop stops, whoever runs it.
+this server (as `tinyops fleet rollout` would in a terminal); pause and abort
+change its state in the registry, so the driving loop stops, whoever runs it;
+resume drives it on from a thread here unless one of ours still does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import InputError, TinyOpsError
@@ -50,25 +52,64 @@ def start_rollout(open_ws: Callable[[], Workspace], body: dict[str, Any], timeou
     def drive() -> None:
         ws = open_ws()
         try:
-            api.rollout_build(ws, build, group, strategy, progress=progress)
+            _follow(ws, api.rollout_build(ws, build, group, strategy, progress=progress))
         except TinyOpsError as e:
             result["error"] = str(e)
             started.set()
             log.warning("rollout of %s to %s: %s", build, group, e)
 
-    threading.Thread(target=drive, daemon=True, name=f"ui-rollout-{build[:8]}").start()
+    t = threading.Thread(target=drive, daemon=True, name=f"ui-rollout-{build[:8]}")
+    t.start()
     if not started.wait(timeout):
         raise InputError("the rollout did not start in time", hint="check that the broker runs: `tinyops broker status`")
     if "error" in result and "rollout" not in result:
         raise InputError(result["error"])
+    _drivers[int(result["rollout"])] = t
     return {"rollout": result["rollout"], "state": "running"}
 
 
+_drivers: dict[int, threading.Thread] = {}  # rollout id -> the thread of this server driving it
+
+
 def abort_rollout(ws: Workspace, rollout_id: int) -> dict[str, Any]:
-    r = fleet_reg.get_rollout(ws, rollout_id)
-    if not fleet_reg.set_rollout(ws, r.id, state="aborted", message="aborted from the dashboard", only_if_running=True):
-        raise InputError(f"rollout {r.id} is {r.state}, not running", hint="only a running rollout can be aborted")
-    return {"rollout": r.id, "state": "aborted"}
+    from tinyops.fleet import rollout
+
+    r = rollout.abort(ws, rollout_id, reason="aborted from the dashboard")
+    return {"rollout": r.id, "state": r.state}
+
+
+def pause_rollout(ws: Workspace, rollout_id: int) -> dict[str, Any]:
+    from tinyops.fleet import rollout
+
+    r = rollout.pause(ws, rollout_id, reason="paused from the dashboard")
+    return {"rollout": r.id, "state": r.state, "stage": r.stage}
+
+
+def resume_rollout(open_ws: Callable[[], Workspace], rollout_id: int) -> dict[str, Any]:
+    from tinyops.fleet import rollout
+
+    r = rollout.unpause(open_ws(), rollout_id)
+    t = _drivers.get(rollout_id)
+    if t is None or not t.is_alive():  # started elsewhere (or before a restart): drive it from here
+        t = _drivers[rollout_id] = threading.Thread(target=lambda: _follow(open_ws(), r), daemon=True,
+                                                    name=f"ui-resume-{rollout_id}")
+        t.start()
+    return {"rollout": r.id, "state": r.state}
+
+
+def _follow(ws: Workspace, r: fleet_reg.Rollout, poll_s: float = 0.5) -> None:
+    """Drive a rollout until it ends: while paused, wait for a resume (from here or elsewhere)."""
+    from tinyops.fleet import api
+
+    try:
+        while r.state in fleet_reg.UNFINISHED:
+            if r.state == "running":
+                r = api.resume(ws, r.id)
+            else:
+                time.sleep(poll_s)
+                r = fleet_reg.get_rollout(ws, r.id)
+    except TinyOpsError as e:
+        log.warning("rollout %s: %s", r.id, e)
 
 
 def rollback_rollout(open_ws: Callable[[], Workspace], rollout_id: int) -> dict[str, Any]:

@@ -39,9 +39,10 @@ T.ago = function (iso) {
 };
 
 // A sortable table: columns [{key, label, render?}], state kept per id across re-renders.
+// With pageSize, only that many rows are in the DOM (sorting and filtering still see all).
 T.sortState = {};
-T.table = function (id, columns, rows) {
-  const st = T.sortState[id] || (T.sortState[id] = { key: null, dir: 1 });
+T.table = function (id, columns, rows, pageSize) {
+  const st = T.sortState[id] || (T.sortState[id] = { key: null, dir: 1, page: 0 });
   if (st.key) {
     rows = rows.slice().sort((a, b) => {
       const x = a[st.key], y = b[st.key];
@@ -51,13 +52,26 @@ T.table = function (id, columns, rows) {
       return (x < y ? -1 : 1) * st.dir;
     });
   }
+  const total = rows.length;
+  let pager = null;
+  if (pageSize && total > pageSize) {
+    const pages = Math.ceil(total / pageSize);
+    st.page = Math.min(st.page, pages - 1);
+    rows = rows.slice(st.page * pageSize, (st.page + 1) * pageSize);
+    const go = (n) => () => { st.page = Math.max(0, Math.min(pages - 1, n)); T.rerender(); };
+    pager = T.el("div", { cls: "controls pager", id: id + "-pager" },
+      T.el("button", { id: id + "-prev", disabled: st.page === 0 ? "" : null, onclick: go(st.page - 1) }, "‹ previous"),
+      T.el("span", {}, "rows ", st.page * pageSize + 1, "–", st.page * pageSize + rows.length, " of ", total),
+      T.el("button", { id: id + "-next", disabled: st.page === pages - 1 ? "" : null, onclick: go(st.page + 1) }, "next ›"));
+  } else st.page = 0;
   const head = T.el("tr", {}, columns.map((c) => T.el("th", {
     "data-key": c.key,
-    onclick: () => { st.dir = st.key === c.key ? -st.dir : 1; st.key = c.key; T.rerender(); },
+    onclick: () => { st.dir = st.key === c.key ? -st.dir : 1; st.key = c.key; st.page = 0; T.rerender(); },
   }, c.label + (st.key === c.key ? (st.dir > 0 ? " ▲" : " ▼") : ""))));
   const body = rows.map((r) => T.el("tr", { "data-id": r[columns[0].key] },
     columns.map((c) => T.el("td", { cls: c.wrap ? "wrap" : null }, c.render ? c.render(r[c.key], r) : T.fmt(r[c.key])))));
-  return T.el("table", { id: id }, T.el("thead", {}, head), T.el("tbody", {}, body));
+  const table = T.el("table", { id: id }, T.el("thead", {}, head), T.el("tbody", {}, body));
+  return pager ? T.el("div", {}, table, pager) : table;
 };
 
 // Token: from ?token= once (then dropped from the address bar), kept for this tab.
@@ -119,7 +133,7 @@ T.watch = { fleet: ["fleet", "telemetry", "drift"], device: ["fleet", "rollouts"
   rollouts: ["rollouts", "fleet"], models: ["models"], drift: ["drift", "telemetry"], telemetry: ["telemetry"] };
 T.connect = function () {
   const live = document.getElementById("live");
-  const es = new EventSource("/api/events");
+  const es = T.es = new EventSource("/api/events");
   let pending = null;
   es.onopen = () => { live.textContent = "● live"; live.className = "live on"; };
   es.onerror = () => { live.textContent = "● reconnecting"; live.className = "live"; };
@@ -132,3 +146,7 @@ T.connect = function () {
   };
 };
 window.addEventListener("DOMContentLoaded", () => { T.rerender(); T.connect(); });
+// Close the stream when leaving the page: a page kept in the back/forward cache would
+// otherwise hold its connection, and the browser's few connections per host run out.
+window.addEventListener("pagehide", () => { if (T.es) { T.es.close(); T.es = null; } });
+window.addEventListener("pageshow", (e) => { if (e.persisted && !T.es) { T.connect(); T.refresh(); } });

@@ -18,6 +18,7 @@ function chart(id, title, config) {
 }
 const COLORS = ["#2f6fdf", "#e0663a", "#2aa876", "#b04fcf", "#d9a200", "#5a6b80", "#e2427f", "#17a2b8"];
 const F = { filter: "", status: "", group: "" };
+T.resetPage = (id) => { if (T.sortState[id]) T.sortState[id].page = 0; };
 
 T.renderers.fleet = function (d) {
   const cards = E("div", { cls: "cards", id: "groups" }, d.groups.map((g) => E("div", { cls: "card", "data-group": g.group },
@@ -26,10 +27,10 @@ T.renderers.fleet = function (d) {
   const groups = [...new Set(d.devices.flatMap((x) => x.groups))].sort();
   const controls = E("div", { cls: "controls" },
     F.input || (F.input = E("input", { id: "filter", placeholder: "filter devices…",
-      oninput: (e) => { F.filter = e.target.value; T.rerender(); } })),
-    E("select", { id: "status-filter", onchange: (e) => { F.status = e.target.value; T.rerender(); } },
+      oninput: (e) => { F.filter = e.target.value; T.resetPage("devices"); T.rerender(); } })),
+    E("select", { id: "status-filter", onchange: (e) => { F.status = e.target.value; T.resetPage("devices"); T.rerender(); } },
       ["", "online", "offline", "unknown"].map((s) => E("option", { value: s, selected: F.status === s ? "" : null }, s || "any status"))),
-    E("select", { id: "group-filter", onchange: (e) => { F.group = e.target.value; T.rerender(); } },
+    E("select", { id: "group-filter", onchange: (e) => { F.group = e.target.value; T.resetPage("devices"); T.rerender(); } },
       ["", ...groups].map((s) => E("option", { value: s, selected: F.group === s ? "" : null }, s || "any group"))));
   const q = F.filter.toLowerCase();
   const rows = d.devices.filter((x) => (!F.status || x.status === F.status) && (!F.group || x.groups.includes(F.group)) &&
@@ -43,7 +44,7 @@ T.renderers.fleet = function (d) {
     { key: "drift", label: "drift", render: (v, r) => v === null || v === undefined ? "-" : T.pill(v ? "drift" : "ok") },
     { key: "latency_p95_ms", label: "latency p95 ms" }];
   return E("div", {}, E("h2", {}, "Groups"), cards, E("h2", {}, "Devices (", rows.length, " of ", d.devices.length, ")"),
-    controls, T.table("devices", cols, rows));
+    controls, T.table("devices", cols, rows, 100));
 };
 
 function telemetryCharts(tl, prefix) {
@@ -108,16 +109,18 @@ T.renderers.rollouts = function (d) {
       r.batches);
     const fails = r.failures.length ? T.table("failures-" + r.rollout, [{ key: "device", label: "device" },
       { key: "state", label: "state", render: T.pill }, { key: "reason", label: "reason", wrap: true }], r.failures) : null;
-    const running = r.state === "running";
+    const running = r.state === "running", paused = r.state === "paused";
     return E("section", { cls: "rollout", id: "rollout-" + r.rollout, "data-state": r.state },
       E("h2", {}, "Rollout ", r.rollout, " ", T.pill(r.state), " build ", r.build.slice(0, 12), " → group ", r.group),
       E("div", { cls: "controls" }, E("span", {}, "canary verdict ", T.pill(r.canary_verdict)),
         E("span", { cls: "counts", id: "counts-" + r.rollout }, Object.entries(r.counts).map(([k, v]) => k + "=" + v).join(" ")),
         E("span", {}, r.message || ""),
-        E("button", { id: "abort-" + r.rollout, disabled: running ? null : "", onclick: () => T.post("/api/rollouts/" + r.rollout + "/abort") }, "Abort"),
+        paused ? E("button", { id: "resume-" + r.rollout, onclick: () => T.post("/api/rollouts/" + r.rollout + "/resume") }, "Resume")
+          : E("button", { id: "pause-" + r.rollout, disabled: running ? null : "", title: "finish the current batch, start no further one",
+            onclick: () => T.post("/api/rollouts/" + r.rollout + "/pause") }, "Pause"),
+        E("button", { id: "abort-" + r.rollout, disabled: running || paused ? null : "", onclick: () => T.post("/api/rollouts/" + r.rollout + "/abort") }, "Abort"),
         E("button", { id: "rollback-" + r.rollout, disabled: r.state === "rolled_back" ? "" : null,
-          onclick: () => T.post("/api/rollouts/" + r.rollout + "/rollback") }, "Roll back"),
-        E("button", { id: "pause-" + r.rollout, disabled: "", title: "pausing needs support in the fleet library (not there yet)" }, "Pause")),
+          onclick: () => T.post("/api/rollouts/" + r.rollout + "/rollback") }, "Roll back")),
       batches, fails);
   });
   return E("div", {}, E("h2", {}, "Start a rollout"), rolloutForm(d), items.length ? items : E("p", {}, "No rollouts yet."));
