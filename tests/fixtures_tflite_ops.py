@@ -264,6 +264,44 @@ def seed_specs() -> dict[str, OpSpec]:
                       "ReducerOptions"),
         "argmax": OpSpec("ARG_MAX", [T((2, 5), **q), T((1,), "int32", data=np.array([1], np.int32))],
                          [T((2,), "int32")], options("ArgMaxOptions", outputType=2), "ArgMaxOptions"),
+        **data_seed_specs(),
+    }
+
+
+def _i32(values: list[int]) -> T:
+    return T((len(values),), "int32", data=np.array(values, np.int32))
+
+
+def data_seed_specs() -> dict[str, OpSpec]:
+    """One model per op of the COPY, RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF kernels."""
+    rng = np.random.default_rng(11)
+    q = dict(scale=[0.05], zero_point=[3])
+    w = rng.integers(-128, 128, size=(5, 3, 3, 4), dtype=np.int8)
+    return {
+        "strided_slice": OpSpec("STRIDED_SLICE", [T((1, 7, 9, 6), **q), _i32([0, 6, 1, 0]), _i32([1, 0, 8, 5]),
+                                                  _i32([1, -2, 3, 2])], [T((1, 3, 3, 3), **q)],
+                                options("StridedSliceOptions"), "StridedSliceOptions", graph_inputs=[0]),
+        "transpose": OpSpec("TRANSPOSE", [T((2, 3, 4, 5), **q), _i32([2, 0, 3, 1])], [T((4, 2, 5, 3), **q)],
+                            graph_inputs=[0]),
+        "mirror_pad": OpSpec("MIRROR_PAD", [T((1, 4, 5, 3), **q), T((4, 2), "int32", data=np.array(
+            [[0, 0], [3, 2], [1, 4], [0, 0]], np.int32))], [T((1, 9, 10, 3), **q)],
+            options("MirrorPadOptions", mode=1), "MirrorPadOptions", graph_inputs=[0]),
+        "resize_bilinear": OpSpec("RESIZE_BILINEAR", [T((1, 5, 4, 3), **q), _i32([9, 11])], [T((1, 9, 11, 3), **q)],
+                                  options("ResizeBilinearOptions", halfPixelCenters=True), "ResizeBilinearOptions",
+                                  graph_inputs=[0]),
+        "transpose_conv": OpSpec("TRANSPOSE_CONV", [_i32([1, 9, 11, 5]), T((5, 3, 3, 4), scale=[0.01, 0.02, 0.015, 0.03, 0.01],
+                                                                          zero_point=[0] * 5, data=w),
+                                                    T((1, 4, 5, 4), **q)], [T((1, 9, 11, 5), scale=[0.3], zero_point=[-4])],
+                                 options("TransposeConvOptions", padding=1, strideW=2, strideH=2),
+                                 "TransposeConvOptions", graph_inputs=[2]),
+        "svdf": OpSpec("SVDF", [T((1, 7), **q), T((6, 7), scale=[0.02], zero_point=[0],
+                                                  data=rng.integers(-128, 128, size=(6, 7), dtype=np.int8)),
+                                T((6, 4), scale=[0.03], zero_point=[0],
+                                  data=rng.integers(-128, 128, size=(6, 4), dtype=np.int8)),
+                                T((3,), "int32", [0.0009], [0], np.array([100, -50, 7], np.int32)),
+                                T((1, 24), scale=[0.03], zero_point=[-2], variable=True)],
+                       [T((1, 3), scale=[0.2], zero_point=[1])], options("SVDFOptions", rank=2), "SVDFOptions",
+                       graph_inputs=[0]),
     }
 
 

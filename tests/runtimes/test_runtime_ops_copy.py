@@ -1,6 +1,7 @@
 """The data-movement ops tinyops-c lowers to its COPY kernel (STRIDED_SLICE, SLICE, SPLIT,
 SPLIT_V, TRANSPOSE, PACK, UNPACK, GATHER, RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD) give exactly
-TFLite Micro's output on random shapes, masks, axes and modes (hypothesis)."""
+TFLite Micro's output on random shapes, masks, axes and modes (hypothesis); TILE, which TFLM
+lacks, gives LiteRT's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from test_runtime_ops import _act_q, _int8, _rng, check
 
 from tinyops.errors import ModelError
 from tinyops.runtimes.tinyops_c import compile_image
+from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4)
@@ -200,3 +202,20 @@ def test_gather_with_runtime_indices_is_rejected_clearly() -> None:
                   options("GatherOptions", axis=0), "GatherOptions")
     with pytest.raises(ModelError, match="indices must be a constant"):
         compile_image(build(spec))
+
+
+@EXAMPLES
+@given(shapes, st.data(), st.integers(0, 2**31))
+def test_tile_matches_litert(shape, data, seed) -> None:
+    """TILE (Keras UpSampling2D's nearest mode converts to it) has no TFLM kernel: LiteRT is the reference."""
+    from tinyops.runtimes import open_runtime
+
+    rng = _rng(seed)
+    mult = [data.draw(st.integers(1, 3)) for _ in shape]
+    xs, xz = _act_q(rng)
+    spec = OpSpec("TILE", [T(tuple(shape), scale=xs, zero_point=xz), _i32(mult)],
+                  [T(tuple(d * m for d, m in zip(shape, mult)), scale=xs, zero_point=xz)], graph_inputs=[0])
+    model, x = build(spec), _int8(rng, tuple(shape))
+    with open_runtime("litert", model, xnnpack=False) as ref:
+        want = ref.run(x)
+    np.testing.assert_array_equal(NativeRuntime(model).run_all([x])[0], want)

@@ -29,7 +29,8 @@ _PARAM_INPUTS = {"RESHAPE": 1, "EXPAND_DIMS": 1, "SQUEEZE": 1, "MEAN": 1, "SUM":
                  "ARG_MAX": 1, "ARG_MIN": 1, "PAD": 1, "PADV2": 1,
                  "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2,
                  "STRIDED_SLICE": 1, "SLICE": 1, "SPLIT_V": 1, "TRANSPOSE": 1, "GATHER": 1,
-                 "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1, "SVDF": 1}
+                 "RESIZE_NEAREST_NEIGHBOR": 1, "RESIZE_BILINEAR": 1, "MIRROR_PAD": 1, "SVDF": 1,
+                 "TILE": 1}
 # Ops whose activation inputs are not a prefix of their inputs.
 _DATA_INPUTS = {"SPLIT": (1,), "TRANSPOSE_CONV": (2,)}
 # Outputs that are int32: indices.

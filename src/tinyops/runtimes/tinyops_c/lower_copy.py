@@ -269,8 +269,18 @@ def lower_mirror_pad(ctx: Context, op: Operator) -> None:
     emit_copy(ctx, op, ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0]), tables)
 
 
+def lower_tile(ctx: Context, op: Operator) -> None:
+    x = _t(ctx, op.inputs[0])
+    mult = const_ints(ctx, op, op.inputs[1], "multiples")
+    if len(mult) != len(x.shape) or min(mult, default=1) < 1:
+        raise ModelError(f"{_where(op)}: multiples {mult} do not fit input {list(x.shape)}", hint="re-export the model")
+    st = _strides(x.shape)
+    tables = [[(i % n) * s for i in range(n * m)] for n, m, s in zip(x.shape, mult, st)]
+    emit_copy(ctx, op, ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0]), tables)
+
+
 LOWERING: dict[str, Callable[[Context, Operator], None]] = {
     "STRIDED_SLICE": lower_strided_slice, "SLICE": lower_slice, "SPLIT": lower_split, "SPLIT_V": lower_split_v,
     "TRANSPOSE": lower_transpose, "PACK": lower_pack, "UNPACK": lower_unpack, "GATHER": lower_gather,
-    "RESIZE_NEAREST_NEIGHBOR": lower_resize_nearest, "MIRROR_PAD": lower_mirror_pad,
+    "RESIZE_NEAREST_NEIGHBOR": lower_resize_nearest, "MIRROR_PAD": lower_mirror_pad, "TILE": lower_tile,
 }
