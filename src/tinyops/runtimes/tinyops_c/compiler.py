@@ -112,6 +112,7 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
         for k in range(len(op_table), len(ctx.ops)):
             out = model.tensors[op.outputs[0]].shape if op.outputs else ()
             op_table.append({"index": k, "op": names.get(ctx.ops[k][0], str(ctx.ops[k][0])), "tflite_index": op.index,
+                             "tflite_op": op.opcode,
                              "output": list(out), "macs": op_macs(model, op) if k == len(op_table) else 0})
     outputs = [ctx.tensor(i) for i in model.outputs]
     for i in (*inputs, *outputs):
