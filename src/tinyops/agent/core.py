@@ -1,5 +1,6 @@
-"""The agent: follows its device's ``desired`` build, installs it safely,
-serves the active model, reports back.
+"""The agent: an update follower for the Pi itself (and one for an MCU on its
+serial port, in gateway mode), the local endpoint serving the active model,
+telemetry windows, heartbeats.
 
 Threads: paho's network thread only queues messages; one worker thread does
 every state change (download, verify, install, switch, report) in order, so
@@ -11,24 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import shutil
 import threading
 import time
 from typing import Any
 
-from tinyops import atomic
-from tinyops import __version__
+from tinyops import __version__, timestamps
+from tinyops.agent.follower import UpdateFollower
+from tinyops.agent.install_slots import SlotInstaller
+from tinyops.agent.model import preload_runtime
+from tinyops.agent.telemetry import Telemetry
+from tinyops.agent.trust import KeyTrust
+from tinyops.agent_config import AgentConfig
 from tinyops.errors import TinyOpsError
 from tinyops.fleet import topics
 from tinyops.fleet.mqtt import MqttConnection
-from tinyops.agent_config import AgentConfig
-from tinyops.agent.desired import DesiredGate, DesiredRefused
-from tinyops.agent.fetch import Download, Rejected, prune_downloads
-from tinyops.agent.model import LoadedModel, preload_runtime, self_test
-from tinyops.agent.slots import SlotContent, SlotStore
-from tinyops.agent.trust import KeyTrust
-from tinyops.agent.telemetry import Telemetry
-from tinyops import timestamps
 
 log = logging.getLogger("tinyops.agent")
 HEARTBEAT = "<heartbeat>"  # not an MQTT topic: a work item for the worker
@@ -44,18 +41,14 @@ class Agent:
         self.cfg = cfg
         self.device = cfg.device
         self.trust = KeyTrust(cfg.public_key, cfg.state_dir)  # the pinned key, moved on by key rotations
-        self.slots = SlotStore(cfg.state_dir, self.trust)
-        self.model: LoadedModel | None = None
-        self.active: SlotContent | None = None
-        self.model_lock = threading.RLock()
-        self.download: Download | None = None
-        self.desired: dict[str, Any] | None = None
-        self.gate = DesiredGate(cfg.state_dir, cfg.device, self.trust)
-        self.refused_desired: dict[str, Any] | None = None  # the last desired message refused, and why
-        self.last_update: dict[str, Any] | None = self._load_json("last_update.json")
         self.started = time.time()
-        self.telemetry = Telemetry(self)
-        self.gateway: Any = None  # a gateway.Gateway when a serial MCU is attached
+        self.telemetry = Telemetry(cfg.device, cfg.telemetry_reservoir,
+                                   lambda topic, payload: self.conn.publish_async(topic, payload, qos=1))
+        self.installer = SlotInstaller(cfg.device, cfg.profile, cfg.state_dir, self.trust,
+                                       on_model=self.telemetry.new_model, event=self.event)
+        self.follower = UpdateFollower(self.installer, self.trust, lambda: self.conn, extra_reported=lambda: {
+            "runtime": "litert", "agent_version": __version__, "http_port": self.http_port})
+        self.gateway: UpdateFollower | None = None  # the MCU's follower when a serial MCU is attached
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -93,43 +86,12 @@ class Agent:
                 delay = min(delay * CONNECT_RETRY_FACTOR, CONNECT_RETRY_MAX_S)
         return False
 
-    # ---- small persistence helpers ------------------------------------------------
-    def _load_json(self, name: str) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.cfg.state_dir / name).read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _save_json(self, name: str, data: dict[str, Any]) -> None:
-        atomic.write_json(self.cfg.state_dir / name, data)
-
     # ---- start-up --------------------------------------------------------------------
-    def _load_slot(self, slot: str) -> tuple[SlotContent, LoadedModel]:
-        content = self.slots.read(slot)
-        model = LoadedModel(content.files["model.tflite"], content.manifest)
-        self_test(model, content.files[content.manifest.get("golden", {}).get("file", "golden.npz")])
-        return content, model
-
     def recover(self) -> None:
-        """Run the model the pointer names; if that slot is unusable, the other one."""
-        active = self.slots.active_slot()
-        for slot in ([active, self.slots.other(active)] if active else []):
-            try:
-                content, model = self._load_slot(slot)
-            except (TinyOpsError, KeyError, OSError) as e:
-                log.warning("slot %s unusable: %s", slot, e)
-                continue
-            if slot != active:
-                self.slots.activate(slot, content.build)
-            self.gate.installed(content.manifest)
-            self._use(content, model)
-            return
-        log.info("no installed model yet; waiting for a desired build")
-
-    def _use(self, content: SlotContent, model: LoadedModel) -> None:
-        with self.model_lock:
-            self.active, self.model = content, model
-        self.telemetry.new_model(content.manifest)
+        """Serve the installed model (the pointer's slot, else the other one)."""
+        manifest = self.installer.recover()
+        if manifest is not None:
+            self.follower.gate.installed(manifest)
 
     def start(self) -> None:
         self.start_local()
@@ -143,7 +105,8 @@ class Agent:
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self._warm_up()
         self.recover()
-        self.http = start_server(self, self.cfg.http_host, self.cfg.http_port, config_path=self.cfg.path)
+        self.http = start_server(self.cfg.http_host, self.cfg.http_port, device=self.device, models=self.installer,
+                                 telemetry=self.telemetry, status=self.status, config_path=self.cfg.path)
         (self.cfg.state_dir / "http.port").write_text(f"{self.http_port}\n")
         self._spawn(self._worker, "worker")
         self._spawn(self._ticker, "ticker")
@@ -157,7 +120,18 @@ class Agent:
         """Connect (retrying) and subscribe to this device's desired build; returns
         early if the agent is stopped meanwhile."""
         if self._connect() and not self._stop.is_set():
-            self.conn.subscribe(topics.desired(self.device))
+            self.follower.subscribe()
+
+    def attach_gateway(self, cfg: Any) -> None:
+        """Follow an MCU's desired build too, installing it over the serial port."""
+        from tinyops.agent.gateway import start_gateway
+
+        self.gateway = start_gateway(cfg, self.cfg.state_dir, self.device, self.trust, lambda: self.conn, self.event)
+
+    def status(self) -> dict[str, Any]:
+        """For the endpoint's health check."""
+        return {"mqtt_connected": self.conn.connected, "updating": self.follower.updating,
+                "uptime_s": round(time.time() - self.started, 1)}
 
     def _warm_up(self) -> None:
         """Pay one-time initialisation at start-up instead of inside the first update
@@ -203,21 +177,10 @@ class Agent:
         self.conn.publish_async(topics.reported(self.device), json.dumps(self.reported()).encode(), retain=True)
 
     def reported(self) -> dict[str, Any]:
-        a = self.active
-        other = self.slots.other(a.slot) if a else None
-        return {"device": self.device, "profile": self.cfg.profile, "build": a.build if a else None,
-                "slot": a.slot if a else None, "previous_build": self.slots.slot_build(other) if other else None,
-                "state": "updating" if self.download else ("running" if a else "idle"),
-                "health": "ok" if self.model else "no_model",
-                "desired": (self.desired or {}).get("build"), "last_update": self.last_update,
-                "refused_desired": self.refused_desired,
-                "runtime": "litert", "agent_version": __version__, "http_port": self.http_port, "ts": timestamps.now()}
+        return self.follower.reported()
 
     def report(self) -> None:
-        try:
-            self.conn.publish(topics.reported(self.device), json.dumps(self.reported()).encode(), retain=True, timeout=10)
-        except TinyOpsError as e:  # broker away: the on-connect hook reports again
-            log.warning("report not delivered: %s", e)
+        self.follower.report()
 
     def event(self, name: str, **detail: Any) -> None:
         msg = {"device": self.device, "event": name, "ts": timestamps.now(), **detail}
@@ -237,124 +200,15 @@ class Agent:
                 self.event("error", detail=str(e))
 
     def _dispatch(self, topic: str, payload: bytes) -> None:
+        followers = [self.follower, *([self.gateway] if self.gateway else [])]
         if topic == HEARTBEAT:
-            self.report()  # refreshes last_seen on the host
-            if self.gateway:
-                self.gateway.report()
+            for f in followers:
+                f.report()  # refreshes last_seen on the host
             return
-        if self.gateway and self.gateway.handles(topic):
-            self.gateway.dispatch(topic, payload)
-            return
-        dev = topics.parse_device_topic(topic)
-        if dev and dev == (self.device, "desired"):
-            self._on_desired(payload)
-            return
-        b = topics.parse_build_topic(topic)
-        if b and self.download and b[0] == self.download.build:
-            try:
-                if self.download.on_message(b[1], b[2], payload):
-                    self._install()
-            except Rejected as r:
-                self._finish_update(self.download.build, "rejected", code=r.code, reason=r.reason)
-
-    def _on_desired(self, payload: bytes) -> None:
-        if not payload:
-            return  # cleared retained message: nothing asked
-        try:
-            desired = self.gate.check(payload)
-        except DesiredRefused as r:
-            self.refused_desired = {"code": r.code, "reason": r.reason, "at": timestamps.now()}
-            log.warning("desired refused: %s", r.reason)
-            self.event("desired_refused", code=r.code, reason=r.reason)
-            self.report()
-            return
-        self.refused_desired = None
-        self.desired = desired
-        build = desired.get("build")
-        lu = self.last_update or {}
-        if not build or (self.active and build == self.active.build):
-            self.report()
-            return
-        if lu.get("build") == build and lu.get("result") != "installed" and lu.get("set_at") == desired.get("set_at"):
-            self.report()  # already refused this very request; wait for a new one
-            return
-        self._cancel_download()
-        if self.slots.slot_build(self.slots.inactive_slot()) == build and self._switch_to_inactive(build):
-            return
-        try:
-            self.download = Download(self.cfg.state_dir, topics.check_id(build, "build id"), self.cfg.profile,
-                                     self.trust, check_manifest=self._check_security)
-        except TinyOpsError as e:
-            self._finish_update(str(build), "rejected", code="bad_desired", reason=str(e))
-            return
-        self.event("update_started", build=build, rollout=desired.get("rollout"))
-        self.report()
-        self.conn.subscribe(topics.build_manifest(build))
-        self.conn.subscribe(topics.build_chunks_filter(build))
-
-    def _check_security(self, manifest: dict[str, Any]) -> None:
-        try:
-            self.gate.check_security(manifest, bool((self.desired or {}).get("rollback")))
-        except DesiredRefused as r:
-            raise Rejected(r.reason, r.code) from r
-
-    def _cancel_download(self) -> None:
-        if self.download:
-            self.conn.unsubscribe(topics.build_manifest(self.download.build))
-            self.conn.unsubscribe(topics.build_chunks_filter(self.download.build))
-            self.download = None
-
-    def _switch_to_inactive(self, build: str) -> bool:
-        """Rollback path: the wanted build is already in the other slot."""
-        slot = self.slots.inactive_slot()
-        try:
-            content, model = self._load_slot(slot)
-        except (TinyOpsError, KeyError, OSError) as e:
-            log.warning("slot %s cannot be reused: %s", slot, e)
-            return False
-        try:
-            self._check_security(content.manifest)
-        except Rejected as r:
-            self._finish_update(build, "rejected", code=r.code, reason=r.reason)
-            return True
-        self.slots.activate(slot, build)
-        self.gate.installed(content.manifest)
-        self._use(content, model)
-        self._finish_update(build, "installed", slot=slot, reused_slot=True)
-        return True
-
-    def _install(self) -> None:
-        d = self.download
-        assert d is not None
-        manifest_bytes, signature, files = d.assemble()
-        self.event("downloaded", build=d.build, chunks=len(d.have))
-        slot = self.slots.inactive_slot()
-        self.slots.write(slot, manifest_bytes, signature, files)
-        try:
-            content, model = self._load_slot(slot)
-        except TinyOpsError as e:
-            shutil.rmtree(self.slots.slot_dir(slot), ignore_errors=True)  # never leave a failing build around
-            self._finish_update(d.build, "selftest_failed", code="selftest_failed", reason=str(e))
-            return
-        self.event("selftest_passed", build=d.build, slot=slot)
-        self.slots.activate(slot, d.build)  # the commit point
-        self.gate.installed(content.manifest)
-        self._use(content, model)
-        self._finish_update(d.build, "installed", slot=slot)
-
-    def _finish_update(self, build: str, result: str, **detail: Any) -> None:
-        if self.download:
-            d = self.download
-            self._cancel_download()
-            d.discard()
-        if result == "installed":  # superseded downloads and crash leftovers go
-            prune_downloads(self.cfg.state_dir)
-            self.slots.tidy()
-        self.last_update = {"build": build, "result": result, "at": timestamps.now(),
-                            "set_at": (self.desired or {}).get("set_at"), **detail}
-        self._save_json("last_update.json", self.last_update)
-        self.event("switched" if result == "installed" else result, build=build, **detail)
-        self.report()
+        for f in followers:
+            if f.handles(topic):
+                f.dispatch(topic, payload)
+                return
 
     # ---- periodic: telemetry windows and a heartbeat ----------------------------------
     def _ticker(self) -> None:

@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             agent.connect_and_follow()
             if cfg.gateway and not stopping.is_set():
-                from tinyops.agent.gateway import start_gateway
-
-                start_gateway(agent, cfg.gateway)
+                agent.attach_gateway(cfg.gateway)
         except TinyOpsError as e:  # final (wrong credentials, a refused subscription): stop with exit 1
             failed.append(e)
             stopping.set()

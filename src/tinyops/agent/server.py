@@ -18,23 +18,42 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from tinyops.errors import InputError
 
 if TYPE_CHECKING:
-    from tinyops.agent.core import Agent
+    from tinyops.agent.model import LoadedModel
+    from tinyops.agent.slots import SlotContent
 
 MAX_BODY = 16 * 1024 * 1024
+
+
+class Models(Protocol):
+    """The model being served (read under the installer's lock) and its predecessor."""
+
+    def current(self) -> tuple[SlotContent | None, LoadedModel | None]: ...
+    def previous_build(self, slot: str) -> str | None: ...
+
+
+class Observer(Protocol):
+    """Where served inferences and bad requests are counted (telemetry)."""
+
+    def observe(self, x_float: np.ndarray, y: np.ndarray, latency_s: float) -> None: ...
+    def error(self, message: str) -> None: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "tinyops-agent"
     protocol_version = "HTTP/1.1"  # keep-alive: applications on the Pi reuse connections
-    agent: "Agent"
+    device: str
+    models: Models
+    telemetry: Observer
+    status: Callable[[], dict[str, Any]]
 
     def log_message(self, *args: Any) -> None:  # quiet: the agent logs what matters
         pass
@@ -54,26 +73,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 — http.server's naming
-        a = self.agent
+        content, model = self.models.current()
         if self.path == "/v1/health":
-            ok = a.model is not None
-            self._send(200 if ok else 503, {"status": "ok" if ok else "no_model", "device": a.device,
-                                            "build": a.active.build if a.active else None,
-                                            "mqtt_connected": a.conn.connected,
-                                            "updating": a.download is not None,
-                                            "uptime_s": round(time.time() - a.started, 1)})
+            ok = model is not None
+            self._send(200 if ok else 503, {"status": "ok" if ok else "no_model", "device": self.device,
+                                            "build": content.build if content else None, **self.status()})
         elif self.path == "/v1/model":
-            with a.model_lock:
-                content, model = a.active, a.model
             if content is None or model is None:
                 self._send(503, {"error": "no model installed yet"})
                 return
             m = content.manifest
-            self._send(200, {"device": a.device, "build": content.build, "slot": content.slot,
+            self._send(200, {"device": self.device, "build": content.build, "slot": content.slot,
                              "model": m.get("model"), "variant": m.get("variant"), "profile": m.get("profile"),
                              "runtime": "litert", "inputs": m.get("inputs"), "outputs": m.get("outputs"),
                              "labels": m.get("labels"),
-                             "previous_build": a.slots.slot_build(a.slots.other(content.slot))})
+                             "previous_build": self.models.previous_build(content.slot)})
         else:
             self._send(404, {"error": f"no such endpoint {self.path}; try /v1/predict, /v1/model, /v1/health"})
 
@@ -81,26 +95,24 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/predict":
             self._send(404, {"error": f"no such endpoint {self.path}"})
             return
-        a = self.agent
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self._send(413, {"error": f"body over {MAX_BODY} bytes"})
             return
         body = self.rfile.read(length)
-        with a.model_lock:
-            content, model = a.active, a.model
+        content, model = self.models.current()
         if model is None or content is None:
             self._send(503, {"error": "no model installed yet"})
             return
         try:
             x = self._parse_input(model, body)
         except ValueError as e:
-            a.telemetry.error(f"bad request: {e}")
+            self.telemetry.error(f"bad request: {e}")
             self._send(400, {"error": str(e), "expected_shape": list(model.input_shape),
                              "expected_dtype": str(model.input_dtype)})
             return
         y, seconds = model.run(x)
-        a.telemetry.observe(model.dequantize_input(x)[0] if x.shape[0] == 1 else model.dequantize_input(x),
+        self.telemetry.observe(model.dequantize_input(x)[0] if x.shape[0] == 1 else model.dequantize_input(x),
                             y[0], seconds)
         out = model.dequantize_output(y)
         cls = int(np.argmax(out.reshape(-1)))
@@ -149,10 +161,13 @@ class _QuietHTTPServer(ThreadingHTTPServer):
             t.join(0.05)
 
 
-def start_server(agent: "Agent", host: str, port: int, config_path: Path | None = None) -> ThreadingHTTPServer:
+def start_server(host: str, port: int, *, device: str, models: Models, telemetry: Observer,
+                 status: Callable[[], dict[str, Any]], config_path: Path | None = None) -> ThreadingHTTPServer:
     """Bind and serve; ``port = 0`` picks a free one (see ``server_address``). A port
-    that is taken or not allowed is an InputError naming the config key to change."""
-    handler = type("AgentHandler", (_Handler,), {"agent": agent})
+    that is taken or not allowed is an InputError naming the config key to change.
+    ``status()`` adds the agent's state (connection, update, uptime) to the health check."""
+    handler = type("AgentHandler", (_Handler,), {"device": device, "models": models, "telemetry": telemetry,
+                                                 "status": staticmethod(status)})
     where = f"[agent] http_port in {config_path}" if config_path else "[agent] http_port in agent.toml"
     try:
         httpd = _QuietHTTPServer((host, port), handler)

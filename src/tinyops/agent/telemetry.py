@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tinyops.fleet import topics
 from tinyops.monitor.window import WindowAccumulator
 
-if TYPE_CHECKING:
-    from tinyops.agent.core import Agent
-
 log = logging.getLogger("tinyops.agent")
 
 
 class Telemetry:
-    def __init__(self, agent: "Agent") -> None:
-        self.agent = agent
+    def __init__(self, device: str, reservoir: int, send: Callable[[str, bytes], None]) -> None:
+        self.device = device
+        self.reservoir = reservoir
+        self._send = send  # (topic, payload), without waiting for the broker
         self._lock = threading.Lock()
         self._window: WindowAccumulator | None = None
 
@@ -32,8 +32,7 @@ class Telemetry:
         """A new build is active: close the old window and start one for it."""
         self.publish()
         with self._lock:
-            self._window = WindowAccumulator(manifest, self.agent.device,
-                                             reservoir=self.agent.cfg.telemetry_reservoir)
+            self._window = WindowAccumulator(manifest, self.device, reservoir=self.reservoir)
 
     def observe(self, x_float: np.ndarray, y: np.ndarray, latency_s: float) -> None:
         with self._lock:
@@ -51,5 +50,5 @@ class Telemetry:
             if w is None or (w.count == 0 and w.errors == 0):
                 return False
             payload = w.to_bytes(reset=True)
-        self.agent.conn.publish_async(topics.telemetry(self.agent.device), payload, qos=1)
+        self._send(topics.telemetry(self.device), payload)
         return True
