@@ -29,10 +29,12 @@ def _tracer(enabled: bool):
 @click.option("--device", "-d", "device", help="With --firmware: the device profile. With BUILD: the registered "
               "device id to record the deployment under (default: the port URL).")
 @click.option("--trace", is_flag=True, help="Dump every frame sent and received on stderr.")
+@click.option("--rollback", is_flag=True, help="Authorise going below the device's security floor "
+              "(an older version of the model line); signed with this workspace's key.")
 @json_option
 @click.pass_context
 def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | None, device: str | None,
-              trace: bool, as_json: bool) -> None:
+              trace: bool, rollback: bool, as_json: bool) -> None:
     """Flash BUILD's model image: transfer (resumable), verify, activate, self-test.
 
     The deployment is recorded in the registry. With --firmware, the profile's
@@ -63,7 +65,7 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
 
     ws = open_workspace(ctx)
     if as_json:
-        report = flash_build(ws, build, port, trace=_tracer(trace), device=device)
+        report = flash_build(ws, build, port, trace=_tracer(trace), device=device, rollback=rollback)
     else:
         bar = None
 
@@ -77,7 +79,8 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
             bar.update(done - bar.pos)
 
         try:
-            report = flash_build(ws, build, port, trace=_tracer(trace), progress=progress, device=device)
+            report = flash_build(ws, build, port, trace=_tracer(trace), progress=progress, device=device,
+                                 rollback=rollback)
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)

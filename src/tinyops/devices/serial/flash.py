@@ -130,8 +130,17 @@ def flash_image(url: str, image: bytes, golden_inputs: np.ndarray | None = None,
 
 
 def flash_build(ws: Workspace, build_id: str, url: str, *, trace: TraceFn | None = None,
-                progress: Callable[[int, int], None] | None = None, device: str | None = None) -> FlashReport:
-    """Flash a registered build's model image and record the deployment."""
+                progress: Callable[[int, int], None] | None = None, device: str | None = None,
+                rollback: bool = False) -> FlashReport:
+    """Flash a registered build's model image and record the deployment.
+
+    The build's signed image ticket goes along (with the key links after a rotation);
+    ``rollback`` signs a ticket that lets a device that pins our key go below its
+    security floor."""
+    import json
+
+    from tinyops import signing
+    from tinyops.devices import keys, tickets
     from tinyops.registry import builds, deployments
 
     build = builds.get(ws, build_id)
@@ -142,7 +151,12 @@ def flash_build(ws: Workspace, build_id: str, url: str, *, trace: TraceFn | None
     gin = gout = None
     if "golden.npz" in build.files:
         gin, gout = load_golden(builds.file_bytes(ws, build, "golden.npz"))
-    report = flash_image(url, image, gin, gout, trace=trace, progress=progress)
+    ticket = builds.file_bytes(ws, build, tickets.FILE) if tickets.FILE in build.files else None
+    if rollback:
+        manifest = json.loads(builds.file_bytes(ws, build, "manifest.json"))
+        ticket = tickets.for_manifest(keys.key_dir(ws), image, manifest, rollback=True)
+    report = flash_image(url, image, gin, gout, trace=trace, progress=progress, ticket=ticket,
+                         links=tickets.links(signing.read_chain(keys.key_dir(ws))))
     report.build = build.id
     dep = deployments.record_deployment(ws, build=build.id, device=device or url, port=url, slot=report.slot,
                                         sha256=report.sha256, activated=report.activated,
