@@ -32,6 +32,7 @@ from tinyops.ml import convert, evaluate, feature_defs, train  # noqa: E402
 from tinyops.package_data import firmware_dir  # noqa: E402
 from tinyops.registry import builds, datasets  # noqa: E402
 from tinyops.workspace import Workspace  # noqa: E402
+from tinyops.cli.common import resolve_variant, resolve_model
 
 EX = ROOT / "examples" / "kws"
 BOARD_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-std=c99",
@@ -67,9 +68,9 @@ def main() -> None:
         feature_defs.add(ws, "kws-mfcc", feature_defs.load_spec(EX / "mfcc.toml"))
         tr = train.train(ws, EX / "recipe.toml")
         convert.convert(ws, "kws@1", "int8")
-        ev_float = evaluate.evaluate(ws, "kws@1", runtime="keras", data="kws-test@1")
-        ev_int8 = evaluate.evaluate(ws, "kws@1:int8", runtime="tinyops-c", data="kws-test@1")
-        res = device_build.build(ws, "kws@1:int8", "qemu-mps2-an386")
+        ev_float = evaluate.evaluate(ws, resolve_model(ws, "kws@1"), runtime="keras", data="kws-test@1")
+        ev_int8 = evaluate.evaluate(ws, resolve_model(ws, "kws@1:int8"), runtime="tinyops-c", data="kws-test@1")
+        res = device_build.build(ws, resolve_variant(ws, "kws@1:int8"), "qemu-mps2-an386")
         b = res.build
         image = builds.file_bytes(ws, b, "model.img")
         blob, model_image = feature_image.split_image(image)

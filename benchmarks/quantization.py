@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from tinyops.cli.common import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "quantization.json"
@@ -45,14 +46,14 @@ def bench_example(ws, example: str, tmp: Path) -> dict:
     rows = {}
     for quant in QUANTS:
         conv = convert(ws, result.model, quant)
-        ev = evaluate(ws, conv.ref, runtime="litert")
-        full = evaluate(ws, conv.ref, runtime="litert", data=dv.ref, store=False)
+        ev = evaluate(ws, resolve_model(ws, conv.ref), runtime="litert")
+        full = evaluate(ws, resolve_model(ws, conv.ref), runtime="litert", data=dv.ref, store=False)
         row = {"size_bytes": conv.size_bytes, "accuracy": ev["accuracy"], "accuracy_delta_points": ev["accuracy_delta"],
                "test_rows": ev["rows"], "all_rows_accuracy": full["accuracy"],
                "all_rows_delta_points": full["accuracy_delta"], "all_rows": full["rows"]}
         if quant == "int8":
-            micro = evaluate(ws, conv.ref, runtime="tflm")
-            full_micro = evaluate(ws, conv.ref, runtime="tflm", data=dv.ref, store=False)
+            micro = evaluate(ws, resolve_model(ws, conv.ref), runtime="tflm")
+            full_micro = evaluate(ws, resolve_model(ws, conv.ref), runtime="tflm", data=dv.ref, store=False)
             row.update({
                 "tflm_accuracy": micro["accuracy"], "arena_bytes": conv.arena_bytes,
                 "litert_vs_tflm": {k: full_micro[k] for k in ("max_lsb_diff", "identical_share",

@@ -104,8 +104,9 @@ def _build(dest: Path) -> None:
     # (delta vs float) needs no TensorFlow import.
     from tinyops.ml import dataprep
     from tinyops.ml.evaluate import keras_predict
+    from tinyops.registry import models
 
-    prep, _ = dataprep.rows_for(ws, dataprep.model_spec(ws, "digits@1"), None, "test")
+    prep, _ = dataprep.rows_for(ws, dataprep.model_spec(ws, models.resolve(ws, "digits@1")), None, "test")
     keras_predict(ws, "digits@1", prep.X)
     # Fold the WAL into the main file so a plain folder copy is a complete workspace.
     ws.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

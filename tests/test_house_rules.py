@@ -151,3 +151,38 @@ def test_one_atomic_writer_and_one_clock() -> None:
               for i, line in enumerate(p.read_text().splitlines(), 1)
               if re.search(r"datetime\.now\(|utcnow\(|\.isoformat\(", line)]
     assert not clocks, "take UTC times from tinyops.timestamps:\n" + "\n".join(clocks)
+
+
+# Where a reference string may be read: the CLI (user input) and the registry (whose
+# lookups turn a reference into its object). Everything else receives the objects.
+REF_READERS = ("cli", "registry")
+NOT_REFERENCES = {  # file -> why its split is not reading a model reference
+    "ml/architectures.py": "a recipe's `module:function` architecture",
+    "agent/desired.py": "the model line of build manifests written before `model_line` existed",
+    "devices/tickets.py": "the model line of build manifests written before `model_line` existed",
+}
+
+
+def reference_parsing(source: str) -> list[int]:
+    """Lines that parse a reference: parse_ref(), or a split/partition on ':' or '@'."""
+    bad = []
+    for n in ast.walk(ast.parse(source)):
+        if not isinstance(n, ast.Call):
+            continue
+        f = n.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        if name == "parse_ref" or (name in ("split", "rsplit", "partition", "rpartition") and n.args
+                                   and isinstance(n.args[0], ast.Constant) and n.args[0].value in (":", "@")):
+            bad.append(n.lineno)
+    return sorted(bad)
+
+
+def test_references_are_parsed_only_in_the_cli_and_the_registry() -> None:
+    assert reference_parsing("ref = model_ref.split(':')[0]\nr = parse_ref(text)\nx = s.split(',')\n") == [1, 2]
+    found = []
+    for p in _sources():
+        rel = p.relative_to(PKG).as_posix()
+        if p.suffix != ".py" or rel.split("/")[0] in REF_READERS or rel in NOT_REFERENCES:
+            continue
+        found += [f"{rel}:{line}" for line in reference_parsing(p.read_text())]
+    assert not found, "reference parsing below the CLI (resolve in cli/, pass the object down):\n" + "\n".join(found)

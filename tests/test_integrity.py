@@ -11,6 +11,7 @@ from tinyops.cli.main import cli
 from tinyops.devices import build
 from tinyops.integrity import fsck, gc
 from tinyops.registry import builds, datasets, variants
+from tinyops.cli.common import resolve_variant
 
 
 def run(ws, *args):
@@ -19,7 +20,7 @@ def run(ws, *args):
 
 def test_fsck_lists_each_corruption_and_gc_removes_only_garbage(trained_ws):
     ws = trained_ws
-    b = build.build(ws, "digits@1:int8", "raspberry-pi-4").build
+    b = build.build(ws, resolve_variant(ws, "digits@1:int8"), "raspberry-pi-4").build
     clean = run(ws, "fsck")
     assert clean.exit_code == 0, clean.output
     assert "no problems" in clean.output

@@ -13,10 +13,11 @@ from tinyops.cli.main import cli
 from tinyops.devices import build as device_build
 from tinyops.devices.serial import bench, flash
 from tinyops.registry import deployments
+from tinyops.cli.common import resolve_variant
 
 
 def test_bench_on_qemu_reports_instructions_and_agreement(trained_ws, boards) -> None:
-    b = device_build.build(trained_ws, "digits@1:int8", "qemu-mps2-an386").build
+    b = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "qemu-mps2-an386").build
     board = boards.start("qemu-mps2-an386")
     flash.flash_build(trained_ws, b.id, board.url)
     res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,

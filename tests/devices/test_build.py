@@ -16,6 +16,7 @@ from tinyops.errors import DoesNotFitError, InputError, NotFoundError
 from tinyops.runtimes import open_runtime
 from tinyops.registry import builds
 from paths import PROFILES
+from tinyops.cli.common import resolve_variant
 
 TFLM_FILES = {"model_data.h", "model_data.cc", "op_resolver.h", "arena.h"}
 
@@ -25,7 +26,7 @@ def files_of(ws, b) -> dict[str, bytes]:
 
 
 def test_mcu_build_is_complete_signed_and_its_golden_outputs_are_tflms(trained_ws) -> None:
-    r = build.build(trained_ws, "digits@1:int8", "qemu-mps2-an386")
+    r = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "qemu-mps2-an386")
     files = files_of(trained_ws, r.build)
     assert r.created and TFLM_FILES | {"model.tflite", "golden.npz", "manifest.json", "manifest.sig"} <= set(files)
     m = json.loads(files["manifest.json"])
@@ -52,7 +53,7 @@ def test_mcu_build_is_complete_signed_and_its_golden_outputs_are_tflms(trained_w
 
 
 def test_arena_header_runs_the_model_in_tflm(trained_ws) -> None:
-    r = build.build(trained_ws, "digits@1:int8", "esp32")
+    r = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "esp32")
     files = files_of(trained_ws, r.build)
     arena = codegen.parse_arena_h(files["arena.h"].decode())
     assert arena > r.manifest["arena_bytes"]
@@ -62,11 +63,11 @@ def test_arena_header_runs_the_model_in_tflm(trained_ws) -> None:
 
 
 def test_same_inputs_same_build_and_first_created_time(trained_ws) -> None:
-    first = build.build(trained_ws, "digits@1:int8", "raspberry-pi-4")
-    again = build.build(trained_ws, "digits@1", "raspberry-pi-4")  # no :VARIANT means int8
+    first = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "raspberry-pi-4")
+    again = build.build(trained_ws, resolve_variant(trained_ws, "digits@1"), "raspberry-pi-4")  # no :VARIANT means int8
     assert (again.build.id, again.created) == (first.build.id, False)
     assert again.build.created == first.build.created and again.build.files == first.build.files
-    other = build.build(trained_ws, "digits@1:int8", "raspberry-pi-5")
+    other = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "raspberry-pi-5")
     assert other.build.id != first.build.id
     assert TFLM_FILES.isdisjoint(first.build.files) and first.manifest["golden"]["runtime"] == "litert"
     assert len(builds.list_builds(trained_ws)) == 2
@@ -86,18 +87,18 @@ def user_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, old
 
 def test_bad_input_is_explained_and_registers_nothing(trained_ws, tmp_path, monkeypatch) -> None:
     with pytest.raises(NotFoundError, match="did you mean qemu-mps2-an386"):
-        build.build(trained_ws, "digits@1:int8", "qemu-mps2-an368")
+        build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "qemu-mps2-an368")
     with pytest.raises(InputError, match=r"tinyops convert digits@1 --quant int8"):
-        build.build(trained_ws, "digits@1:float32", "qemu-mps2-an386")
+        build.build(trained_ws, resolve_variant(trained_ws, "digits@1:float32"), "qemu-mps2-an386")
     user_profile(tmp_path, monkeypatch, "tiny-ram", 'ram_reserved = "64 KB"', 'ram_reserved = "4095 KB"')
     with pytest.raises(DoesNotFitError, match=r"needs \d+ KB RAM .* the board has 1 KB free"):
-        build.build(trained_ws, "digits@1:int8", "tiny-ram")
+        build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "tiny-ram")
     user_profile(tmp_path, monkeypatch, "no-softmax", 'name = "tinyops-c"',
                  'name = "tinyops-c"\nops = ["FULLY_CONNECTED", "RESHAPE"]')
     with pytest.raises(DoesNotFitError, match="lacks ops used by digits@1:int8: SOFTMAX"):
-        build.build(trained_ws, "digits@1:int8", "no-softmax", runtime="tinyops-c")  # auto would pick TFLM
+        build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "no-softmax", runtime="tinyops-c")  # auto would pick TFLM
     with pytest.raises(NotFoundError, match="tinyops convert digits@1 --quant float16"):
-        build.build(trained_ws, "digits@1:float16", "raspberry-pi-4")
+        build.build(trained_ws, resolve_variant(trained_ws, "digits@1:float16"), "raspberry-pi-4")
     assert builds.list_builds(trained_ws) == []
 
 

@@ -13,11 +13,12 @@ from tinyops.cli.main import cli
 from tinyops.devices import build, bundle, keys
 from tinyops.errors import InputError
 from tinyops.registry import builds
+from tinyops.cli.common import resolve_variant
 
 
 @pytest.fixture
 def built(trained_ws, tmp_path):
-    r = build.build(trained_ws, "digits@1:int8", "raspberry-pi-4")
+    r = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "raspberry-pi-4")
     out = tmp_path / "bundle"
     bundle.export(trained_ws, r.build.id[:6], out)
     return trained_ws, r.build, out

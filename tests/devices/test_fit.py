@@ -10,6 +10,7 @@ from fixtures_models import model_bytes
 
 from tinyops.devices import fit, profiles
 from tinyops.runtimes import tflite_file
+from tinyops.cli.common import resolve_variant
 
 
 def test_macs_by_hand_for_a_dense_model() -> None:
@@ -49,10 +50,10 @@ def test_unsupported_ops_and_quantization_are_listed() -> None:
 
 
 def test_check_against_registry_measures_the_arena(trained_ws) -> None:
-    r = fit.check(trained_ws, "digits@1:int8", "esp32")
+    r = fit.check(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "esp32")
     assert r.fits and r.arena_source == "measured in the TFLM interpreter" and r.arena_bytes > 0
     assert r.ram_needed_bytes == r.arena_bytes + profiles.load("esp32").runtime_ram_bytes
-    pi = fit.check(trained_ws, "digits@1:float32", "raspberry-pi-4")
+    pi = fit.check(trained_ws, resolve_variant(trained_ws, "digits@1:float32"), "raspberry-pi-4")
     assert pi.fits and pi.quantization == "float32"
-    mcu = fit.check(trained_ws, "digits@1:float32", "qemu-mps2-an386")
+    mcu = fit.check(trained_ws, resolve_variant(trained_ws, "digits@1:float32"), "qemu-mps2-an386")
     assert not mcu.fits and not mcu.quantization_supported

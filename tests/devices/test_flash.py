@@ -13,6 +13,7 @@ from tinyops.cli.main import cli
 from tinyops.devices import build as device_build
 from tinyops.devices.serial import flash
 from tinyops.registry import deployments
+from tinyops.cli.common import resolve_variant
 
 
 def _tiny(ws, *args: str, code: int = 0):
@@ -22,7 +23,7 @@ def _tiny(ws, *args: str, code: int = 0):
 
 
 def test_flash_build_cli_records_deployment(trained_ws, boards) -> None:
-    b = device_build.build(trained_ws, "digits@1:int8", "posix-sim").build
+    b = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "posix-sim").build
     board = boards.start("posix")
     out = json.loads(_tiny(trained_ws, "flash", b.id, "--port", board.url, "--json").stdout)
     assert out["build"] == b.id and out["activated"] is True and out["self_test"] == "pass"
@@ -38,7 +39,7 @@ def test_flash_build_cli_records_deployment(trained_ws, boards) -> None:
 
 
 def test_qemu_build_flashes_and_passes_self_test(trained_ws, boards) -> None:
-    b = device_build.build(trained_ws, "digits@1:int8", "qemu-mps2-an386").build
+    b = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "qemu-mps2-an386").build
     board = boards.start("qemu-mps2-an386")
     r = flash.flash_build(trained_ws, b.id, board.url)
     assert r.self_test == "pass" and r.self_test_detail["unit"] == "instructions" and r.deployment
@@ -74,7 +75,7 @@ def test_interrupted_flash_resumes_on_the_next_flash(boards, model_images) -> No
 
 
 def test_bad_builds_and_ports_are_explained(trained_ws) -> None:
-    pi = device_build.build(trained_ws, "digits@1:int8", "raspberry-pi-4").build
+    pi = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "raspberry-pi-4").build
     res = _tiny(trained_ws, "flash", pi.id, "--port", "socket://127.0.0.1:9", code=1)
     assert "has no model image" in res.output and "tinyops-c profile" in res.output
     res = _tiny(trained_ws, "flash", "ffffffff", "--port", "socket://127.0.0.1:9", code=1)

@@ -20,6 +20,7 @@ from tinyops.errors import DeviceError
 from tinyops.ml import convert, feature_defs, recipes, train
 from tinyops.registry import builds, datasets
 from tinyops.runtimes.tinyops_c.native import NativeRuntime
+from tinyops.cli.common import resolve_variant
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _kws_model(ws, clips):
     recipe["train"].pop("early_stopping", None)
     train.train(ws, recipe)
     convert.convert(ws, "kws@1", "int8")
-    return device_build.build(ws, "kws@1:int8", "qemu-mps2-an386", golden_count=3)
+    return device_build.build(ws, resolve_variant(ws, "kws@1:int8"), "qemu-mps2-an386", golden_count=3)
 
 
 def test_raw_audio_build_runs_on_the_board_like_the_host(ws, kws_clips, boards) -> None:
@@ -93,7 +94,7 @@ def test_raw_audio_build_runs_on_the_board_like_the_host(ws, kws_clips, boards) 
         assert ops.info(link).active_sha256 == rep.sha256
 
     # The Pi build records the definition (the Pi computes it with numpy); golden stay model inputs.
-    pi = device_build.build(ws, "kws@1:int8", "raspberry-pi-4", golden_count=2)
+    pi = device_build.build(ws, resolve_variant(ws, "kws@1:int8"), "raspberry-pi-4", golden_count=2)
     assert pi.manifest["features"]["computed_on"] == "host"
     assert json.loads(json.dumps(pi.manifest["features"]["definition"]))["kind"] == "mfcc"
     gin, _ = flash.load_golden(builds.file_bytes(ws, pi.build, "golden.npz"))

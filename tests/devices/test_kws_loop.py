@@ -16,6 +16,7 @@ from tinyops.ml import convert, feature_defs, recipes, train
 from tinyops.monitor import stats
 from tinyops.pipeline import retrain
 from tinyops.registry import datasets
+from tinyops.cli.common import resolve_variant
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_hum_is_drift_and_retraining_unions_raw_clips(ws, clips) -> None:
     recipe["train"].pop("early_stopping", None)
     train.train(ws, recipe)
     convert.convert(ws, "kws@1", "int8")
-    man = device_build.build(ws, "kws@1:int8", "qemu-mps2-an386", golden_count=2).manifest
+    man = device_build.build(ws, resolve_variant(ws, "kws@1:int8"), "qemu-mps2-an386", golden_count=2).manifest
     base = man["baseline"]["features"][0]
     inp = man["inputs"][0]
 

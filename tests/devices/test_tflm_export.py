@@ -15,6 +15,7 @@ from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest 
 
 from tinyops.devices import build, codegen, golden, tflm_build, tflm_probe
 from tinyops.registry import builds
+from tinyops.cli.common import resolve_variant
 
 EXPORT = ("model_data.h", "model_data.cc", "op_resolver.h", "arena.h")
 
@@ -36,7 +37,7 @@ def prove_export(ws, b) -> tflm_probe.ProbeResult:
 
 def test_export_runs_on_cortex_m4_with_exactly_the_declared_arena(trained_ws) -> None:
     assert tflm_build.available(), "TFLM_DIR must name a TFLM tree (../shared/third_party)"
-    r = build.build(trained_ws, "digits@1:int8", "qemu-mps2-an386")
+    r = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "qemu-mps2-an386")
     assert r.manifest["tflm_arena"]["measured_on"] == "cortex-m4"
     text = builds.file_bytes(trained_ws, r.build, "arena.h").decode()
     assert "bisected on the target" in text and "kArenaMarginBytes = 0;" in text
@@ -46,7 +47,7 @@ def test_export_runs_on_cortex_m4_with_exactly_the_declared_arena(trained_ws) ->
 
 def test_arena_header_from_the_target_differs_from_the_host_figure_with_margin(trained_ws) -> None:
     # esp32 is not a Cortex-M: its arena.h keeps the host measurement plus the stated margin.
-    r = build.build(trained_ws, "digits@1:int8", "esp32")
+    r = build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "esp32")
     text = builds.file_bytes(trained_ws, r.build, "arena.h").decode()
     assert r.manifest["tflm_arena"]["measured_on"] == "host" and "on the host" in text
 

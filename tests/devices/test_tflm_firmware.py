@@ -20,6 +20,7 @@ from tinyops.devices.serial import flash, ops
 from tinyops.devices.serial.link import Link
 from tinyops.errors import DeviceError
 from tinyops.registry import models
+from tinyops.cli.common import resolve_variant
 
 BOARD = "qemu-mps2-an386"
 
@@ -61,7 +62,7 @@ def tflm_boards(tmp_path: Path):
 
 def test_auto_picks_tflm_cmsis_nn_for_an_op_tinyops_c_lacks_and_it_runs_on_the_board(trained_ws, tflm_boards) -> None:
     ref = add_leaky_model(trained_ws)
-    r = device_build.build(trained_ws, ref, BOARD)  # --runtime auto
+    r = device_build.build(trained_ws, resolve_variant(trained_ws, ref), BOARD)  # --runtime auto
     tinyops_c_ops = set(profiles.load(BOARD).ops)
     assert set(r.manifest["ops"]) - tinyops_c_ops, "the test model must use an op tinyops-c lacks"
     assert r.build.runtime == "tflm-cmsis-nn" and r.manifest["image"]["runtime"] == "tflm-cmsis-nn"
@@ -83,7 +84,7 @@ def test_auto_picks_tflm_cmsis_nn_for_an_op_tinyops_c_lacks_and_it_runs_on_the_b
 
 def test_reference_kernel_firmware_self_tests_benches_and_refuses_a_tinyops_c_image(trained_ws, tflm_boards) -> None:
     ref = add_leaky_model(trained_ws)
-    r = device_build.build(trained_ws, ref, BOARD, runtime="tflm")
+    r = device_build.build(trained_ws, resolve_variant(trained_ws, ref), BOARD, runtime="tflm")
     assert r.build.runtime == "tflm" and r.manifest["tflm_arena"]["kernels"] == "ref"
     board = tflm_boards("tflm")
     rep = flash.flash_build(trained_ws, r.build.id, board.url)
@@ -94,7 +95,7 @@ def test_reference_kernel_firmware_self_tests_benches_and_refuses_a_tinyops_c_im
     out = json.loads(res.stdout)  # the MLPerf Tiny runner's commands (db load / db / infer / results)
     assert out["agreement"] == 1.0 and out["results_agreement"] == 1.0 and out["dut_name"] == "tinyops-fw-qemu-mps2-an386"
     # a tinyops-c image is refused by the TFLM firmware before any transfer
-    c = device_build.build(trained_ws, "digits@1:int8", BOARD, runtime="tinyops-c")
+    c = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), BOARD, runtime="tinyops-c")
     with pytest.raises(DeviceError, match="tinyops-c model image"):
         flash.flash_build(trained_ws, c.build.id, board.url)
     with Link(board.url) as link:
@@ -102,7 +103,7 @@ def test_reference_kernel_firmware_self_tests_benches_and_refuses_a_tinyops_c_im
 
 
 def test_tinyops_c_firmware_refuses_a_tflm_build_before_any_transfer(trained_ws, tmp_path: Path) -> None:
-    r = device_build.build(trained_ws, "digits@1:int8", BOARD, runtime="tflm")
+    r = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), BOARD, runtime="tflm")
     assert r.build.runtime == "tflm" and r.manifest["image"]["arena_bytes"] == r.manifest["tflm_arena"]["bytes"]
     b = Boards({BOARD: sim.build_firmware(BOARD)}, tmp_path / "c")
     try:

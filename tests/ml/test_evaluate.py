@@ -11,6 +11,7 @@ import pytest
 from fixtures_trained import Trained, fresh_trained_workspace  # noqa: F401 - pytest fixture
 
 from tinyops.errors import InputError, ModelError
+from tinyops.cli.common import resolve_model
 from tinyops.ml.evaluate import agreement, evaluate
 from tinyops.registry import variants
 
@@ -25,23 +26,23 @@ def test_agreement_measures() -> None:
 
 def test_keras_model_metrics(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
-    r = evaluate(ws, "digits@1")
+    r = evaluate(ws, resolve_model(ws, "digits@1"))
     assert r["runtime"] == "keras" and r["data"] == "digits@1:test" and r["rows"] == 180
     cm = np.array(r["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == 180
     assert r["accuracy"] == pytest.approx(np.trace(cm) / 180)
     assert 0.5 < r["accuracy"] <= 1.0 and 0 < r["macro_f1"] <= 1.0
-    full = evaluate(ws, "digits@1", data="digits@1")
+    full = evaluate(ws, resolve_model(ws, "digits@1"), data="digits@1")
     assert full["rows"] == 1797 and full["data"] == "digits@1:all"
 
 
 def test_int8_litert_vs_tflm_agreement_and_delta(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
-    lite = evaluate(ws, "digits@1:int8")
+    lite = evaluate(ws, resolve_model(ws, "digits@1:int8"))
     assert lite["runtime"] == "litert" and lite["agreement_with"] == "tflm"
     assert lite["accuracy_delta"] == pytest.approx((lite["accuracy"] - lite["float_accuracy"]) * 100, abs=1e-3)
     assert abs(lite["accuracy_delta"]) <= 5.0
-    micro = evaluate(ws, "digits@1:int8", runtime="tflm")
+    micro = evaluate(ws, resolve_model(ws, "digits@1:int8"), runtime="tflm")
     assert micro["agreement_with"] == "litert"
     assert micro["max_lsb_diff"] == lite["max_lsb_diff"] and micro["identical_share"] == lite["identical_share"]
     assert 0.0 <= micro["identical_share"] <= 1.0 and micro["prediction_agreement"] >= 0.95
@@ -55,12 +56,12 @@ def test_int8_litert_vs_tflm_agreement_and_delta(fresh_trained_workspace: Traine
 def test_float_variant_failing_on_tflm_is_clear_and_stores_nothing(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
     with pytest.raises(ModelError, match="digits@1:float16 does not run on tflm"):
-        evaluate(ws, "digits@1:float16", runtime="tflm")
+        evaluate(ws, resolve_model(ws, "digits@1:float16"), runtime="tflm")
     assert variants.get(ws, "digits@1:float16").evaluations == {}
     with pytest.raises(InputError, match="keras runs the float model"):
-        evaluate(ws, "digits@1:int8", runtime="keras")
+        evaluate(ws, resolve_model(ws, "digits@1:int8"), runtime="keras")
     with pytest.raises(InputError, match="convert first"):
-        evaluate(ws, "digits@1", runtime="tflm")
+        evaluate(ws, resolve_model(ws, "digits@1"), runtime="tflm")
 
 
 def test_cli_evaluate_json(fresh_trained_workspace: Trained) -> None:  # noqa: F811
@@ -78,7 +79,7 @@ def test_cli_evaluate_json(fresh_trained_workspace: Trained) -> None:  # noqa: F
 
 def test_tinyops_c_runtime_is_compared_with_tflm(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
-    r = evaluate(ws, "digits@1:int8", runtime="tinyops-c")
+    r = evaluate(ws, resolve_model(ws, "digits@1:int8"), runtime="tinyops-c")
     assert r["runtime"] == "tinyops-c" and r["agreement_with"] == "tflm"
     assert r["max_lsb_diff"] == 0 and r["identical_share"] == 1.0  # our C runtime is bit-exact with TFLM
     assert "tinyops-c|digits@1:test" in variants.get(ws, "digits@1:int8").evaluations

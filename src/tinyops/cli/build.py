@@ -8,7 +8,7 @@ from tinyops.devices import build as device_build
 from tinyops.devices import bundle
 from tinyops.errors import SignatureError
 from tinyops.registry import builds
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace, resolve_variant
 from tinyops.cli.device_profile import print_report
 
 
@@ -30,7 +30,8 @@ def build_cmd(ctx: click.Context, ref: str, device: str, runtime: str, as_json: 
     Example:
       tinyops build digits@1:int8 --device qemu-mps2-an386
     """
-    r = device_build.build(open_workspace(ctx), ref, device, runtime=runtime)
+    ws = open_workspace(ctx)
+    r = device_build.build(ws, resolve_variant(ws, ref), device, runtime=runtime)
     if as_json:
         echo_json(r.to_dict())
         return

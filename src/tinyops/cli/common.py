@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tinyops.safe_text import for_terminal
 
+if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
+    from tinyops.registry.variants import Variant
+    from tinyops.workspace import Workspace
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
-def open_workspace(ctx: click.Context):
+def open_workspace(ctx: click.Context) -> Workspace:
     from tinyops.workspace import Workspace
 
     root = ctx.find_root()
     return Workspace.open((root.obj or {}).get("workspace"))
+
+
+def resolve_variant(ws: Workspace, text: str, default_quant: str = "int8") -> Variant:
+    """``NAME@V:QUANT`` as the registry's variant; without ``:QUANT``, ``default_quant``
+    (int8: the one every runtime takes). The one place a variant reference is parsed."""
+    from tinyops.registry import variants
+    from tinyops.registry.refs import Ref, parse_ref
+
+    r = parse_ref(text)
+    return variants.get(ws, r if r.variant else Ref(r.name, r.version, r.alias, default_quant))
+
+
+def resolve_model(ws: Workspace, text: str) -> ModelVersion | Variant:
+    """``NAME@V`` as its model version, ``NAME@V:QUANT`` as that variant."""
+    from tinyops.registry import models, variants
+    from tinyops.registry.refs import parse_ref
+
+    r = parse_ref(text)
+    return variants.get(ws, r) if r.variant else models.resolve(ws, r)
 
 
 def _default(o: Any) -> Any:

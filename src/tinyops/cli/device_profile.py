@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tinyops.devices import fit, profiles
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace, resolve_variant
 
 
 def _mhz(hz: int) -> str:
@@ -83,7 +83,8 @@ def check_cmd(ctx: click.Context, ref: str, device: str, as_json: bool) -> None:
     """
     from tinyops.devices import runtime_compare
 
-    r, rows = runtime_compare.compare(open_workspace(ctx), ref, device)
+    ws = open_workspace(ctx)
+    r, rows = runtime_compare.compare(ws, resolve_variant(ws, ref), device)
     if as_json:
         echo_json({**r.to_dict(), "runtimes": [row.to_dict() for row in rows]})
     else:

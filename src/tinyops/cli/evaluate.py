@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace
+from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace, resolve_model
 
 RUNTIMES = ("keras", "litert", "tflm", "tflite-runtime", "tinyops-c")
 
@@ -34,7 +34,8 @@ def evaluate_cmd(ctx: click.Context, ref: str, data: str | None, runtime: str | 
     """
     from tinyops.ml.evaluate import evaluate
 
-    r = evaluate(open_workspace(ctx), ref, data=data, runtime=runtime)
+    ws = open_workspace(ctx)
+    r = evaluate(ws, resolve_model(ws, ref), data=data, runtime=runtime)
     if as_json:
         echo_json(r)
         return

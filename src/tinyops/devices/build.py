@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from tinyops import __version__, signing
 from tinyops.errors import DoesNotFitError, InputError
 from tinyops.runtimes import tflite_file
-from tinyops.registry import builds, variants
+from tinyops.registry import builds, models, variants
+from tinyops.registry.refs import Ref
 from tinyops.devices import (codegen, feature_build, fit, golden, keys, profiles, runtime_choice, tflm_build,
                              tflm_probe, tickets)
 from tinyops import timestamps
@@ -83,18 +84,18 @@ def _check_runnable(profile: profiles.Profile, v: variants.Variant, report: fit.
                               hint="make the model smaller (int8, fewer filters) or pick a bigger board")
 
 
-def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT,
+def build(ws: Workspace, v: variants.Variant, profile_name: str, *, golden_count: int = golden.GOLDEN_COUNT,
           runtime: str = "auto") -> BuildResult:
     """Build (or find) the device build of variant ``ref`` for ``profile_name``; sign and register it.
 
     ``runtime``: auto (tinyops-c when it has every op, else TFLM), tinyops-c, tflm or tflm-cmsis-nn."""
     base = profiles.load(profile_name, ws.root)
-    v = fit.resolve_variant(ws, ref)
+    mv = models.resolve(ws, Ref(v.name, v.version))
     tflite = variants.blob_bytes(ws, v)
     profile = runtime_choice.with_runtime(base, runtime_choice.choose(base, tflite_file.read(tflite).op_names, runtime))
     fp = fit.footprint(ws, profile, tflite, v.quant, strict=True)
     report = fit.check_model(profile, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
-                             slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
+                             slot_bytes=fp.slot_bytes, quantization=v.quant, model=v.model_ref)
     _check_runnable(profile, v, report)
 
     inputs = {"format": FORMAT, "model": v.model_ref, "variant": v.quant, "variant_sha256": v.blob_sha256,
@@ -102,7 +103,7 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
               "tinyops_version": __version__,
               # a build made before the image compiler existed must not hide a later one with model.img
               "model_image": fp.image is not None}
-    pipeline = feature_build.pipeline_key(ws, v.model_ref)
+    pipeline = feature_build.pipeline_key(ws, mv)
     if pipeline:  # the same variant with a changed feature definition or code is another build
         inputs["feature_pipeline"] = pipeline
     if tflm_probe.measures_on_target(profile):  # arena.h bisected on a Cortex-M4, not the host
@@ -118,7 +119,7 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
         manifest = json.loads(builds.file_bytes(ws, existing, MANIFEST))
         return BuildResult(existing, False, manifest, report, False, key["public_key"])
 
-    files, manifest_extra, notes = _bundle_files(ws, profile, v, tflite, fp, golden_count)
+    files, manifest_extra, notes = _bundle_files(ws, profile, v, mv, tflite, fp, golden_count)
     if "model.img" in files:
         files[tickets.FILE] = tickets.make(keys.key_dir(ws), files["model.img"], v.name, v.version)
     model = tflite_file.read(tflite)
@@ -149,7 +150,8 @@ def build(ws: Workspace, ref: str, profile_name: str, *, golden_count: int = gol
     return BuildResult(row, created, manifest, report, key["created"], key["public_key"], notes)
 
 
-def _bundle_files(ws: Workspace, profile: profiles.Profile, v: variants.Variant, tflite: bytes, fp: fit.Footprint,
+def _bundle_files(ws: Workspace, profile: profiles.Profile, v: variants.Variant, mv: models.ModelVersion,
+                  tflite: bytes, fp: fit.Footprint,
                   golden_count: int) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
     files: dict[str, bytes] = {"model.tflite": tflite}
     extra: dict[str, Any] = {}
@@ -167,7 +169,7 @@ def _bundle_files(ws: Workspace, profile: profiles.Profile, v: variants.Variant,
         else:
             notes.append("the tinyops-c model image compiler is not available; the bundle has no model.img")
 
-    rows = golden.training_rows(ws, v.model_ref)
+    rows = golden.training_rows(ws, mv)
     model = tflite_file.read(tflite)
     sample_shape = tuple(model.input_tensors[0].shape[1:])
     runtime_kind = "tflm" if profile.is_mcu else "litert"  # what the device's outputs must match
@@ -190,5 +192,5 @@ def _bundle_files(ws: Workspace, profile: profiles.Profile, v: variants.Variant,
                        "rows": f"{rows['spec']['dataset']}:{rows['part']}"}
     extra["baseline"] = golden.baseline(ws, rows["spec"], rows["X_train"], sample_shape)
     extra["labels"] = rows["labels"] or None
-    feature_build.add_pipeline(ws, v.model_ref, profile, tflite, files, extra, golden_count, runtime_kind)
+    feature_build.add_pipeline(ws, mv, profile, tflite, files, extra, golden_count, runtime_kind)
     return files, extra, notes

@@ -20,25 +20,26 @@ import numpy as np
 from tinyops.devices import feature_image, golden
 
 if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
     from tinyops.workspace import Workspace
 
 
-def model_features(ws: Workspace, model_ref: str) -> tuple[list[str], list[dict[str, Any]], dict[str, Any]]:
+def model_features(ws: Workspace, mv: ModelVersion) -> tuple[list[str], list[dict[str, Any]], dict[str, Any]]:
     """(feature refs, their definitions, model spec) of a model's training run."""
     from tinyops.ml import dataprep
     from tinyops.registry import features as feature_store
 
-    spec = dataprep.model_spec(ws, model_ref)
+    spec = dataprep.model_spec(ws, mv)
     refs = list(spec["data"].get("features") or [])
     return refs, [feature_store.resolve(ws, r).definition for r in refs], spec
 
 
-def pipeline_key(ws: Workspace, model_ref: str) -> str | None:
+def pipeline_key(ws: Workspace, mv: ModelVersion) -> str | None:
     """What identifies the carried pipeline in a build id (None: the build carries none)."""
     from tinyops.ml import features
 
     try:
-        refs, defs, _spec = model_features(ws, model_ref)
+        refs, defs, _spec = model_features(ws, mv)
     except Exception:  # a model without a training run carries no pipeline
         return None
     d = feature_image.device_pipeline(defs)
@@ -59,12 +60,12 @@ def _raw_rows(ws: Workspace, spec: dict[str, Any], key: str, count: int) -> tupl
     return np.clip(np.round(x[idx[part][:count]]), -32768, 32767).astype(np.int16), part
 
 
-def add_pipeline(ws: Workspace, model_ref: str, profile: Any, tflite: bytes, files: dict[str, bytes],
+def add_pipeline(ws: Workspace, mv: ModelVersion, profile: Any, tflite: bytes, files: dict[str, bytes],
                  extra: dict[str, Any], golden_count: int, runtime_kind: str) -> None:
     """Put the model's feature pipeline into ``files``/``extra`` (in place); no-op without one."""
     from tinyops.runtimes import tflite_file
 
-    refs, defs, spec = model_features(ws, model_ref)
+    refs, defs, spec = model_features(ws, mv)
     d = feature_image.device_pipeline(defs)
     if d is None:
         return

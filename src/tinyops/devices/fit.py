@@ -20,6 +20,7 @@ from tinyops.runtimes import tflite_file
 from tinyops.devices.profiles import Profile
 
 if TYPE_CHECKING:
+    from tinyops.registry.variants import Variant
     from tinyops.workspace import Workspace
 
 KB = 1024
@@ -73,7 +74,7 @@ def tensor_sum_bytes(model: tflite_file.TFLiteModel) -> int:
 
 def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena_source: str,
                 slot_bytes: int | None = None, quantization: str | None = None,
-                model_ref: str | None = None, macs: int | None = None) -> FitReport:
+                model: str | None = None, macs: int | None = None) -> FitReport:
     """The fit arithmetic, given the arena (measured by the caller) and what one slot holds."""
     model = tflite_file.read(model_bytes)
     ops = model.op_names
@@ -98,9 +99,8 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
     if not quant_ok:
         problems.append(f"the {profile.runtime} runtime runs {'/'.join(profile.quantizations)} models, "
                         f"not {quantization}")
-    ref = model_ref.split(":")[0] if model_ref else None
     return FitReport(
-        profile=profile.id, runtime=profile.runtime, model=ref, variant=quantization, fits=not problems,
+        profile=profile.id, runtime=profile.runtime, model=model, variant=quantization, fits=not problems,
         flash_needed_bytes=flash_needed, flash_available_bytes=profile.flash_free_bytes,
         ram_needed_bytes=ram_needed, ram_available_bytes=profile.ram_free_bytes,
         model_bytes=slot, slots=profile.slots, runtime_flash_bytes=profile.runtime_flash_bytes,
@@ -155,25 +155,13 @@ def footprint(ws: Workspace, profile: Profile, tflite: bytes, quant: str | None,
                      "sum of all tensors (TFLM could not run the model to measure)", None)
 
 
-def resolve_variant(ws: Workspace, ref: str) -> Any:
-    """``NAME@V:QUANT``; without ``:QUANT`` the int8 variant (the one every runtime takes)."""
-    from tinyops.registry import variants
-    from tinyops.registry.refs import parse_ref
-
-    r = parse_ref(ref)
-    if not r.variant:
-        ref = f"{r}:int8"
-    return variants.get(ws, ref)
-
-
-def check(ws: Workspace, ref: str, profile_name: str) -> FitReport:
+def check(ws: Workspace, v: Variant, profile_name: str) -> FitReport:
     """Fit report of a registered variant against a device profile."""
     from tinyops.registry import variants
     from tinyops.devices.profiles import load
 
     profile = load(profile_name, ws.root)
-    v = resolve_variant(ws, ref)
     tflite = variants.blob_bytes(ws, v)
     fp = footprint(ws, profile, tflite, v.quant)
     return check_model(profile, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
-                       slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
+                       slot_bytes=fp.slot_bytes, quantization=v.quant, model=v.model_ref)

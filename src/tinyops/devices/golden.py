@@ -20,6 +20,7 @@ import numpy as np
 from tinyops.errors import InputError
 
 if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
     from tinyops.workspace import Workspace
 
 GOLDEN_COUNT = 8
@@ -29,11 +30,11 @@ MAX_ELEMENT_FEATURES = 1024
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def training_rows(ws: Workspace, model_ref: str) -> dict[str, Any]:
+def training_rows(ws: Workspace, mv: ModelVersion) -> dict[str, Any]:
     """The model's prepared inputs split as in training: X_train, X_val, spec."""
     from tinyops.ml import dataprep
 
-    spec = dataprep.model_spec(ws, model_ref)
+    spec = dataprep.model_spec(ws, mv)
     if spec["split"] is None:  # a model registered from a file: every row of the data it expects
         prep, _ = dataprep.rows_for(ws, spec, None, "train")
         return {"spec": spec, "X_train": prep.X, "X_val": prep.X, "labels": prep.labels, "part": "all"}

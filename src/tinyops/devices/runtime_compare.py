@@ -20,6 +20,7 @@ from tinyops.errors import TinyOpsError
 from tinyops.runtimes import tflite_file
 
 if TYPE_CHECKING:
+    from tinyops.registry.variants import Variant
     from tinyops.workspace import Workspace
 
 PROBE_ARENA_MIN = 64 * 1024
@@ -67,12 +68,11 @@ def _measure(runtime: str, tflite: bytes, x: np.ndarray, host_arena: int) -> tup
         return None, None, str(e).splitlines()[0]
 
 
-def compare(ws: Workspace, ref: str, profile_name: str, *, measure: bool = True) -> tuple[fit.FitReport, list[RuntimeRow]]:
+def compare(ws: Workspace, v: Variant, profile_name: str, *, measure: bool = True) -> tuple[fit.FitReport, list[RuntimeRow]]:
     """auto's fit report, and one row per runtime the board can run."""
     from tinyops.registry import variants
 
     base: Profile = load(profile_name, ws.root)
-    v = fit.resolve_variant(ws, ref)
     tflite = variants.blob_bytes(ws, v)
     ops = tflite_file.read(tflite).op_names
     pick = runtime_choice.choose(base, ops, "auto")
@@ -89,7 +89,7 @@ def compare(ws: Workspace, ref: str, profile_name: str, *, measure: bool = True)
         p = runtime_choice.with_runtime(base, runtime)
         fp = fit.footprint(ws, p, tflite, v.quant)
         rep = fit.check_model(p, tflite, arena_bytes=fp.arena_bytes, arena_source=fp.arena_source,
-                              slot_bytes=fp.slot_bytes, quantization=v.quant, model_ref=v.ref)
+                              slot_bytes=fp.slot_bytes, quantization=v.quant, model=v.model_ref)
         if runtime == pick:
             chosen = rep
         instr = arena = None

@@ -28,6 +28,7 @@ from tinyops.registry import variants as variant_store
 from tinyops.ml import dataprep
 
 if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
     from tinyops.workspace import Workspace
 
 DEFAULT_SAMPLES = 200
@@ -53,9 +54,10 @@ def _result(v: variant_store.Variant, created: bool) -> ConvertResult:
                          ops=v.ops, calibration=v.calibration, arena_bytes=v.arena_bytes)
 
 
-def calibration_set(ws: Workspace, model_ref: str, calibration: str | None, samples: int) -> tuple[np.ndarray, str]:
-    """Float inputs for int8 calibration and a name for where they came from."""
-    spec = dataprep.model_spec(ws, model_ref)
+def calibration_set(ws: Workspace, mv: ModelVersion, calibration: str | None,
+                    samples: int) -> tuple[np.ndarray, str, str]:
+    """Float inputs for int8 calibration, a name for where they came from, and their dataset version."""
+    spec = dataprep.model_spec(ws, mv)
     prep, name = dataprep.rows_for(ws, spec, calibration, part="calibration")
     want = tuple(spec["input_shape"] or ())
     if want and prep.sample_shape != want:
@@ -65,7 +67,7 @@ def calibration_set(ws: Workspace, model_ref: str, calibration: str | None, samp
         raise InputError(f"calibration data {name} has no rows", hint="pick a dataset with rows")
     n = min(int(samples), len(prep.X))
     pick = np.sort(np.random.default_rng(int(spec["seed"] or 0)).choice(len(prep.X), n, replace=False))
-    return prep.X[pick], name
+    return prep.X[pick], name, prep.dataset
 
 
 def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
@@ -109,9 +111,9 @@ def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | Non
     from tinyops.extras import require
 
     require("tensorflow", purpose=f"conversion to {quant}")
-    rep, cal_name = (None, None)
+    rep, cal_name, cal_dataset = (None, None, None)
     if quant == "int8":
-        rep, cal_name = calibration_set(ws, mv.ref, cal_ref, samples)
+        rep, cal_name, cal_dataset = calibration_set(ws, mv, cal_ref, samples)
         params["rows"] = f"{cal_name} ({len(rep)} samples)"
     tflite = convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format)
     ops, details = describe(tflite)
@@ -125,7 +127,7 @@ def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | Non
         except ModelError as e:  # the variant is still useful on LiteRT; say why TFLM cannot run it
             details["arena_error"] = str(e)
     v, created = variant_store.add(ws, mv.ref, quant, tflite, ops=ops, details=details,
-                                   calibration=(cal_name.split(":")[0] if cal_name else None),
+                                   calibration=cal_dataset,
                                    params=params, arena_bytes=arena)
     return _result(v, created)
 

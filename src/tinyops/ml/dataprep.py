@@ -17,6 +17,7 @@ import numpy as np
 from tinyops.errors import InputError
 
 if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
     from tinyops.workspace import Workspace
 
 
@@ -156,15 +157,14 @@ def guess_data(arrays: dict[str, np.ndarray], inputs: list[str] | None, label: s
     return {"inputs": list(inputs), "label": label, "reshape": None, "features": []}
 
 
-def model_spec(ws: Workspace, model_ref: str) -> dict[str, Any]:
+def model_spec(ws: Workspace, mv: ModelVersion) -> dict[str, Any]:
     """How a registered model's data was prepared: recipe [data] and [split], seed, labels, dataset.
 
     For a model registered from a file, what `model register --data` recorded (``split`` is
     None: every row of that dataset); with nothing recorded, ``data`` and ``dataset`` are None.
     """
-    from tinyops.registry import models, runs
+    from tinyops.registry import runs
 
-    mv = models.resolve(ws, model_ref)
     if not mv.run_id:
         e = mv.expects or {}
         data = {"inputs": e["inputs"], "label": e.get("label"), "reshape": None, "features": []} if e.get("inputs") else None

@@ -23,11 +23,13 @@ import numpy as np
 from tinyops import atomic
 from tinyops.errors import InputError, ModelError
 from tinyops.registry import variants as variant_store
-from tinyops.registry.refs import parse_ref
+from tinyops.registry.refs import Ref
 from tinyops.ml import dataprep
 from tinyops.ml.metrics import classification
 
 if TYPE_CHECKING:
+    from tinyops.registry.models import ModelVersion
+    from tinyops.registry.variants import Variant
     from tinyops.workspace import Workspace
 
 RUNTIMES = ("keras", "litert", "tflm", "tflite-runtime", "tinyops-c")
@@ -93,26 +95,26 @@ def run_variant(kind: str, tflite: bytes, X: np.ndarray, **options: Any) -> tupl
     return raw, dequantize(raw, info_out)
 
 
-def evaluate(ws: Workspace, ref: str, *, data: str | None = None, runtime: str | None = None,
+def evaluate(ws: Workspace, target: ModelVersion | Variant, *, data: str | None = None, runtime: str | None = None,
              store: bool = True) -> dict[str, Any]:
     import os
 
     # Whichever step first imports TensorFlow (the float model, a runtime's compiler), keep it quiet.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.time()
-    r = parse_ref(ref)
     if runtime is not None and runtime not in RUNTIMES:
         raise InputError(f"unknown runtime '{runtime}'", hint=f"use one of {', '.join(RUNTIMES)}")
     from tinyops.registry import models
 
-    mv = models.resolve(ws, f"{r.name}@{r.version if r.version is not None else r.alias}")
-    spec = dataprep.model_spec(ws, mv.ref)
+    variant = target if isinstance(target, variant_store.Variant) else None
+    mv = models.resolve(ws, Ref(target.name, target.version)) if variant else target
+    spec = dataprep.model_spec(ws, mv)
     prep, rows_name = dataprep.rows_for(ws, spec, data, "test")
     if prep.y is None or len(prep.y) == 0:
         raise InputError(f"no labelled rows to evaluate on in {rows_name}", hint="pass --data with a labelled dataset")
     labels = spec["labels"] or prep.labels
     n_classes = len(labels)
-    if not r.variant:
+    if variant is None:
         if mv.format != "keras":
             raise InputError(f"{mv.ref} is a {mv.format} model; evaluate runs .keras models or variants",
                              hint=f"evaluate a variant, e.g. {mv.ref}:int8 (`tinyops variants {mv.ref}`)")
@@ -125,7 +127,7 @@ def evaluate(ws: Workspace, ref: str, *, data: str | None = None, runtime: str |
         out["duration_s"] = round(time.time() - t0, 3)
         return out
 
-    v = variant_store.get(ws, f"{mv.ref}:{r.variant}")
+    v = variant
     kind = runtime or "litert"
     if kind == "keras":
         raise InputError(f"{v.ref} is a .tflite variant; keras runs the float model",

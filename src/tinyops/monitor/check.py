@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tinyops.errors import FleetError, InputError, NotFoundError
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import devices as devices_reg
-from tinyops.registry import models as models_reg
 from tinyops.registry import telemetry as tel
-from tinyops.registry.refs import parse_ref
 from tinyops.monitor.drift import Baseline, DriftReport, Thresholds, evaluate, store
 
 if TYPE_CHECKING:
@@ -49,25 +47,10 @@ def manifest_of(ws: Workspace, build_id: str) -> dict[str, Any]:
 
 
 def resolve_target(ws: Workspace, text: str) -> Target:
-    text = text.strip()
-    if re.fullmatch(r"[0-9a-fA-F]{4,64}", text):
-        b = builds_reg.find(ws, text.lower()) or _build_by_prefix(ws, text)
-        if b is not None:
-            return Target(b.id, [b.id], {b.id: manifest_of(ws, b.id)})
-    ref = parse_ref(text)
-    mv = models_reg.resolve(ws, ref)
-    found = [b for b in builds_reg.list_builds(ws, model=mv.ref) if ref.variant in (None, b.variant)]
-    if not found:
-        raise NotFoundError(f"no device builds of {mv.ref}{':' + ref.variant if ref.variant else ''}",
-                            hint=f"build one with `tinyops build {mv.ref}:int8 --device PROFILE`")
-    return Target(text, [b.id for b in found], {b.id: manifest_of(ws, b.id) for b in found})
-
-
-def _build_by_prefix(ws: Workspace, text: str) -> Any:
-    try:
-        return builds_reg.get(ws, text)
-    except NotFoundError:
-        return None
+    """A build id or model reference, as the builds it names and their manifests."""
+    found = builds_reg.resolve(ws, text)
+    label = found[0].id if len(found) == 1 and found[0].id.startswith(text.strip().lower()) else text.strip()
+    return Target(label, [b.id for b in found], {b.id: manifest_of(ws, b.id) for b in found})
 
 
 def _scope_devices(ws: Workspace, group: str | None, device: str | None) -> tuple[list[str] | None, str]:

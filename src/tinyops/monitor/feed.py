@@ -38,9 +38,9 @@ def _rows(ws: Workspace, model_ref: str, data_ref: str) -> np.ndarray:
     """Rows prepared as the model's recipe prepares them; a retrained model (whose recipe
     reads the union dataset's layout) falls back to the recipe of the model it came from."""
     from tinyops.ml import dataprep
-    from tinyops.registry import runs
+    from tinyops.registry import models, runs
 
-    spec = dataprep.model_spec(ws, model_ref)
+    spec = dataprep.model_spec(ws, models.resolve(ws, model_ref))
     try:
         return dataprep.prepare(ws, data_ref, spec["data"], labels=spec["labels"] or None, need_labels=False).X
     except InputError:

@@ -118,8 +118,11 @@ def _evaluate(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, An
     from tinyops.devices import fit
     from tinyops.ml.evaluate import evaluate
 
+    from tinyops.registry import variants
+
     variant = _need(up, "variant", "evaluate")
-    ev = evaluate(ws, variant, data=cfg.get("data"), runtime=cfg.get("runtime"))
+    v = variants.get(ws, variant)  # the convert step's output, as the registry's object
+    ev = evaluate(ws, v, data=cfg.get("data"), runtime=cfg.get("runtime"))
     drop = -float(ev.get("accuracy_delta") or 0.0)
     gates: list[dict[str, Any]] = []
     if "min_accuracy" in cfg:
@@ -131,7 +134,7 @@ def _evaluate(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, An
                       "passed": drop <= float(cfg["max_int8_drop"]),
                       "text": f"{variant} is {drop:.2f} points below float (max {cfg['max_int8_drop']})"})
     for prof in cfg.get("profiles", []):
-        rep = fit.check(ws, variant, prof)
+        rep = fit.check(ws, v, prof)
         gates.append({"gate": f"fits {prof}", "value": rep.fits, "limit": True, "passed": rep.fits,
                       "text": f"{prof}: " + ("fits" if rep.fits else "; ".join(rep.problems) or "does not fit")})
     out = {"accuracy": ev["accuracy"], "float_accuracy": ev.get("float_accuracy"), "int8_drop": round(drop, 4),
@@ -145,8 +148,9 @@ def _evaluate(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, An
 
 def _build(ws: Workspace, pl: Pipeline, cfg: dict[str, Any], up: dict[str, Any]) -> dict[str, Any]:
     from tinyops.devices.build import build
+    from tinyops.registry import variants
 
-    variant = _need(up, "variant", "build")
+    variant = variants.get(ws, _need(up, "variant", "build"))
     profiles = cfg.get("profiles") or []
     if not profiles:
         raise InputError("a build step needs `profiles`", hint='e.g. profiles = ["raspberry-pi-4"]')

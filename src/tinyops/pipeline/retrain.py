@@ -207,7 +207,7 @@ def retrain(ws: Workspace, model_ref: str, with_refs: list[str], *, seed: int | 
     if not with_refs:
         raise InputError("no data to retrain with", hint="pass --with DATA@V[,DATA@V…]")
     mv = models.resolve(ws, model_ref)
-    spec = dataprep.model_spec(ws, mv.ref)
+    spec = dataprep.model_spec(ws, mv)
     # The stored recipe is the normalised one; unset options come back as None,
     # which the validator reads as "wrong type" — drop them to get the defaults.
     recipe = {sec: ({k: v for k, v in body.items() if v is not None} if isinstance(body, dict) else body)

@@ -102,6 +102,33 @@ def list_builds(ws: Workspace, *, model: str | None = None, profile: str | None 
     return [_from_row(r) for r in ws.db.query(sql, args)]
 
 
+def resolve(ws: Workspace, text: str) -> list[Build]:
+    """The builds a reference names: a build id (or a unique prefix of one), or a model
+    reference (``NAME@V``, ``NAME@ALIAS``, ``NAME@V:VARIANT``) for every build of it."""
+    import re
+
+    from tinyops.registry import models
+    from tinyops.registry.refs import parse_ref
+
+    text = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{4,64}", text):
+        b = find(ws, text.lower())
+        if b is None:
+            try:
+                b = get(ws, text)
+            except NotFoundError:
+                b = None
+        if b is not None:
+            return [b]
+    ref = parse_ref(text)
+    mv = models.resolve(ws, ref)
+    found = [b for b in list_builds(ws, model=mv.ref) if ref.variant in (None, b.variant)]
+    if not found:
+        raise NotFoundError(f"no device builds of {mv.ref}{':' + ref.variant if ref.variant else ''}",
+                            hint=f"build one with `tinyops build {mv.ref}:int8 --device PROFILE`")
+    return found
+
+
 def register(ws: Workspace, build: Build) -> tuple[Build, bool]:
     """Insert the build unless it exists. Every file blob must already be stored."""
     for name, sha in build.files.items():
