@@ -27,7 +27,7 @@ def conv_autoencoder(keras: Any) -> Any:
     inp = keras.Input((16, 16, 1), batch_size=1)
     x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
     x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
-    x = L.Conv2DTranspose(8, 3, strides=2, padding="same")(x)  # the converter leaves a ReLU here unfused
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)  # an unfused RELU follows
     x = L.Conv2DTranspose(4, 4, strides=2, padding="valid")(x)
     x = L.Cropping2D(((1, 1), (1, 1)))(x)
     return keras.Model(inp, L.Conv2D(1, 1)(x))
@@ -108,7 +108,7 @@ def model_bytes(name: str) -> bytes:
     return path.read_bytes()
 
 
-EXPECT = {"conv_autoencoder": {"TRANSPOSE_CONV", "STRIDED_SLICE"},
+EXPECT = {"conv_autoencoder": {"TRANSPOSE_CONV", "STRIDED_SLICE", "RELU"},
           "data_movement": {"RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MIRROR_PAD", "STRIDED_SLICE", "SPLIT_V",
                             "TRANSPOSE", "PACK", "UNPACK", "GATHER"},
           "lstm_unrolled": {"UNPACK", "SPLIT", "FULLY_CONNECTED", "LOGISTIC", "TANH"}}
