@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from tinyops import atomic
 from tinyops.errors import BlobCorruptError, InputError, NotFoundError
@@ -75,8 +76,9 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
-    def put_file(self, path: Path | str) -> tuple[str, int]:
+    def put_file(self, path: Path | str, progress: Callable[[int, int], None] | None = None) -> tuple[str, int]:
         """Copy a file in, then hash the copy (what is stored is what is hashed). Returns (sha256, size).
+        ``progress(done, total)`` counts bytes copied and hashed (total: twice the size).
 
         The copy uses copy_file_range, so the kernel moves the bytes without a
         trip through Python; that is what keeps `data add` near `sha256sum` speed.
@@ -89,7 +91,9 @@ class BlobStore:
         fd, tmp = self._tempfile()
         try:
             with src, os.fdopen(fd, "w+b") as dst:
-                _copy(src, dst)
+                total = 2 * os.fstat(src.fileno()).st_size
+                tick = (lambda done: progress(done, total)) if progress else None
+                _copy(src, dst, tick)
                 dst.seek(0)
                 h = hashlib.sha256()
                 size = 0
@@ -98,6 +102,8 @@ class BlobStore:
                 while n := dst.readinto(buf):
                     h.update(view[:n])
                     size += n
+                    if tick:
+                        tick(total // 2 + size)
                 os.fsync(dst.fileno())
             return self._commit(tmp, h.hexdigest()), size
         except BaseException:
@@ -146,10 +152,14 @@ class BlobStore:
                     yield d.name + f.name
 
 
-def _copy(src, dst) -> None:
+def _copy(src: BinaryIO, dst: BinaryIO, tick: Callable[[int], None] | None = None) -> None:
+    step = (1 << 26) if tick else (1 << 30)
     try:
-        while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
-            pass
+        done = 0
+        while n := os.copy_file_range(src.fileno(), dst.fileno(), step):
+            done += n
+            if tick:
+                tick(done)
         return
     except OSError:  # not supported across these filesystems: copy through user space
         src.seek(0)

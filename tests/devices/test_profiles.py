@@ -88,6 +88,11 @@ def test_good_file_parses(tmp_path: Path) -> None:
     ('name = "tinyops-c"', 'name = "tensorflow"', "one of tinyops-c"),
     ("[flasher]\ntool = \"bossac\"\nargs = [\"{firmware}\"]\n", "", "needs a [flasher]"),
     ("[memory]", "[memroy]", "did you mean [memory]"),
+    ('clock = "64 MHz"', 'clock = "0 MHz"', "a clock above 0 Hz"),
+    ('clock = "64 MHz"', 'clock = "64000 GHz"', "up to 10 GHz"),
+    ('ram = "256 KB"', 'ram = "5000 GB"', "a size up to 1 TB"),
+    ('flash = "1 MB"', 'flash = "0 KB"', "reserved flash/RAM is not smaller"),
+    ("cores = 1", "cores = -2", "a whole number >= 0"),
 ])
 def test_bad_files_name_the_problem(tmp_path: Path, old: str, new: str, message: str) -> None:
     assert old in GOOD

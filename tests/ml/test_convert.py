@@ -38,8 +38,10 @@ def test_quantizations_sizes_and_reuse(fresh_trained_workspace: Trained) -> None
 def test_int8_with_explicit_calibration_is_recorded(fresh_trained_workspace: Trained) -> None:  # noqa: F811
     ws = fresh_trained_workspace.open()
     ref = _second_version(ws)
-    r = convert(ws, ref, "int8", calibration="digits@1", samples=50)
+    calls: list[tuple[int, int]] = []
+    r = convert(ws, ref, "int8", calibration="digits@1", samples=50, progress=lambda d, t: calls.append((d, t)))
     assert r.created and r.calibration == "digits@1" and r.arena_bytes
+    assert calls and calls[-1] == (50, 50) and all(t == 50 for _, t in calls)  # one tick per calibration sample
     v = variants.get(ws, r.ref)
     assert v.params == {"samples": 50, "rows": "digits@1:all (50 samples)"}
 

@@ -18,7 +18,7 @@ def broker_group() -> None:
 @broker_group.command("setup")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Folder for config, certificates and data "
               "(default: .tinyops/broker in the workspace).")
-@click.option("--port", default=8883, show_default=True, help="TLS listener port for devices.")
+@click.option("--port", default=8883, show_default=True, help="TLS listener port for devices (0 = any free port).")
 @click.option("--host-port", type=int, help="TLS listener port for host tools (default: --port + 1).")
 @click.option("--local-port", type=int, help="Also listen without TLS on 127.0.0.1 (host tools only).")
 @click.option("--host", "hosts", multiple=True, help="Name or IP agents dial (repeatable; goes into the server certificate).")

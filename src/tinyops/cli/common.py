@@ -100,3 +100,33 @@ def human_bytes(n: int | float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+class Progress:
+    """A progress bar on stderr for work reported as ``(done, total)`` calls; silent when stderr is
+    not a terminal or with ``--json`` (scripts get only the result). Use as a context manager."""
+
+    def __init__(self, label: str, *, enabled: bool = True) -> None:
+        import sys
+
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        if self.bar is None:
+            import sys
+
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(max(0, min(done, total) - self.bar.pos))
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None

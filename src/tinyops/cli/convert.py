@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import Progress, echo_json, echo_table, human_bytes, json_option, open_workspace
 
 QUANTS = ("float32", "float16", "dynamic", "int8")
 
@@ -31,7 +31,9 @@ def convert_cmd(ctx: click.Context, model_ref: str, quant: str, calibration: str
     """
     from tinyops.ml.convert import convert
 
-    r = convert(open_workspace(ctx), model_ref, quant, calibration=calibration, samples=samples)
+    with Progress("calibrating", enabled=not as_json) as progress:
+        r = convert(open_workspace(ctx), model_ref, quant, calibration=calibration, samples=samples,
+                    progress=progress)
     if as_json:
         echo_json(r.to_dict())
         return

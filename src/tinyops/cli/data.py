@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tinyops.registry import datasets
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace
+from tinyops.cli.common import Progress, echo_json, echo_table, human_bytes, json_option, open_workspace
 
 
 @click.group("data")
@@ -26,7 +26,8 @@ def add_cmd(ctx: click.Context, name: str, path: str, as_json: bool) -> None:
       tinyops data add digits data/digits.csv
     """
     ws = open_workspace(ctx)
-    dv, created = datasets.add_file(ws, name, path)
+    with Progress("storing", enabled=not as_json) as progress:
+        dv, created = datasets.add_file(ws, name, path, progress=progress)
     if as_json:
         echo_json({**_summary(dv), "created": created})
         return

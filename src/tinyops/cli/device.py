@@ -29,11 +29,13 @@ def device_group() -> None:
               "(default .tinyops/agents/ID/agent.toml).")
 @click.option("--mqtt-host", help="Broker name the agent dials (default: the first name in the broker certificate).")
 @click.option("--http-port", default=8765, show_default=True, help="Agent's local HTTP port (0 = any free port).")
+@click.option("--telemetry-period", type=click.FloatRange(min=1.0), default=60.0, show_default=True,
+              help="Seconds per telemetry window the agent publishes.")
 @json_option
 @click.pass_context
 def register_cmd(ctx: click.Context, device_id: str, profile: str, groups: tuple[str, ...], gateway: str | None,
                  rotate: bool, serial_port: str, config_path: str | None, mqtt_host: str | None, http_port: int,
-                 as_json: bool) -> None:
+                 telemetry_period: float, as_json: bool) -> None:
     """Register a device: its credentials, its ACL entries, and an agent config to copy to it.
 
     The password is only in that file (mode 0600); the registry keeps a hash.
@@ -46,7 +48,7 @@ def register_cmd(ctx: click.Context, device_id: str, profile: str, groups: tuple
     """
     r = enroll.register_device(open_workspace(ctx), device_id, profile, list(groups), gateway=gateway, rotate=rotate,
                                config_path=config_path, mqtt_host=mqtt_host, http_port=http_port,
-                               serial_port=serial_port)
+                               serial_port=serial_port, telemetry_period_s=telemetry_period)
     if as_json:
         echo_json(r.to_dict())
         return

@@ -102,7 +102,8 @@ def show_cmd(ctx: click.Context, device: str | None, group: str | None, as_json:
 @click.option("--device", help="Device id of the microcontroller (with --port).")
 @click.option("--build", help="Build flashed on the microcontroller (with --port).")
 @click.option("--rows", type=int, default=300, show_default=True, help="Inferences to run.")
-@click.option("--gain", help="Sensor fault: CHANNELS=FACTOR on the input's last axis, e.g. 19,20,27=1.4.")
+@click.option("--gain", help="Sensor fault: CHANNELS=FACTOR on the input's last axis (an image: element indices), "
+              "e.g. 19,20,27=1.4.")
 @click.option("--offset", help="Sensor fault: CHANNELS=VALUE added, e.g. 3,4=2.0.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which rows are drawn.")
 @click.option("--reservoir", type=int, default=0, show_default=True,

@@ -33,6 +33,8 @@ QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 HZ_UNITS = {"Hz": 1, "kHz": 1000, "MHz": 1000**2, "GHz": 1000**3}
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$")
+MAX_BYTES = 1024**4          # 1 TB: no board's flash or RAM is larger
+MAX_HZ = 10 * 1000**3        # 10 GHz
 
 # section -> field -> (kind, required). kind: str, int, float, bool, bytes, hz,
 # list (of str), or a tuple of allowed strings.
@@ -220,9 +222,15 @@ def _check_field(where: str, value: Any, kind: Any) -> Any:
             raise bad("a list of strings")
         return tuple(value)
     if kind == "bytes":
-        return parse_quantity(value, BYTE_UNITS, where)
+        n = parse_quantity(value, BYTE_UNITS, where)
+        if n > MAX_BYTES:
+            raise bad("a size up to 1 TB")
+        return n
     if kind == "hz":
-        return parse_quantity(value, HZ_UNITS, where)
+        n = parse_quantity(value, HZ_UNITS, where)
+        if not 0 < n <= MAX_HZ:
+            raise bad("a clock above 0 Hz and up to 10 GHz")
+        return n
     raise AssertionError(kind)
 
 

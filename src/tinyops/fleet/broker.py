@@ -1,21 +1,18 @@
 """The Mosquitto broker tinyops configures and runs.
 
-``setup`` writes, into one folder (``.tinyops/broker`` unless ``--dir``): a
-private CA and a server certificate, ``passwd`` (Mosquitto's PBKDF2-SHA512
-hashes), ``acl`` generated from the registered devices, ``mosquitto.conf`` and
-``data/`` (persistence). Everything is owned by the user who runs tinyops, and
-the config names that user in ``user`` so Mosquitto started as root stays root
-instead of dropping to ``mosquitto`` (which could not read a private home).
+``setup`` writes, into one folder (``.tinyops/broker`` unless ``--dir``): a private CA and a server
+certificate, ``passwd`` (Mosquitto's PBKDF2-SHA512 hashes), ``acl`` generated from the registered
+devices, ``mosquitto.conf`` and ``data/`` (persistence). Everything is owned by the user who runs
+tinyops, and the config names that user in ``user`` so Mosquitto started as root stays root instead
+of dropping to ``mosquitto`` (which could not read a private home).
 
 Two TLS listeners: devices dial ``port``, where the client id is the username
-(``use_username_as_clientid``: a device cannot take over another's session);
-host tools (publish, rollout, collectors, several at once) dial ``host_port``,
-where only the host user may log in. Packet size, in-flight and queued
-messages and connections are limited.
+(``use_username_as_clientid``: a device cannot take over another's session); host tools (publish,
+rollout, collectors, several at once) dial ``host_port``, where only the host user may log in.
+Packet size, in-flight and queued messages and connections are limited.
 
-``start`` runs Mosquitto as a child with a pid file; registering a device
-rewrites ``passwd``/``acl`` and sends SIGHUP so a running broker reloads them.
-Past one machine see ``docs/brokers.md`` (EMQX, HiveMQ).
+``start`` runs Mosquitto as a child with a pid file; registering a device rewrites ``passwd``/``acl``
+and sends SIGHUP so a running broker reloads them. Past one machine: ``docs/brokers.md``.
 """
 
 from __future__ import annotations
@@ -129,7 +126,6 @@ class BrokerStatus:
         return asdict(self)
 
 
-# ---- where the broker lives ---------------------------------------------------
 def default_dir(ws: Workspace) -> Path:
     return ws.path("broker")
 
@@ -161,6 +157,11 @@ def setup(ws: Workspace, directory: Path | str | None = None, *, port: int = 888
           hosts: list[str] | None = None, bind: str = "0.0.0.0", host_port: int | None = None) -> BrokerSettings:
     """Create (or refresh) the broker folder; keeps an existing CA and host password."""
     d = Path(directory).resolve() if directory else default_dir(ws)
+    if port == 0:  # any free ports: one for devices, one for host tools
+        with socket.socket() as a, socket.socket() as b:
+            for sock in (a, b):
+                sock.bind(("127.0.0.1" if bind in ("", "0.0.0.0") else bind, 0))
+            port, host_port = a.getsockname()[1], host_port or b.getsockname()[1]
     hp = host_port or port + 1
     if hp == port or hp == local_port:
         raise InputError(f"the host port {hp} must differ from the device port and the local port",

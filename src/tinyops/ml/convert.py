@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,8 +88,8 @@ def describe(tflite: bytes) -> tuple[list[str], dict[str, Any]]:
 
 
 def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | None = None,
-            samples: int = DEFAULT_SAMPLES) -> ConvertResult:
-    """Convert (or find) the variant ``model_ref:quant``."""
+            samples: int = DEFAULT_SAMPLES, progress: Callable[[int, int], None] | None = None) -> ConvertResult:
+    """Convert (or find) the variant ``model_ref:quant``; ``progress(done, total)`` per calibration sample."""
     from tinyops.registry import datasets, models
 
     variant_store.check_quant(quant)
@@ -115,7 +116,7 @@ def convert(ws: Workspace, model_ref: str, quant: str, *, calibration: str | Non
     if quant == "int8":
         rep, cal_name, cal_dataset = calibration_set(ws, mv, cal_ref, samples)
         params["rows"] = f"{cal_name} ({len(rep)} samples)"
-    tflite = convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format)
+    tflite = convert_bytes(models.artifact_bytes(ws, mv), quant, rep, mv.format, progress)
     ops, details = describe(tflite)
     arena = None
     if quant == "int8":
@@ -153,11 +154,13 @@ def _load_keras(artifact: bytes) -> Any:
 CONVERT_TIMEOUT_S = 900
 
 
-def convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str = "keras") -> bytes:
+def convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str = "keras",
+                  progress: Callable[[int, int], None] | None = None) -> bytes:
     """Run the TFLite converter in a child process (see :mod:`tinyops.ml.convert_worker`)."""
     import json
     import subprocess
     import sys
+    import threading
 
     with tempfile.TemporaryDirectory() as d:
         folder = os.path.join(d, "job")
@@ -169,12 +172,29 @@ def convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str 
         if rep is not None:
             np.save(os.path.join(folder, "rep.npy"), np.ascontiguousarray(rep, np.float32))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-        try:
-            proc = subprocess.run([sys.executable, "-m", "tinyops.ml.convert_worker", folder], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=CONVERT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise ModelError(f"conversion to {quant} did not finish in {CONVERT_TIMEOUT_S} s",
-                             hint="simplify the model, or convert a smaller one") from None
+        with open(os.path.join(d, "stderr.txt"), "w+b") as errf:
+            proc = subprocess.Popen([sys.executable, "-m", "tinyops.ml.convert_worker", folder], env=env,
+                                    stdout=subprocess.PIPE, stderr=errf)
+            timer = threading.Timer(CONVERT_TIMEOUT_S, proc.kill)
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:  # "calibrated I N" per calibration sample
+                    parts = line.split()
+                    if progress and len(parts) == 3 and parts[0] == b"calibrated":
+                        progress(int(parts[1]), int(parts[2]))
+                proc.wait()
+            finally:
+                timed_out = not timer.is_alive() and proc.returncode == -9
+                timer.cancel()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if timed_out:
+                raise ModelError(f"conversion to {quant} did not finish in {CONVERT_TIMEOUT_S} s",
+                                 hint="simplify the model, or convert a smaller one")
+            errf.seek(0)
+            stderr = errf.read()
         out, err = os.path.join(folder, "out.tflite"), os.path.join(folder, "error.txt")
         if proc.returncode == 0 and os.path.isfile(out):
             with open(out, "rb") as f:
@@ -188,6 +208,6 @@ def convert_bytes(artifact: bytes, quant: str, rep: np.ndarray | None, fmt: str 
             raise ModelError(f"conversion to {quant} failed: {reason}",
                              hint="check that the model's layers have TFLite builtin ops")
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise ModelError(f"the TFLite converter crashed ({how}): {tail[0][:200]}",
                          hint="the model uses something the converter cannot handle; simplify it")

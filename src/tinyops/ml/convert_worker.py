@@ -82,7 +82,8 @@ def _converter(req: dict[str, Any], d: Path) -> tuple[Any, list[int]]:
     return tf.lite.TFLiteConverter.from_saved_model(exported, signature_keys=["serve"]), shape
 
 
-def convert(d: Path) -> bytes:
+def convert(d: Path, progress_fd: int | None = None) -> bytes:
+    """The converted model; with ``progress_fd``, one ``calibrated I N`` line per calibration sample."""
     import tensorflow as tf
 
     req = json.loads((d / "request.json").read_text())
@@ -100,8 +101,10 @@ def convert(d: Path) -> bytes:
                            f"{tuple(shape)} wants {int(np.prod(shape[1:]))}")
 
         def representative() -> Any:
-            for x in rep:
+            for i, x in enumerate(rep, 1):
                 yield [x.reshape(shape).astype(np.float32)]
+                if progress_fd is not None:
+                    os.write(progress_fd, f"calibrated {i} {len(rep)}\n".encode())
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
@@ -117,7 +120,7 @@ def main() -> None:
     real_stdout = os.dup(1)
     os.dup2(2, 1)  # TensorFlow prints from C++; keep it off our stdout
     try:
-        (d / "out.tflite").write_bytes(convert(d))
+        (d / "out.tflite").write_bytes(convert(d, real_stdout))
     except _Refused as e:
         (d / "error.txt").write_text("REFUSED " + str(e))
         sys.exit(2)

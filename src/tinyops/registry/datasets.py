@@ -12,6 +12,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -148,8 +149,9 @@ def _insert(ws: Workspace, name: str, sha: str, kind: str, file_name: str | None
     return resolve(ws, f"{name}@{version}"), True
 
 
-def add_file(ws: Workspace, name: str, path: str | Path) -> tuple[DatasetVersion, bool]:
-    """Version a CSV, NPY or NPZ file, or a folder of files."""
+def add_file(ws: Workspace, name: str, path: str | Path,
+             progress: Callable[[int, int], None] | None = None) -> tuple[DatasetVersion, bool]:
+    """Version a CSV, NPY or NPZ file, or a folder of files; ``progress(bytes done, total)`` while storing."""
     validate_name(name, "dataset name")
     path = Path(path)
     if not path.exists():
@@ -162,7 +164,7 @@ def add_file(ws: Workspace, name: str, path: str | Path) -> tuple[DatasetVersion
                          hint="give a .csv, .npy or .npz file, or a folder of files")
     # Parse and summarise *before* storing anything, so bad input writes nothing.
     schema, stats, rows = _describe_file(path, kind)
-    blob_sha, size = ws.blobs.put_file(path)
+    blob_sha, size = ws.blobs.put_file(path, progress)
     return _insert(ws, name, blob_sha, kind, path.name, blob_sha, size, rows, schema, stats,
                    str(path.resolve()), [], None)
 
