@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError
-from tinyops.ml import features, signal_features
+from tinyops.ml import features, fixed_steps, signal_features
 
 MAGIC = b"TFE1"
+STEPS_MAGIC = b"TFS1"
+STEPS_HEADER = struct.Struct("<4sIHHHHHHHHiii12x")  # 48 bytes
+STEP_CODES = {"standardize": 3, "clip_scale": 4, "fft_bins": 5, "sliding_window": 6}
 HEADER = struct.Struct("<4sIHHIHHHHHHBBHiiiiiI8x")  # 64 bytes
 KIND_CODES = {"log_mel": 1, "mfcc": 2}
 
@@ -55,6 +58,43 @@ def pipeline_blob(definition: dict[str, Any], n_samples: int, scale: float, zero
     return _pad(head + body, 16)
 
 
+def _step_record(step: dict[str, Any]) -> bytes:
+    kind, t, flags = step["kind"], step.get("table"), 0
+    if kind == "standardize":
+        body = struct.pack("<I", len(t["mean"])) + b"".join(
+            np.asarray(t[n], "<i4").tobytes() for n in ("mean", "mult", "shift"))
+    elif kind == "clip_scale":
+        flags = int(t["scale"])
+        body = struct.pack("<5i", t["low"], t["high"], t["out_low"], t["mult"], t["shift"])
+    elif kind == "fft_bins":
+        pairs = np.stack([t["first"], t["count"]], axis=1)
+        body = _pad(struct.pack("<HH", t["steps"], len(t["first"])) + np.asarray(t["cos"], "<i2").tobytes()
+                    + np.asarray(t["sin"], "<i2").tobytes(), 4) + np.asarray(pairs, "<u2").tobytes()
+    else:
+        body = struct.pack("<HH", step["size"], step["stride"])
+    body = _pad(body, 4)
+    return struct.pack("<HHI", STEP_CODES[kind], flags, 8 + len(body)) + body
+
+
+def steps_blob(chain: dict[str, Any], scale: float, zero_point: int) -> bytes:
+    """A chain from ``fixed_steps.compile_chain`` as the ``TFS1`` blob of ``firmware/features/FORMAT.md``."""
+    rows, cols = (chain["raw_shape"] + (1,))[:2]
+    out_rows, out_cols = (tuple(chain["out_shape"]) + (1,))[:2]
+    mult, shift, zp = signal_features.quant_params(scale, zero_point)
+    body = b"".join(_step_record(s) for s in chain["steps"])
+    total = STEPS_HEADER.size + len(body)
+    total += -total % 16
+    head = STEPS_HEADER.pack(STEPS_MAGIC, total, len(chain["steps"]), 0, rows, cols, chain["windows"],
+                             out_rows, out_cols, 0, mult, shift, zp)
+    return _pad(head + body, 16)
+
+
+def steps_reference_int8(chain: dict[str, Any], samples: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """What the device feeds its model for raw samples (N, *raw_shape): (N, windows, *out_shape) int8."""
+    mult, shift, zp = signal_features.quant_params(scale, zero_point)
+    return signal_features.quantize_q16(fixed_steps.chain_q16(chain, samples), mult, shift, zp)
+
+
 def raw_image(blob: bytes, model_image: bytes) -> bytes:
     """What goes into a flash slot: the pipeline, then the model image (16-byte aligned)."""
     return blob + bytes(model_image)
@@ -62,7 +102,7 @@ def raw_image(blob: bytes, model_image: bytes) -> bytes:
 
 def split_image(data: bytes) -> tuple[bytes | None, bytes]:
     """(pipeline blob or None, model image) of a slot's content."""
-    if data[:4] != MAGIC:
+    if data[:4] not in (MAGIC, STEPS_MAGIC):
         return None, data
     total = struct.unpack_from("<I", data, 4)[0]
     return data[:total], data[total:]

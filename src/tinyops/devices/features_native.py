@@ -65,6 +65,11 @@ def library() -> ctypes.CDLL:
         lib.tfe_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.tfe_output_count.argtypes = [ctypes.c_void_p]
         lib.tfe_output_count.restype = ctypes.c_uint32
+        lib.tfs_parse.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
+        lib.tfs_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p]
+        for name in ("tfs_output_count", "tfs_windows"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p]
+            getattr(lib, name).restype = ctypes.c_uint32
         _LIB = lib
     return _LIB
 
@@ -91,4 +96,30 @@ class NativePipeline:
         code = self._lib.tfe_run(ctypes.byref(self._p), x.ctypes.data, q16.ctypes.data, q8.ctypes.data)
         if code != 0:
             raise ModelError(f"tfe_run failed (code {code})", hint="check the samples")
+        return q16, q8
+
+
+class NativeSteps:
+    """A parsed step chain (``TFS1``); ``run(samples, window)`` gives (Q16 int32, int8 model input)."""
+
+    def __init__(self, blob: bytes) -> None:
+        self._lib = library()
+        self._buf = ctypes.create_string_buffer(len(blob) + 16)
+        self._addr = (ctypes.addressof(self._buf) + 15) & ~15
+        ctypes.memmove(self._addr, blob, len(blob))
+        self._p = (ctypes.c_uint8 * 512)()
+        code = self._lib.tfs_parse(ctypes.byref(self._p), self._addr, len(blob))
+        if code != 0:
+            raise ModelError(f"the feature code rejected the step chain (code {code})",
+                             hint="rebuild it with tinyops.devices.feature_image.steps_blob")
+        self.count = int(self._lib.tfs_output_count(ctypes.byref(self._p)))
+        self.windows = int(self._lib.tfs_windows(ctypes.byref(self._p)))
+
+    def run(self, samples: np.ndarray, window: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        x = np.ascontiguousarray(samples, dtype=np.int16)
+        q16 = np.zeros(self.count, np.int32)
+        q8 = np.zeros(self.count, np.int8)
+        code = self._lib.tfs_run(ctypes.byref(self._p), x.ctypes.data, window, q16.ctypes.data, q8.ctypes.data)
+        if code != 0:
+            raise ModelError(f"tfs_run failed (code {code})", hint="check the samples")
         return q16, q8

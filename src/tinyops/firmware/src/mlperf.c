@@ -46,7 +46,7 @@ static int hex_value(char c) {
 }
 
 static void print_results(void) {
-  uint32_t n = model_output_bytes(), i;
+  uint32_t n = model_tensor_output_bytes(), i;
   out_str("m-results-[");
   for (i = 0; i < n; i++) {
     int64_t milli = 0;

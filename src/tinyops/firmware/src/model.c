@@ -6,6 +6,7 @@
 #include "proto.h"
 #include "slots.h"
 #include "tfe_features.h"
+#include "tfs_steps.h"
 
 /* The image is read from flash into RAM on boards whose flash is a host file;
  * with FW_XIP (memory-mapped flash: the nRF5 port) it runs in place from the
@@ -23,12 +24,24 @@ static int g_loaded;
  * takes raw int16 samples and computes the model's input itself. */
 static tfe_pipeline g_pipeline;
 static int g_has_features;
+/* ... or a chain of feature steps (standardize, clip_scale, fft_bins, sliding_window):
+ * raw int16 samples too, and with sliding_window one model run per window, whose
+ * outputs RUN returns concatenated. */
+static tfs_pipeline g_steps;
+static int g_has_steps;
+#ifndef FW_MULTI_OUTPUT
+#define FW_MULTI_OUTPUT 1024u
+#endif
+static uint8_t g_multi_out[FW_MULTI_OUTPUT];
+static uint32_t g_multi_len; /* > 0: the last RUN ran several windows */
 
 fw_counters g_counters;
 uint8_t g_active_slot = SLOT_NONE;
 uint8_t g_input[FW_INPUT_CAPACITY] __attribute__((aligned(16)));
 uint32_t g_hist_features = 1;
 uint32_t g_hist[FW_HIST_MAX_FEATURES * FW_HIST_BINS];
+
+static uint32_t sum_bytes(int outputs);
 
 int model_loaded(void) { return g_loaded; }
 
@@ -53,7 +66,17 @@ int model_activate_slot(uint8_t slot, uint8_t *tor_code) {
   if (st) return st;
 #endif
   size = g_slots[slot].size;
-  g_has_features = size >= 4u && g_image[0] == 'T' && g_image[1] == 'F' && g_image[2] == 'E' && g_image[3] == '1';
+  g_multi_len = 0;
+  g_has_steps = size >= 4u && g_image[0] == 'T' && g_image[1] == 'F' && g_image[2] == 'S' && g_image[3] == '1';
+  if (g_has_steps) {
+    if (tfs_parse(&g_steps, g_image, size) != TFS_OK || tfs_input_bytes(&g_steps) > sizeof g_input) {
+      *tor_code = FW_FEATURES_INVALID;
+      g_counters.load_failures++;
+      return ST_IMAGE_INVALID;
+    }
+    off = g_steps.total_size;
+  }
+  g_has_features = !g_has_steps && size >= 4u && g_image[0] == 'T' && g_image[1] == 'F' && g_image[2] == 'E' && g_image[3] == '1';
   if (g_has_features) {
     if (tfe_parse(&g_pipeline, g_image, size) != TFE_OK || tfe_input_bytes(&g_pipeline) > sizeof g_input) {
       *tor_code = FW_FEATURES_INVALID;
@@ -70,6 +93,13 @@ int model_activate_slot(uint8_t slot, uint8_t *tor_code) {
     uint32_t b = 0;
     if (tor_input_count(&g_model) != 1u || tor_input(&g_model, 0, &p, &b) != TOR_OK ||
         b != tfe_output_count(&g_pipeline))
+      ts = (tor_status)FW_FEATURES_INVALID;
+  }
+  if (ts == TOR_OK && g_has_steps) {
+    int8_t *p;
+    uint32_t b = 0;
+    if (tor_input_count(&g_model) != 1u || tor_input(&g_model, 0, &p, &b) != TOR_OK ||
+        b != tfs_output_count(&g_steps) || (g_steps.windows > 1u && sum_bytes(1) * g_steps.windows > sizeof g_multi_out))
       ts = (tor_status)FW_FEATURES_INVALID;
   }
   if (ts != TOR_OK) {
@@ -101,9 +131,13 @@ static uint32_t sum_bytes(int outputs) {
 
 uint32_t model_input_bytes(void) {
   if (!g_loaded) return 0;
+  if (g_has_steps) return tfs_input_bytes(&g_steps);
   return g_has_features ? tfe_input_bytes(&g_pipeline) : sum_bytes(0);
 }
-uint32_t model_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
+uint32_t model_tensor_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
+uint32_t model_output_bytes(void) {
+  return g_loaded ? sum_bytes(1) * (g_has_steps ? g_steps.windows : 1u) : 0;
+}
 
 void model_hist_reset(void) { memset(g_hist, 0, sizeof g_hist); }
 
@@ -127,12 +161,35 @@ static void observe_features(const uint8_t *in, uint32_t n) {
 
 static void observe_input(uint32_t n) { observe_features(g_input, n); }
 static tor_status finish_run(tor_status ts, uint64_t elapsed, uint64_t *count);
+static uint32_t copy_tensors(uint8_t *dst, uint32_t cap);
+
+/* Each window of the raw samples through the step chain and the model. */
+static tor_status run_steps(uint64_t *count) {
+  uint32_t w, b, out = 0;
+  uint64_t t0 = hal_counter(), t1;
+  tor_status ts = TOR_OK;
+  int8_t *p;
+  for (w = 0; w < g_steps.windows && ts == TOR_OK; w++) {
+    ts = tor_input(&g_model, 0, &p, &b);
+    if (ts != TOR_OK) break;
+    (void)tfs_run(&g_steps, (const int16_t *)(const void *)g_input, w, 0, p);
+    observe_features((const uint8_t *)p, b);
+    ts = tor_invoke(&g_model);
+    if (ts == TOR_OK && g_steps.windows > 1u) out += copy_tensors(g_multi_out + out, sizeof g_multi_out - out);
+  }
+  t1 = hal_counter();
+  ts = finish_run(ts, t1 - t0, count);
+  g_multi_len = g_steps.windows > 1u ? out : 0;
+  return ts;
+}
 
 static tor_status run(int features, uint64_t *count) {
   uint32_t n = tor_input_count(&g_model), i, off = 0;
   uint64_t t0, t1;
   tor_status ts;
   if (!g_loaded) return TOR_ERR_NULL;
+  g_multi_len = 0;
+  if (features && g_has_steps) return run_steps(count);
   if (features) {
     int8_t *p;
     uint32_t b;
@@ -163,7 +220,7 @@ static tor_status run(int features, uint64_t *count) {
 
 /* RUN: raw samples when the slot carries a feature pipeline. MLPerf's `db`
  * input is always the model's own tensor input (preprocessed, as MLPerf defines it). */
-tor_status model_run(uint64_t *count) { return run(g_has_features, count); }
+tor_status model_run(uint64_t *count) { return run(g_has_features || g_has_steps, count); }
 tor_status model_run_tensor(uint64_t *count) { return run(0, count); }
 
 static tor_status finish_run(tor_status ts, uint64_t elapsed, uint64_t *count) {
@@ -176,6 +233,13 @@ static tor_status finish_run(tor_status ts, uint64_t elapsed, uint64_t *count) {
 }
 
 uint32_t model_copy_output(uint8_t *dst, uint32_t cap) {
+  uint32_t len = g_multi_len < cap ? g_multi_len : cap;
+  if (!g_multi_len) return copy_tensors(dst, cap);
+  memcpy(dst, g_multi_out, len);
+  return len;
+}
+
+static uint32_t copy_tensors(uint8_t *dst, uint32_t cap) {
   uint32_t n = tor_output_count(&g_model), i, off = 0;
   for (i = 0; i < n; i++) {
     const int8_t *p;

@@ -27,7 +27,8 @@ int model_activate_slot(uint8_t slot, uint8_t *tor_code);
 void model_unload(void);
 int model_loaded(void);
 uint32_t model_input_bytes(void);
-uint32_t model_output_bytes(void);
+uint32_t model_output_bytes(void); /* of a RUN: windows x the model's outputs with a windowing chain */
+uint32_t model_tensor_output_bytes(void); /* of one model invocation (MLPerf) */
 /* Copy the staged input into the tensors (or, when the slot carries a feature
  * pipeline, compute them from the staged raw samples), invoke, and measure. */
 tor_status model_run(uint64_t *count);
