@@ -3,9 +3,12 @@
 - ``POST /v1/predict`` — JSON ``{"input": [...]}`` (float domain, quantised
   here for int8 models) or ``{"input_raw": [...]}`` (already in the model's
   dtype), or a body of raw tensor bytes in the model's dtype with
-  ``Content-Type: application/octet-stream``. Answers JSON: ``output``
-  (dequantised floats), ``output_raw``, ``class``, ``label``, ``build``,
-  ``latency_ms``.
+  ``Content-Type: application/octet-stream``. A build with a feature pipeline
+  also takes raw samples: ``{"raw": [...]}`` or a WAV body (``Content-Type:
+  audio/wav``); the agent computes the features (``agent/features.py``). Answers
+  JSON: ``output`` (dequantised floats), ``output_raw``, ``class``, ``label``,
+  ``build``, ``latency_ms`` (and ``windows``, one entry per window, when the
+  features cut several).
 - ``GET /v1/model`` — the active build's identity and tensor details.
 - ``GET /v1/health`` — 200 when a model is loaded, 503 otherwise.
 """
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from tinyops.agent import features
 from tinyops.errors import InputError
 
 if TYPE_CHECKING:
@@ -105,36 +109,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, {"error": "no model installed yet"})
             return
         try:
-            x = self._parse_input(model, body)
+            xs = self._parse_input(model, content.manifest, body)
         except ValueError as e:
             self.telemetry.error(f"bad request: {e}")
             self._send(400, {"error": str(e), "expected_shape": list(model.input_shape),
-                             "expected_dtype": str(model.input_dtype)})
+                             "expected_dtype": str(model.input_dtype),
+                             "raw_shape": features.raw_shape(content.manifest)})
             return
-        y, seconds = model.run(x)
-        self.telemetry.observe(model.dequantize_input(x)[0] if x.shape[0] == 1 else model.dequantize_input(x),
-                            y[0], seconds)
-        out = model.dequantize_output(y)
-        cls = int(np.argmax(out.reshape(-1)))
         labels = content.manifest.get("labels")
-        self._send(200, {"build": content.build, "output": out.reshape(-1).tolist(),
-                         "output_raw": y.reshape(-1).tolist(), "class": cls,
-                         "label": labels[cls] if labels and cls < len(labels) else None,
-                         "latency_ms": round(seconds * 1000, 4)})
+        answers = []
+        for x in xs:
+            y, seconds = model.run(x)
+            self.telemetry.observe(model.dequantize_input(x)[0] if x.shape[0] == 1 else model.dequantize_input(x),
+                                   y[0], seconds)
+            out = model.dequantize_output(y)
+            cls = int(np.argmax(out.reshape(-1)))
+            answers.append({"output": out.reshape(-1).tolist(), "output_raw": y.reshape(-1).tolist(), "class": cls,
+                            "label": labels[cls] if labels and cls < len(labels) else None,
+                            "latency_ms": round(seconds * 1000, 4)})
+        reply = dict(answers[-1], build=content.build)
+        if len(answers) > 1:
+            reply["windows"] = answers
+        self._send(200, reply)
 
-    def _parse_input(self, model: Any, body: bytes) -> np.ndarray:
+    def _parse_input(self, model: Any, manifest: dict[str, Any], body: bytes) -> list[np.ndarray]:
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         need = int(np.prod(model.input_shape))
         if ctype == "application/octet-stream":
             if len(body) != need * model.input_dtype.itemsize:
                 raise ValueError(f"raw body is {len(body)} bytes, the model takes {need * model.input_dtype.itemsize}")
-            return np.frombuffer(body, dtype=model.input_dtype).reshape(model.input_shape)
+            return [np.frombuffer(body, dtype=model.input_dtype).reshape(model.input_shape)]
+        if ctype in ("audio/wav", "audio/x-wav", "audio/wave"):
+            return self._from_raw(model, manifest, features.wav_samples(body, manifest))
         try:
             req = json.loads(body)
         except ValueError as e:
             raise ValueError(f"body is not JSON: {e}") from e
+        if isinstance(req, dict) and "raw" in req:
+            return self._from_raw(model, manifest, req["raw"])
         if not isinstance(req, dict) or not ({"input", "input_raw"} & set(req)):
-            raise ValueError('send {"input": [...]} (float domain) or {"input_raw": [...]}')
+            raise ValueError('send {"input": [...]} (float domain), {"input_raw": [...]} or {"raw": [...]} (samples)')
         raw = "input_raw" in req
         arr = np.asarray(req["input_raw" if raw else "input"], dtype=np.float64)
         if arr.size != need:
@@ -142,7 +156,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not np.all(np.isfinite(arr)):
             raise ValueError("input holds NaN or infinity")
         arr = arr.reshape(model.input_shape)
-        return arr.astype(model.input_dtype) if raw else model.quantize(arr)
+        return [arr.astype(model.input_dtype) if raw else model.quantize(arr)]
+
+    @staticmethod
+    def _from_raw(model: Any, manifest: dict[str, Any], raw: Any) -> list[np.ndarray]:
+        try:
+            rows = features.model_inputs(manifest, raw)
+        except (TypeError, ValueError) as e:
+            raise ValueError(str(e)) from e
+        need = int(np.prod(model.input_shape))
+        if rows[0].size != need:
+            raise ValueError(f"the features give {rows[0].size} values, the model takes {need}")
+        return [model.quantize(r.reshape(model.input_shape)) for r in rows]
 
 
 class _QuietHTTPServer(ThreadingHTTPServer):

@@ -126,6 +126,9 @@ def report_cmd(ctx: click.Context, target: str, group: str | None, device: str |
 def bias_cmd(ctx: click.Context, build: str, device: str | None, window: str | None, as_json: bool) -> None:
     """Production bias: re-run devices' reservoir samples of BUILD on the host reference and compare outputs.
 
+    For a build whose board computes its features from raw input, also compares the
+    board's histograms of the features it computed with the host's, per window.
+
     \b
     Example:
       tinyops drift bias 3f2a9c01 --device mcu-1
@@ -141,7 +144,16 @@ def bias_cmd(ctx: click.Context, build: str, device: str | None, window: str | N
         echo_json(res)
         return
     click.echo(f"build {res['build']} against {res['reference_runtime']} on the host")
-    echo_table(res["devices"], ["device", "samples", "identical_share", "max_lsb_diff", "class_agreement"])
+    cols = ["device", "samples", "identical_share", "max_lsb_diff", "class_agreement"]
+    if any("feature_windows" in r for r in res["devices"]):  # the board computes its features from raw input
+        cols += ["feature_windows", "feature_windows_identical"]
+    echo_table(res["devices"], cols)
+    for r in res["devices"]:
+        if "feature_windows" in r:
+            click.echo(f"{r['device']}: device-computed features equal the host's in "
+                       f"{r['feature_windows_identical']} of {r['feature_windows']} windows ({r['feature_runs']} runs)")
+    if res["biased_devices"]:
+        click.echo(f"biased: {', '.join(res['biased_devices'])}")
 
 
 COMMANDS = [drift_group]

@@ -128,8 +128,10 @@ def add_pipeline(ws: Workspace, mv: ModelVersion, profile: Any, tflite: bytes, f
                             "definitions": defs}
     if d is not None:
         info["definition"] = d
-    if not (profile.is_mcu and "model.img" in files):
-        extra["features"] = dict(info, computed_on="host")
+    if not (profile.is_mcu and "model.img" in files):  # the Pi agent computes them from raw input
+        key = (defs[0].get("params") or {}).get("key", ["X"])
+        shape = _raw_array(ws, spec, key[0] if isinstance(key, list) else key).shape[1:]
+        extra["features"] = dict(info, computed_on="host", raw_input={"shape": [int(v) for v in shape]})
         return
     if d is None:
         if all(x.get("kind") in fixed_steps.STEP_KINDS for x in defs):

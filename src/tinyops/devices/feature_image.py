@@ -122,3 +122,13 @@ def reference_int8(definition: dict[str, Any], samples: np.ndarray, scale: float
     q16 = signal_features.fixed_features_q16(kind, p, samples)
     mult, shift, zp = signal_features.quant_params(scale, zero_point)
     return signal_features.quantize_q16(q16, mult, shift, zp)
+
+
+def build_reference_int8(feats: dict[str, Any], samples: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """A raw-input build's model inputs for raw samples (N, ...), from its manifest's ``features``:
+    (N, windows, ...) int8, as its board computes them."""
+    d = feats.get("definition")
+    if d is not None and d.get("kind") in KIND_CODES:
+        return reference_int8(d, samples, scale, zero_point)[:, None]
+    chain = fixed_steps.compile_chain(feats["definitions"], np.asarray(samples).shape[1:])
+    return steps_reference_int8(chain, samples, scale, zero_point)

@@ -6,6 +6,12 @@ the host (the one that made the golden vectors: TFLite Micro for MCU builds,
 LiteRT for Pi builds) and comparing shows a device that has drifted from its
 model — a miscompiled runtime, a wrong preprocessing step, a flipped bit —
 which input histograms cannot see.
+
+A build whose board computes its own features from raw input (``features.computed_on
+= "device"``) also reports, per telemetry window, the board's histograms of the
+features it computed next to the host reference's (``device_features``): a device
+whose feature code disagrees with the host's shows as windows that differ, even when
+its outputs happen to agree.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ def production_bias(ws: Workspace, build: str, *, devices: list[str] | None = No
 
     b = builds_reg.get(ws, build)
     manifest = json.loads(builds_reg.file_bytes(ws, b, "manifest.json"))
-    windows = [w for w in tel.load_windows(ws, builds=[b.id], devices=devices, since=since, with_samples=True) if w.sample]
-    if not windows:
+    stored = tel.load_windows(ws, builds=[b.id], devices=devices, since=since, with_samples=True)
+    windows = [w for w in stored if w.sample]
+    checked = [w for w in stored if w.device_features]
+    if not windows and not checked:
         raise NotFoundError(f"no reservoir samples from build {b.id}",
                             hint="enable the telemetry reservoir on the devices (e.g. `telemetry feed --reservoir 16`)")
     kind = (manifest.get("golden") or {}).get("runtime") or ("tflm" if b.runtime != "litert" else "litert")
@@ -57,9 +65,32 @@ def production_bias(ws: Workspace, build: str, *, devices: list[str] | None = No
                 d["class_agree"] += int(np.argmax(dev) == np.argmax(ref))
     finally:
         getattr(rt, "close", lambda: None)()
+    feats: dict[str, dict[str, int]] = {}
+    for w in checked:
+        f = feats.setdefault(w.device, {"windows": 0, "identical": 0, "runs": 0})
+        f["windows"] += 1
+        f["identical"] += int(bool(w.device_features["identical"]))
+        f["runs"] += int(w.device_features["runs"])
     rows = []
-    for d in per.values():
-        rows.append({"device": d["device"], "samples": d["samples"], "identical_share": d["identical"] / d["values"],
-                     "max_lsb_diff": d["max_lsb_diff"], "class_agreement": d["class_agree"] / d["samples"]})
-    return {"build": b.id, "reference_runtime": kind, "devices": rows,
-            "biased_devices": [r["device"] for r in rows if r["class_agreement"] < 1.0 or r["max_lsb_diff"] > 2]}
+    for dev in sorted(set(per) | set(feats)):
+        d = per.get(dev)
+        r: dict[str, Any] = {"device": dev, "samples": d["samples"] if d else 0,
+                             "identical_share": d["identical"] / d["values"] if d else None,
+                             "max_lsb_diff": d["max_lsb_diff"] if d else None,
+                             "class_agreement": d["class_agree"] / d["samples"] if d else None}
+        if dev in feats:
+            r["feature_windows"] = feats[dev]["windows"]
+            r["feature_windows_identical"] = feats[dev]["identical"]
+            r["feature_runs"] = feats[dev]["runs"]
+        rows.append(r)
+    out: dict[str, Any] = {"build": b.id, "reference_runtime": kind, "devices": rows,
+                           "biased_devices": [r["device"] for r in rows if _biased(r)]}
+    if (manifest.get("features") or {}).get("computed_on") == "device":
+        out["features_computed_on"] = "device"
+    return out
+
+
+def _biased(r: dict[str, Any]) -> bool:
+    outputs = r["samples"] and (r["class_agreement"] < 1.0 or r["max_lsb_diff"] > 2)
+    features = r.get("feature_windows", 0) > r.get("feature_windows_identical", 0)
+    return bool(outputs or features)

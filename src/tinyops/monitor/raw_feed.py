@@ -1,4 +1,4 @@
-"""Feed raw audio clips to a microcontroller whose build computes its own features.
+"""Feed raw audio clips (or sensor samples) to a microcontroller whose build computes its own features.
 
 The gateway (this process) streams each clip's int16 samples to the board with
 RUN; the board computes MFCC/log-mel and runs the model. Telemetry windows
@@ -41,15 +41,16 @@ def _clips(ws: Workspace, data_ref: str, manifest: dict[str, Any]) -> np.ndarray
     from tinyops.registry import datasets
 
     feats = manifest["features"]
-    key = (feats["definition"].get("params") or {}).get("key", ["X"])
+    key = ((feats.get("definition") or feats["definitions"][0]).get("params") or {}).get("key", ["X"])
     key = key[0] if isinstance(key, list) else key
     arrays = datasets.load_arrays(ws, datasets.resolve(ws, data_ref))
     if key not in arrays:
         raise InputError(f"{data_ref} has no raw signal array {key!r}", hint="feed a WAV folder dataset")
     x = np.asarray(arrays[key])
-    if x.ndim != 2 or x.shape[1] != feats["raw_input"]["samples"]:
-        raise InputError(f"{data_ref}: clips of shape {x.shape[1:]}, the build takes {feats['raw_input']['samples']} samples",
-                         hint="feed clips of the training data's length and sample rate")
+    want = tuple(feats["raw_input"].get("shape") or [feats["raw_input"]["samples"]])
+    if tuple(x.shape[1:]) != want:
+        raise InputError(f"{data_ref}: samples of shape {x.shape[1:]}, the build takes {list(want)}",
+                         hint="feed samples of the training data's length (and sample rate)")
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
@@ -59,6 +60,7 @@ def feed_raw(ws: Workspace, data_ref: str, manifest: dict[str, Any], *, port: st
     from tinyops.devices.serial import ops
     from tinyops.fleet import topics
     from tinyops.fleet.mqtt import MqttConnection
+    from tinyops.monitor import device_features
     from tinyops.monitor.collector import broker_address
     from tinyops.monitor.mcu import McuTelemetry
 
@@ -78,28 +80,29 @@ def feed_raw(ws: Workspace, data_ref: str, manifest: dict[str, Any], *, port: st
         ops.stats(mcu.link, reset_window=True, features=n_feat)
         window_q: list[np.ndarray] = []
         for k, i in enumerate(pick):
-            xq = feature_image.reference_int8(manifest["features"]["definition"], clips[i:i + 1],
-                                              float(inp["scale"]), int(inp["zero_point"]))[0]
+            xqs = feature_image.build_reference_int8(manifest["features"], clips[i:i + 1],
+                                                     float(inp["scale"]), int(inp["zero_point"]))[0]
             t0 = time.perf_counter()
             try:
                 res = ops.run(mcu.link, clips[i].tobytes(), max_chunk=mcu.info.max_chunk)
             except Exception as e:  # noqa: BLE001 — an error is telemetry too, then it propagates
                 mcu.window.error(f"RUN failed: {e}")
                 raise
-            y = np.frombuffer(res.output, dtype=np.int8)
-            mcu.window.observe_quantized(xq.reshape(inp["shape"]), y, time.perf_counter() - t0)
-            window_q.append(xq)
-            cls = int(np.argmax(y))
-            key = labels[cls] if cls < len(labels) else str(cls)
-            preds[key] = preds.get(key, 0) + 1
+            seconds = (time.perf_counter() - t0) / len(xqs)
+            for xq, y in zip(xqs, np.frombuffer(res.output, dtype=np.int8).reshape(len(xqs), -1)):
+                mcu.window.observe_quantized(xq.reshape(inp["shape"]), y, seconds)  # one inference per window
+                window_q.append(xq)
+                cls = int(np.argmax(y))
+                key = labels[cls] if cls < len(labels) else str(cls)
+                preds[key] = preds.get(key, 0) + 1
             if (k + 1) % period == 0 or k + 1 == rows:
                 dev = ops.stats(mcu.link, reset_window=True)
-                device_hist = np.asarray(dev["histograms"])
-                if device_hist.size and np.array_equal(device_hist.reshape(n_feat, BINS),
-                                                       host_histograms(np.stack(window_q), n_feat)):
-                    matched += 1
+                device_hist = np.asarray(dev["histograms"], np.int64).reshape(-1, BINS)[:n_feat]
+                check = device_features.message(len(window_q), device_hist.tolist(),
+                                                host_histograms(np.stack(window_q), n_feat).tolist())
+                matched += int(check["identical"])
                 window_q = []
-                conn.publish(topics.telemetry(device), json.dumps(mcu.snapshot()))
+                conn.publish(topics.telemetry(device), json.dumps(dict(mcu.snapshot(), device_features=check)))
                 windows += 1
     return {"device": device, "build": manifest["build"], "rows": rows, "predictions": preds, "windows": windows,
             "input": "raw audio", "feature_windows_identical": matched}

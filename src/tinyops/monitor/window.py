@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinyops.errors import InputError
+from tinyops.monitor import device_features
 
 try:  # ~4x faster parsing on the collector's hot path; rejects NaN/Infinity itself
     import orjson as _orjson
@@ -54,7 +55,7 @@ BUILD_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 REQUIRED = {"format", "device", "build", "start", "end", "count", "latency_ms", "predictions",
             "confidence_mean", "histograms", "errors"}
-OPTIONAL = {"error_samples", "sample", "seq", "source"}
+OPTIONAL = {"error_samples", "sample", "seq", "source", "device_features"}
 
 
 class WindowAccumulator:
@@ -333,6 +334,8 @@ def validate(payload: bytes, topic_device: str, *, now: float | None = None,
         raise _reject(f"error_samples must be at most {MAX_ERROR_SAMPLES} short strings")
     if "sample" in msg:
         _validate_sample(msg["sample"])
+    if "device_features" in msg:
+        device_features.validate(msg["device_features"], count)
     if "seq" in msg:
         _count(msg["seq"], "seq", 2**63 - 1)
     if "source" in msg and (not isinstance(msg["source"], str) or len(msg["source"]) > 64):

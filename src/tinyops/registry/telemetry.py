@@ -118,7 +118,13 @@ def _m0003(db: sqlite_utils.Database) -> None:
     _roll_up(db, 0)  # the windows stored before this migration
 
 
-MIGRATIONS = [("0001_telemetry", _m0001), ("0002_reject_ring", _m0002), ("0003_rollup", _m0003)]
+def _m0004(db: sqlite_utils.Database) -> None:
+    # a board's histograms of the features it computed from raw input, next to the host's
+    db.execute("ALTER TABLE telemetry_windows ADD COLUMN device_features TEXT")
+
+
+MIGRATIONS = [("0001_telemetry", _m0001), ("0002_reject_ring", _m0002), ("0003_rollup", _m0003),
+              ("0004_device_features", _m0004)]
 
 
 @dataclass
@@ -137,6 +143,7 @@ class StoredWindow:
     hist: np.ndarray  # int32, concatenated in layout order
     sample: list[dict[str, Any]] | None = None
     error_samples: list[str] = field(default_factory=list)
+    device_features: dict[str, Any] | None = None
 
     def histograms(self) -> dict[str, list[int]]:
         out, pos = {}, 0
@@ -221,13 +228,14 @@ def store_batch(ws: Workspace, windows: list[dict[str, Any]], rejects: list[dict
                          lat.get("p50"), lat.get("p95"), lat.get("max"), w.get("confidence_mean"), w["errors"],
                          json.dumps(w["predictions"]), lid, blob,
                          json.dumps(w["error_samples"]) if w.get("error_samples") else None,
-                         json.dumps(w["sample"]) if w.get("sample") else None, w.get("source")))
+                         json.dumps(w["sample"]) if w.get("sample") else None, w.get("source"),
+                         json.dumps(w["device_features"]) if w.get("device_features") else None))
         before = db.conn.total_changes
         last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM telemetry_windows").fetchone()[0]
         db.conn.executemany(
             """INSERT OR IGNORE INTO telemetry_windows(device, build, start, "end", received, count,
                latency_p50, latency_p95, latency_max, confidence_mean, errors, predictions, layout, hist,
-               error_samples, sample, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
+               error_samples, sample, source, device_features) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
         stored = db.conn.total_changes - before
         if stored:
             _roll_up(db, last_id, windows if stored == len(windows) else None)
@@ -279,7 +287,7 @@ def load_windows(ws: Workspace, *, builds: list[str] | None = None, devices: lis
     if until is not None:
         where.append('"end" <= ?')
         args.append(until)
-    cols = _COLS + (", sample, error_samples" if with_samples else "")
+    cols = _COLS + (", sample, error_samples, device_features" if with_samples else "")
     sql = f"SELECT {cols} FROM telemetry_windows"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -294,6 +302,7 @@ def load_windows(ws: Workspace, *, builds: list[str] | None = None, devices: lis
         if with_samples:
             w.sample = json.loads(r[14]) if r[14] else None
             w.error_samples = json.loads(r[15]) if r[15] else []
+            w.device_features = json.loads(r[16]) if r[16] else None
         out.append(w)
     return out
 

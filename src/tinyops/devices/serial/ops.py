@@ -43,15 +43,25 @@ def stats(link: Link, *, reset_window: bool = False, features: int = 0) -> dict:
     return protocol.parse_stats(reply.body)
 
 
+# An input of several frames (1 s of raw audio is 8) crosses a slow UART, and a board that
+# computes its own features works for a while before it answers the last one: retransmitting
+# 4 KB frames every second would only queue copies behind them on a loaded emulator.
+STAGE_TIMEOUT_S = 3.0
+MULTI_FRAME_INVOKE_TIMEOUT_S = 15.0
+
+
 def run(link: Link, x: bytes, *, max_chunk: int) -> protocol.RunResult:
     """Stage the input in pieces that fit a frame, invoke on the last one."""
     step = max(1, max_chunk)
     offset = 0
+    multi = len(x) > step
+    stage_timeout = max(link.reply_timeout_s, STAGE_TIMEOUT_S) if multi else None
     while len(x) - offset > step:
-        link.request(protocol.RUN, protocol.run_body(offset, x[offset:offset + step], False))
+        link.request(protocol.RUN, protocol.run_body(offset, x[offset:offset + step], False), timeout_s=stage_timeout)
         offset += step
     reply = link.request(protocol.RUN, protocol.run_body(offset, x[offset:], True),
-                         timeout_s=link.slow_timeout_s)
+                         timeout_s=max(link.slow_timeout_s, MULTI_FRAME_INVOKE_TIMEOUT_S) if multi
+                         else link.slow_timeout_s)
     return protocol.parse_run(reply.body)
 
 
