@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +40,10 @@ BOARD_CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp
                 "-ffunction-sections", "-fdata-sections"]
 
 
-def feature_code_size(tmp: Path) -> dict[str, int]:
-    """text/bss of firmware/features/tfe_features.c compiled as the qemu board compiles it."""
-    obj = tmp / "tfe.o"
-    src = firmware_dir() / "features" / "tfe_features.c"
+def feature_code_size(tmp: Path, name: str) -> dict[str, int]:
+    """text/data/bss of firmware/features/NAME.c compiled as the qemu board compiles it."""
+    obj = tmp / f"{name}.o"
+    src = firmware_dir() / "features" / f"{name}.c"
     subprocess.run(["arm-none-eabi-gcc", *BOARD_CFLAGS, "-c", str(src), "-o", str(obj)], check=True)
     out = subprocess.run(["arm-none-eabi-size", str(obj)], check=True, capture_output=True, text=True).stdout
     text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
@@ -66,7 +67,9 @@ def main() -> None:
         datasets.add_file(ws, "kws", tmp / "data" / "train")
         test, _ = datasets.add_file(ws, "kws-test", tmp / "data" / "test")
         feature_defs.add(ws, "kws-mfcc", feature_defs.load_spec(EX / "mfcc.toml"))
+        t0 = time.monotonic()
         tr = train.train(ws, EX / "recipe.toml")
+        tr_seconds = time.monotonic() - t0
         convert.convert(ws, "kws@1", "int8")
         ev_float = evaluate.evaluate(ws, resolve_model(ws, "kws@1"), runtime="keras", data="kws-test@1")
         ev_int8 = evaluate.evaluate(ws, resolve_model(ws, "kws@1:int8"), runtime="tinyops-c", data="kws-test@1")
@@ -89,22 +92,27 @@ def main() -> None:
             model_count = counts(board.url, model_image, xq[0].tobytes())
         finally:
             sim.stop(board.id, Ws(), hard=True)
-        code = feature_code_size(tmp)
+        # the firmware links both: the MFCC/log-mel code and the step chain (standardize, ...)
+        mfcc_code, steps_code = feature_code_size(tmp, "tfe_features"), feature_code_size(tmp, "tfs_steps")
+        code = {k: mfcc_code[k] + steps_code[k] for k in mfcc_code}
         arena = res.manifest["image"]["arena_bytes"]
         ram_features = code["bss"] + code["data"]
         result = {
             "dataset": {"train_clips": datasets.resolve(ws, "kws@1").rows, "test_clips": test.rows,
                         "test_voices": "espeak-ng variants m6, f4 of 7 accents (never in training)"},
-            "model": tr.model, "epochs": tr.epochs,
+            "model": tr.model, "epochs": tr.epochs, "train_seconds": round(tr_seconds, 1),
             "accuracy_held_out_float": ev_float["accuracy"],
             "accuracy_held_out_int8": ev_int8["accuracy"],
             "int8_delta_points": ev_int8.get("accuracy_delta"),
             "instructions": {"mfcc_1s_window": raw_count - model_count, "inference": model_count,
                              "mfcc_plus_inference": raw_count},
             "flash_bytes": {"model_image": len(model_image), "feature_blob": len(blob),
-                            "feature_code_text": code["text"], "model_alone": len(model_image),
+                            "feature_code_text": code["text"], "mfcc_code_text": mfcc_code["text"],
+                            "steps_code_text": steps_code["text"], "model_alone": len(model_image),
                             "features_plus_model": len(model_image) + len(blob) + code["text"]},
-            "ram_bytes": {"arena": arena, "feature_scratch": ram_features, "input_features_int8": len(xq[0].tobytes()),
+            "ram_bytes": {"arena": arena, "feature_scratch": ram_features,
+                          "mfcc_scratch": mfcc_code["bss"] + mfcc_code["data"],
+                          "steps_scratch": steps_code["bss"] + steps_code["data"], "input_features_int8": len(xq[0].tobytes()),
                           "input_raw_int16": len(clip[0].tobytes()),
                           "model_alone": arena + len(xq[0].tobytes()),
                           "features_plus_model": arena + ram_features + len(clip[0].tobytes())},

@@ -6,14 +6,21 @@
 
 Writes OUT/train/LABEL/*.wav and OUT/test/LABEL/*.wav: 1 s, 16 kHz, mono 16-bit,
 one folder per label (the ten keywords and "unknown"). Test clips use voice
-variants that training never hears. ``--field DIR --noise hum`` writes clips with
+variants that training never hears. ``--splits field --noise hum`` writes clips with
 another background (a change of noise in the field, for drift).
+
+Clips are made once: each split is kept in the per-user cache
+(``$TINYOPS_CACHE`` or ``~/.cache/tinyops``, under ``kws-data/``) keyed by the
+options, this file and the espeak-ng and sox versions, and copied from there
+the next time (``--no-cache`` makes them again).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
+import os
 import itertools
 import shutil
 import subprocess
@@ -115,6 +122,38 @@ def make(out: Path, split: str, size: str, noise_kind: str, snrs: list[float], s
     return len(todo)
 
 
+def cache_key(split: str, size: str, noise_kind: str, snrs: list[float], seed: int) -> str:
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for tool in ("espeak-ng", "sox"):
+        h.update(subprocess.run([tool, "--version"], capture_output=True).stdout)
+    h.update(repr((split, size, noise_kind, snrs, seed)).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("TINYOPS_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                                   / "tinyops")
+    return Path(base) / "kws-data"
+
+
+def make_cached(out: Path, split: str, size: str, noise_kind: str, snrs: list[float], seed: int,
+                use_cache: bool) -> tuple[int, bool]:
+    """(clips, from the cache): the split's folder under ``out``, made once per key."""
+    if not use_cache:
+        return make(out, split, size, noise_kind, snrs, seed), False
+    cached = cache_root() / cache_key(split, size, noise_kind, snrs, seed)
+    hit = (cached / "done").exists()
+    if not hit:
+        tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        n = make(tmp, split, size, noise_kind, snrs, seed)
+        (tmp / "done").write_text(str(n))
+        shutil.rmtree(cached, ignore_errors=True)
+        os.replace(tmp, cached)
+    shutil.copytree(cached / split, out / split)
+    return int((cached / "done").read_text()), hit
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
@@ -123,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", default="pink", choices=["pink", "white", "brown", "hum"])
     ap.add_argument("--snr", default="10,20,30", help="comma list of SNRs in dB, one picked per clip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-cache", action="store_true", help="make the clips again instead of copying cached ones")
     args = ap.parse_args(argv)
     for tool in ("espeak-ng", "sox"):
         if not shutil.which(tool):
@@ -132,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     for split in args.splits.split(","):
         if (args.out / split).exists():
             shutil.rmtree(args.out / split)
-        n = make(args.out, split, args.size, args.noise, snrs, args.seed)
-        print(f"{args.out / split}: {n} clips ({args.noise} noise, SNR {args.snr} dB)")
+        n, hit = make_cached(args.out, split, args.size, args.noise, snrs, args.seed, not args.no_cache)
+        print(f"{args.out / split}: {n} clips ({args.noise} noise, SNR {args.snr} dB){' from the cache' if hit else ''}")
     return 0
 
 

@@ -58,10 +58,10 @@ def apply_features(ws: Workspace, refs: list[str], arrays: dict[str, np.ndarray]
     if not refs:
         return arrays
     from tinyops.registry import features as feature_store
-    from tinyops.ml import features as transforms
+    from tinyops.ml import feature_cache
 
     for ref in refs:
-        arrays = transforms.apply(feature_store.resolve(ws, ref).definition, arrays)
+        arrays = feature_cache.apply(feature_store.resolve(ws, ref).definition, arrays)
     return arrays
 
 
