@@ -12,14 +12,12 @@ and are computed every time.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from tinyops import atomic
 from tinyops.ml import features, signal_features
 from tinyops.package_data import cache_dir
 
@@ -53,14 +51,9 @@ def apply(definition: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str
         except (OSError, ValueError, KeyError):  # a damaged entry: compute it again
             pass
     out = features.apply(definition, arrays)
-    buf = io.BytesIO()
-    np.savez(buf, **{k: out[k] for k in keys})
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
+        with atomic.writing(path) as f:
+            np.savez(f, **{k: out[k] for k in keys})
     except OSError:  # a read-only cache only costs time
         pass
     return out
