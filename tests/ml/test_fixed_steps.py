@@ -58,9 +58,10 @@ def _check_c(defs: list[dict], raw: np.ndarray, scale: float = 0.05, zp: int = 3
 
 def _within(ref: np.ndarray, fl: np.ndarray, bound: np.ndarray) -> None:
     """The bound holds where the float value fits the device's Q16 range; beyond it both saturate."""
-    inside = np.abs(fl) < 32767
-    assert np.all((np.abs(ref - fl) <= bound)[np.broadcast_to(inside, fl.shape)])
-    assert np.all(np.abs(ref[~inside]) >= 32767)
+    bound = np.broadcast_to(bound, fl.shape)
+    inside = np.abs(fl) + bound < 32768 - Q  # the largest Q16 int32 value
+    assert np.all((np.abs(ref - fl) <= bound)[inside])
+    assert np.all(np.abs(ref[~inside]) >= (32768 - Q - 2 * bound)[~inside])  # saturated (or at the edge)
 
 
 def _standardize(raw: np.ndarray, draw: st.DrawFn) -> dict:
