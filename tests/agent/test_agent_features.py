@@ -4,6 +4,8 @@ and the answer equals the host's features -> LiteRT."""
 
 from __future__ import annotations
 
+from tinyops.cli.common import resolve_variant  # noqa: E402
+
 import io
 import json
 import shutil
@@ -57,7 +59,7 @@ def test_agent_computes_features_from_raw_audio(tmp_path) -> None:
                      "architecture": {"kind": "cnn1d", "filters": [8], "kernel_size": 3, "pool": 2, "dense": 8},
                      "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.01, "seed": 1}})
     convert.convert(ws, "tones@1", "int8")
-    pi = build(ws, "tones@1:int8", "raspberry-pi-4", golden_count=2)
+    pi = build(ws, resolve_variant(ws, "tones@1:int8"), "raspberry-pi-4", golden_count=2)
     assert pi.manifest["features"]["computed_on"] == "host"
     assert pi.manifest["features"]["raw_input"] == {"shape": [4000]}
 

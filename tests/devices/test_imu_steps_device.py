@@ -5,6 +5,8 @@ exactly as the host's integer reference + tinyops-c do."""
 
 from __future__ import annotations
 
+from tinyops.cli.common import resolve_variant  # noqa: E402
+
 import numpy as np
 from fixtures_boards import boards, firmware_bins  # noqa: F401
 
@@ -44,7 +46,7 @@ def test_raw_imu_build_runs_its_feature_chain_on_the_board(ws, boards) -> None:
     feature_defs.add(ws, "imu-clip", {"kind": "clip_scale", "params": {"low": -3.0, "high": 3.0}})
     train.train(ws, _recipe())
     convert.convert(ws, "imu@1", "int8")
-    res = device_build.build(ws, "imu@1:int8", "qemu-mps2-an386", golden_count=3)
+    res = device_build.build(ws, resolve_variant(ws, "imu@1:int8"), "qemu-mps2-an386", golden_count=3)
     man = res.manifest
     assert man["features"]["computed_on"] == "device" and man["features"]["windows"] == 3
     assert man["features"]["raw_input"]["shape"] == [80, 3]

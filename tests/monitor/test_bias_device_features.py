@@ -5,6 +5,8 @@ from its build's (a wrong int8 zero point) is flagged even where its outputs agr
 
 from __future__ import annotations
 
+from tinyops.cli.common import resolve_variant  # noqa: E402
+
 import json
 import shutil
 import struct
@@ -47,7 +49,7 @@ def test_bias_compares_device_computed_features_with_the_hosts(ws, boards, tmp_p
                      "architecture": {"kind": "cnn1d", "filters": [8], "kernel_size": 3, "pool": 2, "dense": 8},
                      "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.01, "seed": 1}})
     convert.convert(ws, "tones@1", "int8")
-    b = device_build.build(ws, "tones@1:int8", "qemu-mps2-an386", golden_count=2).build
+    b = device_build.build(ws, resolve_variant(ws, "tones@1:int8"), "qemu-mps2-an386", golden_count=2).build
     manifest = dict(json.loads(builds.file_bytes(ws, b, "manifest.json")), build=b.id)
     assert manifest["features"]["computed_on"] == "device"
 
