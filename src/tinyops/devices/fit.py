@@ -76,15 +76,15 @@ def check_model(profile: Profile, model_bytes: bytes, *, arena_bytes: int, arena
                 slot_bytes: int | None = None, quantization: str | None = None,
                 model: str | None = None, macs: int | None = None) -> FitReport:
     """The fit arithmetic, given the arena (measured by the caller) and what one slot holds."""
-    model = tflite_file.read(model_bytes)
-    ops = model.op_names
+    parsed = tflite_file.read(model_bytes)
+    ops = parsed.op_names
     unsupported = [op for op in ops if not profile.supports_op(op)]
     slot = slot_bytes if slot_bytes is not None else len(model_bytes)
     flash_needed = profile.runtime_flash_bytes + profile.slots * slot
     ram_needed = profile.runtime_ram_bytes + arena_bytes
     quant_ok = quantization is None or quantization in profile.quantizations
     if macs is None:
-        macs = count_macs(model)
+        macs = count_macs(parsed)
     latency_ms = macs * profile.cycles_per_mac / profile.clock_hz * 1000.0
 
     problems: list[str] = []
