@@ -3,8 +3,11 @@ for the fleet page with 1,000 devices and the telemetry page with 100,000 window
 
 Goal: under 300 ms each. The workspace is synthetic but real: devices registered
 in the registry with reported states, windows stored with `store_batch` (which
-keeps the per-slot rollup the telemetry charts read). No page data is cached by
-the server: every request queries SQLite. Writes benchmarks/results/ui.json.
+keeps the per-slot rollup the telemetry charts read). The server caches a
+page's data until the registry changes (SQLite's data_version), so each page is
+measured twice: with unchanged data (served from that cache) and right after a
+write to the registry (computed again, as a live page is while devices report).
+Writes benchmarks/results/ui.json.
 """
 
 from __future__ import annotations
@@ -87,22 +90,42 @@ def main() -> None:
         make_workspace(root)
         setup_s = time.perf_counter() - t
         results = {}
+        ws = Workspace.open(root)  # writes one device's status: "the registry changed" (as a report would)
+        flip = iter(range(1_000_000))
+
+        def change() -> None:
+            devices_reg.record_status(ws, "pi-0000", "online" if next(flip) % 2 else "offline")
+
         with ui_server(root) as (url, _token, _log), chromium() as d:
             for name, path in (("fleet_1000_devices", "/fleet"), ("telemetry_100000_windows", "/telemetry")):
                 cold = ttfb(url + path)  # the first request: imports, templates, cold SQLite pages
-                tt = [ttfb(url + path) for _ in range(RUNS)]
+                tt = [ttfb(url + path) for _ in range(RUNS)]  # unchanged data: served from the page cache
                 br = [rendered(d, url + path) for _ in range(RUNS)]
+                tc, bc = [], []
+                for _ in range(RUNS):  # after a change: computed again
+                    change()
+                    tc.append(ttfb(url + path))
+                    change()
+                    bc.append(rendered(d, url + path))
                 results[name] = {"first_request_ttfb_ms": round(cold, 1),
                                  "ttfb_ms_median": round(statistics.median(tt), 1), "ttfb_ms_max": round(max(tt), 1),
                                  "browser_ttfb_ms_median": round(statistics.median(b["ttfb_ms"] for b in br), 1),
                                  "rendered_ms_median": round(statistics.median(b["rendered_ms"] for b in br), 1),
-                                 "rendered_ms_max": round(max(b["rendered_ms"] for b in br), 1), "runs": RUNS}
-                print(f"{name}: first byte {results[name]['ttfb_ms_median']} ms, rendered "
-                      f"{results[name]['rendered_ms_median']} ms (median of {RUNS}; goal < 300 ms)")
+                                 "rendered_ms_max": round(max(b["rendered_ms"] for b in br), 1),
+                                 "after_change_ttfb_ms_median": round(statistics.median(tc), 1),
+                                 "after_change_rendered_ms_median": round(statistics.median(b["rendered_ms"] for b in bc), 1),
+                                 "runs": RUNS}
+                r = results[name]
+                print(f"{name}: first byte {r['ttfb_ms_median']} ms, rendered {r['rendered_ms_median']} ms; after a change "
+                      f"{r['after_change_ttfb_ms_median']} / {r['after_change_rendered_ms_median']} ms "
+                      f"(medians of {RUNS}; goal < 300 ms)")
+        ws.close()
     out = {"figure": "dashboard time to first byte and to rendered page (headless Chromium)",
            "devices": DEVICES, "windows": WINDOWS, "goal_ms": 300, "workspace_setup_s": round(setup_s, 1),
            "load_average_1m": round(os.getloadavg()[0], 1), **results,
-           "met": all(r["ttfb_ms_median"] < 300 and r["rendered_ms_median"] < 300 for r in results.values())}
+           "met": all(r[k] < 300 for r in results.values() for k in ("ttfb_ms_median", "rendered_ms_median",
+                                                                      "after_change_ttfb_ms_median",
+                                                                      "after_change_rendered_ms_median"))}
     (HERE / "results" / "ui.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 

@@ -110,6 +110,27 @@ def _seen(seen: str | None) -> str:
         return timestamps.now()
 
 
+SUMMARY_FIELDS = ("slot", "state", "firmware", "agent_version", "runtime", "health")
+
+
+def summaries(ws: Workspace) -> list[dict[str, Any]]:
+    """Every device, ordered by id, with only a few fields of its last report (picked out by
+    SQLite, not parsed here): id, profile, groups, gateway, status, last_seen, build, and
+    ``SUMMARY_FIELDS`` (``health`` as it was reported, any JSON value). For tables of the whole fleet."""
+    picks = ", ".join(f"json_quote(json_extract(reported, '$.{f}'))" if f == "health" else f"json_extract(reported, '$.{f}')"
+                      for f in SUMMARY_FIELDS)
+    rows = ws.db.execute(f"SELECT id, profile, groups, gateway, status, last_seen, reported_build, {picks} "
+                         f"FROM {TABLE} ORDER BY id").fetchall()
+    keys = ("id", "profile", "groups", "gateway", "status", "last_seen", "build", *SUMMARY_FIELDS)
+    out = []
+    for r in rows:
+        d = dict(zip(keys, r))
+        d["groups"] = json.loads(d["groups"])
+        d["health"] = json.loads(d["health"]) if d["health"] is not None else None
+        out.append(d)
+    return out
+
+
 def record_reported(ws: Workspace, device_id: str, reported: dict[str, Any], seen: str | None = None) -> None:
     """Store the latest `reported` message of a device (ignored for unknown ids)."""
     with ws.transaction():

@@ -32,19 +32,19 @@ def devices(ws: Workspace) -> dict[str, Any]:
     lat = series.per_device_latest(ws)
     flags = _drift_flags(ws)
     rows, groups = [], {}
-    for d in devices_reg.list_devices(ws):
-        rep = d.reported or {}
-        rows.append({"device": d.id, "profile": d.profile, "groups": d.groups, "status": d.status or "unknown",
-                     "build": d.reported_build, "slot": rep.get("slot"), "state": rep.get("state"),
-                     "firmware": rep.get("firmware") or rep.get("agent_version"), "runtime": rep.get("runtime"),
-                     "health": rep.get("health"), "last_seen": d.last_seen, "gateway": d.gateway,
-                     "drift": flags.get(d.id, {}).get("drift"), "max_psi": flags.get(d.id, {}).get("max_psi"),
-                     "latency_p95_ms": (lat.get(d.id) or {}).get("latency_p95_ms")})
-        for g in d.groups:
+    for d in devices_reg.summaries(ws):
+        flag = flags.get(d["id"], {})
+        rows.append({"device": d["id"], "profile": d["profile"], "groups": d["groups"], "status": d["status"] or "unknown",
+                     "build": d["build"], "slot": d["slot"], "state": d["state"],
+                     "firmware": d["firmware"] or d["agent_version"], "runtime": d["runtime"],
+                     "health": d["health"], "last_seen": d["last_seen"], "gateway": d["gateway"],
+                     "drift": flag.get("drift"), "max_psi": flag.get("max_psi"),
+                     "latency_p95_ms": (lat.get(d["id"]) or {}).get("latency_p95_ms")})
+        for g in d["groups"]:
             s = groups.setdefault(g, {"group": g, "devices": 0, "online": 0, "offline": 0, "builds": {}})
             s["devices"] += 1
-            s["online" if d.status == "online" else "offline"] += 1
-            s["builds"][d.reported_build or "-"] = s["builds"].get(d.reported_build or "-", 0) + 1
+            s["online" if d["status"] == "online" else "offline"] += 1
+            s["builds"][d["build"] or "-"] = s["builds"].get(d["build"] or "-", 0) + 1
     return {"devices": rows, "groups": sorted(groups.values(), key=lambda g: g["group"]),
             "builds": [b.id for b in builds_reg.list_builds(ws)]}
 

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,6 +29,7 @@ from starlette.templating import Jinja2Templates
 
 from tinyops.errors import ConflictError, InputError, NotFoundError, TinyOpsError
 from tinyops.ui import actions, data
+from tinyops.ui.cache import PageCache
 from tinyops.ui.live import Live
 
 HERE = Path(__file__).parent
@@ -42,6 +45,12 @@ def _status(e: TinyOpsError) -> int:
     if isinstance(e, InputError):
         return 400
     return 500
+
+
+def _cache_header(request: Request) -> dict[str, str]:
+    """``X-Tinyops-Cache: hit`` when the page data came from the cache (for scripts and tests)."""
+    hit = getattr(request.state, "cached", None)
+    return {} if hit is None else {"X-Tinyops-Cache": "hit" if hit else "miss"}
 
 
 def create_app(root: Path | str, token: str | None = None, *, live_updates: bool = True) -> Starlette:
@@ -60,6 +69,7 @@ def create_app(root: Path | str, token: str | None = None, *, live_updates: bool
         return local.ws
 
     live = Live(open_ws)
+    cache = PageCache(open_ws)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     fit_cache: dict[str, Any] = {}
 
@@ -80,6 +90,8 @@ def create_app(root: Path | str, token: str | None = None, *, live_updates: bool
                 out = await call(fn, request)
             except TinyOpsError as e:
                 return JSONResponse({"error": str(e)}, status_code=_status(e))
+            if isinstance(out, str):  # page data, already serialised (and maybe cached)
+                return Response(out, media_type="application/json", headers=_cache_header(request))
             return Response(data.dumps(out), media_type="application/json")
         return endpoint
 
@@ -102,15 +114,27 @@ def create_app(root: Path | str, token: str | None = None, *, live_updates: bool
             return d
         raise NotFoundError(f"no page {page!r}")
 
+    def page_json(page: str, request: Request) -> str:
+        """The page's data as JSON that is also safe inside a <script> element; cached until the data changes
+        (not the device page: it carries the events this process received)."""
+        def compute() -> str:
+            return str(htmlsafe_json_dumps(page_data(page, request), dumps=data.dumps))
+        if page == "device":
+            return compute()
+        text, hit = cache.get(page + "?" + str(sorted(request.query_params.multi_items())), compute)
+        request.state.cached = hit
+        return text
+
     def page(name: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                payload = await call(page_data, name, request)
+                payload = await call(page_json, name, request)
             except TinyOpsError as e:
-                return templates.TemplateResponse(request, "page.html", {"page": name, "pages": PAGES, "data": None,
+                return templates.TemplateResponse(request, "page.html", {"page": name, "pages": PAGES, "data_json": Markup("null"),
                                                                          "error": str(e)}, status_code=_status(e))
-            return templates.TemplateResponse(request, "page.html", {"page": name, "pages": PAGES, "data": payload,
-                                                                     "error": None, "broker": live.broker})
+            return templates.TemplateResponse(request, "page.html", {"page": name, "pages": PAGES, "data_json": Markup(payload),
+                                                                     "error": None, "broker": live.broker},
+                                              headers=_cache_header(request))
         return endpoint
 
     def fit(request: Request) -> Any:
@@ -152,8 +176,8 @@ def create_app(root: Path | str, token: str | None = None, *, live_updates: bool
 
     routes = [Route("/", page("fleet")), *[Route(f"/{p}", page(p)) for p in PAGES],
               Route("/devices/{device}", page("device")),
-              *[Route(f"/api/{p if p != 'fleet' else 'devices'}", api(lambda r, p=p: page_data(p, r))) for p in PAGES],
-              Route("/api/devices/{device}", api(lambda r: page_data("device", r))),
+              *[Route(f"/api/{p if p != 'fleet' else 'devices'}", api(lambda r, p=p: page_json(p, r))) for p in PAGES],
+              Route("/api/devices/{device}", api(lambda r: page_json("device", r))),
               Route("/api/variants/{variant}/fit", api(fit)),
               Route("/drift/report", report),
               Route("/api/events", events),
@@ -178,10 +202,12 @@ def create_app(root: Path | str, token: str | None = None, *, live_updates: bool
             live.start(asyncio.get_running_loop())
         yield
         live.stop()
+        cache.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.token = token
     app.state.live = live
+    app.state.cache = cache
     return app
 
 
