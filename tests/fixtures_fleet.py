@@ -29,6 +29,7 @@ import pytest
 
 from tinyops import signing
 from tinyops import agent_config
+from tinyops.cli.common import resolve_variant
 from tinyops.fleet import broker, enroll, transfer
 from tinyops.fleet.transfer import Bundle
 from tinyops.workspace import Workspace
@@ -73,10 +74,10 @@ def build_template(base: Path) -> dict[str, Any]:
     train.train(ws, RECIPE)
     convert.convert(ws, "digits@1", "int8")
     convert.convert(ws, "digits@1", "float32")
-    ids = {"v1": build(ws, "digits@1:int8", "raspberry-pi-4").build.id,
-           "v2": build(ws, "digits@1:float32", "raspberry-pi-4").build.id,
-           "pi5": build(ws, "digits@1:int8", "raspberry-pi-5").build.id,
-           "mcu": build(ws, "digits@1:int8", "posix-sim").build.id}  # model.img for the serial gateway
+    ids = {"v1": build(ws, resolve_variant(ws, "digits@1:int8"), "raspberry-pi-4").build.id,
+           "v2": build(ws, resolve_variant(ws, "digits@1:float32"), "raspberry-pi-4").build.id,
+           "pi5": build(ws, resolve_variant(ws, "digits@1:int8"), "raspberry-pi-5").build.id,
+           "mcu": build(ws, resolve_variant(ws, "digits@1:int8"), "posix-sim").build.id}  # model.img for the serial gateway
     ws.close()
     _TEMPLATE.update(root=base / "ws", builds=ids)
     return _TEMPLATE

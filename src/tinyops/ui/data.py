@@ -150,10 +150,11 @@ def fit(ws: Workspace, variant_ref: str) -> list[dict[str, Any]]:
     from tinyops.devices import fit as fit_mod
     from tinyops.devices import profiles
 
+    v = variants_reg.get(ws, variant_ref)  # a clear NotFoundError (404) for an unknown variant
     out = []
     for p in profiles.names(ws.root):
         try:
-            r = fit_mod.check(ws, variant_ref, p)
+            r = fit_mod.check(ws, v, p)
             out.append({"profile": p, "fits": r.fits, "flash_needed": r.flash_needed_bytes,
                         "flash_available": r.flash_available_bytes, "ram_needed": r.ram_needed_bytes,
                         "ram_available": r.ram_available_bytes, "latency_ms": r.latency_estimate_ms,
