@@ -18,7 +18,7 @@ from typing import Any
 
 from fixtures_fleet import Fleet  # tests/ is on sys.path (chaos.py)
 
-from tinyops import signing
+from tinyops import signing, timestamps
 from tinyops.errors import FleetError, TinyOpsError
 from tinyops.fleet import api, broker, deployments, topics
 from tinyops.fleet.mqtt import MqttConnection
@@ -129,7 +129,7 @@ def agent_kills(fleet: Fleet, rng: random.Random, kills: int) -> dict[str, Any]:
 
     def desire(b: str) -> None:
         time.sleep(0.002)
-        host.publish(*deployments.message(fleet.ws, "pi-k", b, None, fleet_reg.now()), retain=True)
+        host.publish(*deployments.message(fleet.ws, "pi-k", b, None, timestamps.now()), retain=True)
 
     t0 = time.monotonic()
     desire(builds[0])
@@ -201,16 +201,16 @@ def forged_desired(fleet: Fleet, messages: int, tmp: Path) -> dict[str, Any]:
     events: list[dict] = []
     host = MqttConnection(broker.host_address(fleet.ws), on_message=lambda t, p, r: events.append(json.loads(p))).connect()
     host.subscribe(topics.events("pi-f"))
-    _, captured = deployments.message(fleet.ws, "pi-f", v2, None, fleet_reg.now())
+    _, captured = deployments.message(fleet.ws, "pi-f", v2, None, timestamps.now())
     time.sleep(0.01)
-    host.publish(*deployments.message(fleet.ws, "pi-f", v1, None, fleet_reg.now()), retain=True)
+    host.publish(*deployments.message(fleet.ws, "pi-f", v1, None, timestamps.now()), retain=True)
     fleet.wait_for(lambda: fleet.model_build(a) == v1, 60, "v1 installed")
     fleet.wait_for(lambda: any(e.get("event") == "switched" for e in events), 10, "switch reported")
     other = tmp / "attacker-key"
     signing.init_keys(other)
 
     def forged(kind: str) -> bytes:
-        now = fleet_reg.now()
+        now = timestamps.now()
         if kind == "unsigned":
             return json.dumps({"build": v2, "rollout": None, "set_at": "2020-01-01T00:00:00.000Z"}).encode()
         if kind == "other_key":

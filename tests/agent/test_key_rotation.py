@@ -92,6 +92,9 @@ def test_rotation_is_followed_and_the_retired_key_is_refused(fleet: Fleet, tmp_p
     mcu = load_bundle(fleet.ws, fleet.builds["mcu"])  # an MCU build: its image ticket is re-signed too
     assert tickets.parse(mcu.files[tickets.FILE])["key"] == info["public_key"]
     assert bundle.verify(fleet.ws, mcu.build).ok and integrity.fsck(fleet.ws).problems == []
+    _, payload = deployments.message(fleet.ws, "mcu-1", mcu.build, None, timestamps.now(), rollback=True)
+    t = tickets.parse(bytes.fromhex(json.loads(payload)["deployment"]["image_ticket"]))  # what the MCU needs
+    assert t["rollback"] and t["key"] == info["public_key"] and t["key_generation"] == 1
 
     publish(fleet.ws, v2.build)  # the broker's copy has the old signature: republished with the chain
     desire(v2.build)
