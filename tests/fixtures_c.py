@@ -59,7 +59,7 @@ def evaluate(headers: list[str], include_dirs: list[Path], exprs: dict[str, str]
     """The value of each C expression (as a long long), from a program compiled with ``cc``."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        pytest.skip("no host C compiler")
+        pytest.fail("no host C compiler (cc or gcc): run `make install`, which installs the toolchains the tests need")
     lines = ["#include <stdio.h>", "#include <stddef.h>", *(f'#include "{h}"' for h in headers),
              "int main(void) {"]
     lines += [f'  printf("%s %lld\\n", "{key}", (long long)({expr}));' for key, expr in exprs.items()]

@@ -4,41 +4,17 @@ and the answer equals the host's features -> LiteRT."""
 
 from __future__ import annotations
 
-from tinyops.cli.common import resolve_variant  # noqa: E402
-
-import io
 import json
 import shutil
-import wave
 
 import numpy as np
 
+from fixtures_audio import MFCC, tones
 from fixtures_fleet import Fleet, free_port, mosquitto_dir
+from tinyops.cli.common import resolve_variant
 from tinyops.fleet import broker
+from tinyops.wav import wav_bytes
 from tinyops.workspace import Workspace
-
-MFCC = {"kind": "mfcc", "description": "MFCC of 0.25 s clips",
-        "params": {"frame_length": 480, "hop": 320, "n_fft": 512, "n_mels": 20, "n_mfcc": 8,
-                   "f_max": 4000.0, "arithmetic": "fixed"}}
-
-
-def _tones(n: int = 90, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    t = np.arange(4000) / 16000
-    f = np.array([300.0, 900.0, 2200.0])[y][:, None] * rng.uniform(0.9, 1.1, (n, 1))
-    x = 8000 * np.sin(2 * np.pi * f * t) + rng.normal(0, 800, (n, 4000))
-    return {"X": np.clip(np.round(x), -32768, 32767).astype(np.int16), "y": np.array(["low", "mid", "high"])[y]}
-
-
-def _wav(x: np.ndarray, rate: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.asarray(x, "<i2").tobytes())
-    return buf.getvalue()
 
 
 def test_agent_computes_features_from_raw_audio(tmp_path) -> None:
@@ -50,7 +26,7 @@ def test_agent_computes_features_from_raw_audio(tmp_path) -> None:
     from test_agent import _desire
 
     ws, _ = Workspace.init(tmp_path / "ws")
-    clips = _tones()
+    clips = tones(90)
     datasets.add_arrays(ws, "tones", clips, source="test")
     feature_defs.add(ws, "tone-mfcc", MFCC)
     train.train(ws, {"model": {"name": "tones", "description": "three tones"},
@@ -82,11 +58,11 @@ def test_agent_computes_features_from_raw_audio(tmp_path) -> None:
             q = np.clip(np.round(feats / inp["scale"]) + inp["zero_point"], -128, 127).astype(np.int8)
             want = np.asarray(rt.run(q.reshape(inp["shape"]))).reshape(-1)
             for body, ctype in ((json.dumps({"raw": x.tolist()}).encode(), "application/json"),
-                                (_wav(x), "audio/wav")):
+                                (wav_bytes(x, 16000), "audio/wav")):
                 code, out = a.post("/v1/predict", body, ctype)
                 assert code == 200, out
                 assert np.abs(np.array(out["output_raw"]) - want).max() <= 1
-        code, out = a.post("/v1/predict", _wav(clips["X"][0], rate=8000), "audio/wav")
+        code, out = a.post("/v1/predict", wav_bytes(clips["X"][0], 8000), "audio/wav")
         assert code == 400 and "8000 Hz" in out["error"]
         code, out = a.post("/v1/predict", json.dumps({"raw": [1, 2, 3]}).encode())
         assert code == 400 and out["raw_shape"] == [4000]

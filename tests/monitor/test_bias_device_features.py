@@ -5,8 +5,6 @@ from its build's (a wrong int8 zero point) is flagged even where its outputs agr
 
 from __future__ import annotations
 
-from tinyops.cli.common import resolve_variant  # noqa: E402
-
 import json
 import shutil
 import struct
@@ -14,10 +12,12 @@ import threading
 
 import numpy as np
 from fixtures_boards import boards, firmware_bins  # noqa: F401
+from fixtures_audio import MFCC, tones
 from fixtures_fleet import free_port, mosquitto_dir
 
 from tinyops.devices import build as device_build, feature_image
 from tinyops.devices.serial import flash
+from tinyops.cli.common import resolve_variant
 from tinyops.fleet import broker
 from tinyops.ml import convert, feature_defs, train
 from tinyops.monitor.bias import production_bias
@@ -26,22 +26,9 @@ from tinyops.monitor.raw_feed import feed_raw
 from tinyops.registry import builds, datasets
 from tinyops.registry import telemetry as tel
 
-MFCC = {"kind": "mfcc", "description": "MFCC of 0.25 s clips",
-        "params": {"frame_length": 480, "hop": 320, "n_fft": 512, "n_mels": 20, "n_mfcc": 8,
-                   "f_max": 4000.0, "arithmetic": "fixed"}}
-
-
-def _tones(n: int = 60, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    t = np.arange(4000) / 16000
-    f = np.array([300.0, 900.0, 2200.0])[y][:, None] * rng.uniform(0.9, 1.1, (n, 1))
-    x = 8000 * np.sin(2 * np.pi * f * t) + rng.normal(0, 800, (n, 4000))
-    return {"X": np.clip(np.round(x), -32768, 32767).astype(np.int16), "y": np.array(["low", "mid", "high"])[y]}
-
 
 def test_bias_compares_device_computed_features_with_the_hosts(ws, boards, tmp_path) -> None:
-    datasets.add_arrays(ws, "tones", _tones(), source="test")
+    datasets.add_arrays(ws, "tones", tones(60), source="test")
     feature_defs.add(ws, "tone-mfcc", MFCC)
     train.train(ws, {"model": {"name": "tones", "description": "three tones"},
                      "data": {"dataset": "tones@1", "features": ["tone-mfcc@1"], "inputs": "X", "label": "y"},

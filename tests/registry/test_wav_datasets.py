@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tinyops.errors import InputError
-from tinyops.registry import datasets, wav_folders
+from tinyops.registry import datasets
+from tinyops.wav import write_wav
 
 
 def _clips(root: Path, rate: int = 16000, n: int = 1600) -> dict[str, np.ndarray]:
@@ -16,7 +17,7 @@ def _clips(root: Path, rate: int = 16000, n: int = 1600) -> dict[str, np.ndarray
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(3):
             x = rng.integers(-2000, 2000, n).astype(np.int16)
-            wav_folders.write_wav(root / label / f"c{i}.wav", x, rate)
+            write_wav(root / label / f"c{i}.wav", x, rate)
             made[f"{label}/c{i}.wav"] = x
     return made
 
@@ -43,9 +44,9 @@ def test_bad_wav_folder_writes_nothing(ws, tmp_path: Path, problem: str, match: 
     _clips(root)
     bad = root / "yes" / "c9.wav"
     if problem == "rate":
-        wav_folders.write_wav(bad, np.zeros(1600, np.int16), 8000)
+        write_wav(bad, np.zeros(1600, np.int16), 8000)
     elif problem == "length":
-        wav_folders.write_wav(bad, np.zeros(800, np.int16), 16000)
+        write_wav(bad, np.zeros(800, np.int16), 16000)
     elif problem == "stereo":
         import wave
         with wave.open(str(bad), "wb") as w:

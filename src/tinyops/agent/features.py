@@ -9,13 +9,13 @@ features. A WAV body is read with the standard library (mono, 16-bit PCM).
 
 from __future__ import annotations
 
-import io
-import wave
 from typing import Any
 
 import numpy as np
 
+from tinyops.errors import InputError
 from tinyops.ml import features as transforms
+from tinyops.wav import read_wav
 
 
 def definitions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -36,14 +36,9 @@ def _key(defs: list[dict[str, Any]]) -> str:
 def wav_samples(body: bytes, manifest: dict[str, Any]) -> np.ndarray:
     """int16 samples of a mono 16-bit WAV; the sample rate must be the definition's."""
     try:
-        with wave.open(io.BytesIO(body)) as w:
-            if w.getnchannels() != 1 or w.getsampwidth() != 2:
-                raise ValueError(f"the WAV is {w.getnchannels()} channel(s) of {8 * w.getsampwidth()} bits; "
-                                 "send mono 16-bit PCM")
-            rate = w.getframerate()
-            x = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    except (wave.Error, EOFError) as e:
-        raise ValueError(f"the body is not a WAV file: {e}") from e
+        x, rate = read_wav(body, "the body")
+    except InputError as e:
+        raise ValueError(str(e)) from e
     want = next((int((d.get("params") or {})["sample_rate"]) for d in definitions(manifest)
                  if "sample_rate" in (d.get("params") or {})), None)
     if want and rate != want:

@@ -9,14 +9,13 @@ long as the others; the rate is recorded in the schema.
 
 from __future__ import annotations
 
-import io
-import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyops.errors import InputError
+from tinyops.wav import read_wav
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -24,29 +23,6 @@ if TYPE_CHECKING:
 
 def is_wav_folder(rel_paths: list[str]) -> bool:
     return bool(rel_paths) and all(p.lower().endswith(".wav") and "/" in p for p in rel_paths)
-
-
-def read_wav(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    """(int16 mono samples, sample rate) of a WAV file's bytes; one clear error otherwise."""
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            if w.getnchannels() != 1 or w.getsampwidth() != 2 or w.getcomptype() != "NONE":
-                raise InputError(f"{name}: {w.getnchannels()} channel(s), {8 * w.getsampwidth()}-bit "
-                                 f"{w.getcomptype()}; only mono 16-bit PCM WAV is taken",
-                                 hint="convert it, e.g. `sox IN.wav -c 1 -b 16 OUT.wav`")
-            rate = w.getframerate()
-            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-    except (wave.Error, EOFError) as e:
-        raise InputError(f"{name} is not a readable WAV file: {e}", hint="check or re-encode the file") from e
-    return x, rate
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.asarray(samples, "<i2").tobytes())
 
 
 def decode(files: dict[str, bytes]) -> tuple[dict[str, np.ndarray], int]:

@@ -11,13 +11,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tinyops.errors import ModelError
-from tinyops.runtimes.tflite_file import Operator, Tensor
+from tinyops.runtimes.tflite_file import Operator
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c.lower import Context
-
-
-def _t(ctx: Context, i: int) -> Tensor:
-    return ctx.model.tensors[i]
+from tinyops.runtimes.tinyops_c.lower import Context, _t
 
 
 def _strides(shape: Sequence[int]) -> list[int]:
@@ -227,7 +223,8 @@ def _nearest(i: int, in_size: int, out_size: int, align: bool, half: bool) -> in
     return max(0, r) if half else r
 
 
-def lower_resize_nearest(ctx: Context, op: Operator) -> None:
+def resize_shapes(ctx: Context, op: Operator) -> tuple[tuple[int, int, int, int], int, int]:
+    """A RESIZE_* op's NHWC input shape and its output height and width, checked."""
     x, out = _t(ctx, op.inputs[0]), _t(ctx, op.outputs[0])
     if len(x.shape) != 4:
         raise ModelError(f"{_where(op)}: the input must be 4-D (NHWC)", hint="re-export the model")
@@ -236,6 +233,11 @@ def lower_resize_nearest(ctx: Context, op: Operator) -> None:
     if tuple(out.shape) != (n, oh, ow, c):
         raise ModelError(f"{_where(op)}: output shape {out.shape} does not follow from size {[oh, ow]}",
                          hint="re-export the model")
+    return (n, h, w, c), oh, ow
+
+
+def lower_resize_nearest(ctx: Context, op: Operator) -> None:
+    (n, h, w, c), oh, ow = resize_shapes(ctx, op)
     al, half = bool(op.options["align_corners"]), bool(op.options["half_pixel_centers"])
     tables = [[b * h * w * c for b in range(n)], [_nearest(y, h, oh, al, half) * w * c for y in range(oh)],
               [_nearest(v, w, ow, al, half) * c for v in range(ow)], list(range(c))]

@@ -11,23 +11,12 @@ from tinyops.errors import ModelError
 from tinyops.runtimes.tflite_file import Operator
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c.lower import Context, _channel_scales, _qp, _requant_tables, _t
-from tinyops.runtimes.tinyops_c.lower_copy import const_ints
+from tinyops.runtimes.tinyops_c.lower_copy import _where, const_ints, resize_shapes
 from tinyops.runtimes.tinyops_c.quant import activation_range, quantize_multiplier
 
 
-def _where(op: Operator) -> str:
-    return f"{op.opcode} #{op.index}"
-
-
 def lower_resize_bilinear(ctx: Context, op: Operator) -> None:
-    x, out = _t(ctx, op.inputs[0]), _t(ctx, op.outputs[0])
-    if len(x.shape) != 4:
-        raise ModelError(f"{_where(op)}: the input must be 4-D (NHWC)", hint="re-export the model")
-    n, _, _, c = x.shape
-    oh, ow = const_ints(ctx, op, op.inputs[1], "size")
-    if tuple(out.shape) != (n, oh, ow, c):
-        raise ModelError(f"{_where(op)}: output shape {out.shape} does not follow from size {[oh, ow]}",
-                         hint="re-export the model")
+    resize_shapes(ctx, op)
     align, half = int(op.options["align_corners"]), int(op.options["half_pixel_centers"])
     if align and half:
         raise ModelError(f"{_where(op)}: align_corners and half_pixel_centers together (TFLM rejects it)",
