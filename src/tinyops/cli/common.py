@@ -113,7 +113,7 @@ class Progress:
         self.enabled = enabled and sys.stderr.isatty()
         self.bar: Any = None
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, label: str | None = None) -> None:
         if not self.enabled or total <= 0:
             return
         if self.bar is None:
@@ -121,6 +121,8 @@ class Progress:
 
             self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
             self.bar.__enter__()
+        if label is not None:
+            self.bar.label = label
         self.bar.update(max(0, min(done, total) - self.bar.pos))
 
     def __enter__(self) -> Progress:

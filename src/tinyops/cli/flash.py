@@ -3,12 +3,10 @@ whole firmware image on a board with its external flasher."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from tinyops.errors import InputError
-from tinyops.cli.common import echo_json, json_option, open_workspace
+from tinyops.cli.common import Progress, echo_json, json_option, open_workspace
 
 
 def _tracer(enabled: bool):
@@ -64,26 +62,9 @@ def flash_cmd(ctx: click.Context, build: str | None, port: str, firmware: str | 
     from tinyops.devices.serial.flash import flash_build
 
     ws = open_workspace(ctx)
-    if as_json:
-        report = flash_build(ws, build, port, trace=_tracer(trace), device=device, rollback=rollback)
-    else:
-        bar = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if not sys.stderr.isatty():  # piped: only the result, no bare "Sending"
-                return
-            if bar is None:
-                bar = click.progressbar(length=total, label="Sending", show_pos=True, file=sys.stderr)
-                bar.__enter__()
-            bar.update(done - bar.pos)
-
-        try:
-            report = flash_build(ws, build, port, trace=_tracer(trace), progress=progress, device=device,
-                                 rollback=rollback)
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+    with Progress("Sending", enabled=not as_json) as progress:  # piped: only the result, no bare "Sending"
+        report = flash_build(ws, build, port, trace=_tracer(trace), progress=progress, device=device,
+                             rollback=rollback)
     data = report.to_dict()
     if as_json:
         echo_json(data)

@@ -13,7 +13,7 @@ from tinyops.fleet import api, publish as publish_mod
 from tinyops.fleet import rollout as rollout_mod
 from tinyops.fleet.rollout import Strategy
 from tinyops.registry.fleet import Rollout
-from tinyops.cli.common import echo_json, echo_table, human_bytes, json_option, open_workspace, safe
+from tinyops.cli.common import Progress, echo_json, echo_table, human_bytes, json_option, open_workspace, safe
 
 
 def _pct(text: str) -> float:
@@ -48,14 +48,8 @@ def publish_cmd(ctx: click.Context, build_id: str, force: bool, as_json: bool) -
       tinyops fleet publish 3f2a9c1d
     """
     ws = open_workspace(ctx)
-    if as_json:
-        r = publish_mod.publish(ws, build_id, force=force)
-    else:
-        with click.progressbar(length=1, label="publishing") as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(done - bar.pos)
-            r = publish_mod.publish(ws, build_id, progress=progress, force=force)
+    with Progress("publishing", enabled=not as_json) as progress:
+        r = publish_mod.publish(ws, build_id, progress=progress, force=force)
     if as_json:
         echo_json(r.to_dict())
         return

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import click
 
-from tinyops.cli.common import echo_json, json_option, open_workspace
+from tinyops.cli.common import Progress, echo_json, json_option, open_workspace
 
 
 @click.command("train")
@@ -30,22 +27,9 @@ def train_cmd(ctx: click.Context, recipe: str, seed: int | None, data: str | Non
     from tinyops.ml.train import train
 
     ws = open_workspace(ctx)
-    bar: dict[str, Any] = {}
-
-    def progress(epoch: int, total: int, logs: dict[str, float]) -> None:
-        if as_json or not sys.stderr.isatty():  # on a pipe or with --json: only the result
-            return
-        if "bar" not in bar:
-            bar["bar"] = click.progressbar(length=total, label="training", file=sys.stderr, show_pos=True)
-            bar["bar"].__enter__()
-        bar["bar"].label = f"epoch {epoch}/{total} loss {logs.get('loss', float('nan')):.4f}"
-        bar["bar"].update(1)
-
-    try:
-        result = train(ws, recipe, seed=seed, data=data, progress=progress)
-    finally:
-        if "bar" in bar:
-            bar["bar"].__exit__(None, None, None)
+    with Progress("training", enabled=not as_json) as bar:  # on a pipe or with --json: only the result
+        result = train(ws, recipe, seed=seed, data=data, progress=lambda epoch, total, logs: bar(
+            epoch, total, label=f"epoch {epoch}/{total} loss {logs.get('loss', float('nan')):.4f}"))
     if as_json:
         echo_json(result.to_dict())
         return
