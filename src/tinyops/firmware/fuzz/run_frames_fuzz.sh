@@ -17,7 +17,7 @@ include runtime/sources.mk
 print-tor: ; @echo $(TOR_SRCS)
 MK
 )"
-srcs=("$here/fuzz_frames.c" "$fw"/src/{main,proto,slots,model,mlperf,out,crc32,sha256,sha512,ed25519,trust}.c "$fw"/features/tfe_features.c)
+srcs=("$here/fuzz_frames.c" "$fw"/src/{main,proto,slots,model,mlperf,out,crc32,sha256,sha512,ed25519,trust}.c "$fw"/features/tfe_features.c "$fw"/features/tfs_steps.c)
 for s in $TOR_SRCS; do srcs+=("$fw/$s"); done
 "$CC" -g -O1 -std=c99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$fw/src" -I"$fw/runtime" -I"$fw/features" "${srcs[@]}" -lm -o "$out/fuzz_frames"
