@@ -26,7 +26,8 @@ BOARD = "qemu-mps2-an386"
 
 
 def add_leaky_model(ws) -> str:
-    """digits@2: digits@1's recipe and data, with LeakyReLU + hard-swish hidden layers."""
+    """digits@2: digits@1's recipe and data, with LeakyReLU + hard-swish hidden layers and a log-softmax
+    output (LOG_SOFTMAX: TFLM has it, tinyops-c does not)."""
     import keras
     from keras import layers as L
 
@@ -36,7 +37,7 @@ def add_leaky_model(ws) -> str:
     x = inp = keras.Input((64,), batch_size=1)
     x = L.LeakyReLU(negative_slope=0.1)(L.Dense(24)(x))
     x = L.Activation("hard_silu")(L.Dense(16)(x))
-    model = keras.Model(inp, L.Dense(10, activation="softmax")(x))
+    model = keras.Model(inp, L.Activation("log_softmax")(L.Dense(10)(x)))
     base = models.resolve(ws, "digits@1")
     models.register(ws, "digits", _keras_bytes(model), run_id=base.run_id, description="leaky test model")
     convert.convert(ws, "digits@2", "int8")

@@ -112,7 +112,7 @@ def _runs(info: dict) -> dict[str, bool]:
 
 
 def test_runtimes_that_can_run_the_model(trained_workspace: Trained, tmp_path: Path) -> None:  # noqa: F811
-    from fixtures_tflite_ops import OpSpec, T, build, options
+    from fixtures_tflite_ops import OpSpec, T, build
 
     from tinyops.runtimes.support import TFLM_OPS, tflm_firmware_ops
 
@@ -120,14 +120,13 @@ def test_runtimes_that_can_run_the_model(trained_workspace: Trained, tmp_path: P
     assert all(_runs(inspect(ws, trained_workspace.variant)).values())
     f16 = _runs(inspect(ws, trained_workspace.float16_variant))
     assert not f16["tinyops-c"] and not f16["tflm"] and not f16["tflite-micro"] and f16["litert"]
-    # LEAKY_RELU: the TFLM firmware has it, tinyops-c does not
+    # LOG_SOFTMAX: the TFLM firmware has it, tinyops-c does not (int8 output: scale 16/256, zero point 127)
     q = dict(scale=[0.05], zero_point=[3])
-    leaky = tmp_path / "leaky.tflite"
-    leaky.write_bytes(build(OpSpec("LEAKY_RELU", [T((1, 8), **q)], [T((1, 8), **q)],
-                                   options("LeakyReluOptions", alpha=0.1), "LeakyReluOptions")))
+    leaky = tmp_path / "log_softmax.tflite"
+    leaky.write_bytes(build(OpSpec("LOG_SOFTMAX", [T((1, 8), **q)], [T((1, 8), scale=[16 / 256], zero_point=[127])])))
     info = inspect(None, str(leaky))
     rows = {r["runtime"]: r for r in info["runtimes"]}
-    assert not rows["tinyops-c"]["runs"] and rows["tinyops-c"]["missing_ops"] == ["LEAKY_RELU"]
+    assert not rows["tinyops-c"]["runs"] and rows["tinyops-c"]["missing_ops"] == ["LOG_SOFTMAX"]
     assert rows["tflm"]["runs"] and rows["tflm-cmsis-nn"]["runs"] and rows["tflite-micro"]["runs"]
     # an op TFLM has but the TFLM firmware is not built with: only your own TFLM build runs it
     op = sorted(TFLM_OPS - set(tflm_firmware_ops()) & {"ABS", "NEG", "EXP"})[0]
@@ -138,4 +137,4 @@ def test_runtimes_that_can_run_the_model(trained_workspace: Trained, tmp_path: P
     res = subprocess.run(["tinyops", "inspect", str(leaky), "--no-arena"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("tinyops-c "))
-    assert line.split()[1] == "no" and "LEAKY_RELU" in line
+    assert line.split()[1] == "no" and "LOG_SOFTMAX" in line

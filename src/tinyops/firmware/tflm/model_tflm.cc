@@ -129,6 +129,8 @@ static uint32_t sum_bytes(int outputs) {
 
 extern "C" uint32_t model_input_bytes(void) { return g_loaded ? sum_bytes(0) : 0; }
 extern "C" uint32_t model_output_bytes(void) { return g_loaded ? sum_bytes(1) : 0; }
+// TFLM builds carry no feature chain: a RUN is one invocation.
+extern "C" uint32_t model_tensor_output_bytes(void) { return model_output_bytes(); }
 extern "C" void model_hist_reset(void) { memset(g_hist, 0, sizeof g_hist); }
 
 static void observe_input(uint32_t n) {
