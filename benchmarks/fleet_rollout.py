@@ -55,6 +55,7 @@ def make_build(root: Path):
     sys.path.insert(0, str(REPO / "examples" / "digits"))
     from prepare import prepare
 
+    from tinyops.cli.common import resolve_variant
     from tinyops.devices.build import build
     from tinyops.ml import convert, train
     from tinyops.registry import datasets
@@ -64,7 +65,7 @@ def make_build(root: Path):
     datasets.add_file(ws, "digits", prepare(root / "data"))
     train.train(ws, RECIPE)
     convert.convert(ws, "digits@1", "int8")
-    return ws, build(ws, "digits@1:int8", "raspberry-pi-4").build.id
+    return ws, build(ws, resolve_variant(ws, "digits@1:int8"), "raspberry-pi-4").build.id
 
 
 def start_agents(ws, prefix: str, n: int, group: str) -> list[tuple[subprocess.Popen, Path]]:

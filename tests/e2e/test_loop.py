@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fixtures_fleet import fleet, fleet_template  # noqa: E402,F401
 
 from tinyops.devices import sim  # noqa: E402
+from tinyops.cli.common import resolve_variant  # noqa: E402
 from tinyops.devices.build import build  # noqa: E402
 from tinyops.devices.serial.flash import flash_build  # noqa: E402
 from tinyops.fleet import broker  # noqa: E402
@@ -115,7 +116,7 @@ def test_the_loop(fleet, tmp_path):  # noqa: F811
     assert "digits@1" in json.dumps(lin)
     models.set_alias(ws, "digits", "production", 1)
     pi_build = fleet.builds["v1"]  # digits@1:int8 for raspberry-pi-4
-    mcu_build = build(ws, "digits@1:int8", "qemu-mps2-an386").build.id
+    mcu_build = build(ws, resolve_variant(ws, "digits@1:int8"), "qemu-mps2-an386").build.id
     assert {pi_build, mcu_build} <= set(resolve_target(ws, TARGET).builds)
 
     # ---- roll out to three agents, flash the QEMU board
