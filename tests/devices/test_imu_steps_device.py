@@ -5,6 +5,7 @@ exactly as the host's integer reference + tinyops-c do."""
 
 from __future__ import annotations
 
+from fixtures_tflm import prove_export
 from tinyops.cli.common import resolve_variant  # noqa: E402
 
 import numpy as np
@@ -50,6 +51,7 @@ def test_raw_imu_build_runs_its_feature_chain_on_the_board(ws, boards) -> None:
     man = res.manifest
     assert man["features"]["computed_on"] == "device" and man["features"]["windows"] == 3
     assert man["features"]["raw_input"]["shape"] == [80, 3]
+    prove_export(ws, res.build)  # the TFLM export of the same build, on the target, exact arena
     b = res.build
     blob, _ = feature_image.split_image(builds.file_bytes(ws, b, "model.img"))
     assert blob[:4] == b"TFS1" and blob == builds.file_bytes(ws, b, "features.bin")

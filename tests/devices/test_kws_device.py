@@ -13,6 +13,7 @@ import pytest
 from fixtures_boards import boards, firmware_bins  # noqa: F401
 from paths import EXAMPLES
 
+from fixtures_tflm import prove_export
 from tinyops.devices import build as device_build, feature_image
 from tinyops.devices.serial import flash, mlperf, ops
 from tinyops.devices.serial.link import Link
@@ -48,6 +49,7 @@ def test_raw_audio_build_runs_on_the_board_like_the_host(ws, kws_clips, boards) 
     man = res.manifest
     assert man["features"]["computed_on"] == "device" and man["features"]["refs"] == ["kws-mfcc@1"]
     assert man["features"]["raw_input"] == {"dtype": "int16", "samples": 16000}
+    prove_export(ws, res.build)  # the TFLM export of the same build, on the target, exact arena
     b = res.build
     image = builds.file_bytes(ws, b, "model.img")
     blob, model_image = feature_image.split_image(image)

@@ -10,29 +10,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest fixtures
+from fixtures_tflm import prove_export
 
-from tinyops.devices import build, codegen, golden, tflm_build, tflm_probe
+from tinyops.devices import build, tflm_build
 from tinyops.registry import builds
 from tinyops.cli.common import resolve_variant
-
-EXPORT = ("model_data.h", "model_data.cc", "op_resolver.h", "arena.h")
-
-
-def prove_export(ws, b) -> tflm_probe.ProbeResult:
-    """Run one build's export on the target; assert identical outputs and the exact arena."""
-    files = {n: builds.file_bytes(ws, b, n) for n in EXPORT}
-    g = golden.load_npz(builds.file_bytes(ws, b, "golden.npz"))
-    size = codegen.parse_arena_h(files["arena.h"].decode())
-    kernels = json.loads(builds.file_bytes(ws, b, "manifest.json"))["tflm_arena"]["kernels"]
-    res = tflm_probe.run_export(files, g["inputs"], variant=kernels)
-    assert res.alloc == {str(size - 1): False, str(size): True}, res.alloc
-    assert res.min_arena == size
-    out = g["outputs"]
-    got = res.output_arrays(str(out.dtype), out.shape[1:])
-    assert np.array_equal(got, out), f"{int((got != out).sum())} of {out.size} output values differ"
-    return res
 
 
 def test_export_runs_on_cortex_m4_with_exactly_the_declared_arena(trained_ws) -> None:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from fixtures_boards import Boards
 from fixtures_builds import trained_template, trained_ws  # noqa: F401 - pytest fixtures
-from test_tflm_export import prove_export
+from fixtures_tflm import prove_export
 
 from tinyops.cli.main import cli
 from tinyops.devices import build as device_build

@@ -15,6 +15,7 @@ from fixtures_boards import boards, firmware_bins  # noqa: F401
 from fixtures_audio import MFCC, tones
 from fixtures_fleet import free_port, mosquitto_dir
 
+from fixtures_tflm import prove_export
 from tinyops.devices import build as device_build, feature_image
 from tinyops.devices.serial import flash
 from tinyops.cli.common import resolve_variant
@@ -39,6 +40,7 @@ def test_bias_compares_device_computed_features_with_the_hosts(ws, boards, tmp_p
     b = device_build.build(ws, resolve_variant(ws, "tones@1:int8"), "qemu-mps2-an386", golden_count=2).build
     manifest = dict(json.loads(builds.file_bytes(ws, b, "manifest.json")), build=b.id)
     assert manifest["features"]["computed_on"] == "device"
+    prove_export(ws, b)  # the TFLM export of the same build, on the target, exact arena
 
     good, bad = boards.start("qemu-mps2-an386"), boards.start("qemu-mps2-an386")
     assert flash.flash_build(ws, b.id, good.url).self_test == "pass"
