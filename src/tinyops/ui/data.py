@@ -6,6 +6,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from tinyops import timestamps
 from tinyops.errors import TinyOpsError
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import devices as devices_reg
@@ -28,13 +29,31 @@ def _drift_flags(ws: Workspace) -> dict[str, dict[str, Any]]:
     return out
 
 
+# An agent beats every 60 s (agent_config.heartbeat_s): "online" with nothing heard for three
+# beats is shown as "stale" — the last word was online, but the host has not heard it since.
+STALE_AFTER_S = 180.0
+
+
+def shown_status(status: str | None, last_seen: str | None, now: float) -> str:
+    """The status the dashboard shows: the stored one, or ``stale`` for a silent ``online``."""
+    if status == "online" and last_seen:
+        try:
+            if now - timestamps.parse(last_seen).timestamp() > STALE_AFTER_S:
+                return "stale"
+        except ValueError:
+            return "unknown"
+    return status or "unknown"
+
+
 def devices(ws: Workspace) -> dict[str, Any]:
+    now = time.time()
     lat = series.per_device_latest(ws)
     flags = _drift_flags(ws)
     rows, groups = [], {}
     for d in devices_reg.summaries(ws):
         flag = flags.get(d["id"], {})
-        rows.append({"device": d["id"], "profile": d["profile"], "groups": d["groups"], "status": d["status"] or "unknown",
+        status = shown_status(d["status"], d["last_seen"], now)
+        rows.append({"device": d["id"], "profile": d["profile"], "groups": d["groups"], "status": status,
                      "build": d["build"], "slot": d["slot"], "state": d["state"],
                      "firmware": d["firmware"] or d["agent_version"], "runtime": d["runtime"],
                      "health": d["health"], "last_seen": d["last_seen"], "gateway": d["gateway"],
@@ -43,7 +62,7 @@ def devices(ws: Workspace) -> dict[str, Any]:
         for g in d["groups"]:
             s = groups.setdefault(g, {"group": g, "devices": 0, "online": 0, "offline": 0, "builds": {}})
             s["devices"] += 1
-            s["online" if d["status"] == "online" else "offline"] += 1
+            s["online" if status == "online" else "offline"] += 1
             s["builds"][d["build"] or "-"] = s["builds"].get(d["build"] or "-", 0) + 1
     return {"devices": rows, "groups": sorted(groups.values(), key=lambda g: g["group"]),
             "builds": [b.id for b in builds_reg.list_builds(ws)]}

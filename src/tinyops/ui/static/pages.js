@@ -29,7 +29,7 @@ T.renderers.fleet = function (d) {
     F.input || (F.input = E("input", { id: "filter", placeholder: "filter devices…",
       oninput: (e) => { F.filter = e.target.value; T.resetPage("devices"); T.rerender(); } })),
     E("select", { id: "status-filter", onchange: (e) => { F.status = e.target.value; T.resetPage("devices"); T.rerender(); } },
-      ["", "online", "offline", "unknown"].map((s) => E("option", { value: s, selected: F.status === s ? "" : null }, s || "any status"))),
+      ["", "online", "stale", "offline", "unknown"].map((s) => E("option", { value: s, selected: F.status === s ? "" : null }, s || "any status"))),
     E("select", { id: "group-filter", onchange: (e) => { F.group = e.target.value; T.resetPage("devices"); T.rerender(); } },
       ["", ...groups].map((s) => E("option", { value: s, selected: F.group === s ? "" : null }, s || "any group"))));
   const q = F.filter.toLowerCase();
