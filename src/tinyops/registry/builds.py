@@ -55,6 +55,12 @@ class Build:
     def ref(self) -> str:
         return f"{self.model}:{self.variant}"
 
+    @property
+    def model_name(self) -> str:
+        from tinyops.registry.refs import parse_ref
+
+        return parse_ref(self.model).name
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["build"] = self.id

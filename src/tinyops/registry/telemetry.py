@@ -368,8 +368,10 @@ def save_drift_check(ws: Workspace, *, target: str, builds: list[str], params: d
 
 
 def drift_history(ws: Workspace, *, target: str | None = None, scope: str = "device",
-                  kind: str = "feature") -> list[dict[str, Any]]:
-    """Worst PSI per scope per stored check, oldest first (for 'drift over time' plots)."""
+                  kind: str = "feature", model: str | None = None) -> list[dict[str, Any]]:
+    """Worst PSI per scope per stored check, oldest first (for 'drift over time' plots).
+
+    ``model``: only checks whose target names that model (any version, alias or variant)."""
     sql = ("SELECT c.id, c.created, c.window_end, c.target, r.scope_id, MAX(r.psi), "
            "SUM(r.verdict = 'drift') FROM drift_results r JOIN drift_checks c ON c.id = r.check_id "
            "WHERE r.scope = ? AND r.kind = ?")
@@ -377,6 +379,9 @@ def drift_history(ws: Workspace, *, target: str | None = None, scope: str = "dev
     if target is not None:
         sql += " AND c.target = ?"
         args.append(target)
+    if model is not None:
+        sql += " AND (c.target = ? OR c.target LIKE ? ESCAPE '\\')"
+        args += [model, model.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "@%"]
     sql += " GROUP BY c.id, r.scope_id ORDER BY c.id"
     return [{"check": r[0], "created": r[1], "window_end": r[2], "target": r[3], "scope_id": r[4],
              "max_psi": r[5], "drifted_features": r[6]} for r in ws.db.execute(sql, args)]

@@ -197,7 +197,9 @@ def drift(ws: Workspace, target: str | None = None, window: str = "1h") -> dict[
     seen = tel.builds_seen(ws)
     targets = sorted({b for b in seen if builds_reg.find(ws, b)})
     target = target or (targets[0] if targets else None)
-    out: dict[str, Any] = {"targets": targets, "target": target, "history": tel.drift_history(ws, scope="device", kind="max"),
+    chosen = builds_reg.find(ws, target) if target else None  # the chart shows checks of the chosen build's model only
+    history = tel.drift_history(ws, scope="device", kind="max", model=chosen.model_name if chosen else None)
+    out: dict[str, Any] = {"targets": targets, "target": target, "history": history,
                            "features_over_time": series.drift_by_feature(ws), "current": None, "histograms": []}
     if not target:
         return out
