@@ -75,45 +75,19 @@ static void add_same_shape(const int8_t *a, const int8_t *b, int8_t *out, int32_
 #endif
 
 tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul) {
-  const tor_tensor *ta = &tor_tensors(image)[p->input1], *tb = &tor_tensors(image)[p->input2];
-  const tor_tensor *to = &tor_tensors(image)[p->output];
-  const int8_t *a = (const int8_t *)tor_data(image, arena, p->input1);
-  const int8_t *b = (const int8_t *)tor_data(image, arena, p->input2);
-  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
 #if defined(__ARM_FEATURE_DSP)
+  const int32_t n = tor_elems(&tor_tensors(image)[p->output]);
   if (!is_mul && p->left_shift >= 0 && p->left_shift <= 20 && p->input1_shift <= 0 && p->input2_shift <= 0 &&
       p->output_shift <= -1 && p->input1_multiplier >= 0 && p->input2_multiplier >= 0 &&
-      p->output_multiplier >= 0 && tor_elems(ta) == tor_elems(to) && tor_elems(tb) == tor_elems(to)) {
-    add_same_shape(a, b, out, tor_elems(to), p);
+      p->output_multiplier >= 0 && tor_elems(&tor_tensors(image)[p->input1]) == n &&
+      tor_elems(&tor_tensors(image)[p->input2]) == n) {
+    add_same_shape((const int8_t *)tor_data(image, arena, p->input1), (const int8_t *)tor_data(image, arena, p->input2),
+                   (int8_t *)tor_data(image, arena, p->output), n, p);
     return TOR_OK;
   }
 #endif
-  int64_t sa[4], sb[4]; /* strides, 0 along broadcast dims */
-  int64_t ra = 1, rb = 1;
-  for (int d = 3; d >= 0; d--) {
-    sa[d] = ta->dims[d] == 1 ? 0 : ra;
-    sb[d] = tb->dims[d] == 1 ? 0 : rb;
-    ra *= ta->dims[d];
-    rb *= tb->dims[d];
-  }
-  int64_t o = 0;
-  for (int32_t i = 0; i < to->dims[0]; i++)
-    for (int32_t j = 0; j < to->dims[1]; j++)
-      for (int32_t k = 0; k < to->dims[2]; k++)
-        for (int32_t l = 0; l < to->dims[3]; l++) {
-          const int32_t x = p->input1_offset + a[i * sa[0] + j * sa[1] + k * sa[2] + l * sa[3]];
-          const int32_t y = p->input2_offset + b[i * sb[0] + j * sb[1] + k * sb[2] + l * sb[3]];
-          int32_t r;
-          if (is_mul) {
-            r = p->output_offset + tor_mbqm(x * y, p->output_multiplier, p->output_shift);
-          } else {
-            const int32_t sx = tor_mbqm(x * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
-            const int32_t sy = tor_mbqm(y * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
-            r = tor_mbqm(sx + sy, p->output_multiplier, p->output_shift) + p->output_offset;
-          }
-          out[o++] = (int8_t)tor_clamp(r, p->act_min, p->act_max);
-        }
-  return TOR_OK;
+  /* broadcasting, or MUL: the generic loop of tor_kernels_elementwise.c */
+  return tor_run_binary2(image, arena, p, is_mul ? TOR_OP_MUL : TOR_OP_ADD);
 }
 
 tor_status tor_run_softmax(const uint8_t *image, uint8_t *arena, const tor_softmax_params *p) {

@@ -1,7 +1,8 @@
 /* Element-wise int8 ops beyond ADD/MUL: table lookups (RELU, RELU6, LEAKY_RELU,
  * HARD_SWISH; the compiler fills the table with TFLM's integer arithmetic) and the
- * broadcasting binary ops SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV,
- * matching TFLM's int8 reference kernels bit for bit. */
+ * broadcasting binary ops SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and DIV, and
+ * ADD/MUL where tor_kernels.c has no fast path, matching TFLM's int8 reference kernels
+ * bit for bit. */
 #include "tor_internal.h"
 #include "tor_fixedpoint.h"
 
@@ -57,11 +58,12 @@ static int32_t element(const tor_binary_params *p, uint32_t code, int32_t a, int
       if (x >= 0) return mbqm(x, p->input1_multiplier, p->input1_shift) + p->output_offset;
       return mbqm(x * y, p->input2_multiplier, p->input2_shift) + p->output_offset;
     case TOR_OP_DIV: return quotient(p, x, y);
-    default: { /* SUB, SQUARED_DIFFERENCE */
+    case TOR_OP_MUL: return mbqm(x * y, p->output_multiplier, p->output_shift) + p->output_offset;
+    default: { /* ADD, SUB, SQUARED_DIFFERENCE */
       const int32_t sx = mbqm(x * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
       const int32_t sy = mbqm(y * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
-      const int32_t d = (int32_t)((uint32_t)sx - (uint32_t)sy);
-      if (code == TOR_OP_SUB) return mbqm(d, p->output_multiplier, p->output_shift) + p->output_offset;
+      const int32_t d = (int32_t)(code == TOR_OP_ADD ? (uint32_t)sx + (uint32_t)sy : (uint32_t)sx - (uint32_t)sy);
+      if (code != TOR_OP_SQUARED_DIFFERENCE) return mbqm(d, p->output_multiplier, p->output_shift) + p->output_offset;
       return mbqm((int32_t)((uint32_t)d * (uint32_t)d), p->output_multiplier, p->output_shift) + p->output_offset;
     }
   }
