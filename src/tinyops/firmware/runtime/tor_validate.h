@@ -25,6 +25,8 @@ int tor_table_ok(const ctx_t *c, uint32_t off, int32_t count);
 int tor_shifts_ok(const uint8_t *image, uint32_t off, int32_t count);
 /* v[0..n-1] all in [lo, hi]. */
 int tor_all_in(const int32_t *v, int n, int32_t lo, int32_t hi);
+/* n zero-point offsets v[0..n-1] (small), then act_min, act_max (act_ok). */
+int tor_offsets_act_ok(const int32_t *v, int n);
 
 static inline int shift_ok(int32_t s) { return s >= -31 && s <= 30; }
 static inline int small(int32_t v) { return v >= -256 && v <= 256; }

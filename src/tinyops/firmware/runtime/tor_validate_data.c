@@ -52,11 +52,11 @@ static tor_status tconv(const uint8_t *image, const ctx_t *c, const tor_tconv_pa
   CHECK(tor_all_in(FIELDS(p, tor_tconv_params, stride_w), 2, 1, TOR_MAX_DIM) &&
             tor_all_in(FIELDS(p, tor_tconv_params, pad_w), 2, 0, TOR_MAX_DIM),
         TOR_ERR_SHAPE);
-  CHECK(small(p->input_offset) && small(p->output_offset) && act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(tor_offsets_act_ok(FIELDS(p, tor_tconv_params, input_offset), 2), TOR_ERR_SHAPE);
   const int64_t taps = (int64_t)oc * f->dims[1] * f->dims[2];
   CHECK(taps <= 0x7fffffff, TOR_ERR_SHAPE);
-  CHECK(tor_table_ok(c, p->multipliers_off, oc) && tor_table_ok(c, p->shifts_off, oc) && tor_table_ok(c, p->bias_off, oc) &&
-            tor_table_ok(c, p->tap_sums_off, (int32_t)taps),
+  CHECK(tor_table_ok(c, p->multipliers_off, oc) && tor_table_ok(c, p->shifts_off, oc) &&
+            tor_table_ok(c, p->bias_off, oc) && tor_table_ok(c, p->tap_sums_off, (int32_t)taps),
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
   CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter), TOR_ERR_BOUNDS);
@@ -64,8 +64,10 @@ static tor_status tconv(const uint8_t *image, const ctx_t *c, const tor_tconv_pa
 }
 
 static tor_status svdf(const ctx_t *c, const tor_svdf_params *p) {
-  const tor_tensor *in = tor_vtensor(c, p->input, TOR_DT_INT8, 0), *wf = tor_vtensor(c, p->weights_feature, TOR_DT_INT8, 0);
-  const tor_tensor *wt = tor_vtensor(c, p->weights_time, TOR_DT_INT8, 0), *st = tor_vtensor(c, p->state, TOR_DT_INT8, 1);
+  const tor_tensor *in = tor_vtensor(c, p->input, TOR_DT_INT8, 0);
+  const tor_tensor *wf = tor_vtensor(c, p->weights_feature, TOR_DT_INT8, 0);
+  const tor_tensor *wt = tor_vtensor(c, p->weights_time, TOR_DT_INT8, 0);
+  const tor_tensor *st = tor_vtensor(c, p->state, TOR_DT_INT8, 1);
   const tor_tensor *out = tor_vtensor(c, p->output, TOR_DT_INT8, 1);
   CHECK(in && wf && wt && st && out && in->rank == 2 && wf->rank == 2 && wt->rank == 2 && st->rank == 2,
         TOR_ERR_SHAPE);
@@ -77,7 +79,8 @@ static tor_status svdf(const ctx_t *c, const tor_svdf_params *p) {
   CHECK(small(p->input_zp) && p->state_zp >= -128 && p->state_zp <= 127 && small(p->output_zp), TOR_ERR_SHAPE);
   CHECK(shift_ok(p->shift1) && shift_ok(p->shift2), TOR_ERR_SHAPE);
   CHECK(tor_table_ok(c, p->bias_off, out->dims[3]), TOR_ERR_BOUNDS);
-  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->state) && tor_disjoint(c, p->state, p->input),
+  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->state) &&
+            tor_disjoint(c, p->state, p->input),
         TOR_ERR_BOUNDS);
   return TOR_OK;
 }

@@ -36,6 +36,8 @@ int tor_all_in(const int32_t *v, int n, int32_t lo, int32_t hi) {
   return 1;
 }
 
+int tor_offsets_act_ok(const int32_t *v, int n) { return tor_all_in(v, n, -256, 256) && act_ok(v[n], v[n + 1]); }
+
 static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_params *p, int dw) {
   const tor_tensor *in = tor_vtensor(c, p->input, TOR_DT_INT8, 0), *f = tor_vtensor(c, p->filter, TOR_DT_INT8, 0);
   const tor_tensor *out = tor_vtensor(c, p->output, TOR_DT_INT8, 1);
@@ -55,8 +57,9 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   CHECK(tor_all_in(FIELDS(p, tor_conv_params, stride_w), 4, 1, TOR_MAX_DIM) && /* strides, dilations */
             tor_all_in(FIELDS(p, tor_conv_params, pad_w), 2, 0, TOR_MAX_DIM),
         TOR_ERR_SHAPE);
-  CHECK(small(p->input_offset) && small(p->output_offset) && act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
-  CHECK(tor_table_ok(c, p->multipliers_off, oc) && tor_table_ok(c, p->shifts_off, oc) && tor_table_ok(c, p->bias_eff_off, oc),
+  CHECK(tor_offsets_act_ok(FIELDS(p, tor_conv_params, input_offset), 2), TOR_ERR_SHAPE);
+  CHECK(tor_table_ok(c, p->multipliers_off, oc) && tor_table_ok(c, p->shifts_off, oc) &&
+            tor_table_ok(c, p->bias_eff_off, oc),
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
   if (p->scratch != -1 && dw) { /* a constant row of the input zero point, one byte per channel */
@@ -67,10 +70,12 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   } else if (p->scratch != -1) {
     const tor_tensor *s = tor_vtensor(c, p->scratch, TOR_DT_INT8, 1);
     CHECK(s && (int64_t)f->dims[1] * f->dims[2] * f->dims[3] <= tor_elems(s), TOR_ERR_SHAPE);
-    CHECK(tor_disjoint(c, p->scratch, p->input) && tor_disjoint(c, p->scratch, p->output) && tor_disjoint(c, p->scratch, p->filter),
+    CHECK(tor_disjoint(c, p->scratch, p->input) && tor_disjoint(c, p->scratch, p->output) &&
+              tor_disjoint(c, p->scratch, p->filter),
           TOR_ERR_BOUNDS);
   }
-  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter) && tor_disjoint(c, p->output, p->bias),
+  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter) &&
+            tor_disjoint(c, p->output, p->bias),
         TOR_ERR_BOUNDS);
   return TOR_OK;
 }
@@ -87,13 +92,13 @@ static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *
     CHECK(b && tor_elems(b) == units, TOR_ERR_SHAPE);
   }
   CHECK(p->n_multipliers == 1 || p->n_multipliers == units, TOR_ERR_SHAPE);
-  CHECK(small(p->input_offset) && small(p->filter_offset) && small(p->output_offset), TOR_ERR_SHAPE);
-  CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
+  CHECK(tor_offsets_act_ok(FIELDS(p, tor_fc_params, input_offset), 3), TOR_ERR_SHAPE);
   CHECK(tor_table_ok(c, p->multipliers_off, p->n_multipliers) && tor_table_ok(c, p->shifts_off, p->n_multipliers) &&
             tor_table_ok(c, p->bias_eff_off, units),
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
-  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter) && tor_disjoint(c, p->output, p->bias),
+  CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter) &&
+            tor_disjoint(c, p->output, p->bias),
         TOR_ERR_BOUNDS);
   return TOR_OK;
 }
@@ -112,10 +117,11 @@ static tor_status pool(const ctx_t *c, const tor_pool_params *p) {
 static tor_status mean(const ctx_t *c, const tor_mean_params *p) {
   const tor_tensor *in = tor_vtensor(c, p->input, TOR_DT_INT8, 0), *out = tor_vtensor(c, p->output, TOR_DT_INT8, 1);
   CHECK(in && out && p->axis_mask >= 1 && p->axis_mask <= 15 && p->exact == 0, TOR_ERR_SHAPE);
-  int64_t kept = 1;
+  int32_t kept = 1; /* <= the input's elements, < 2^31 */
   for (int d = 0; d < 4; d++)
     if (!(p->axis_mask & (1 << d))) kept *= in->dims[d];
-  CHECK(kept == tor_elems(out) && small(p->input_zp) && small(p->output_zp) && shift_ok(p->shift), TOR_ERR_SHAPE);
+  CHECK(kept == tor_elems(out) && tor_all_in(FIELDS(p, tor_mean_params, input_zp), 2, -256, 256) &&
+            shift_ok(p->shift), TOR_ERR_SHAPE);
   CHECK(tor_disjoint(c, p->output, p->input), TOR_ERR_BOUNDS);
   return TOR_OK;
 }
@@ -143,7 +149,7 @@ static tor_status binary(const ctx_t *c, const tor_binary_params *p, uint32_t co
     CHECK(a->dims[d] == out->dims[d] || a->dims[d] == 1, TOR_ERR_SHAPE);
     CHECK(b->dims[d] == out->dims[d] || b->dims[d] == 1, TOR_ERR_SHAPE);
   }
-  CHECK(small(p->input1_offset) && small(p->input2_offset) && small(p->output_offset), TOR_ERR_SHAPE);
+  CHECK(tor_all_in(FIELDS(p, tor_binary_params, input1_offset), 3, -256, 256), TOR_ERR_SHAPE);
   CHECK(p->left_shift >= 0 && p->left_shift <= 22, TOR_ERR_SHAPE);
   CHECK(shift_ok(p->input1_shift) && shift_ok(p->input2_shift) && shift_ok(p->output_shift), TOR_ERR_SHAPE);
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
@@ -232,13 +238,13 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
     case TOR_OP_ARG_MIN: { PARAMS(tor_arg_params); return arg(&c, p); }
     case TOR_OP_RESHAPE: {
       PARAMS(tor_reshape_params);
-      const tor_tensor *in = tor_vtensor(&c, p->input, TOR_DT_INT8, 0);
-      if (!in) in = tor_vtensor(&c, p->input, TOR_DT_FLOAT32, 0);
-      if (!in) in = tor_vtensor(&c, p->input, TOR_DT_INT32, 0);
-      CHECK(in, TOR_ERR_SHAPE);
+      /* any dtype: tor_validate checked every tensor's dtype before the ops */
+      CHECK(p->input >= 0 && (uint32_t)p->input < c.h->n_tensors, TOR_ERR_SHAPE);
+      const tor_tensor *in = &c.t[p->input];
       const tor_tensor *out = tor_vtensor(&c, p->output, in->dtype, 1);
       CHECK(out && out->bytes == in->bytes, TOR_ERR_SHAPE);
-      CHECK(out->offset == in->offset || tor_disjoint(&c, p->output, p->input), TOR_ERR_BOUNDS); /* in place, or apart */
+      /* in place, or apart */
+      CHECK(out->offset == in->offset || tor_disjoint(&c, p->output, p->input), TOR_ERR_BOUNDS);
       return TOR_OK;
     }
     case TOR_OP_SOFTMAX: {
@@ -254,7 +260,7 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
     }
     case TOR_OP_QUANTIZE: {
       PARAMS(tor_quantize_params);
-      CHECK(shift_ok(p->shift) && small(p->input_zp) && small(p->output_zp), TOR_ERR_SHAPE);
+      CHECK(shift_ok(p->shift) && tor_all_in(FIELDS(p, tor_quantize_params, input_zp), 2, -256, 256), TOR_ERR_SHAPE);
       if (same_size(&c, p->input, TOR_DT_FLOAT32, p->output, TOR_DT_INT8) == TOR_OK) return TOR_OK;
       return same_size(&c, p->input, TOR_DT_INT8, p->output, TOR_DT_INT8);
     }
