@@ -43,7 +43,10 @@ tor_status tor_run_lut(const uint8_t *image, uint8_t *arena, const tor_lut_param
 tor_status tor_run_binary2(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, uint32_t code);
 tor_status tor_run_svdf(const uint8_t *image, uint8_t *arena, const tor_svdf_params *p);
 
-/* Data pointer of tensor i (validated indices only; tor_invoke.c, one copy for all kernels). */
-uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i);
+/* Data pointer of tensor i (validated indices only). */
+static inline uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {
+  const tor_tensor *t = &tor_tensors(image)[i];
+  return t->storage != TOR_IN_IMAGE ? arena + t->offset : (uint8_t *)(uintptr_t)(image + t->offset);
+}
 
 #endif

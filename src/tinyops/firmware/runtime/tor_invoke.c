@@ -1,11 +1,6 @@
 /* Runs the op table in order. The image was fully validated by tor_load. */
 #include "tor_internal.h"
 
-uint8_t *tor_data(const uint8_t *image, uint8_t *arena, int32_t i) {
-  const tor_tensor *t = &tor_tensors(image)[i];
-  return t->storage != TOR_IN_IMAGE ? arena + t->offset : (uint8_t *)(uintptr_t)(image + t->offset);
-}
-
 static int loaded(const tor_model *m) { return m && m->image && (m->flags & 1u); }
 
 uint32_t tor_op_count(const tor_model *m) { return loaded(m) ? tor_hdr(m->image)->n_ops : 0; }
