@@ -18,7 +18,7 @@ from tinyops.devices import build as device_build
 from tinyops.devices import profiles, sim
 from tinyops.devices.serial import flash, ops
 from tinyops.devices.serial.link import Link
-from tinyops.errors import DeviceError
+from tinyops.errors import DeviceError, InputError
 from tinyops.registry import models
 from tinyops.cli.common import resolve_variant
 
@@ -49,10 +49,10 @@ def tflm_boards(tmp_path: Path):
     """start(runtime) -> a board running the TFLM firmware with those kernels."""
     started: list[Boards] = []
 
-    def start(runtime: str):
-        b = Boards({BOARD: sim.build_firmware(BOARD, runtime)}, tmp_path / runtime)
+    def start(runtime: str, board: str = BOARD):
+        b = Boards({board: sim.build_firmware(board, runtime)}, tmp_path / f"{board}-{runtime}")
         started.append(b)
-        return b.start(BOARD)
+        return b.start(board)
 
     try:
         yield start
@@ -116,3 +116,27 @@ def test_tinyops_c_firmware_refuses_a_tflm_build_before_any_transfer(trained_ws,
         assert info.runtime == "tinyops-c" and [s.state for s in info.slots] == ["empty", "empty"]
     finally:
         b.stop_all()
+
+
+def test_posix_firmware_runs_tflm_reference_kernels_for_an_op_tinyops_c_lacks(trained_ws, tflm_boards) -> None:
+    """The same firmware as a native process, TFLM built with the host compiler (reference kernels)."""
+    ref = add_leaky_model(trained_ws)
+    r = device_build.build(trained_ws, resolve_variant(trained_ws, ref), "posix-sim")  # --runtime auto
+    assert r.build.runtime == "tflm" and r.manifest["image"]["runtime"] == "tflm"
+    with pytest.raises(InputError, match="CMSIS-NN|cannot run"):
+        device_build.build(trained_ws, resolve_variant(trained_ws, ref), "posix-sim", runtime="tflm-cmsis-nn")
+    board = tflm_boards("tflm", "posix-sim")
+    with Link(board.url) as link:
+        info = ops.info(link)
+    assert info.runtime == "tflm" and {"LOG_SOFTMAX", "LEAKY_RELU", "HARD_SWISH"} <= set(info.runtime_ops)
+    rep = flash.flash_build(trained_ws, r.build.id, board.url)
+    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
+    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
+                                   "--runs", "2", "--warmup", "0", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["agreement"] == 1.0 and out["results_agreement"] == 1.0 and out["dut_name"] == "tinyops-fw-posix"
+    c = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "posix-sim", runtime="tinyops-c")
+    with pytest.raises(DeviceError, match="tinyops-c model image"):
+        flash.flash_build(trained_ws, c.build.id, board.url)
+

@@ -35,10 +35,13 @@ def tflm_ops() -> tuple[str, ...]:
 
 
 def available(profile: Profile) -> list[str]:
-    """Runtimes a profile's board can run: its own, plus TFLM on tinyops-c Cortex-M boards."""
-    # The TFLM libraries are built for Cortex-M4F (hard float); other cores keep their own runtime.
+    """Runtimes a profile's board can run: its own, plus TFLM on tinyops-c Cortex-M4F boards and
+    TFLM's reference kernels on the posix firmware (built with the host compiler)."""
+    # The TFLM libraries are built for Cortex-M4F (hard float) and the host; other cores keep their own runtime.
     if profile.runtime == "tinyops-c" and profile.core.lower() == "cortex-m4f":
         return list(RUNTIMES)
+    if profile.runtime == "tinyops-c" and profile.core.lower() == "host":
+        return ["tinyops-c", "tflm"]
     return [profile.runtime]
 
 
