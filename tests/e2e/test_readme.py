@@ -1,10 +1,13 @@
 """The README is a tested path: every `$ ` command in README.md runs, in order, in a fresh
 workspace, and the output shown under it is real output.
 
-Like sqlite-utils' documentation tests. Ids, hashes, timings, ports and dates are
-normalised: a long hex/decimal token in the README matches any such token, and what it
-matched is substituted into later commands (so `flash BUILD_ID` uses the real build id).
-A command ending in `&` runs in the background and is stopped at the end.
+Like sqlite-utils' documentation tests. Ids, hashes, timings, ports, dates and the
+emulator's speed figures are normalised: a long hex/decimal token in the README matches
+any such token, and what it matched is substituted into later commands (so
+`flash BUILD_ID` uses the real build id).
+A command ending in `&` runs in the background and is stopped at the end. A line
+`# exit code N` under a command says it exits with N (0 otherwise). A column in
+TIMING_COLUMNS (how many windows a device's timer cut) is not compared.
 
 Regenerate the README's output blocks from a real run:
     python tests/e2e/test_readme.py --update
@@ -30,10 +33,15 @@ NOISE = re.compile(r"^(WARNING: All log messages|[IWE]\d{4} [\d:. ]+\d+ [a-z_]+\
                    r"|Saved artifact at|\* Endpoint|  args_0|Output Type:|Captures:|  \d+: TensorSpec|  TensorSpec"
                    r"|fully_quantize:|.*UserWarning|  warnings.warn|W\d{4})")
 TOKEN = re.compile(r"127\.0\.0\.1:\d+|\b\d{4}-\d\d-\d\dT[\d:.]+Z?\b|\b[0-9a-f]{8,64}\b|\b\d+\.\d+(?= ?s\b)"
-                   r"|(?<=pid )\d+|\bqemu-[0-9a-f]{6}\b|/tmp/\S+")
+                   r"|(?<=pid )\d+|\bqemu-[0-9a-f]{6}\b|/tmp/\S+|\b\d+(?= \((?:devices|host)\))"
+                   # the emulator's figures move by a few instructions when a timer interrupt lands mid-inference
+                   r"|\b[\d,.]+(?= (?:instructions/inference|inferences per emulated second|us/inference))")
 # Lines that depend on the machine (is a TFLite Micro source tree configured?), not on tinyops.
 ENVIRONMENT = re.compile(r"TFLM is not available|^\s*note: |^\s*\*? ?tflm(-cmsis-nn)?\s+flash")
 LEARN = re.compile(r"[0-9a-f]{8,64}|127\.0\.0\.1:\d+|qemu-[0-9a-f]{6}")
+# Table columns whose values depend on when a device's timer fired, not on what it was sent:
+# an agent publishes a window every period, and the inferences fed to it may straddle two.
+TIMING_COLUMNS = ("WINDOWS",)
 
 
 @dataclass
@@ -44,32 +52,35 @@ class Step:
 
 
 def steps(text: str) -> list[Step]:
+    """The `$ ` lines of the README's code blocks with the output under each; a block's
+    output ends at its fence, and a block without `$ ` lines is not a step."""
     out: list[Step] = []
     in_code = False
+    current: Step | None = None
     for n, line in enumerate(text.splitlines(), 1):
         if line.startswith("```"):
-            in_code = not in_code
-            continue
-        if not in_code:
-            continue
-        if line.startswith("$ "):
-            out.append(Step(line[2:], [], n))
-        elif out and out[-1].line and line.strip():
-            out[-1].expected.append(line)
-        elif not line.strip() and out:
-            pass
-    # A block's output ends at the fence; a block without `$ ` lines is not a step.
+            in_code, current = not in_code, None
+        elif in_code and line.startswith("$ "):
+            current = Step(line[2:], [], n)
+            out.append(current)
+        elif in_code and current is not None and line.strip():
+            current.expected.append(line)
     return out
 
 
-def _pattern(line: str) -> tuple[re.Pattern[str], list[str]]:
+def _pattern(line: str, columns: set[int] | None = None) -> tuple[re.Pattern[str], list[str]]:
+    """A README output line as a pattern; so is any value starting at one of ``columns`` (offsets)."""
     line = re.sub(r"\s+#[^#]*$", "", line).rstrip()  # a trailing comment is not output
+    spans = [m.span() for m in TOKEN.finditer(line)]
+    spans += [m.span() for m in re.finditer(r"\S+", line) if m.start() in (columns or set())]
     parts, tokens, pos = [], [], 0
-    for m in TOKEN.finditer(line):
-        parts.append(re.escape(line[pos:m.start()]))
+    for start, end in sorted(spans):
+        if start < pos:
+            continue
+        parts.append(re.escape(line[pos:start]))
         parts.append(r"(\S+?)")
-        tokens.append(m.group(0))
-        pos = m.end()
+        tokens.append(line[start:end])
+        pos = end
     parts.append(re.escape(line[pos:]))
     body = "".join(parts)
     body = re.sub(r"(\\ )+", r"\\s+", body)  # table alignment moves with the widths of ids
@@ -90,7 +101,8 @@ class Session:
         self.subs: dict[str, str] = {}
         self.background: list[subprocess.Popen[bytes]] = []
         self.env = {k: v for k, v in os.environ.items() if k not in ("TINYOPS_HOME", "PYTHONPATH")}
-        self.env.update(TF_CPP_MIN_LOG_LEVEL="3", TINYOPS_HOME=str(root), COLUMNS="120")
+        # The README's commands run this checkout's code, whatever tinyops is installed.
+        self.env.update(TF_CPP_MIN_LOG_LEVEL="3", TINYOPS_HOME=str(root), COLUMNS="120", PYTHONPATH=str(REPO / "src"))
 
     def command(self, step: Step) -> str:
         cmd = step.command
@@ -115,11 +127,13 @@ class Session:
         want = _exit_code(step)
         assert code == want, f"README line {step.line}: `{step.command}` exited {code}, not {want}:\n{text}"
         lines = text.splitlines()
-        at = 0
+        at, columns = 0, set()
         for exp in step.expected:
             if re.fullmatch(r"\s*#.*", exp) or ENVIRONMENT.search(exp):
                 continue
-            pattern, tokens = _pattern(exp)
+            heads = {m.start() for m in re.finditer(r"\S+", exp) if m.group(0) in TIMING_COLUMNS}
+            columns = heads or columns  # a table's header, then its rows
+            pattern, tokens = _pattern(exp, set() if heads else columns)
             for i in range(at, len(lines)):
                 m = pattern.match(lines[i])
                 if m:
@@ -193,9 +207,8 @@ def update() -> None:
                     step.expected = old
                     code, got = session.run(step)
                     print(f"$ {step.command}  -> {code}", file=sys.stderr)
-                    out.append(line)
-                    keep = [x for x in old if re.search(r"#\s*exit code", x)]
-                    out.extend([*got.splitlines(), *keep])
+                    out.append("$ " + session.command(step))  # with the ids this run printed
+                    out.extend([*got.splitlines(), *([f"# exit code {code}"] if code else [])])
                     try:  # learn the ids the old text shows, so later commands get the real ones
                         session.check(step, _exit_code(step), got)
                     except AssertionError as e:

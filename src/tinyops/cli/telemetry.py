@@ -105,7 +105,8 @@ def show_cmd(ctx: click.Context, device: str | None, group: str | None, as_json:
 @click.option("--gain", help="Sensor fault: CHANNELS=FACTOR on the input's last axis (an image: element indices), "
               "e.g. 19,20,27=1.4.")
 @click.option("--offset", help="Sensor fault: CHANNELS=VALUE added, e.g. 3,4=2.0.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Which rows are drawn.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which rows are drawn (and which of them an MCU window keeps as samples).")
 @click.option("--reservoir", type=int, default=0, show_default=True,
               help="MCU windows carry this many raw samples (for retraining).")
 @click.option("--period", type=int, default=100, show_default=True, help="MCU: inferences per published window.")

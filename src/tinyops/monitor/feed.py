@@ -77,7 +77,9 @@ def feed(ws: Workspace, data_ref: str, *, agent: str | None = None, port: str | 
          build: str | None = None, rows: int = 300, gain: dict[int, float] | None = None,
          offset: dict[int, float] | None = None, seed: int = 0, reservoir: int = 0, period: int = 100,
          broker_url: str | None = None) -> dict[str, Any]:
-    """Send ``rows`` random rows of ``data_ref`` to one device; returns what was sent and predicted."""
+    """Send ``rows`` random rows of ``data_ref`` to one device; returns what was sent and predicted.
+
+    ``seed`` picks the rows and, for a microcontroller, the samples its windows keep, so a feed repeats."""
     from tinyops.registry import builds as builds_reg
 
     if bool(agent) == bool(port):
@@ -120,7 +122,7 @@ def feed(ws: Workspace, data_ref: str, *, agent: str | None = None, port: str | 
     labels = manifest.get("labels") or []
     windows = 0
     with MqttConnection(broker_address(ws, broker_url)).connect() as conn, \
-            McuTelemetry(port, manifest, device, reservoir=reservoir) as mcu:
+            McuTelemetry(port, manifest, device, reservoir=reservoir, seed=seed) as mcu:
         for k, i in enumerate(pick):
             x = _fault(X[i], gain or {}, offset or {}, lo, hi)
             y = mcu.infer(x.reshape(manifest["inputs"][0]["shape"]))

@@ -20,9 +20,10 @@ from tinyops.monitor.window import WindowAccumulator
 
 
 class McuTelemetry:
-    def __init__(self, url: str, manifest: dict[str, Any], device: str, *, reservoir: int = 0) -> None:
+    def __init__(self, url: str, manifest: dict[str, Any], device: str, *, reservoir: int = 0,
+                 seed: int | None = None) -> None:
         self.manifest = manifest
-        self.window = WindowAccumulator(manifest, device, reservoir=reservoir, source="serial-gateway")
+        self.window = WindowAccumulator(manifest, device, reservoir=reservoir, seed=seed, source="serial-gateway")
         self.link = Link(url)
         self.info = ops.info(self.link)
         inp = (manifest.get("inputs") or [{}])[0]

@@ -72,7 +72,7 @@ def feed_raw(ws: Workspace, data_ref: str, manifest: dict[str, Any], *, port: st
     preds: dict[str, int] = {}
     windows = matched = 0
     with MqttConnection(broker_address(ws, broker_url)).connect() as conn, \
-            McuTelemetry(port, manifest, device, reservoir=reservoir) as mcu:
+            McuTelemetry(port, manifest, device, reservoir=reservoir, seed=seed) as mcu:
         # a clip is 8 full frames over a slow UART, and the board computes MFCCs before it
         # answers the last one: allow a loaded emulator more time before retransmitting
         mcu.link.reply_timeout_s = max(mcu.link.reply_timeout_s, 3.0)
