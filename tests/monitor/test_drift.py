@@ -111,3 +111,11 @@ def test_model_reference_target_and_bad_input(ws):
     with pytest.raises(NotFoundError):
         check(ws, "feedc0de00000001", group="nobody", now=now)
     assert tel.count_windows(ws) == n
+
+
+def test_prediction_mix_without_a_reference_period_says_so_not_too_few() -> None:
+    from tinyops.monitor.drift import Thresholds, compare_predictions
+
+    p = compare_predictions({}, {"1": 300, "2": 300}, Thresholds())
+    assert p["verdict"] == "insufficient" and p["n"] == 600 and "before the window" in p["reason"]
+    assert "reason" not in compare_predictions({"1": 300, "2": 300}, {"1": 290, "2": 310}, Thresholds())

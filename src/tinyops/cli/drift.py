@@ -86,7 +86,8 @@ def _print(d: dict) -> None:
     echo_table(rows, ["name", "n", "psi", "js", "wasserstein", "ks", "cohort", "devices_drifted"])
     if d["prediction"]:
         p = d["prediction"]
-        click.echo(safe(f"prediction mix: {describe(p['verdict'], p['psi'], {**th, 'method': 'psi'})}"))
+        said = f"not compared: {p['reason']}" if p.get("reason") else describe(p["verdict"], p["psi"], {**th, "method": "psi"})
+        click.echo(safe(f"prediction mix: {said}"))
     echo_table(d["devices"], ["device", "windows", "inferences", "max_psi", "drift", "drifted_features"])
     click.echo("DRIFT" if d["drift"] else "no drift")
 

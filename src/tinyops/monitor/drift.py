@@ -165,6 +165,7 @@ def compare_predictions(reference: dict[str, int], current: dict[str, int], th: 
     classes = sorted(set(reference) | set(current))
     if not classes or sum(reference.values()) == 0:
         return {"name": "prediction", "n": sum(current.values()), "psi": None, "js": None, "verdict": "insufficient",
+                "reason": "no predictions of these builds before the window to compare with",
                 "reference": reference, "current": current}
     b = np.array([[reference.get(c, 0) for c in classes]], dtype=np.float64)
     c = np.array([[current.get(k, 0) for k in classes]], dtype=np.float64)
