@@ -30,6 +30,48 @@ static inline __attribute__((always_inline)) int32_t odd_bytes(uint32_t w) {
   return r;
 }
 #define ODD(w) odd_bytes(w)
+#endif
+
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+
+/* Helium (Cortex-M55): one VMLADAVA.S8 is 16 int8 MACs into an exact int32 sum, so each
+ * result equals the scalar loop's. Whole 16-byte blocks load unpredicated; the tail is
+ * one predicated step (VCTP8: lanes past n load as 0 and read no memory). */
+#define TOR_MVE_DOTS(ld, p)                            \
+  do {                                                 \
+    const int8x16_t x = ld(a + i, p);                  \
+    s0 = vmladavaq_s8(s0, x, ld(b + i, p));            \
+    s1 = vmladavaq_s8(s1, x, ld(b1 + i, p));           \
+    s2 = vmladavaq_s8(s2, x, ld(b2 + i, p));           \
+    s3 = vmladavaq_s8(s3, x, ld(b3 + i, p));           \
+  } while (0)
+#define TOR_LD(ptr, p) vldrbq_s8(ptr)
+#define TOR_LDZ(ptr, p) vldrbq_z_s8(ptr, p)
+
+/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 */
+static __attribute__((noinline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n,
+                                                   int32_t *acc) {
+  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3], i = 0;
+  const int8_t *b1 = b + stride, *b2 = b1 + stride, *b3 = b2 + stride;
+  for (; i + 16 <= n; i += 16) TOR_MVE_DOTS(TOR_LD, 0);
+  if (i < n) {
+    const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+    TOR_MVE_DOTS(TOR_LDZ, p);
+  }
+  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
+}
+
+static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
+  int32_t s = 0, i = 0;
+  for (; i + 16 <= n; i += 16) s = vmladavaq_s8(s, vldrbq_s8(a + i), vldrbq_s8(b + i));
+  if (i < n) {
+    const mve_pred16_t p = vctp8q((uint32_t)(n - i));
+    s = vmladavaq_s8(s, vldrbq_z_s8(a + i, p), vldrbq_z_s8(b + i, p));
+  }
+  return s;
+}
+#elif defined(__ARM_FEATURE_DSP)
 
 /* One word (4 bytes) of the input against one word of each of four filter rows: the input
  * word is widened once (SXTB16, and SXTB16 ROR #8 for the odd bytes), then each row costs

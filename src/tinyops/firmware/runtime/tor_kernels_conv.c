@@ -45,7 +45,32 @@ static inline __attribute__((always_inline)) void pixel_rows(const int8_t *ip, c
   for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(ip, filt + oc * C, C) + be[oc]);
 }
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_MVE)
+/* tor_dot2x2 (below) with Helium: per 16 bytes, four loads and four VMLADAVA.S8 (64 MACs);
+ * any K, the tail predicated as in dot4. */
+#define TOR_MVE_2X2(ld, p)                                             \
+  do {                                                                 \
+    const int8x16_t x0 = ld(x + i, p), x1 = ld(x + K + i, p);          \
+    const int8x16_t w0 = ld(w + i, p), w1 = ld(w + K + i, p);          \
+    a0 = vmladavaq_s8(a0, x0, w0);                                     \
+    a1 = vmladavaq_s8(a1, x0, w1);                                     \
+    c0 = vmladavaq_s8(c0, x1, w0);                                     \
+    c1 = vmladavaq_s8(c1, x1, w1);                                     \
+  } while (0)
+static void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t K, int32_t words, const int32_t *be, int32_t *acc0,
+                       int32_t *acc1, int32_t pairs) {
+  (void)words;
+  for (int32_t j = 0; j < 2 * pairs; j += 2, w += 2 * K) {
+    int32_t a0 = be[j], a1 = be[j + 1], c0 = a0, c1 = a1, i = 0;
+    for (; i + 16 <= K; i += 16) TOR_MVE_2X2(TOR_LD, 0);
+    if (i < K) {
+      const mve_pred16_t p = vctp8q((uint32_t)(K - i));
+      TOR_MVE_2X2(TOR_LDZ, p);
+    }
+    acc0[j] = a0, acc0[j + 1] = a1, acc1[j] = c0, acc1[j + 1] = c1;
+  }
+}
+#elif defined(__ARM_FEATURE_DSP)
 /* Two pixels (the K bytes at x and x + K) against `pairs` pairs of filter rows (from w, K
  * bytes apart): for pair j, acc0[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j,
  * 2j+1, and acc1 the same for pixel 1. Each input and weight word is loaded and widened once
@@ -121,7 +146,9 @@ __asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
         "pop {r4-r11, pc}\n\t"
         ".size tor_dot2x2, .-tor_dot2x2\n\t"
         ".text");
+#endif
 
+#if defined(__ARM_FEATURE_DSP)
 /* Two output pixels (o, o + OC) from the K bytes at ip and ip + K, up to 16 channels per
  * tor_dot2x2 call; needs K and OC multiples of 4. */
 static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int32_t OC, int8_t *o,
