@@ -163,10 +163,12 @@ def compare_scope(baseline: Baseline, current: np.ndarray, th: Thresholds) -> li
 def compare_predictions(reference: dict[str, int], current: dict[str, int], th: Thresholds) -> dict[str, Any]:
     """Prediction drift: the class mix now against the reference period's mix."""
     classes = sorted(set(reference) | set(current))
-    if not classes or sum(reference.values()) == 0:
+    n_ref = sum(reference.values())
+    if not classes or n_ref < th.min_count:  # a handful of earlier predictions is no reference (chi² on sparse counts lies)
+        why = (f"only {n_ref} predictions of these builds before the window (needs {th.min_count})" if n_ref
+               else "no predictions of these builds before the window to compare with")
         return {"name": "prediction", "n": sum(current.values()), "psi": None, "js": None, "verdict": "insufficient",
-                "reason": "no predictions of these builds before the window to compare with",
-                "reference": reference, "current": current}
+                "reason": why, "reference": reference, "current": current}
     b = np.array([[reference.get(c, 0) for c in classes]], dtype=np.float64)
     c = np.array([[current.get(k, 0) for k in classes]], dtype=np.float64)
     mask = np.ones_like(b, dtype=bool)
