@@ -44,6 +44,16 @@ def add_leaky_model(ws) -> str:
     return "digits@2:int8"
 
 
+def flash_and_bench(ws, build_id: str, url: str, *, warmup: int) -> tuple[flash.FlashReport, dict]:
+    """Flash a build (activated, self-test pass), then `tinyops bench --json` on the board."""
+    rep = flash.flash_build(ws, build_id, url)
+    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
+    res = CliRunner().invoke(cli, ["--workspace", str(ws.root), "bench", "--port", url,
+                                   "--runs", "2", "--warmup", str(warmup), "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return rep, json.loads(res.stdout)
+
+
 @pytest.fixture
 def tflm_boards(tmp_path: Path):
     """start(runtime) -> a board running the TFLM firmware with those kernels."""
@@ -74,12 +84,7 @@ def test_auto_picks_tflm_cmsis_nn_for_an_op_tinyops_c_lacks_and_it_runs_on_the_b
     with Link(board.url) as link:
         info = ops.info(link)
     assert info.runtime == "tflm-cmsis-nn" and {"LEAKY_RELU", "HARD_SWISH", "CONV_2D"} <= set(info.runtime_ops)
-    rep = flash.flash_build(trained_ws, r.build.id, board.url)
-    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
-    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
-                                   "--runs", "2", "--warmup", "1", "--json"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
+    _, out = flash_and_bench(trained_ws, r.build.id, board.url, warmup=1)
     assert out["build"] == r.build.id and out["agreement"] == 1.0 and out["instructions_per_inference"] > 1000
 
 
@@ -88,12 +93,8 @@ def test_reference_kernel_firmware_self_tests_benches_and_refuses_a_tinyops_c_im
     r = device_build.build(trained_ws, resolve_variant(trained_ws, ref), BOARD, runtime="tflm")
     assert r.build.runtime == "tflm" and r.manifest["tflm_arena"]["kernels"] == "ref"
     board = tflm_boards("tflm")
-    rep = flash.flash_build(trained_ws, r.build.id, board.url)
-    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
-    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
-                                   "--runs", "2", "--warmup", "0", "--json"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)  # the MLPerf Tiny runner's commands (db load / db / infer / results)
+    # bench drives the MLPerf Tiny runner's commands (db load / db / infer / results)
+    rep, out = flash_and_bench(trained_ws, r.build.id, board.url, warmup=0)
     assert out["agreement"] == 1.0 and out["results_agreement"] == 1.0 and out["dut_name"] == "tinyops-fw-qemu-mps2-an386"
     # a tinyops-c image is refused by the TFLM firmware before any transfer
     c = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), BOARD, runtime="tinyops-c")
@@ -129,12 +130,7 @@ def test_posix_firmware_runs_tflm_reference_kernels_for_an_op_tinyops_c_lacks(tr
     with Link(board.url) as link:
         info = ops.info(link)
     assert info.runtime == "tflm" and {"LOG_SOFTMAX", "LEAKY_RELU", "HARD_SWISH"} <= set(info.runtime_ops)
-    rep = flash.flash_build(trained_ws, r.build.id, board.url)
-    assert rep.activated and rep.self_test == "pass", rep.self_test_detail
-    res = CliRunner().invoke(cli, ["--workspace", str(trained_ws.root), "bench", "--port", board.url,
-                                   "--runs", "2", "--warmup", "0", "--json"], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
+    _, out = flash_and_bench(trained_ws, r.build.id, board.url, warmup=0)
     assert out["agreement"] == 1.0 and out["results_agreement"] == 1.0 and out["dut_name"] == "tinyops-fw-posix"
     c = device_build.build(trained_ws, resolve_variant(trained_ws, "digits@1:int8"), "posix-sim", runtime="tinyops-c")
     with pytest.raises(DeviceError, match="tinyops-c model image"):

@@ -7,7 +7,7 @@ import click
 from tinyops.errors import DriftDetected, FleetError
 from tinyops.monitor.check import check, publish_alerts
 from tinyops.monitor.collector import broker_address
-from tinyops.monitor.drift import METHODS, Thresholds, describe
+from tinyops.monitor.drift import METHODS, Thresholds, describe, describe_prediction
 from tinyops.cli.common import echo_json, echo_table, json_option, open_workspace, safe
 
 
@@ -85,9 +85,7 @@ def _print(d: dict) -> None:
     rows = [{**f, "cohort": describe(f["cohort_verdict"], f[th["method"]], th)} for f in rows]
     echo_table(rows, ["name", "n", "psi", "js", "wasserstein", "ks", "cohort", "devices_drifted"])
     if d["prediction"]:
-        p = d["prediction"]
-        said = f"not compared: {p['reason']}" if p.get("reason") else describe(p["verdict"], p["psi"], {**th, "method": "psi"})
-        click.echo(safe(f"prediction mix: {said}"))
+        click.echo(safe(f"prediction mix: {describe_prediction(d['prediction'], th)}"))
     echo_table(d["devices"], ["device", "windows", "inferences", "max_psi", "drift", "drifted_features"])
     click.echo("DRIFT" if d["drift"] else "no drift")
 

@@ -9,9 +9,9 @@ bit for bit) run through the device's runtime family. A chain of ``standardize``
 ``clip_scale``, ``fft_bins`` (and a leading ``sliding_window``) goes to the device the
 same way (a ``TFS1`` blob) when the raw array holds int16 sensor counts; with a
 window step the board runs the model once per window and returns the outputs
-concatenated. ``model_inputs``/``model_outputs`` in golden.npz are the same vectors at
-the model's own input (the quantized features), for runtimes given only the model (the
-TFLM export). Other builds (a Pi) record the definitions in the manifest; the Pi
+concatenated. ``model_inputs`` in golden.npz are the same vectors at the model's own
+input (the quantized features, one row per model run), for runtimes given only the model
+(the TFLM export); ``outputs`` holds those runs' outputs in the same order. Other builds (a Pi) record the definitions in the manifest; the Pi
 agent computes them with numpy from raw input.
 """
 
@@ -108,8 +108,7 @@ def _add_steps(ws: Workspace, defs: list[dict[str, Any]], spec: dict[str, Any], 
     files["model.img"] = feature_image.raw_image(blob, files["model.img"])
     xq = feature_image.steps_reference_int8(chain, raw, scale, zp)  # (N, windows, ...)
     mq, ys = golden.golden_vectors_q(xq.reshape((-1,) + xq.shape[2:]), tflite, runtime_kind)
-    files["golden.npz"] = golden.npz_bytes({"inputs": raw, "outputs": ys.reshape(len(raw), -1),
-                                            "model_inputs": mq, "model_outputs": ys})
+    files["golden.npz"] = golden.npz_bytes({"inputs": raw, "outputs": ys.reshape(len(raw), -1), "model_inputs": mq})
     extra["golden"] = dict(extra.get("golden") or {}, count=int(len(raw)), input="raw int16 samples",
                            rows=f"{spec['dataset']}:{part}")
     extra["features"] = dict(info, computed_on="device", file="features.bin", bytes=len(blob),
@@ -152,7 +151,7 @@ def add_pipeline(ws: Workspace, mv: ModelVersion, profile: Any, tflite: bytes, f
     files["model.img"] = feature_image.raw_image(blob, files["model.img"])
     xq = feature_image.reference_int8(d, raw, scale, zp)
     mq, ys = golden.golden_vectors_q(xq, tflite, runtime_kind)
-    files["golden.npz"] = golden.npz_bytes({"inputs": raw, "outputs": ys, "model_inputs": mq, "model_outputs": ys})
+    files["golden.npz"] = golden.npz_bytes({"inputs": raw, "outputs": ys, "model_inputs": mq})
     extra["golden"] = dict(extra.get("golden") or {}, count=int(len(raw)), input="raw int16 samples",
                            rows=f"{spec['dataset']}:{part}")
     extra["features"] = dict(info, computed_on="device", file="features.bin", bytes=len(blob),

@@ -26,6 +26,9 @@ TFLM_HEADER = 16
 # firmware (tinyops-c 37 KB .text; TFLM reference 176 KB; TFLM + CMSIS-NN 232 KB: benchmarks/runtimes_m4.json).
 RUNTIME_FLASH = {"tflm": 176 * 1024, "tflm-cmsis-nn": 232 * 1024}
 RUNTIME_RAM = {"tflm": 4 * 1024, "tflm-cmsis-nn": 4 * 1024}
+# Cores the TFLM libraries are built for (Cortex-M4F hard float; the host for the posix firmware), and the
+# runtimes a tinyops-c board of that core can take; other cores keep their own runtime.
+TFLM_CORES = {"cortex-m4f": RUNTIMES, "host": ("tinyops-c", "tflm")}
 
 
 def tflm_ops() -> tuple[str, ...]:
@@ -37,11 +40,8 @@ def tflm_ops() -> tuple[str, ...]:
 def available(profile: Profile) -> list[str]:
     """Runtimes a profile's board can run: its own, plus TFLM on tinyops-c Cortex-M4F boards and
     TFLM's reference kernels on the posix firmware (built with the host compiler)."""
-    # The TFLM libraries are built for Cortex-M4F (hard float) and the host; other cores keep their own runtime.
-    if profile.runtime == "tinyops-c" and profile.core.lower() == "cortex-m4f":
-        return list(RUNTIMES)
-    if profile.runtime == "tinyops-c" and profile.core.lower() == "host":
-        return ["tinyops-c", "tflm"]
+    if profile.runtime == "tinyops-c" and profile.core.lower() in TFLM_CORES:
+        return list(TFLM_CORES[profile.core.lower()])
     return [profile.runtime]
 
 

@@ -298,6 +298,14 @@ def describe(verdict: str, value: float | None, th: Thresholds | dict[str, Any])
     return f"ok: {method} {value:.3f} < warn {warn:g}"
 
 
+def describe_prediction(p: dict[str, Any], th: Thresholds | dict[str, Any]) -> str:
+    """The prediction-mix verdict in words: why it was not compared, or its PSI against the thresholds."""
+    if p.get("reason"):
+        return f"not compared: {p['reason']}"
+    t = th if isinstance(th, dict) else asdict(th)
+    return describe(p.get("verdict", "insufficient"), p.get("psi"), {**t, "method": "psi"})
+
+
 def timeline(baseline: Baseline, windows: list[tel.StoredWindow], th: Thresholds, start: float, end: float, *,
              buckets: int = 24, max_devices: int = 14) -> list[dict[str, Any]]:
     """Worst feature statistic per device (and the cohort) per time bucket, on the windows' own (data) time."""

@@ -9,7 +9,6 @@ time bucket of the windows' own end times), and the prediction mix (reference vs
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from tinyops.errors import InputError
 from tinyops.safe_text import for_html
 from tinyops.registry import telemetry as tel
 from tinyops.monitor.check import check, parse_duration
-from tinyops.monitor.drift import Thresholds, describe, timeline
+from tinyops.monitor.drift import Thresholds, describe, describe_prediction, timeline
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -187,7 +186,7 @@ def render(report: Any, windows: list[tel.StoredWindow], history: list[dict[str,
  · method {_esc(th.method)} (warn {th.warn}, alert {th.alert}, alpha {th.alpha}, min count {th.min_count}) · check {d['check']} · generated {_ts(time.time())}</div>
 <h2>Devices</h2><table><tr><th>device</th><th>windows</th><th>inferences</th><th>worst PSI</th><th>verdict</th><th>drifted features</th></tr>{drows}</table>
 <h2>Drift over time per device</h2>{timeline_svg(history, th)}
-<h2>Prediction mix</h2><p class="meta">prediction drift (cohort): {_esc(describe(pred.get('verdict', 'insufficient'), pred.get('psi'), {**asdict(th), 'method': 'psi'}))}{f" · JS {pred['js']:.3f}" if pred.get('js') is not None else ""}</p>{mix_svg(mix_rows)}
+<h2>Prediction mix</h2><p class="meta">prediction drift (cohort): {_esc(describe_prediction(pred, th))}{f" · JS {pred['js']:.3f}" if pred.get('js') is not None else ""}</p>{mix_svg(mix_rows)}
 <h2>Inputs: baseline vs current (drifted and highest PSI first, {min(len(feats), MAX_FEATURE_PLOTS)} of {len(feats)})</h2>
 <div class="grid">{''.join(cards)}</div>
 <h2>All features</h2><table><tr><th>feature</th><th>n</th><th>PSI</th><th>JS</th><th>Wasserstein (normed)</th><th>KS</th><th>KS p</th><th>cohort verdict</th><th>devices drifted</th></tr>{trows}</table>

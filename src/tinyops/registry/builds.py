@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyops.errors import InputError, NotFoundError
 from tinyops.registry import _rows
+from tinyops.registry.refs import parse_ref
 
 if TYPE_CHECKING:
     from tinyops.workspace import Workspace
@@ -57,8 +58,6 @@ class Build:
 
     @property
     def model_name(self) -> str:
-        from tinyops.registry.refs import parse_ref
-
         return parse_ref(self.model).name
 
     def to_dict(self) -> dict[str, Any]:

@@ -380,8 +380,8 @@ def drift_history(ws: Workspace, *, target: str | None = None, scope: str = "dev
         sql += " AND c.target = ?"
         args.append(target)
     if model is not None:
-        sql += " AND (c.target = ? OR c.target LIKE ? ESCAPE '\\')"
-        args += [model, model.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "@%"]
+        sql += " AND (c.target = ? OR substr(c.target, 1, ?) = ?)"
+        args += [model, len(model) + 1, model + "@"]
     sql += " GROUP BY c.id, r.scope_id ORDER BY c.id"
     return [{"check": r[0], "created": r[1], "window_end": r[2], "target": r[3], "scope_id": r[4],
              "max_psi": r[5], "drifted_features": r[6]} for r in ws.db.execute(sql, args)]

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tinyops import timestamps
+from tinyops.agent_config import AgentConfig
 from tinyops.errors import TinyOpsError
 from tinyops.registry import builds as builds_reg
 from tinyops.registry import devices as devices_reg
@@ -29,9 +30,9 @@ def _drift_flags(ws: Workspace) -> dict[str, dict[str, Any]]:
     return out
 
 
-# An agent beats every 60 s (agent_config.heartbeat_s): "online" with nothing heard for three
-# beats is shown as "stale" — the last word was online, but the host has not heard it since.
-STALE_AFTER_S = 180.0
+# "online" with nothing heard for three agent heartbeats is shown as "stale": the last word was
+# online, but the host has not heard it since.
+STALE_AFTER_S = 3 * AgentConfig.heartbeat_s
 
 
 def shown_status(status: str | None, last_seen: str | None, now: float) -> str:
