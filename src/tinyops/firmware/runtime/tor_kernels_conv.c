@@ -71,84 +71,11 @@ static void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t K, int32_t word
   }
 }
 #elif defined(__ARM_FEATURE_DSP)
-/* Two pixels (the K bytes at x and x + K) against `pairs` pairs of filter rows (from w, K
- * bytes apart): for pair j, acc0[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j,
- * 2j+1, and acc1 the same for pixel 1. Each input and weight word is loaded and widened once
- * for two pairs of MACs (20 instructions per 16 MACs). `words` = K / 4 >= 1. The inner loop
- * uses all 14 registers, so this is a whole asm function; the pair loop keeps its state in
- * the stack arguments. */
-void tor_dot2x2(const int8_t *x, const int8_t *w, int32_t K, int32_t words, const int32_t *be, int32_t *acc0,
-                int32_t *acc1, int32_t pairs);
-#define TOR_2X2_STEP                 \
-  "ldr r10, [r0, r2]\n\t"            \
-  "ldr r8, [r0], #4\n\t"             \
-  "sxtb16 r9, r8, ror #8\n\t"        \
-  "sxtb16 r8, r8\n\t"                \
-  "sxtb16 r11, r10, ror #8\n\t"      \
-  "sxtb16 r10, r10\n\t"              \
-  "ldr r12, [r1, r2]\n\t"            \
-  "sxtb16 lr, r12, ror #8\n\t"       \
-  "sxtb16 r12, r12\n\t"              \
-  "smlad r5, r8, r12, r5\n\t"        \
-  "smlad r5, r9, lr, r5\n\t"         \
-  "smlad r7, r10, r12, r7\n\t"       \
-  "smlad r7, r11, lr, r7\n\t"        \
-  "ldr r12, [r1], #4\n\t"            \
-  "sxtb16 lr, r12, ror #8\n\t"       \
-  "sxtb16 r12, r12\n\t"              \
-  "smlad r4, r8, r12, r4\n\t"        \
-  "smlad r4, r9, lr, r4\n\t"         \
-  "smlad r6, r10, r12, r6\n\t"       \
-  "smlad r6, r11, lr, r6\n\t"
-__asm__(".section .text.tor_dot2x2,\"ax\",%progbits\n\t"
-        ".syntax unified\n\t"
-        ".thumb\n\t"
-        ".align 2\n\t"
-        ".global tor_dot2x2\n\t"
-        ".hidden tor_dot2x2\n\t"
-        ".type tor_dot2x2, %function\n\t"
-        ".thumb_func\n"
-        "tor_dot2x2:\n\t"
-        "push {r4-r11, lr}\n\t" /* stack arguments: be [sp, #36], acc0 #40, acc1 #44, pairs #48 */
-        "add r3, r0, r3, lsl #2\n" /* end of pixel 0 */
-        "1:\n\t"
-        "ldr r12, [sp, #36]\n\t"
-        "ldrd r4, r5, [r12], #8\n\t"
-        "str r12, [sp, #36]\n\t"
-        "mov r6, r4\n\t"
-        "mov r7, r5\n\t"
-        "sub r12, r3, r0\n\t"
-        "tst r12, #4\n\t" /* odd word count: one step first */
-        "beq 4f\n\t" TOR_2X2_STEP
-        "4:\n\t"
-        "sub r12, r3, r0\n\t"
-        "tst r12, #8\n\t" /* then two more if words % 4 is 2 or 3 */
-        "beq 5f\n\t" TOR_2X2_STEP TOR_2X2_STEP
-        "5:\n\t"
-        "cmp r0, r3\n\t"
-        "bcs 3f\n"
-        "2:\n\t" TOR_2X2_STEP TOR_2X2_STEP TOR_2X2_STEP TOR_2X2_STEP
-        "cmp r0, r3\n\t"
-        "bcc 2b\n"
-        "3:\n\t"
-        "sub r0, r0, r2\n\t" /* back to the pixels' start */
-        "add r1, r1, r2\n\t" /* past the pair's second row */
-        "ldr r12, [sp, #40]\n\t"
-        "strd r4, r5, [r12], #8\n\t"
-        "str r12, [sp, #40]\n\t"
-        "ldr r12, [sp, #44]\n\t"
-        "strd r6, r7, [r12], #8\n\t"
-        "str r12, [sp, #44]\n\t"
-        "ldr r12, [sp, #48]\n\t"
-        "subs r12, r12, #1\n\t"
-        "str r12, [sp, #48]\n\t"
-        "bne 1b\n\t"
-        "pop {r4-r11, pc}\n\t"
-        ".size tor_dot2x2, .-tor_dot2x2\n\t"
-        ".text");
+#define TOR_COLS 1
+#include "tor_conv_cols.h"
 #endif
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_MVE)
 /* Two output pixels (o, o + OC) from the K bytes at ip and ip + K, up to 16 channels per
  * tor_dot2x2 call; needs K and OC multiples of 4. */
 static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int32_t OC, int8_t *o,
@@ -163,9 +90,11 @@ static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int
 }
 #endif
 
-/* Windows larger than 1x1: each is gathered into col (im2col), then it is a 1x1 problem over
- * K = KH*KW*C bytes. On Cortex-M4, with room for two windows in col, output pixels go in
- * pairs (the next pixel in row-major order, wherever it is). */
+/* Windows larger than 1x1 (or padded): each is gathered into col (im2col), then it is a 1x1
+ * problem over K = KH*KW*C bytes. Output pixels go in pairs (the next pixel in row-major
+ * order, wherever it is): on Cortex-M4 each gathered window is widened into the column
+ * pair at col, the int8 window itself at col + TOR_COLS_BYTES(K); with Helium both int8
+ * windows sit in col. */
 static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
                                                     const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
                                                     int32_t col_bytes, const requant_t *r) {
@@ -178,7 +107,25 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
 #define TOR_NEXT_PIXEL() (++ox == OW ? (ox = 0, ++oy == OH ? (oy = 0, b++) : 0) : 0)
 #define TOR_GATHER(dst) \
   im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, dst)
-#if defined(__ARM_FEATURE_DSP)
+#if defined(TOR_COLS)
+  if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + K)) {
+    uint32_t *wc = (uint32_t *)(void *)col;
+    int8_t *win = col + TOR_COLS_BYTES(K);
+    for (; q < P; q += 2) {
+      TOR_GATHER(win);
+      TOR_NEXT_PIXEL();
+      widen_col(win, K, wc);
+      const int two = q + 1 < P;
+      if (two) {
+        TOR_GATHER(win);
+        TOR_NEXT_PIXEL();
+        widen_col(win, K, wc + 2);
+      }
+      pixel_pair_cols(wc, filt, K, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
+    }
+    return;
+  }
+#elif defined(__ARM_FEATURE_MVE)
   if ((K & 3) == 0 && (OC & 3) == 0 && col_bytes >= 2 * K)
     for (; q + 2 <= P; q += 2) {
       TOR_GATHER(col);
@@ -199,15 +146,44 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
 #undef TOR_GATHER
 }
 
-/* 1x1 kernel, no padding: every window is one input pixel, always fully inside. With unit
- * strides the input and output pixels are contiguous, so on Cortex-M4 they go in pairs
+/* The output pixel after (b, oy, ox) in row-major order. */
+static inline void next_pixel(int32_t *b, int32_t *oy, int32_t *ox, int32_t OH, int32_t OW) {
+  if (++*ox < OW) return;
+  *ox = 0;
+  if (++*oy < OH) return;
+  *oy = 0;
+  ++*b;
+}
+
+/* 1x1 kernel, no padding: every window is one input pixel, always fully inside. On
+ * Cortex-M4 with a scratch col, output pixels go in pairs, each input pixel widened into
+ * the column pair (any strides); with Helium, unit strides run contiguous pixel pairs
  * through tor_dot2x2. */
 static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
-                                              const int8_t *filt, int8_t *out, const requant_t *r) {
+                                              const int8_t *filt, int8_t *out, int8_t *col, int32_t col_bytes,
+                                              const requant_t *r) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
-#if defined(__ARM_FEATURE_DSP)
+#define TOR_PIXEL_IN(b, oy, ox) (in + (((b) * H + (oy) * p->stride_h) * W + (ox) * p->stride_w) * C)
+#if defined(TOR_COLS)
+  if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(C))) {
+    uint32_t *wc = (uint32_t *)(void *)col;
+    const int32_t P = N * OH * OW;
+    int32_t b = 0, oy = 0, ox = 0;
+    for (int32_t q = 0; q < P; q += 2) {
+      widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc);
+      next_pixel(&b, &oy, &ox, OH, OW);
+      const int two = q + 1 < P;
+      if (two) {
+        widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc + 2);
+        next_pixel(&b, &oy, &ox, OH, OW);
+      }
+      pixel_pair_cols(wc, filt, C, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
+    }
+    return;
+  }
+#elif defined(__ARM_FEATURE_MVE)
   if (p->stride_h == 1 && p->stride_w == 1 && (C & 3) == 0 && (OC & 3) == 0) {
     const int32_t P = N * OH * OW;
     int32_t px = 0;
@@ -216,11 +192,12 @@ static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_te
     return;
   }
 #endif
+  (void)col, (void)col_bytes;
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++)
-        pixel_rows(in + ((b * H + oy * p->stride_h) * W + ox * p->stride_w) * C, filt, C, OC,
-                 out + ((b * OH + oy) * OW + ox) * OC, r);
+        pixel_rows(TOR_PIXEL_IN(b, oy, ox), filt, C, OC, out + ((b * OH + oy) * OW + ox) * OC, r);
+#undef TOR_PIXEL_IN
 }
 
 static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
@@ -305,14 +282,15 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   const tor_tensor *tf = &t[p->filter];
   /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
   rq_init(&r, t[p->output].dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
+  int8_t *col = !dw && p->scratch >= 0 ? (int8_t *)tor_data(image, arena, p->scratch) : 0;
+  const int32_t col_bytes = col ? (int32_t)t[p->scratch].bytes : 0;
   if (dw)
     tor_depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r,
                   p->scratch >= 0 ? (const int8_t *)tor_data(image, arena, p->scratch) : 0);
-  else if (p->scratch >= 0)
-    conv2d_im2col(&t[p->input], &t[p->filter], &t[p->output], in, filt, out,
-                  (int8_t *)tor_data(image, arena, p->scratch), (int32_t)t[p->scratch].bytes, &r);
-  else if (t[p->filter].dims[1] == 1 && t[p->filter].dims[2] == 1 && p->pad_h == 0 && p->pad_w == 0)
-    conv1x1(&t[p->input], &t[p->output], in, filt, out, &r);
+  else if (tf->dims[1] == 1 && tf->dims[2] == 1 && p->pad_h == 0 && p->pad_w == 0)
+    conv1x1(&t[p->input], &t[p->output], in, filt, out, col, col_bytes, &r);
+  else if (col)
+    conv2d_im2col(&t[p->input], tf, &t[p->output], in, filt, out, col, col_bytes, &r);
   else
     conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
   return TOR_OK;

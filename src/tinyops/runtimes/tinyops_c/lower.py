@@ -146,11 +146,20 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # bias, and the image does not carry the bias tensor itself.
     if not dw:
         bias = -1
-    ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])] + ([ctx.tensor(bias)] if bias >= 0 else [])
-    y = ctx.tensor(op.outputs[0])
-    # Room for two windows: the Cortex-M4 kernel runs output pixels in pairs when K % 4 == 0.
     k = kh * kw * c
-    scratch = ctx.scratch(2 * k if k % 4 == 0 and oc % 4 == 0 else k) if not dw and kh * kw > 1 else -1
+    fresh_filter = op.inputs[1] not in ctx.index
+    ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])]
+    if not dw and k % 4 and fresh_filter:
+        # The Cortex-M4 kernel reads filter rows a word at a time, up to 3 bytes past the
+        # last row (multiplied by zero lanes): keep those bytes inside the image.
+        ctx.add_data(bytes(4))
+    ins += [ctx.tensor(bias)] if bias >= 0 else []
+    y = ctx.tensor(op.outputs[0])
+    # CONV_2D scratch: two output pixels' inputs widened to int16 (16 bytes per 4 taps), and
+    # for kernels larger than 1x1 (or padded) one gathered int8 window after them. This also
+    # holds the two int8 windows the Helium kernel gathers, and the one of the plain C kernel.
+    pointwise = kh == 1 and kw == 1 and not pad_h and not pad_w
+    scratch = ctx.scratch(16 * ((k + 3) // 4) + (0 if pointwise else k)) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.

@@ -1,0 +1,148 @@
+/* CONV_2D on Cortex-M4 class cores with the DSP extension but no Helium (included once,
+ * by tor_kernels_conv.c). Two output pixels at a time: each pixel's K input bytes are
+ * widened ONCE into int16 lanes of a scratch buffer, two pixels interleaved, so the MAC
+ * loop widens only the weights. Per group of 4 taps the buffer holds four words:
+ *   col[4g + 0] = SXTB16(x0 word)        lanes (x[4g], x[4g+2]) of pixel 0
+ *   col[4g + 1] = SXTB16(x0 word, ROR 8) lanes (x[4g+1], x[4g+3]) of pixel 0
+ *   col[4g + 2], col[4g + 3]             the same for pixel 1
+ * matching a weight word's SXTB16 / SXTB16 ROR 8 lanes. Taps past K (K % 4 != 0) are 0
+ * in the buffer, so the weight bytes read there (the next row's, or the image's guard
+ * bytes after the filter: see lower.py) add nothing. Values are the raw int8 inputs:
+ * bias_eff carries input_offset * sum(w). */
+#ifndef TOR_CONV_COLS_H
+#define TOR_CONV_COLS_H
+
+/* Pixel slot at dst (col, or col + 2 for the second pixel) from the K bytes at src. */
+static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
+  int32_t i = 0;
+  for (; i + 4 <= K; i += 4, dst += 4) {
+    const uint32_t w = rd32(src + i);
+    dst[0] = (uint32_t)EVEN(w);
+    dst[1] = (uint32_t)ODD(w);
+  }
+  if (i < K) {
+    uint32_t w = 0;
+    for (int32_t j = 0; i + j < K; j++) w |= (uint32_t)(uint8_t)src[i + j] << (8 * j);
+    dst[0] = (uint32_t)EVEN(w);
+    dst[1] = (uint32_t)ODD(w);
+  }
+}
+
+/* For `pairs` pairs of filter rows from w (rows K bytes apart, read 4 bytes per group,
+ * any alignment): acc[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j, 2j+1,
+ * acc[16 + 2j..] the same for pixel 1, over `groups` >= 1 groups of col. Per group: one
+ * LDM of the four column words, then per row LDR + 2 SXTB16 + 4 SMLAD: 15 instructions per
+ * 16 MACs. All 14 registers are live in the loop, so this is a whole asm function. */
+void tor_mat2x2(const uint32_t *col, const int8_t *w, int32_t K, int32_t groups, const int32_t *be, int32_t *acc,
+                int32_t pairs);
+#define TOR_MAT_STEP                 \
+  "ldm r0!, {r8-r11}\n\t"            \
+  "ldr r12, [r1, r2]\n\t"            \
+  "sxtb16 lr, r12, ror #8\n\t"       \
+  "sxtb16 r12, r12\n\t"              \
+  "smlad r5, r8, r12, r5\n\t"        \
+  "smlad r5, r9, lr, r5\n\t"         \
+  "smlad r7, r10, r12, r7\n\t"       \
+  "smlad r7, r11, lr, r7\n\t"        \
+  "ldr r12, [r1], #4\n\t"            \
+  "sxtb16 lr, r12, ror #8\n\t"       \
+  "sxtb16 r12, r12\n\t"              \
+  "smlad r4, r8, r12, r4\n\t"        \
+  "smlad r4, r9, lr, r4\n\t"         \
+  "smlad r6, r10, r12, r6\n\t"       \
+  "smlad r6, r11, lr, r6\n\t"
+__asm__(".section .text.tor_mat2x2,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".align 2\n\t"
+        ".global tor_mat2x2\n\t"
+        ".hidden tor_mat2x2\n\t"
+        ".type tor_mat2x2, %function\n\t"
+        ".thumb_func\n"
+        "tor_mat2x2:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #8\n\t" /* [sp] = 2K - 4 groups, [sp, #4] = column bytes; be #44, acc #48, pairs #52 */
+        "lsl r12, r3, #4\n\t"
+        "str r12, [sp, #4]\n\t"
+        "add r3, r0, r12\n\t" /* end of the column */
+        "lsl lr, r2, #1\n\t"
+        "sub lr, lr, r12, lsr #2\n\t"
+        "str lr, [sp]\n"
+        "1:\n\t"
+        "ldr r12, [sp, #44]\n\t"
+        "ldrd r4, r5, [r12], #8\n\t"
+        "str r12, [sp, #44]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "sub r12, r3, r0\n\t"
+        "tst r12, #16\n\t" /* odd group count: one step first */
+        "beq 4f\n\t" TOR_MAT_STEP
+        "4:\n\t"
+        "sub r12, r3, r0\n\t"
+        "tst r12, #32\n\t" /* then two more if groups % 4 is 2 or 3 */
+        "beq 5f\n\t" TOR_MAT_STEP TOR_MAT_STEP
+        "5:\n\t"
+        "cmp r0, r3\n\t"
+        "bcs 3f\n"
+        "2:\n\t" TOR_MAT_STEP TOR_MAT_STEP TOR_MAT_STEP TOR_MAT_STEP
+        "cmp r0, r3\n\t"
+        "bcc 2b\n"
+        "3:\n\t"
+        "ldr r12, [sp, #4]\n\t"
+        "sub r0, r3, r12\n\t" /* back to the column's start */
+        "ldr r12, [sp]\n\t"
+        "add r1, r1, r12\n\t" /* to the next pair's first row */
+        "ldr r12, [sp, #48]\n\t"
+        "strd r6, r7, [r12, #64]\n\t"
+        "strd r4, r5, [r12], #8\n\t"
+        "str r12, [sp, #48]\n\t"
+        "ldr r12, [sp, #52]\n\t"
+        "subs r12, r12, #1\n\t"
+        "str r12, [sp, #52]\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size tor_mat2x2, .-tor_mat2x2\n\t"
+        ".text");
+
+/* One filter row against both pixels of col: *a += dot with pixel 0, *b with pixel 1. */
+static void col_dot1(const uint32_t *col, const int8_t *w, int32_t groups, int32_t *a, int32_t *b) {
+  int32_t s = *a, t = *b;
+  for (int32_t g = 0; g < groups; g++, col += 4) {
+    const uint32_t x = rd32(w + 4 * g);
+    const uint32_t e = (uint32_t)EVEN(x), o = (uint32_t)ODD(x);
+    s = __smlad(col[0], e, s);
+    s = __smlad(col[1], o, s);
+    t = __smlad(col[2], e, t);
+    t = __smlad(col[3], o, t);
+  }
+  *a = s, *b = t;
+}
+
+/* Output pixels o0 and o1 (o1 may be 0: only pixel 0 is wanted) from col, all OC rows of
+ * K bytes at filt: 16 channels per tor_mat2x2 call, the last OC % 4 one row at a time. */
+static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, int32_t K, int32_t OC, int8_t *o0, int8_t *o1,
+                            const requant_t *r) {
+  const int32_t groups = (K + 3) >> 2;
+  int32_t acc[32], oc = 0;
+  while (OC - oc >= 4) {
+    const int32_t n = OC - oc >= 16 ? 16 : (OC - oc) & ~3;
+    tor_mat2x2(col, filt + oc * K, K, groups, r->bias_eff + oc, acc, n >> 1);
+    rq_block(r, acc, oc, n, o0 + oc);
+    if (o1) rq_block(r, acc + 16, oc, n, o1 + oc);
+    oc += n;
+  }
+  for (; oc < OC; oc++) {
+    int32_t a = r->bias_eff[oc], b = a;
+    col_dot1(col, filt + oc * K, groups, &a, &b);
+    o0[oc] = requant(r, oc, a);
+    if (o1) o1[oc] = requant(r, oc, b);
+  }
+}
+
+/* Bytes of scratch the column path needs for K taps: the widened pair, and (im2col) one
+ * int8 window gathered before it is widened. */
+#define TOR_COLS_BYTES(K) (16 * (((K) + 3) >> 2))
+#define TOR_COLS_OK(col, bytes, need) ((col) && ((uintptr_t)(col) & 3) == 0 && (bytes) >= (need))
+
+#endif
