@@ -1,5 +1,6 @@
-"""The Cortex-M4 asm inner loops (dot4 and the 2-pixel dot2x2: odd and even word counts, byte
-tails, odd pixel counts; strided 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
+"""The Cortex-M4 asm inner loops (dot4 and the 2-pixel tor_mat2x2 over widened columns: every loop
+entry (groups % 4), K tails (C = 3 first convs), odd pixel counts, channel blocks of 32 and OC tails;
+strided and padded 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
 through the zero-point row, channel tails) give TFLite Micro's exact output when run under
 qemu-system-arm. The host build never takes these paths."""
 
@@ -24,6 +25,12 @@ CASES = [  # (depthwise, shape overrides)
     (False, {"h": 3, "w": 2, "c": 12, "oc": 20, "kh": 1, "kw": 1, "seed": 13}),  # 3 words, 16 + 4 channels
     (False, {"h": 2, "w": 2, "c": 28, "oc": 4, "kh": 1, "kw": 1, "seed": 14}),  # 7 words: 1 + 2 + 4
     (False, {"h": 5, "w": 5, "c": 4, "oc": 4, "kh": 3, "kw": 3, "seed": 12}),  # im2col pairs, odd words, padding
+    (False, {"h": 9, "w": 9, "c": 3, "oc": 8, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "act": "RELU6", "seed": 15}),  # K=27
+    (False, {"h": 7, "w": 5, "c": 1, "oc": 6, "kh": 4, "kw": 2, "sh": 2, "sw": 1, "seed": 16}),  # K=8, 4 + 2 channels
+    (False, {"h": 5, "w": 7, "c": 5, "oc": 7, "kh": 1, "kw": 1, "sh": 2, "sw": 2, "padding": "VALID", "seed": 17}),
+    (False, {"h": 3, "w": 3, "c": 16, "oc": 70, "kh": 1, "kw": 1, "seed": 18}),  # 4 groups; 32 + 32 + 4 + 2 channels
+    (False, {"h": 3, "w": 1, "c": 2, "oc": 3, "kh": 1, "kw": 1, "act": "RELU", "seed": 19}),  # 1 group, OC tail only
+    (False, {"h": 4, "w": 3, "c": 6, "oc": 36, "kh": 2, "kw": 3, "dh": 2, "dw": 1, "seed": 20}),  # dilated, K=36
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated
     (True, {"h": 5, "w": 6, "c": 6, "kh": 2, "kw": 3, "act": "RELU6", "seed": 7}),  # 4 channels + 2 tail
@@ -48,6 +55,26 @@ def test_m4_kernels_match_tflm(oracle, depthwise: bool, over: dict) -> None:
     assert run.status == 0
     got = np.frombuffer(run.output, np.int8).reshape(want.shape)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(100, 108))
+def test_m4_conv_random_shapes_match_tflm(oracle, seed: int) -> None:
+    """CONV_2D of random shapes: any C (K tails), OC, strides, dilations, padding, odd pixel counts."""
+    rng = np.random.default_rng(seed)
+    kh, kw = (int(v) for v in rng.choice([1, 1, 2, 3, 5], 2))
+    over = {"h": int(rng.integers(kh, kh + 7)), "w": int(rng.integers(kw, kw + 7)), "c": int(rng.integers(1, 40)),
+            "oc": int(rng.integers(1, 45)), "kh": kh, "kw": kw, "sh": int(rng.integers(1, 3)),
+            "sw": int(rng.integers(1, 3)), "dh": int(rng.choice([1, 1, 2])), "dw": int(rng.choice([1, 1, 2])),
+            "padding": str(rng.choice(["SAME", "VALID"])), "act": str(rng.choice(["NONE", "RELU", "RELU6"])),
+            "bias": bool(rng.integers(0, 2)), "seed": seed}
+    made = _conv_spec({**BASE, **over}, False)
+    if made is None:
+        pytest.skip(f"no output for {over}")
+    model = build(made[0])
+    want = oracle.run(model, made[1], 1)[0]
+    run = run_image(compile_image(model).image, made[1][0].tobytes())
+    assert run.status == 0
+    np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want, err_msg=str(over))
 
 
 @pytest.mark.parametrize("seed,same_scale,act", [(1, False, "NONE"), (2, True, "RELU"), (3, False, "RELU6")])

@@ -28,23 +28,25 @@ static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
   }
 }
 
-/* For `pairs` pairs of filter rows from w (rows K bytes apart, read 4 bytes per group,
- * any alignment): acc[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j, 2j+1,
- * acc[16 + 2j..] the same for pixel 1, over `groups` >= 1 groups of col. Per group: one
- * LDM of the four column words, then per row LDR + 2 SXTB16 + 4 SMLAD: 15 instructions per
- * 16 MACs. All 14 registers are live in the loop, so this is a whole asm function. */
+/* For `pairs` (<= 16) pairs of filter rows from w (rows K bytes apart, read 4 bytes per
+ * group, any alignment): acc[2j..2j+1] = be[2j..2j+1] + the dots of pixel 0 with rows 2j,
+ * 2j+1, acc[32 + 2j..] the same for pixel 1, over `groups` >= 1 groups of col. Per group:
+ * one LDM of the four column words, then per row LDR + 2 SXTB16 + 4 SMLAD: 15 instructions
+ * per 16 MACs. The loop is unrolled 4 times and entered at step (-groups) & 3 (each step is
+ * 60 bytes of 32-bit instructions). All 14 registers are live in the loop, so this is a
+ * whole asm function. */
 void tor_mat2x2(const uint32_t *col, const int8_t *w, int32_t K, int32_t groups, const int32_t *be, int32_t *acc,
                 int32_t pairs);
 #define TOR_MAT_STEP                 \
-  "ldm r0!, {r8-r11}\n\t"            \
-  "ldr r12, [r1, r2]\n\t"            \
+  "ldm.w r0!, {r8-r11}\n\t"          \
+  "ldr.w r12, [r1, r2]\n\t"          \
   "sxtb16 lr, r12, ror #8\n\t"       \
   "sxtb16 r12, r12\n\t"              \
   "smlad r5, r8, r12, r5\n\t"        \
   "smlad r5, r9, lr, r5\n\t"         \
   "smlad r7, r10, r12, r7\n\t"       \
   "smlad r7, r11, lr, r7\n\t"        \
-  "ldr r12, [r1], #4\n\t"            \
+  "ldr.w r12, [r1], #4\n\t"          \
   "sxtb16 lr, r12, ror #8\n\t"       \
   "sxtb16 r12, r12\n\t"              \
   "smlad r4, r8, r12, r4\n\t"        \
@@ -61,46 +63,47 @@ __asm__(".section .text.tor_mat2x2,\"ax\",%progbits\n\t"
         ".thumb_func\n"
         "tor_mat2x2:\n\t"
         "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #8\n\t" /* [sp] = 2K - 4 groups, [sp, #4] = column bytes; be #44, acc #48, pairs #52 */
+        /* [sp] = 2K - 4 groups, #4 = column bytes, #8 = loop entry, #12 = acc end;
+         * stack arguments: be #52, acc #56, pairs #60 */
+        "sub sp, sp, #16\n\t"
         "lsl r12, r3, #4\n\t"
-        "str r12, [sp, #4]\n\t"
-        "add r3, r0, r12\n\t" /* end of the column */
         "lsl lr, r2, #1\n\t"
         "sub lr, lr, r12, lsr #2\n\t"
-        "str lr, [sp]\n"
+        "strd lr, r12, [sp]\n\t"
+        "rsb lr, r3, #0\n\t"
+        "and lr, lr, #3\n\t"
+        "movs r4, #60\n\t"
+        "mul lr, lr, r4\n\t"
+        "adr r4, 2f\n\t"
+        "add lr, lr, r4\n\t"
+        "orr lr, lr, #1\n\t"
+        "add r3, r0, r12\n\t" /* end of the column */
+        "ldrd r4, r5, [sp, #56]\n\t"
+        "add r4, r4, r5, lsl #3\n\t"
+        "strd lr, r4, [sp, #8]\n"
         "1:\n\t"
-        "ldr r12, [sp, #44]\n\t"
+        "ldr r12, [sp, #52]\n\t"
         "ldrd r4, r5, [r12], #8\n\t"
-        "str r12, [sp, #44]\n\t"
+        "str r12, [sp, #52]\n\t"
         "mov r6, r4\n\t"
         "mov r7, r5\n\t"
-        "sub r12, r3, r0\n\t"
-        "tst r12, #16\n\t" /* odd group count: one step first */
-        "beq 4f\n\t" TOR_MAT_STEP
-        "4:\n\t"
-        "sub r12, r3, r0\n\t"
-        "tst r12, #32\n\t" /* then two more if groups % 4 is 2 or 3 */
-        "beq 5f\n\t" TOR_MAT_STEP TOR_MAT_STEP
-        "5:\n\t"
-        "cmp r0, r3\n\t"
-        "bcs 3f\n"
+        "ldr r12, [sp, #8]\n\t"
+        "bx r12\n\t"
+        ".align 2\n"
         "2:\n\t" TOR_MAT_STEP TOR_MAT_STEP TOR_MAT_STEP TOR_MAT_STEP
         "cmp r0, r3\n\t"
-        "bcc 2b\n"
-        "3:\n\t"
-        "ldr r12, [sp, #4]\n\t"
-        "sub r0, r3, r12\n\t" /* back to the column's start */
-        "ldr r12, [sp]\n\t"
-        "add r1, r1, r12\n\t" /* to the next pair's first row */
-        "ldr r12, [sp, #48]\n\t"
-        "strd r6, r7, [r12, #64]\n\t"
+        "bcc 2b\n\t"
+        "ldrd r12, lr, [sp]\n\t"
+        "sub r0, r3, lr\n\t"   /* back to the column's start */
+        "add r1, r1, r12\n\t"  /* to the next pair's first row */
+        "ldr r12, [sp, #56]\n\t"
+        "strd r6, r7, [r12, #128]\n\t"
         "strd r4, r5, [r12], #8\n\t"
-        "str r12, [sp, #48]\n\t"
-        "ldr r12, [sp, #52]\n\t"
-        "subs r12, r12, #1\n\t"
-        "str r12, [sp, #52]\n\t"
+        "str r12, [sp, #56]\n\t"
+        "ldr lr, [sp, #12]\n\t"
+        "cmp r12, lr\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #8\n\t"
+        "add sp, sp, #16\n\t"
         "pop {r4-r11, pc}\n\t"
         ".size tor_mat2x2, .-tor_mat2x2\n\t"
         ".text");
@@ -120,16 +123,16 @@ static void col_dot1(const uint32_t *col, const int8_t *w, int32_t groups, int32
 }
 
 /* Output pixels o0 and o1 (o1 may be 0: only pixel 0 is wanted) from col, all OC rows of
- * K bytes at filt: 16 channels per tor_mat2x2 call, the last OC % 4 one row at a time. */
+ * K bytes at filt: up to 32 channels per tor_mat2x2 call, the last OC % 4 one row at a time. */
 static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, int32_t K, int32_t OC, int8_t *o0, int8_t *o1,
                             const requant_t *r) {
   const int32_t groups = (K + 3) >> 2;
-  int32_t acc[32], oc = 0;
+  int32_t acc[64], oc = 0;
   while (OC - oc >= 4) {
-    const int32_t n = OC - oc >= 16 ? 16 : (OC - oc) & ~3;
+    const int32_t n = OC - oc >= 32 ? 32 : (OC - oc) & ~3;
     tor_mat2x2(col, filt + oc * K, K, groups, r->bias_eff + oc, acc, n >> 1);
     rq_block(r, acc, oc, n, o0 + oc);
-    if (o1) rq_block(r, acc + 16, oc, n, o1 + oc);
+    if (o1) rq_block(r, acc + 32, oc, n, o1 + oc);
     oc += n;
   }
   for (; oc < OC; oc++) {
