@@ -12,19 +12,101 @@
 #ifndef TOR_CONV_COLS_H
 #define TOR_CONV_COLS_H
 
+/* The n bytes at src (n a multiple of 4) widened into a pixel slot from dst on (4 words a
+ * group); returns the slot's next group. */
+static inline __attribute__((always_inline)) uint32_t *widen_run(const int8_t *src, int32_t n, uint32_t *dst) {
+  const int8_t *end = src + n;
+  uint32_t w, e;
+  if (n > 0)
+    __asm__("1:\n\t"
+            "ldr %[w], [%[s]], #4\n\t"
+            "sxtb16 %[e], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "strd %[e], %[w], [%[d]], #16\n\t"
+            "cmp %[s], %[end]\n\t"
+            "bcc 1b"
+            : [s] "+r"(src), [d] "+r"(dst), [w] "=&r"(w), [e] "=&r"(e)
+            : [end] "r"(end)
+            : "cc", "memory");
+  return dst;
+}
+
+/* `groups` groups of a pixel slot set to the widened words ze, zo. */
+static inline __attribute__((always_inline)) uint32_t *fill_run(uint32_t *dst, int32_t groups, uint32_t ze,
+                                                                uint32_t zo) {
+  for (; groups > 0; groups--, dst += 4) dst[0] = ze, dst[1] = zo;
+  return dst;
+}
+
 /* Pixel slot at dst (col, or col + 2 for the second pixel) from the K bytes at src. */
 static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
-  int32_t i = 0;
-  for (; i + 4 <= K; i += 4, dst += 4) {
-    const uint32_t w = rd32(src + i);
-    dst[0] = (uint32_t)EVEN(w);
-    dst[1] = (uint32_t)ODD(w);
-  }
+  const int32_t i = K & ~3;
+  dst = widen_run(src, i, dst);
   if (i < K) {
     uint32_t w = 0;
     for (int32_t j = 0; i + j < K; j++) w |= (uint32_t)(uint8_t)src[i + j] << (8 * j);
     dst[0] = (uint32_t)EVEN(w);
     dst[1] = (uint32_t)ODD(w);
+  }
+}
+
+/* The window at (y0, x0) of an input with C % 4 == 0 widened straight into a pixel slot:
+ * every run of taps is whole groups; padded taps get the input zero point. */
+static void gather_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
+                        int32_t x0, const tor_conv_params *p, uint32_t *dst) {
+  const uint32_t z = (uint8_t)(-p->input_offset) * 0x01010101u, ze = (uint32_t)EVEN(z), zo = (uint32_t)ODD(z);
+  for (int32_t fy = 0; fy < KH; fy++) {
+    const int32_t iy = y0 + fy * p->dilation_h;
+    if (iy < 0 || iy >= H) {
+      dst = fill_run(dst, (KW * C) >> 2, ze, zo);
+      continue;
+    }
+    const int8_t *row = in + iy * W * C;
+    if (p->dilation_w == 1 && x0 >= 0 && x0 + KW <= W) {
+      dst = widen_run(row + x0 * C, KW * C, dst);
+      continue;
+    }
+    for (int32_t fx = 0; fx < KW; fx++) {
+      const int32_t ix = x0 + fx * p->dilation_w;
+      dst = ix < 0 || ix >= W ? fill_run(dst, C >> 2, ze, zo) : widen_run(row + ix * C, C, dst);
+    }
+  }
+}
+
+/* n bytes from s to d with unaligned word copies (small C: memcpy's call costs more). */
+static inline __attribute__((always_inline)) int8_t *copy_run(int8_t *d, const int8_t *s, int32_t n) {
+  for (; n >= 4; n -= 4, s += 4, d += 4) {
+    const uint32_t v = rd32(s);
+    memcpy(d, &v, 4);
+  }
+  for (; n > 0; n--) *d++ = *s++;
+  return d;
+}
+
+static inline __attribute__((always_inline)) int8_t *fill_bytes(int8_t *d, int8_t v, int32_t n) {
+  for (; n > 0; n--) *d++ = v;
+  return d;
+}
+
+/* im2col (tor_kernels_conv.c) for any C, with the copies above. */
+static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
+                         int32_t x0, const tor_conv_params *p, int8_t *d) {
+  const int8_t zp = (int8_t)(-p->input_offset);
+  for (int32_t fy = 0; fy < KH; fy++) {
+    const int32_t iy = y0 + fy * p->dilation_h;
+    if (iy < 0 || iy >= H) {
+      d = fill_bytes(d, zp, KW * C);
+      continue;
+    }
+    const int8_t *row = in + iy * W * C;
+    if (p->dilation_w == 1 && x0 >= 0 && x0 + KW <= W) {
+      d = copy_run(d, row + x0 * C, KW * C);
+      continue;
+    }
+    for (int32_t fx = 0; fx < KW; fx++) {
+      const int32_t ix = x0 + fx * p->dilation_w;
+      d = ix < 0 || ix >= W ? fill_bytes(d, zp, C) : copy_run(d, row + ix * C, C);
+    }
   }
 }
 

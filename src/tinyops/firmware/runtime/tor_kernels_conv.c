@@ -92,9 +92,9 @@ static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int
 
 /* Windows larger than 1x1 (or padded): each is gathered into col (im2col), then it is a 1x1
  * problem over K = KH*KW*C bytes. Output pixels go in pairs (the next pixel in row-major
- * order, wherever it is): on Cortex-M4 each gathered window is widened into the column
- * pair at col, the int8 window itself at col + TOR_COLS_BYTES(K); with Helium both int8
- * windows sit in col. */
+ * order, wherever it is): on Cortex-M4 each window is widened into the column pair at col
+ * (straight from the input when C % 4 == 0, else gathered at col + TOR_COLS_BYTES(K)
+ * first); with Helium both int8 windows sit in col. */
 static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
                                                     const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
                                                     int32_t col_bytes, const requant_t *r) {
@@ -111,18 +111,25 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + K)) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
+#define TOR_WINDOW(slot)                                                                           \
+  do {                                                                                             \
+    const int8_t *src = in + b * H * W * C;                                                        \
+    const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;              \
+    if ((C & 3) == 0) {                                                                            \
+      gather_cols(src, H, W, C, KH, KW, y0, x0, p, slot);                                          \
+    } else {                                                                                       \
+      gather_bytes(src, H, W, C, KH, KW, y0, x0, p, win);                                          \
+      widen_col(win, K, slot);                                                                     \
+    }                                                                                              \
+    TOR_NEXT_PIXEL();                                                                              \
+  } while (0)
     for (; q < P; q += 2) {
-      TOR_GATHER(win);
-      TOR_NEXT_PIXEL();
-      widen_col(win, K, wc);
+      TOR_WINDOW(wc);
       const int two = q + 1 < P;
-      if (two) {
-        TOR_GATHER(win);
-        TOR_NEXT_PIXEL();
-        widen_col(win, K, wc + 2);
-      }
+      if (two) TOR_WINDOW(wc + 2);
       pixel_pair_cols(wc, filt, K, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
     }
+#undef TOR_WINDOW
     return;
   }
 #elif defined(__ARM_FEATURE_MVE)
