@@ -91,6 +91,11 @@ static inline __attribute__((always_inline)) int8_t *fill_bytes(int8_t *d, int8_
 /* im2col (tor_kernels_conv.c) for any C, with the copies above. */
 static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
                          int32_t x0, const tor_conv_params *p, int8_t *d) {
+  if (p->dilation_h == 1 && p->dilation_w == 1 && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W) {
+    const int8_t *s = in + (y0 * W + x0) * C; /* inside: KH runs of KW*C bytes */
+    for (int32_t fy = 0; fy < KH; fy++, s += W * C) d = copy_run(d, s, KW * C);
+    return;
+  }
   const int8_t zp = (int8_t)(-p->input_offset);
   for (int32_t fy = 0; fy < KH; fy++) {
     const int32_t iy = y0 + fy * p->dilation_h;
