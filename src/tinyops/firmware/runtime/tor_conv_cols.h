@@ -50,6 +50,13 @@ static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
   }
 }
 
+/* Undilated taps [lo, hi) of a row window at x0 that lie inside [0, W). */
+static inline int32_t tap_lo(int32_t x0, int32_t KW) { return x0 >= 0 ? 0 : -x0 < KW ? -x0 : KW; }
+static inline int32_t tap_hi(int32_t x0, int32_t KW, int32_t W, int32_t lo) {
+  const int32_t hi = x0 + KW <= W ? KW : W - x0;
+  return hi < lo ? lo : hi;
+}
+
 /* The window at (y0, x0) of an input with C % 4 == 0 widened straight into a pixel slot:
  * every run of taps is whole groups; padded taps get the input zero point. */
 static void gather_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
@@ -64,6 +71,13 @@ static void gather_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32
     const int8_t *row = in + iy * W * C;
     if (p->dilation_w == 1 && x0 >= 0 && x0 + KW <= W) {
       dst = widen_run(row + x0 * C, KW * C, dst);
+      continue;
+    }
+    if (p->dilation_w == 1) { /* padding, the taps inside, padding */
+      const int32_t lo = tap_lo(x0, KW), hi = tap_hi(x0, KW, W, lo);
+      dst = fill_run(dst, (lo * C) >> 2, ze, zo);
+      dst = widen_run(row + (x0 + lo) * C, (hi - lo) * C, dst);
+      dst = fill_run(dst, ((KW - hi) * C) >> 2, ze, zo);
       continue;
     }
     for (int32_t fx = 0; fx < KW; fx++) {
@@ -104,8 +118,11 @@ static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int3
       continue;
     }
     const int8_t *row = in + iy * W * C;
-    if (p->dilation_w == 1 && x0 >= 0 && x0 + KW <= W) {
-      d = copy_run(d, row + x0 * C, KW * C);
+    if (p->dilation_w == 1) {
+      const int32_t lo = tap_lo(x0, KW), hi = tap_hi(x0, KW, W, lo);
+      d = fill_bytes(d, zp, lo * C);
+      d = copy_run(d, row + (x0 + lo) * C, (hi - lo) * C);
+      d = fill_bytes(d, zp, (KW - hi) * C);
       continue;
     }
     for (int32_t fx = 0; fx < KW; fx++) {

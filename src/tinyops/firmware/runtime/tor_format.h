@@ -61,7 +61,8 @@ typedef struct {
   int32_t input_offset, output_offset, act_min, act_max;
   uint32_t multipliers_off, shifts_off; /* image offsets of int32[output channels] */
   uint32_t bias_eff_off; /* int32[output channels]: bias + input_offset * sum(weights of the channel) */
-  int32_t scratch;       /* CONV_2D: int8 arena tensor of >= KH*KW*C bytes for im2col, or -1;
+  int32_t scratch;       /* CONV_2D: int8 arena tensor of >= KH*KW*C bytes (im2col, widened
+                            input columns: see FORMAT.md), or -1;
                             DEPTHWISE_CONV_2D: int8 image constant of C bytes, all the input
                             zero point (padded taps read it), or -1 */
 } tor_conv_params;

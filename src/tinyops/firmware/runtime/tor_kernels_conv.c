@@ -264,7 +264,7 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
               ws += wsum1(fp, C);
             }
           if (full) {
-            acc += r->bias_eff[oc]; /* the only case the compiler leaves here: 1x1 kernels */
+            acc += r->bias_eff[oc]; /* a window inside the input: bias_eff holds the offset term */
           } else {
             acc += p->input_offset * ws;
             if (r->bias) acc += r->bias[oc];
