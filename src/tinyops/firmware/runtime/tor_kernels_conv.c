@@ -94,7 +94,7 @@ static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int
  * problem over K = KH*KW*C bytes. Output pixels go in pairs (the next pixel in row-major
  * order, wherever it is): on Cortex-M4 each window is widened into the column pair at col
  * (straight from the input when C % 4 == 0, else gathered at col + TOR_COLS_BYTES(K)
- * first); with Helium both int8 windows sit in col. */
+ * first, which needs K more bytes); with Helium both int8 windows sit in col. */
 static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
                                                     const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
                                                     int32_t col_bytes, const requant_t *r) {
@@ -108,7 +108,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
 #define TOR_GATHER(dst) \
   im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, dst)
 #if defined(TOR_COLS)
-  if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + K)) {
+  if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? K : 0))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
 #define TOR_WINDOW(slot)                                                                           \

@@ -156,10 +156,11 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     ins += [ctx.tensor(bias)] if bias >= 0 else []
     y = ctx.tensor(op.outputs[0])
     # CONV_2D scratch: two output pixels' inputs widened to int16 (16 bytes per 4 taps), and
-    # for kernels larger than 1x1 (or padded) one gathered int8 window after them. This also
-    # holds the two int8 windows the Helium kernel gathers, and the one of the plain C kernel.
-    pointwise = kh == 1 and kw == 1 and not pad_h and not pad_w
-    scratch = ctx.scratch(16 * ((k + 3) // 4) + (0 if pointwise else k)) if not dw else -1
+    # when windows are gathered (kernels larger than 1x1, or padded) with C % 4 != 0, one
+    # int8 window after them. This also holds the two int8 windows the Helium kernel
+    # gathers, and the one of the plain C kernel.
+    gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
+    scratch = ctx.scratch(16 * ((k + 3) // 4) + (k if gathered else 0)) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
