@@ -13,19 +13,30 @@
 #define TOR_CONV_COLS_H
 
 /* The n bytes at src (n a multiple of 4) widened into a pixel slot from dst on (4 words a
- * group); returns the slot's next group. */
+ * group); returns the slot's next group. Two groups per loop iteration. */
 static inline __attribute__((always_inline)) uint32_t *widen_run(const int8_t *src, int32_t n, uint32_t *dst) {
   const int8_t *end = src + n;
-  uint32_t w, e;
-  if (n > 0)
+  uint32_t w, e, v, f;
+  if (n & 4) {
+    w = rd32(src);
+    src += 4;
+    dst[0] = (uint32_t)EVEN(w);
+    dst[1] = (uint32_t)ODD(w);
+    dst += 4;
+  }
+  if (n & ~7)
     __asm__("1:\n\t"
             "ldr %[w], [%[s]], #4\n\t"
+            "ldr %[v], [%[s]], #4\n\t"
             "sxtb16 %[e], %[w]\n\t"
             "sxtb16 %[w], %[w], ror #8\n\t"
+            "sxtb16 %[f], %[v]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
             "strd %[e], %[w], [%[d]], #16\n\t"
+            "strd %[f], %[v], [%[d]], #16\n\t"
             "cmp %[s], %[end]\n\t"
             "bcc 1b"
-            : [s] "+r"(src), [d] "+r"(dst), [w] "=&r"(w), [e] "=&r"(e)
+            : [s] "+r"(src), [d] "+r"(dst), [w] "=&r"(w), [e] "=&r"(e), [v] "=&r"(v), [f] "=&r"(f)
             : [end] "r"(end)
             : "cc", "memory");
   return dst;
