@@ -113,12 +113,17 @@ static inline __attribute__((always_inline)) int8_t *fill_bytes(int8_t *d, int8_
   return d;
 }
 
+/* An undilated window inside the input: `rows` runs of n bytes, `stride` bytes apart. */
+static __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t stride, int32_t rows, int32_t n,
+                                                    int8_t *d) {
+  for (; rows > 0; rows--, s += stride) d = copy_run(d, s, n);
+}
+
 /* im2col (tor_kernels_conv.c) for any C, with the copies above. */
 static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
                          int32_t x0, const tor_conv_params *p, int8_t *d) {
   if (p->dilation_h == 1 && p->dilation_w == 1 && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W) {
-    const int8_t *s = in + (y0 * W + x0) * C; /* inside: KH runs of KW*C bytes */
-    for (int32_t fy = 0; fy < KH; fy++, s += W * C) d = copy_run(d, s, KW * C);
+    gather_inside(in + (y0 * W + x0) * C, W * C, KH, KW * C, d);
     return;
   }
   const int8_t zp = (int8_t)(-p->input_offset);

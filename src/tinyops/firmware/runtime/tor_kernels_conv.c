@@ -111,6 +111,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? K : 0))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
+    const int inside_rows = p->dilation_h == 1 && p->dilation_w == 1;
 #define TOR_WINDOW(slot)                                                                           \
   do {                                                                                             \
     const int8_t *src = in + b * H * W * C;                                                        \
@@ -118,7 +119,10 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
     if ((C & 3) == 0) {                                                                            \
       gather_cols(src, H, W, C, KH, KW, y0, x0, p, slot);                                          \
     } else {                                                                                       \
-      gather_bytes(src, H, W, C, KH, KW, y0, x0, p, win);                                          \
+      if (inside_rows && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W)                       \
+        gather_inside(src + (y0 * W + x0) * C, W * C, KH, KW * C, win);                            \
+      else                                                                                         \
+        gather_bytes(src, H, W, C, KH, KW, y0, x0, p, win);                                        \
       widen_col(win, K, slot);                                                                     \
     }                                                                                              \
     TOR_NEXT_PIXEL();                                                                              \
