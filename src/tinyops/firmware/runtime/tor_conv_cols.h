@@ -53,9 +53,12 @@ static inline __attribute__((always_inline)) uint32_t *fill_run(uint32_t *dst, i
 static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
   const int32_t i = K & ~3;
   dst = widen_run(src, i, dst);
-  if (i < K) {
+  if (i < K) { /* the last K - i bytes, the lanes past K zero */
     uint32_t w = 0;
-    for (int32_t j = 0; i + j < K; j++) w |= (uint32_t)(uint8_t)src[i + j] << (8 * j);
+    if (K >= 4)
+      w = rd32(src + K - 4) >> (8 * (4 - (K - i)));
+    else
+      for (int32_t j = 0; i + j < K; j++) w |= (uint32_t)(uint8_t)src[i + j] << (8 * j);
     dst[0] = (uint32_t)EVEN(w);
     dst[1] = (uint32_t)ODD(w);
   }
@@ -116,7 +119,19 @@ static inline __attribute__((always_inline)) int8_t *fill_bytes(int8_t *d, int8_
 /* An undilated window inside the input: `rows` runs of n bytes, `stride` bytes apart. */
 static __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t stride, int32_t rows, int32_t n,
                                                     int8_t *d) {
-  for (; rows > 0; rows--, s += stride) d = copy_run(d, s, n);
+  if (n < 4) {
+    for (; rows > 0; rows--, s += stride) d = copy_run(d, s, n);
+    return;
+  }
+  for (; rows > 0; rows--, s += stride, d += n) { /* whole words, the last one overlapping */
+    int32_t i = 0;
+    for (; i + 4 < n; i += 4) {
+      const uint32_t v = rd32(s + i);
+      memcpy(d + i, &v, 4);
+    }
+    const uint32_t v = rd32(s + n - 4);
+    memcpy(d + n - 4, &v, 4);
+  }
 }
 
 /* im2col (tor_kernels_conv.c) for any C, with the copies above. */
