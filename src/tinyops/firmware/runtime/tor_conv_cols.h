@@ -134,13 +134,10 @@ static __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t str
   }
 }
 
-/* im2col (tor_kernels_conv.c) for any C, with the copies above. */
+/* im2col (tor_kernels_conv.c) for any C, with the copies above; padded taps get the input
+ * zero point. */
 static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
                          int32_t x0, const tor_conv_params *p, int8_t *d) {
-  if (p->dilation_h == 1 && p->dilation_w == 1 && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W) {
-    gather_inside(in + (y0 * W + x0) * C, W * C, KH, KW * C, d);
-    return;
-  }
   const int8_t zp = (int8_t)(-p->input_offset);
   for (int32_t fy = 0; fy < KH; fy++) {
     const int32_t iy = y0 + fy * p->dilation_h;
@@ -275,6 +272,22 @@ static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, int32_t K, 
     o0[oc] = requant(r, oc, a);
     if (o1) o1[oc] = requant(r, oc, b);
   }
+}
+
+/* The window at (y0, x0) into a pixel slot; win is room for K int8 taps, used when
+ * C % 4 != 0 (the window is gathered there first). */
+static __attribute__((noinline)) void window_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH,
+                                                  int32_t KW, int32_t y0, int32_t x0, const tor_conv_params *p,
+                                                  int8_t *win, uint32_t *slot) {
+  if ((C & 3) == 0) {
+    gather_cols(in, H, W, C, KH, KW, y0, x0, p, slot);
+    return;
+  }
+  if (p->dilation_h == 1 && p->dilation_w == 1 && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W)
+    gather_inside(in + (y0 * W + x0) * C, W * C, KH, KW * C, win);
+  else
+    gather_bytes(in, H, W, C, KH, KW, y0, x0, p, win);
+  widen_col(win, KH * KW * C, slot);
 }
 
 /* Bytes of scratch the column path needs for K taps: the widened pair, and (im2col) one

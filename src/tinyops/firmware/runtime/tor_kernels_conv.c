@@ -11,7 +11,7 @@
 
 /* Gather the window at (y0, x0) into col[KH*KW*C]; taps in the padding get the input
  * zero point, whose (x + input_offset) is 0 — exactly the reference's skipped tap. */
-static void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0, int32_t x0,
+static __attribute__((unused)) void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0, int32_t x0,
                    const tor_conv_params *p, int8_t *col) {
   const int8_t zp = (int8_t)(-p->input_offset);
   for (int32_t fy = 0; fy < KH; fy++) {
@@ -105,28 +105,21 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   const int32_t K = KH * KW * C, P = N * OH * OW;
   int32_t q = 0, b = 0, oy = 0, ox = 0; /* output pixel q = (b, oy, ox) */
 #define TOR_NEXT_PIXEL() (++ox == OW ? (ox = 0, ++oy == OH ? (oy = 0, b++) : 0) : 0)
+#if defined(TOR_COLS)
+#define TOR_IM2COL gather_bytes
+#else
+#define TOR_IM2COL im2col
+#endif
 #define TOR_GATHER(dst) \
-  im2col(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, dst)
+  TOR_IM2COL(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, dst)
 #if defined(TOR_COLS)
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? K : 0))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
-    const int inside_rows = p->dilation_h == 1 && p->dilation_w == 1;
-#define TOR_WINDOW(slot)                                                                           \
-  do {                                                                                             \
-    const int8_t *src = in + b * H * W * C;                                                        \
-    const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;              \
-    if ((C & 3) == 0) {                                                                            \
-      gather_cols(src, H, W, C, KH, KW, y0, x0, p, slot);                                          \
-    } else {                                                                                       \
-      if (inside_rows && y0 >= 0 && y0 + KH <= H && x0 >= 0 && x0 + KW <= W)                       \
-        gather_inside(src + (y0 * W + x0) * C, W * C, KH, KW * C, win);                            \
-      else                                                                                         \
-        gather_bytes(src, H, W, C, KH, KW, y0, x0, p, win);                                        \
-      widen_col(win, K, slot);                                                                     \
-    }                                                                                              \
-    TOR_NEXT_PIXEL();                                                                              \
-  } while (0)
+#define TOR_WINDOW(slot)                                                                              \
+  (window_cols(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, \
+               win, slot),                                                                            \
+   TOR_NEXT_PIXEL())
     for (; q < P; q += 2) {
       TOR_WINDOW(wc);
       const int two = q + 1 < P;
@@ -155,6 +148,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   }
 #undef TOR_NEXT_PIXEL
 #undef TOR_GATHER
+#undef TOR_IM2COL
 }
 
 /* The output pixel after (b, oy, ox) in row-major order. */
