@@ -5,14 +5,18 @@
  * compiler stores the bracket per channel (bias_eff), so windows that lie fully inside
  * the input run a plain int8 dot product, four output channels at a time so each input
  * word is loaded and widened once. On Cortex-M4 (__ARM_FEATURE_DSP) the dot products use
- * SXTB16 + SMLAD: two multiply-accumulates per instruction. Windows that touch padding
- * sum the weights they actually use (the reference skips padded taps). */
+ * SXTB16 + SMLAD: two multiply-accumulates per instruction; CONV_2D there widens each
+ * output pixel's inputs once into a scratch column (tor_conv_cols.h) and runs pixel pairs
+ * against pairs of filter rows. Windows that touch padding either get the input zero point
+ * (im2col) or sum the weights they actually use (the reference skips padded taps). */
 #include "tor_conv_common.h"
 
 /* Gather the window at (y0, x0) into col[KH*KW*C]; taps in the padding get the input
- * zero point, whose (x + input_offset) is 0 — exactly the reference's skipped tap. */
-static __attribute__((unused)) void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0, int32_t x0,
-                   const tor_conv_params *p, int8_t *col) {
+ * zero point, whose (x + input_offset) is 0 — exactly the reference's skipped tap.
+ * (Cortex-M4 builds use gather_bytes, tor_conv_cols.h.) */
+static __attribute__((unused)) void im2col(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH,
+                                           int32_t KW, int32_t y0, int32_t x0, const tor_conv_params *p,
+                                           int8_t *col) {
   const int8_t zp = (int8_t)(-p->input_offset);
   for (int32_t fy = 0; fy < KH; fy++) {
     const int32_t iy = y0 + fy * p->dilation_h;
