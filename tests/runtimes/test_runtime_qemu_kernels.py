@@ -1,4 +1,5 @@
-"""The Cortex-M4 asm inner loops (dot4 and the 2-pixel tor_mat2x2 over widened columns: every loop
+"""The Cortex-M4 asm inner loops (dot4, the 2-pixel tor_mat2x2 over widened columns and tor_mat2x2w
+over widened small filters: every loop
 entry (groups % 4), K tails (C = 3 first convs), odd pixel counts, channel blocks of 32 and OC tails;
 strided and padded 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
 through the zero-point row, channel tails) give TFLite Micro's exact output when run under
@@ -31,6 +32,11 @@ CASES = [  # (depthwise, shape overrides)
     (False, {"h": 3, "w": 3, "c": 16, "oc": 70, "kh": 1, "kw": 1, "seed": 18}),  # 4 groups; 32 + 32 + 4 + 2 channels
     (False, {"h": 3, "w": 1, "c": 2, "oc": 3, "kh": 1, "kw": 1, "act": "RELU", "seed": 19}),  # 1 group, OC tail only
     (False, {"h": 4, "w": 3, "c": 6, "oc": 36, "kh": 2, "kw": 3, "dh": 2, "dw": 1, "seed": 20}),  # dilated, K=36
+    (False, {"h": 12, "w": 6, "c": 1, "oc": 12, "kh": 10, "kw": 4, "sh": 2, "sw": 2, "seed": 21}),  # K=40: widened
+    (False, {"h": 3, "w": 3, "c": 41, "oc": 8, "kh": 1, "kw": 1, "seed": 22}),  # 11 groups: rows not widened
+    (False, {"h": 4, "w": 3, "c": 12, "oc": 66, "kh": 1, "kw": 1, "seed": 23}),  # widened 32 + 32, tail of 2
+    (False, {"h": 3, "w": 3, "c": 40, "oc": 104, "kh": 1, "kw": 1, "seed": 24}),  # widened rows over the budget
+    (False, {"h": 6, "w": 7, "c": 3, "oc": 16, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "seed": 25}),  # K=27 padded, 16 ch
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated
     (True, {"h": 5, "w": 6, "c": 6, "kh": 2, "kw": 3, "act": "RELU6", "seed": 7}),  # 4 channels + 2 tail
@@ -67,6 +73,26 @@ def test_m4_conv_random_shapes_match_tflm(oracle, seed: int) -> None:
             "sw": int(rng.integers(1, 3)), "dh": int(rng.choice([1, 1, 2])), "dw": int(rng.choice([1, 1, 2])),
             "padding": str(rng.choice(["SAME", "VALID"])), "act": str(rng.choice(["NONE", "RELU", "RELU6"])),
             "bias": bool(rng.integers(0, 2)), "seed": seed}
+    made = _conv_spec({**BASE, **over}, False)
+    if made is None:
+        pytest.skip(f"no output for {over}")
+    model = build(made[0])
+    want = oracle.run(model, made[1], 1)[0]
+    run = run_image(compile_image(model).image, made[1][0].tobytes())
+    assert run.status == 0
+    np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want, err_msg=str(over))
+
+
+@pytest.mark.parametrize("seed", range(200, 208))
+def test_m4_conv_small_filters_match_tflm(oracle, seed: int) -> None:
+    """CONV_2D with at most 10 groups of 4 taps, whose rows the kernel widens once into the scratch."""
+    rng = np.random.default_rng(seed)
+    kh, kw = (int(v) for v in rng.choice([1, 1, 2, 3], 2))
+    c = int(rng.integers(1, 40 // (kh * kw) + 1))
+    over = {"h": int(rng.integers(kh, kh + 8)), "w": int(rng.integers(kw, kw + 8)), "c": c,
+            "oc": int(rng.integers(1, 70)), "kh": kh, "kw": kw, "sh": int(rng.integers(1, 3)),
+            "sw": int(rng.integers(1, 3)), "padding": str(rng.choice(["SAME", "VALID"])),
+            "act": str(rng.choice(["NONE", "RELU", "RELU6"])), "bias": bool(rng.integers(0, 2)), "seed": seed}
     made = _conv_spec({**BASE, **over}, False)
     if made is None:
         pytest.skip(f"no output for {over}")

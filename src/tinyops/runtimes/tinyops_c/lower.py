@@ -123,6 +123,9 @@ def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
     return (((total + 2**31) % 2**32) - 2**31).astype(np.int64).tolist()
 
 
+WIDE_FILTER_BYTES = 8192  # arena bytes a CONV_2D may use for its filter widened to int16
+
+
 def lower_conv(ctx: Context, op: Operator) -> None:
     dw = op.opcode == "DEPTHWISE_CONV_2D"
     x, w, out = _t(ctx, op.inputs[0]), _t(ctx, op.inputs[1]), _t(ctx, op.outputs[0])
@@ -159,8 +162,13 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # when windows are gathered (kernels larger than 1x1, or padded) with C % 4 != 0, one
     # int8 window after them. This also holds the two int8 windows the Helium kernel
     # gathers, and the one of the plain C kernel.
+    # Small filters (at most 10 groups of 4 taps, WIDE_FILTER_BYTES) are widened there too,
+    # after a word-aligned window: 8 bytes per group of each of the first oc & ~3 rows.
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
-    scratch = ctx.scratch(16 * ((k + 3) // 4) + (k if gathered else 0)) if not dw else -1
+    groups = (k + 3) // 4
+    wide = (oc & ~3) * groups * 8
+    wide = wide if groups <= 10 and wide <= WIDE_FILTER_BYTES else 0
+    scratch = ctx.scratch(16 * groups + ((k + 3) & ~3 if gathered else 0) + wide) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
