@@ -244,7 +244,7 @@ __asm__(".section .text.tor_mat2x2,\"ax\",%progbits\n\t"
  *   wq[4g + 0..1] = SXTB16 / SXTB16 ROR 8 of row 2j's taps 4g..4g+3 (taps past K zero)
  *   wq[4g + 2..3]   the same for row 2j + 1
  * so tor_mat2x2w's step is two LDM and 8 SMLAD: 10 instructions per 16 MACs. */
-#define TOR_WIDE_G 10
+#define TOR_WIDE_G 16
 #define TOR_WIDE_BYTES(K, OC) (((K) + 3) >> 2 <= TOR_WIDE_G ? ((OC) & ~3) * (((K) + 3) >> 2) * 8 : 0)
 
 /* The first `rows` (even) rows of K bytes at filt widened into wq as above. */
@@ -290,7 +290,7 @@ __asm__(".section .text.tor_mat2x2w,\"ax\",%progbits\n\t"
         "ldrd r4, r5, [sp, #60]\n\t"
         "add r5, r4, r5, lsl #3\n\t"
         "strd r4, r5, [sp, #8]\n\t"
-        "rsb r2, r2, #10\n\t" /* TOR_WIDE_G */
+        "rsb r2, r2, #16\n\t" /* TOR_WIDE_G */
         "movs r5, #40\n\t"
         "mul r2, r2, r5\n\t"
         "adr r5, 2f\n\t"
@@ -306,7 +306,8 @@ __asm__(".section .text.tor_mat2x2w,\"ax\",%progbits\n\t"
         "ldr r9, [sp, #16]\n\t"
         "bx r9\n\t"
         ".align 2\n"
-        "2:\n\t" TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2
+        "2:\n\t" TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2
+            TOR_WIDE_STEP2 TOR_WIDE_STEP2
         "ldrd r8, r9, [sp, #8]\n\t"
         "strd r6, r7, [r8, #128]\n\t"
         "strd r4, r5, [r8], #8\n\t"

@@ -124,6 +124,19 @@ def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
 
 
 WIDE_FILTER_BYTES = 8192  # arena bytes a CONV_2D may use for its filter widened to int16
+WIDE_SLACK_BYTES = 1024  # ... even when that grows the arena's peak by this much
+
+
+def _activation_bytes(model: TFLiteModel, idx: tuple[int, ...]) -> int:
+    return sum(int(np.prod(model.tensors[i].shape or (1,))) * np.dtype(model.tensors[i].dtype).itemsize
+               for i in idx if i >= 0 and model.tensors[i].data is None and model.tensors[i].dtype in fmt.DTYPES)
+
+
+def _arena_headroom(model: TFLiteModel, op: Operator) -> int:
+    """Bytes an op may add without passing the largest op's inputs + outputs (a lower bound
+    of the arena's peak) by more than 1/128 of it or WIDE_SLACK_BYTES."""
+    peak = max(_activation_bytes(model, o.inputs + o.outputs) for o in model.operators)
+    return max(peak - _activation_bytes(model, op.inputs + op.outputs), peak // 128, WIDE_SLACK_BYTES)
 
 
 def lower_conv(ctx: Context, op: Operator) -> None:
@@ -162,13 +175,15 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # when windows are gathered (kernels larger than 1x1, or padded) with C % 4 != 0, one
     # int8 window after them. This also holds the two int8 windows the Helium kernel
     # gathers, and the one of the plain C kernel.
-    # Small filters (at most 10 groups of 4 taps, WIDE_FILTER_BYTES) are widened there too,
-    # after a word-aligned window: 8 bytes per group of each of the first oc & ~3 rows.
+    # Small filters (at most 16 groups of 4 taps, WIDE_FILTER_BYTES, within the arena's
+    # headroom) are widened there too, after a word-aligned window: 8 bytes per group of
+    # each of the first oc & ~3 rows.
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
     groups = (k + 3) // 4
     wide = (oc & ~3) * groups * 8
-    wide = wide if groups <= 10 and wide <= WIDE_FILTER_BYTES else 0
-    scratch = ctx.scratch(16 * groups + ((k + 3) & ~3 if gathered else 0) + wide) if not dw else -1
+    cols = 16 * groups + ((k + 3) & ~3 if gathered else 0)
+    fits = wide <= min(WIDE_FILTER_BYTES, _arena_headroom(ctx.model, op) - cols)
+    scratch = ctx.scratch(cols + (wide if groups <= 16 and fits else 0)) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
