@@ -1,5 +1,5 @@
-"""The Cortex-M4 asm inner loops (dot4, the 2-pixel tor_mat2x2 over widened columns and tor_mat2x2w
-over widened small filters: every loop
+"""The Cortex-M4 asm inner loops (dot4, the 2-pixel tor_mat2x2 over widened columns and tor_mat2x2w/v
+over widened filters: every loop
 entry (groups % 4), K tails (C = 3 first convs), odd pixel counts, channel blocks of 32 and OC tails;
 strided and padded 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
 through the zero-point row, channel tails) give TFLite Micro's exact output when run under
@@ -38,7 +38,10 @@ CASES = [  # (depthwise, shape overrides)
     (False, {"h": 3, "w": 3, "c": 12, "oc": 34, "kh": 1, "kw": 1, "seed": 24}),  # widened 32, tail of 2
     (False, {"h": 6, "w": 7, "c": 3, "oc": 12, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "seed": 25}),  # K=27 padded, widened
     (False, {"h": 3, "w": 5, "c": 64, "oc": 7, "kh": 1, "kw": 1, "seed": 26}),  # 16 groups widened, tail of 3
-    (False, {"h": 3, "w": 3, "c": 65, "oc": 4, "kh": 1, "kw": 1, "seed": 27}),  # 17 groups: rows not widened
+    (False, {"h": 3, "w": 3, "c": 65, "oc": 4, "kh": 1, "kw": 1, "seed": 27}),  # 17 groups: looped, entry 3
+    (False, {"h": 3, "w": 2, "c": 72, "oc": 4, "kh": 1, "kw": 1, "seed": 29}),  # 18 groups: entry 2
+    (False, {"h": 3, "w": 3, "c": 5, "oc": 6, "kh": 3, "kw": 5, "seed": 30}),  # K=75, 19 groups: entry 1, OC tail
+    (False, {"h": 2, "w": 3, "c": 80, "oc": 5, "kh": 1, "kw": 1, "seed": 31}),  # 20 groups: entry 0
     (False, {"h": 4, "w": 4, "c": 2, "oc": 12, "kh": 3, "kw": 3, "dh": 2, "dw": 2, "seed": 28}),  # dilated, K=18
     (True, {"h": 6, "w": 5, "c": 12, "kh": 3, "kw": 3, "seed": 5}),  # undilated 3-wide asm rows
     (True, {"h": 11, "w": 9, "c": 8, "kh": 5, "kw": 3, "dh": 2, "dw": 2, "padding": "VALID", "seed": 6}),  # dilated

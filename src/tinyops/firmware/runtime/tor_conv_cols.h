@@ -24,7 +24,30 @@ static inline __attribute__((always_inline)) uint32_t *widen_run(const int8_t *s
     dst[1] = (uint32_t)ODD(w);
     dst += 4;
   }
-  if (n & ~7)
+  if (end - src >= 16 && ((uintptr_t)src & 3) == 0) { /* word-aligned: LDRD, 16 bytes a step */
+    const int8_t *end16 = end - 15;
+    __asm__("1:\n\t"
+            "ldrd %[w], %[v], [%[s]], #8\n\t"
+            "sxtb16 %[e], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "sxtb16 %[f], %[v]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "strd %[e], %[w], [%[d]], #16\n\t"
+            "strd %[f], %[v], [%[d]], #16\n\t"
+            "ldrd %[w], %[v], [%[s]], #8\n\t"
+            "sxtb16 %[e], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "sxtb16 %[f], %[v]\n\t"
+            "sxtb16 %[v], %[v], ror #8\n\t"
+            "strd %[e], %[w], [%[d]], #16\n\t"
+            "strd %[f], %[v], [%[d]], #16\n\t"
+            "cmp %[s], %[end]\n\t"
+            "bcc 1b"
+            : [s] "+r"(src), [d] "+r"(dst), [w] "=&r"(w), [e] "=&r"(e), [v] "=&r"(v), [f] "=&r"(f)
+            : [end] "r"(end16)
+            : "cc", "memory");
+  }
+  if (src < end)
     __asm__("1:\n\t"
             "ldr %[w], [%[s]], #4\n\t"
             "ldr %[v], [%[s]], #4\n\t"
@@ -239,85 +262,7 @@ __asm__(".section .text.tor_mat2x2,\"ax\",%progbits\n\t"
         ".size tor_mat2x2, .-tor_mat2x2\n\t"
         ".text");
 
-/* Filters of at most TOR_WIDE_G groups whose rows are widened too (TOR_WIDE_BYTES of the
- * scratch, after the column; see lower.py): rows 2j, 2j+1 hold per group the four words
- *   wq[4g + 0..1] = SXTB16 / SXTB16 ROR 8 of row 2j's taps 4g..4g+3 (taps past K zero)
- *   wq[4g + 2..3]   the same for row 2j + 1
- * so tor_mat2x2w's step is two LDM and 8 SMLAD: 10 instructions per 16 MACs. */
-#define TOR_WIDE_G 16
-#define TOR_WIDE_BYTES(K, OC) (((K) + 3) >> 2 <= TOR_WIDE_G ? ((OC) & ~3) * (((K) + 3) >> 2) * 8 : 0)
-
-/* The first `rows` (even) rows of K bytes at filt widened into wq as above. */
-static void widen_filter(const int8_t *filt, int32_t K, int32_t rows, uint32_t *wq) {
-  for (int32_t j = 0; j < rows; j += 2, filt += 2 * K)
-    for (int32_t i = 0; i < K; i += 4, wq += 4) {
-      const uint32_t mask = K - i >= 4 ? ~0u : (1u << (8 * (K - i))) - 1;
-      const uint32_t a = rd32(filt + i) & mask, b = rd32(filt + K + i) & mask;
-      wq[0] = (uint32_t)EVEN(a), wq[1] = (uint32_t)ODD(a), wq[2] = (uint32_t)EVEN(b), wq[3] = (uint32_t)ODD(b);
-    }
-}
-
-/* tor_mat2x2 with widened rows wq (groups <= TOR_WIDE_G): the groups are unrolled in full,
- * entered at step TOR_WIDE_G - groups (40 bytes a step). acc layout as tor_mat2x2. */
-void tor_mat2x2w(const uint32_t *col, const uint32_t *wq, int32_t groups, const int32_t *be, int32_t *acc,
-                 int32_t pairs);
-#define TOR_WIDE_STEP                \
-  "ldm.w r0!, {r2, r3, r12, lr}\n\t" \
-  "ldm.w r1!, {r8-r11}\n\t"          \
-  "smlad r4, r2, r8, r4\n\t"         \
-  "smlad r4, r3, r9, r4\n\t"         \
-  "smlad r5, r2, r10, r5\n\t"        \
-  "smlad r5, r3, r11, r5\n\t"        \
-  "smlad r6, r12, r8, r6\n\t"        \
-  "smlad r6, lr, r9, r6\n\t"         \
-  "smlad r7, r12, r10, r7\n\t"       \
-  "smlad r7, lr, r11, r7\n\t"
-#define TOR_WIDE_STEP2 TOR_WIDE_STEP TOR_WIDE_STEP
-__asm__(".section .text.tor_mat2x2w,\"ax\",%progbits\n\t"
-        ".syntax unified\n\t"
-        ".thumb\n\t"
-        ".align 2\n\t"
-        ".global tor_mat2x2w\n\t"
-        ".hidden tor_mat2x2w\n\t"
-        ".type tor_mat2x2w, %function\n\t"
-        ".thumb_func\n"
-        "tor_mat2x2w:\n\t"
-        "push {r4-r11, lr}\n\t"
-        /* [sp] = column, #4 = be, #8 = acc, #12 = acc end, #16 = entry; stack arguments:
-         * acc #60, pairs #64 */
-        "sub sp, sp, #24\n\t"
-        "strd r0, r3, [sp]\n\t"
-        "ldrd r4, r5, [sp, #60]\n\t"
-        "add r5, r4, r5, lsl #3\n\t"
-        "strd r4, r5, [sp, #8]\n\t"
-        "rsb r2, r2, #16\n\t" /* TOR_WIDE_G */
-        "movs r5, #40\n\t"
-        "mul r2, r2, r5\n\t"
-        "adr r5, 2f\n\t"
-        "add r2, r2, r5\n\t"
-        "orr r2, r2, #1\n\t"
-        "str r2, [sp, #16]\n"
-        "1:\n\t"
-        "ldrd r0, r8, [sp]\n\t"
-        "ldrd r4, r5, [r8], #8\n\t"
-        "str r8, [sp, #4]\n\t"
-        "mov r6, r4\n\t"
-        "mov r7, r5\n\t"
-        "ldr r9, [sp, #16]\n\t"
-        "bx r9\n\t"
-        ".align 2\n"
-        "2:\n\t" TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2
-            TOR_WIDE_STEP2 TOR_WIDE_STEP2
-        "ldrd r8, r9, [sp, #8]\n\t"
-        "strd r6, r7, [r8, #128]\n\t"
-        "strd r4, r5, [r8], #8\n\t"
-        "str r8, [sp, #8]\n\t"
-        "cmp r8, r9\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #24\n\t"
-        "pop {r4-r11, pc}\n\t"
-        ".size tor_mat2x2w, .-tor_mat2x2w\n\t"
-        ".text");
+#include "tor_conv_wide.h"
 
 /* One filter row against both pixels of col: *a += dot with pixel 0, *b with pixel 1. */
 static void col_dot1(const uint32_t *col, const int8_t *w, int32_t groups, int32_t *a, int32_t *b) {
@@ -342,7 +287,8 @@ static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint3
   int32_t acc[64], oc = 0;
   while (OC - oc >= 4) {
     const int32_t n = OC - oc >= 32 ? 32 : (OC - oc) & ~3;
-    if (wq) tor_mat2x2w(col, wq + oc * groups * 2, groups, r->bias_eff + oc, acc, n >> 1);
+    if (wq && groups <= TOR_WIDE_G) tor_mat2x2w(col, wq + oc * groups * 2, groups, r->bias_eff + oc, acc, n >> 1);
+    else if (wq) tor_mat2x2v(col, wq + oc * groups * 2, groups, r->bias_eff + oc, acc, n >> 1);
     else tor_mat2x2(col, filt + oc * K, K, groups, r->bias_eff + oc, acc, n >> 1);
     rq_block(r, acc, oc, n, o0 + oc);
     if (o1) rq_block(r, acc + 32, oc, n, o1 + oc);
@@ -376,14 +322,5 @@ static __attribute__((noinline)) void window_cols(const int8_t *in, int32_t H, i
  * int8 window gathered before it is widened. */
 #define TOR_COLS_BYTES(K) (16 * (((K) + 3) >> 2))
 #define TOR_COLS_OK(col, bytes, need) ((col) && ((uintptr_t)(col) & 3) == 0 && (bytes) >= (need))
-
-/* The widened filter at col + at (a multiple of 4) when the scratch has room for it, else 0. */
-static uint32_t *wide_filter(int8_t *col, int32_t bytes, int32_t at, const int8_t *filt, int32_t K, int32_t OC) {
-  const int32_t need = TOR_WIDE_BYTES(K, OC);
-  if (need == 0 || bytes < at + need) return 0;
-  uint32_t *wq = (uint32_t *)(void *)(col + at);
-  widen_filter(filt, K, OC & ~3, wq);
-  return wq;
-}
 
 #endif

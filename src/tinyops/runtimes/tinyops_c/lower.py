@@ -123,20 +123,31 @@ def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
     return (((total + 2**31) % 2**32) - 2**31).astype(np.int64).tolist()
 
 
-WIDE_FILTER_BYTES = 8192  # arena bytes a CONV_2D may use for its filter widened to int16
+WIDE_FILTER_BYTES = 16384  # arena bytes a CONV_2D may use for its filter widened to int16
 WIDE_SLACK_BYTES = 1024  # ... even when that grows the arena's peak by this much
 
 
-def _activation_bytes(model: TFLiteModel, idx: tuple[int, ...]) -> int:
-    return sum(int(np.prod(model.tensors[i].shape or (1,))) * np.dtype(model.tensors[i].dtype).itemsize
-               for i in idx if i >= 0 and model.tensors[i].data is None and model.tensors[i].dtype in fmt.DTYPES)
+def _live_bytes(model: TFLiteModel) -> list[int]:
+    """Per operator, the bytes of activations alive while it runs (made before or by it,
+    used by it or later)."""
+    first: dict[int, int] = {i: 0 for i in model.inputs}
+    last: dict[int, int] = {i: len(model.operators) for i in model.outputs}
+    for n, o in enumerate(model.operators):
+        for i in o.inputs + o.outputs:
+            if i >= 0 and model.tensors[i].data is None:
+                first.setdefault(i, n)
+                last[i] = max(last.get(i, n), n)
+    size = {i: int(np.prod(model.tensors[i].shape or (1,))) * np.dtype(model.tensors[i].dtype).itemsize
+            for i in first if model.tensors[i].dtype in fmt.DTYPES}
+    return [sum(b for i, b in size.items() if first[i] <= n <= last[i]) for n in range(len(model.operators))]
 
 
 def _arena_headroom(model: TFLiteModel, op: Operator) -> int:
-    """Bytes an op may add without passing the largest op's inputs + outputs (a lower bound
-    of the arena's peak) by more than 1/128 of it or WIDE_SLACK_BYTES."""
-    peak = max(_activation_bytes(model, o.inputs + o.outputs) for o in model.operators)
-    return max(peak - _activation_bytes(model, op.inputs + op.outputs), peak // 128, WIDE_SLACK_BYTES)
+    """Bytes an op may add without passing the largest live set (a lower bound of the
+    arena's peak) by more than 1/128 of it or WIDE_SLACK_BYTES."""
+    live = _live_bytes(model)
+    n = next(k for k, o in enumerate(model.operators) if o.index == op.index)
+    return max(max(live) - live[n], max(live) // 128, WIDE_SLACK_BYTES)
 
 
 def lower_conv(ctx: Context, op: Operator) -> None:
@@ -175,15 +186,15 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # when windows are gathered (kernels larger than 1x1, or padded) with C % 4 != 0, one
     # int8 window after them. This also holds the two int8 windows the Helium kernel
     # gathers, and the one of the plain C kernel.
-    # Small filters (at most 16 groups of 4 taps, WIDE_FILTER_BYTES, within the arena's
-    # headroom) are widened there too, after a word-aligned window: 8 bytes per group of
+    # Filters of at most WIDE_FILTER_BYTES widened (within the arena's headroom) are
+    # widened there too, after a word-aligned window: 8 bytes per group of
     # each of the first oc & ~3 rows.
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
     groups = (k + 3) // 4
     wide = (oc & ~3) * groups * 8
     cols = 16 * groups + ((k + 3) & ~3 if gathered else 0)
     fits = wide <= min(WIDE_FILTER_BYTES, _arena_headroom(ctx.model, op) - cols)
-    scratch = ctx.scratch(cols + (wide if groups <= 16 and fits else 0)) if not dw else -1
+    scratch = ctx.scratch(cols + (wide if fits else 0)) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.

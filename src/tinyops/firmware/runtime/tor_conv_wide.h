@@ -1,0 +1,160 @@
+/* CONV_2D on Cortex-M4, small filters (included once, by tor_conv_cols.h): the first
+ * OC & ~3 filter rows are widened once per call into the scratch too, so the MAC loop
+ * only loads and multiplies. */
+#ifndef TOR_CONV_WIDE_H
+#define TOR_CONV_WIDE_H
+
+/* Filters whose rows are widened too (TOR_WIDE_BYTES of the
+ * scratch, after the column; see lower.py): rows 2j, 2j+1 hold per group the four words
+ *   wq[4g + 0..1] = SXTB16 / SXTB16 ROR 8 of row 2j's taps 4g..4g+3 (taps past K zero)
+ *   wq[4g + 2..3]   the same for row 2j + 1
+ * so tor_mat2x2w's step is two LDM and 8 SMLAD: 10 instructions per 16 MACs. */
+#define TOR_WIDE_G 16
+#define TOR_WIDE_BYTES(K, OC) (((OC) & ~3) * (((K) + 3) >> 2) * 8)
+
+/* The first `rows` (even) rows of K bytes at filt widened into wq as above. */
+static void widen_filter(const int8_t *filt, int32_t K, int32_t rows, uint32_t *wq) {
+  for (int32_t j = 0; j < rows; j += 2, filt += 2 * K)
+    for (int32_t i = 0; i < K; i += 4, wq += 4) {
+      const uint32_t mask = K - i >= 4 ? ~0u : (1u << (8 * (K - i))) - 1;
+      const uint32_t a = rd32(filt + i) & mask, b = rd32(filt + K + i) & mask;
+      wq[0] = (uint32_t)EVEN(a), wq[1] = (uint32_t)ODD(a), wq[2] = (uint32_t)EVEN(b), wq[3] = (uint32_t)ODD(b);
+    }
+}
+
+/* tor_mat2x2 with widened rows wq (groups <= TOR_WIDE_G): the groups are unrolled in full,
+ * entered at step TOR_WIDE_G - groups (40 bytes a step). acc layout as tor_mat2x2. */
+void tor_mat2x2w(const uint32_t *col, const uint32_t *wq, int32_t groups, const int32_t *be, int32_t *acc,
+                 int32_t pairs);
+#define TOR_WIDE_STEP                \
+  "ldm.w r0!, {r2, r3, r12, lr}\n\t" \
+  "ldm.w r1!, {r8-r11}\n\t"          \
+  "smlad r4, r2, r8, r4\n\t"         \
+  "smlad r4, r3, r9, r4\n\t"         \
+  "smlad r5, r2, r10, r5\n\t"        \
+  "smlad r5, r3, r11, r5\n\t"        \
+  "smlad r6, r12, r8, r6\n\t"        \
+  "smlad r6, lr, r9, r6\n\t"         \
+  "smlad r7, r12, r10, r7\n\t"       \
+  "smlad r7, lr, r11, r7\n\t"
+#define TOR_WIDE_STEP2 TOR_WIDE_STEP TOR_WIDE_STEP
+__asm__(".section .text.tor_mat2x2w,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".align 2\n\t"
+        ".global tor_mat2x2w\n\t"
+        ".hidden tor_mat2x2w\n\t"
+        ".type tor_mat2x2w, %function\n\t"
+        ".thumb_func\n"
+        "tor_mat2x2w:\n\t"
+        "push {r4-r11, lr}\n\t"
+        /* [sp] = column, #4 = be, #8 = acc, #12 = acc end, #16 = entry; stack arguments:
+         * acc #60, pairs #64 */
+        "sub sp, sp, #24\n\t"
+        "strd r0, r3, [sp]\n\t"
+        "ldrd r4, r5, [sp, #60]\n\t"
+        "add r5, r4, r5, lsl #3\n\t"
+        "strd r4, r5, [sp, #8]\n\t"
+        "rsb r2, r2, #16\n\t" /* TOR_WIDE_G */
+        "movs r5, #40\n\t"
+        "mul r2, r2, r5\n\t"
+        "adr r5, 2f\n\t"
+        "add r2, r2, r5\n\t"
+        "orr r2, r2, #1\n\t"
+        "str r2, [sp, #16]\n"
+        "1:\n\t"
+        "ldrd r0, r8, [sp]\n\t"
+        "ldrd r4, r5, [r8], #8\n\t"
+        "str r8, [sp, #4]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "ldr r9, [sp, #16]\n\t"
+        "bx r9\n\t"
+        ".align 2\n"
+        "2:\n\t" TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2 TOR_WIDE_STEP2
+            TOR_WIDE_STEP2 TOR_WIDE_STEP2
+        "ldrd r8, r9, [sp, #8]\n\t"
+        "strd r6, r7, [r8, #128]\n\t"
+        "strd r4, r5, [r8], #8\n\t"
+        "str r8, [sp, #8]\n\t"
+        "cmp r8, r9\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size tor_mat2x2w, .-tor_mat2x2w\n\t"
+        ".text");
+
+/* tor_mat2x2w for any groups (> TOR_WIDE_G): each row's two words loaded on their own, so a
+ * register holds the column's end; 11 instructions per 16 MACs, unrolled 4 times and
+ * entered at step (-groups) & 3 (44 bytes a step). */
+void tor_mat2x2v(const uint32_t *col, const uint32_t *wq, int32_t groups, const int32_t *be, int32_t *acc,
+                 int32_t pairs);
+#define TOR_WIDE_STEP1               \
+  "ldm.w r0!, {r2, r3, r12, lr}\n\t" \
+  "ldm.w r1!, {r8, r9}\n\t"          \
+  "smlad r4, r2, r8, r4\n\t"         \
+  "smlad r4, r3, r9, r4\n\t"         \
+  "smlad r6, r12, r8, r6\n\t"        \
+  "smlad r6, lr, r9, r6\n\t"         \
+  "ldm.w r1!, {r8, r9}\n\t"          \
+  "smlad r5, r2, r8, r5\n\t"         \
+  "smlad r5, r3, r9, r5\n\t"         \
+  "smlad r7, r12, r8, r7\n\t"        \
+  "smlad r7, lr, r9, r7\n\t"
+__asm__(".section .text.tor_mat2x2v,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".align 2\n\t"
+        ".global tor_mat2x2v\n\t"
+        ".hidden tor_mat2x2v\n\t"
+        ".type tor_mat2x2v, %function\n\t"
+        ".thumb_func\n"
+        "tor_mat2x2v:\n\t"
+        "push {r4-r11, lr}\n\t"
+        /* [sp] = column, #4 = be, #8 = acc, #12 = acc end; r10 = column end, r11 = entry;
+         * stack arguments: acc #52, pairs #56 */
+        "sub sp, sp, #16\n\t"
+        "strd r0, r3, [sp]\n\t"
+        "ldrd r4, r5, [sp, #52]\n\t"
+        "add r5, r4, r5, lsl #3\n\t"
+        "strd r4, r5, [sp, #8]\n\t"
+        "add r10, r0, r2, lsl #4\n\t"
+        "rsb r2, r2, #0\n\t"
+        "and r2, r2, #3\n\t"
+        "movs r5, #44\n\t"
+        "mul r2, r2, r5\n\t"
+        "adr r11, 2f\n\t"
+        "add r11, r11, r2\n\t"
+        "orr r11, r11, #1\n"
+        "1:\n\t"
+        "ldrd r0, r8, [sp]\n\t"
+        "ldrd r4, r5, [r8], #8\n\t"
+        "str r8, [sp, #4]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "bx r11\n\t"
+        ".align 2\n"
+        "2:\n\t" TOR_WIDE_STEP1 TOR_WIDE_STEP1 TOR_WIDE_STEP1 TOR_WIDE_STEP1
+        "cmp r0, r10\n\t"
+        "bcc 2b\n\t"
+        "ldrd r8, r9, [sp, #8]\n\t"
+        "strd r6, r7, [r8, #128]\n\t"
+        "strd r4, r5, [r8], #8\n\t"
+        "str r8, [sp, #8]\n\t"
+        "cmp r8, r9\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #16\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size tor_mat2x2v, .-tor_mat2x2v\n\t"
+        ".text");
+
+/* The widened filter at col + at (a multiple of 4) when the scratch has room for it, else 0. */
+static uint32_t *wide_filter(int8_t *col, int32_t bytes, int32_t at, const int8_t *filt, int32_t K, int32_t OC) {
+  const int32_t need = TOR_WIDE_BYTES(K, OC);
+  if (need == 0 || bytes < at + need) return 0;
+  uint32_t *wq = (uint32_t *)(void *)(col + at);
+  widen_filter(filt, K, OC & ~3, wq);
+  return wq;
+}
+
+#endif
