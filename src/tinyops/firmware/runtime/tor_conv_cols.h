@@ -278,23 +278,26 @@ static void col_dot1(const uint32_t *col, const int8_t *w, int32_t groups, int32
   *a = s, *b = t;
 }
 
-/* Output pixels o0 and o1 (o1 may be 0: only pixel 0 is wanted) from col, all OC rows of
- * K bytes at filt (or, when wq is not 0, the first OC & ~3 widened there): up to 32 channels
- * per tor_mat2x2 call, the last OC % 4 one row at a time. */
-static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint32_t *wq, int32_t K, int32_t OC,
-                            int8_t *o0, int8_t *o1, const requant_t *r) {
+/* Output pixels o0 and o1 (o1 may be 0: only pixel 0 is wanted) from col, channels [oc, end)
+ * of the rows of K bytes at filt (or, when wq is not 0, widened there from row oc on, all but
+ * the last end % 4 when end is OC): up to 32 channels per tor_mat2x2 call, the last rows past
+ * a multiple of 4 one row at a time. */
+static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint32_t *wq, int32_t K, int32_t oc,
+                            int32_t end, int8_t *o0, int8_t *o1, const requant_t *r) {
   const int32_t groups = (K + 3) >> 2;
-  int32_t acc[64], oc = 0;
-  while (OC - oc >= 4) {
-    const int32_t n = OC - oc >= 32 ? 32 : (OC - oc) & ~3;
-    if (wq && groups <= TOR_WIDE_G) tor_mat2x2w(col, wq + oc * groups * 2, groups, r->bias_eff + oc, acc, n >> 1);
-    else if (wq) tor_mat2x2v(col, wq + oc * groups * 2, groups, r->bias_eff + oc, acc, n >> 1);
+  int32_t acc[64];
+  const int32_t oc0 = oc;
+  while (end - oc >= 4) {
+    const int32_t n = end - oc >= 32 ? 32 : (end - oc) & ~3;
+    const uint32_t *w = wq + (oc - oc0) * groups * 2;
+    if (wq && groups <= TOR_WIDE_G) tor_mat2x2w(col, w, groups, r->bias_eff + oc, acc, n >> 1);
+    else if (wq) tor_mat2x2v(col, w, groups, r->bias_eff + oc, acc, n >> 1);
     else tor_mat2x2(col, filt + oc * K, K, groups, r->bias_eff + oc, acc, n >> 1);
     rq_block(r, acc, oc, n, o0 + oc);
     if (o1) rq_block(r, acc + 32, oc, n, o1 + oc);
     oc += n;
   }
-  for (; oc < OC; oc++) {
+  for (; oc < end; oc++) {
     int32_t a = r->bias_eff[oc], b = a;
     col_dot1(col, filt + oc * K, groups, &a, &b);
     o0[oc] = requant(r, oc, a);

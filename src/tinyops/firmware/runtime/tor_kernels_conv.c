@@ -120,7 +120,9 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? K : 0))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
-    const uint32_t *wq = wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC);
+    int32_t rows = 0;
+    const uint32_t *wq =
+        wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC, OC & ~3, &rows);
 #define TOR_WINDOW(slot)                                                                              \
   (window_cols(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, \
                win, slot),                                                                            \
@@ -129,7 +131,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
       TOR_WINDOW(wc);
       const int two = q + 1 < P;
       if (two) TOR_WINDOW(wc + 2);
-      pixel_pair_cols(wc, filt, wq, K, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
+      pixel_pair_cols(wc, filt, wq, K, 0, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
     }
 #undef TOR_WINDOW
     return;
@@ -179,18 +181,23 @@ static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_te
 #if defined(TOR_COLS)
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(C))) {
     uint32_t *wc = (uint32_t *)(void *)col;
-    const uint32_t *wq = wide_filter(col, col_bytes, TOR_COLS_BYTES(C), filt, C, OC);
+    int32_t rows = OC;
+    uint32_t *wq = wide_filter(col, col_bytes, TOR_COLS_BYTES(C), filt, C, OC, 32, &rows);
     const int32_t P = N * OH * OW;
-    int32_t b = 0, oy = 0, ox = 0;
-    for (int32_t q = 0; q < P; q += 2) {
-      widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc);
-      next_pixel(&b, &oy, &ox, OH, OW);
-      const int two = q + 1 < P;
-      if (two) {
-        widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc + 2);
+    for (int32_t oc = 0, end; oc < OC; oc = end) { /* channel chunks of the widened rows */
+      end = oc + rows >= (OC & ~3) ? OC : oc + rows;
+      if (wq && oc) widen_filter(filt + oc * C, C, (end & ~3) - oc, wq);
+      int32_t b = 0, oy = 0, ox = 0;
+      for (int32_t q = 0; q < P; q += 2) {
+        widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc);
         next_pixel(&b, &oy, &ox, OH, OW);
+        const int two = q + 1 < P;
+        if (two) {
+          widen_col(TOR_PIXEL_IN(b, oy, ox), C, wc + 2);
+          next_pixel(&b, &oy, &ox, OH, OW);
+        }
+        pixel_pair_cols(wc, filt, wq, C, oc, end, out + q * OC, two ? out + (q + 1) * OC : 0, r);
       }
-      pixel_pair_cols(wc, filt, wq, C, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
     }
     return;
   }

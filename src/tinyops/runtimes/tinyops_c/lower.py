@@ -125,6 +125,7 @@ def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
 
 WIDE_FILTER_BYTES = 16384  # arena bytes a CONV_2D may use for its filter widened to int16
 WIDE_SLACK_BYTES = 1024  # ... even when that grows the arena's peak by this much
+WIDE_MIN_PIXELS = 16  # ... when it has this many output pixels (widening each weight costs ~2 instructions)
 
 
 def _live_bytes(model: TFLiteModel) -> list[int]:
@@ -186,15 +187,17 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # when windows are gathered (kernels larger than 1x1, or padded) with C % 4 != 0, one
     # int8 window after them. This also holds the two int8 windows the Helium kernel
     # gathers, and the one of the plain C kernel.
-    # Filters of at most WIDE_FILTER_BYTES widened (within the arena's headroom) are
-    # widened there too, after a word-aligned window: 8 bytes per group of
-    # each of the first oc & ~3 rows.
+    # Filters are widened there too (at most WIDE_FILTER_BYTES, within the arena's headroom),
+    # after a word-aligned window: 8 bytes per group of each of the first oc & ~3 rows.
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
     groups = (k + 3) // 4
     wide = (oc & ~3) * groups * 8
     cols = 16 * groups + ((k + 3) & ~3 if gathered else 0)
-    fits = wide <= min(WIDE_FILTER_BYTES, _arena_headroom(ctx.model, op) - cols)
-    scratch = ctx.scratch(cols + (wide if fits else 0)) if not dw else -1
+    room = min(WIDE_FILTER_BYTES, _arena_headroom(ctx.model, op) - cols) if oh * ow >= WIDE_MIN_PIXELS else 0
+    if wide > room:  # 1x1 kernels run chunks of at least 32 widened rows
+        rows = max(room, 0) // (32 * groups * 8) * 32 if kh == kw == 1 and not (pad_h or pad_w) else 0
+        wide = rows * groups * 8
+    scratch = ctx.scratch(cols + wide) if not dw else -1
     if dw and oc == c and (pad_h or pad_w):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
