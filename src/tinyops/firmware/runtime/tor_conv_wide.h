@@ -13,13 +13,18 @@
 #define TOR_WIDE_BYTES(K, OC) (((OC) & ~3) * (((K) + 3) >> 2) * 8)
 
 /* The first `rows` (even) rows of K bytes at filt widened into wq as above. */
+static inline __attribute__((always_inline)) uint32_t *widen_pair(uint32_t a, uint32_t b, uint32_t *wq) {
+  wq[0] = (uint32_t)EVEN(a), wq[1] = (uint32_t)ODD(a), wq[2] = (uint32_t)EVEN(b), wq[3] = (uint32_t)ODD(b);
+  return wq + 4;
+}
+
 static void widen_filter(const int8_t *filt, int32_t K, int32_t rows, uint32_t *wq) {
-  for (int32_t j = 0; j < rows; j += 2, filt += 2 * K)
-    for (int32_t i = 0; i < K; i += 4, wq += 4) {
-      const uint32_t mask = K - i >= 4 ? ~0u : (1u << (8 * (K - i))) - 1;
-      const uint32_t a = rd32(filt + i) & mask, b = rd32(filt + K + i) & mask;
-      wq[0] = (uint32_t)EVEN(a), wq[1] = (uint32_t)ODD(a), wq[2] = (uint32_t)EVEN(b), wq[3] = (uint32_t)ODD(b);
-    }
+  const int32_t K4 = K & ~3;
+  const uint32_t mask = (1u << (8 * (K & 3))) - 1;
+  for (int32_t j = 0; j < rows; j += 2, filt += 2 * K) {
+    for (int32_t i = 0; i < K4; i += 4) wq = widen_pair(rd32(filt + i), rd32(filt + K + i), wq);
+    if (K4 < K) wq = widen_pair(rd32(filt + K4) & mask, rd32(filt + K + K4) & mask, wq);
+  }
 }
 
 /* tor_mat2x2 with widened rows wq (groups <= TOR_WIDE_G): the groups are unrolled in full,
