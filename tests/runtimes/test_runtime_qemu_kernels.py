@@ -132,3 +132,40 @@ def test_m4_same_shape_add_matches_tflm(oracle, seed: int, same_scale: bool, act
     run = run_image(compile_image(model).image, x.tobytes())
     assert run.status == 0
     np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want)
+
+
+FC_CASES = [  # (batches, depth, units, act, per-channel weight scales, seed)
+    (1, 8, 4, "NONE", False, 21),  # one word a row: odd step only, one group
+    (1, 16, 7, "RELU", False, 22),  # 4 words, one group + 3 plain rows
+    (2, 12, 20, "NONE", True, 23),  # 3 words (1 + 2), 16 + 4 units, two batch rows
+    (1, 40, 33, "RELU6", True, 24),  # 10 words, two requant blocks + a tail unit
+    (3, 6, 5, "NONE", False, 25),  # depth not a multiple of 4: plain rows (dot4 + dot1)
+    (1, 256, 8, "NONE", False, 26),  # long rows
+]
+
+
+@pytest.mark.parametrize("batches,depth,units,act,per_channel,seed", FC_CASES)
+def test_m4_fully_connected_matches_tflm(oracle, batches: int, depth: int, units: int, act: str, per_channel: bool,
+                                         seed: int) -> None:
+    from fixtures_tflite_ops import OpSpec, T, options
+    from test_runtime_ops import ACTS
+
+    rng = np.random.default_rng(seed)
+    xs, xz = float(np.float32(rng.uniform(0.01, 0.1))), int(rng.integers(-128, 128))
+    ws = [float(np.float32(v)) for v in rng.uniform(0.002, 0.05, units if per_channel else 1)]
+    ys = float(np.float32(xs * max(ws) * np.sqrt(depth) * rng.uniform(20, 150)))
+    bias = rng.integers(-3000, 3000, units).astype(np.int32)
+    w = rng.integers(-127, 128, (units, depth)).astype(np.int8)
+    bq = [float(np.float32(xs * s)) for s in ws]
+    spec = OpSpec("FULLY_CONNECTED", [T((batches, depth), scale=[xs], zero_point=[xz]),
+                                      T((units, depth), scale=ws, zero_point=[0] * len(ws), data=w),
+                                      T((units,), "int32", bq, [0] * len(bq), bias)],
+                  [T((batches, units), scale=[ys], zero_point=[int(rng.integers(-128, 128))])],
+                  options("FullyConnectedOptions", fusedActivationFunction=ACTS[act]), "FullyConnectedOptions",
+                  graph_inputs=[0])
+    x = rng.integers(-128, 128, (batches, depth)).astype(np.int8)
+    model = build(spec)
+    want = oracle.run(model, [x], 1)[0]
+    run = run_image(compile_image(model).image, x.tobytes())
+    assert run.status == 0
+    np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want)

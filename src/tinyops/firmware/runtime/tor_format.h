@@ -73,6 +73,8 @@ typedef struct {
   int32_t n_multipliers; /* 1 (per tensor) or output units (per channel) */
   uint32_t multipliers_off, shifts_off;
   uint32_t bias_eff_off; /* int32[units]: bias + input_offset*(sum(w) + filter_offset*depth) */
+  int32_t scratch;       /* arena tensor of >= 2*depth bytes (the input widened to int16), or -1 */
+  int32_t layout;        /* 0: plain rows; 1: rows in groups of four, word-interleaved (FORMAT.md) */
 } tor_fc_params;
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* CONV_2D and FULLY_CONNECTED (DEPTHWISE_CONV_2D: tor_kernels_dw.c), int8 with per-channel requantization,
+/* CONV_2D (FULLY_CONNECTED: tor_kernels_fc.c, DEPTHWISE_CONV_2D: tor_kernels_dw.c), int8 with per-channel requantization,
  * bit-exact with TFLM's reference_integer_ops kernels.
  *
  * sum((x + o) * w) + bias == sum(x * w) + (bias + o * sum(w)), exactly, in int32. The
@@ -311,35 +311,5 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
     conv2d_im2col(&t[p->input], tf, &t[p->output], in, filt, out, col, col_bytes, &r);
   else
     conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
-  return TOR_OK;
-}
-
-tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params *p) {
-  const tor_tensor *t = tor_tensors(image);
-  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
-  const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
-  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
-  const int32_t *mult = (const int32_t *)(const void *)(image + p->multipliers_off);
-  const int32_t *shift = (const int32_t *)(const void *)(image + p->shifts_off);
-  const int32_t *bias_eff = (const int32_t *)(const void *)(image + p->bias_eff_off);
-  const int32_t units = t[p->filter].dims[2], depth = t[p->filter].dims[3];
-  const int32_t batches = tor_elems(&t[p->input]) / depth;
-  for (int32_t b = 0; b < batches; b++) {
-    const int8_t *x = in + b * depth;
-    /* sum((x+io)*(w+fo)) + bias = sum(x*w) + fo*sum(x) + bias_eff */
-    const int32_t xterm = p->filter_offset ? p->filter_offset * wsum1(x, depth) : 0;
-    int32_t acc[4];
-    for (int32_t u = 0; u < units; u++) {
-      if ((u & 3) == 0) {
-        acc[0] = acc[1] = acc[2] = acc[3] = 0;
-        if (u + 4 <= units) dot4(x, filt + u * depth, depth, depth, acc);
-        else
-          for (int32_t k = 0; u + k < units; k++) acc[k] = dot1(x, filt + (u + k) * depth, depth);
-      }
-      const int32_t k = p->n_multipliers > 1 ? u : 0;
-      const int32_t v = tor_mbqm(acc[u & 3] + xterm + bias_eff[u], mult[k], shift[k]) + p->output_offset;
-      out[b * units + u] = (int8_t)tor_clamp(v, p->act_min, p->act_max);
-    }
-  }
   return TOR_OK;
 }

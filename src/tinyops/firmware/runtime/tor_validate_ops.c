@@ -97,6 +97,13 @@ static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *
             tor_table_ok(c, p->bias_eff_off, units),
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
+  CHECK(p->layout == 0 || (p->layout == 1 && depth % 4 == 0 && p->scratch != -1), TOR_ERR_SHAPE);
+  if (p->scratch != -1) {
+    const tor_tensor *s = tor_vtensor(c, p->scratch, TOR_DT_INT8, 1);
+    CHECK(s && s->storage == TOR_IN_ARENA && (s->offset & 3u) == 0 && 2 * (int64_t)depth <= tor_elems(s),
+          TOR_ERR_SHAPE);
+    CHECK(tor_disjoint(c, p->scratch, p->input) && tor_disjoint(c, p->scratch, p->output), TOR_ERR_BOUNDS);
+  }
   CHECK(tor_disjoint(c, p->output, p->input) && tor_disjoint(c, p->output, p->filter) &&
             tor_disjoint(c, p->output, p->bias),
         TOR_ERR_BOUNDS);

@@ -224,11 +224,28 @@ def lower_fc(ctx: Context, op: Operator) -> None:
     wsum = w.array().astype(np.int64).sum(axis=1)
     depth = w.shape[1]
     bias_off = ctx.table(_bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth)))
-    ins = [ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])]  # the bias lives on in bias_eff only
+    # the bias lives on in bias_eff only
+    grouped = depth % 4 == 0 and w.dtype == "int8" and w.data is not None
+    ins = [ctx.tensor(op.inputs[0]), _fc_weights(ctx, op.inputs[1]) if grouped else ctx.tensor(op.inputs[1])]
     y = ctx.tensor(op.outputs[0])
+    layout, scratch = (1, ctx.scratch(2 * depth)) if grouped else (0, -1)
     params = fmt.PARAMS["fc"].pack(ins[0], ins[1], -1, y, -xz, -wq.zero_point[0], yz,
-                                   lo, hi, len(scales), mult_off, shift_off, bias_off)
-    ctx.emit("FULLY_CONNECTED", params, ins, [y])
+                                   lo, hi, len(scales), mult_off, shift_off, bias_off, scratch, layout)
+    ctx.emit("FULLY_CONNECTED", params, ins, [y] + ([scratch] if scratch >= 0 else []))
+
+
+def _fc_weights(ctx: Context, i: int) -> int:
+    """FULLY_CONNECTED weights in layout 1: the first 4*(units//4) rows in groups of four,
+    word-interleaved (word j of rows 4g..4g+3 as 16 consecutive bytes), the rest plain."""
+    w = _t(ctx, i)
+    a = w.array().reshape(w.shape)
+    units, depth = a.shape
+    g = units // 4 * 4
+    head = a[:g].reshape(g // 4, 4, depth // 4, 4).transpose(0, 2, 1, 3)
+    raw = head.tobytes() + a[g:].tobytes()
+    scale, zp = _qp(w)
+    ctx.records.append(fmt.TensorRecord(fmt.DT_INT8, (units, depth), fmt.IN_IMAGE, ctx.add_data(raw), scale, zp))
+    return len(ctx.records) - 1
 
 
 def lower_pool(ctx: Context, op: Operator) -> None:
