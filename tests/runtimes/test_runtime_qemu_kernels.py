@@ -112,13 +112,17 @@ def test_m4_conv_small_filters_match_tflm(oracle, seed: int) -> None:
     np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want, err_msg=str(over))
 
 
-@pytest.mark.parametrize("seed,same_scale,act", [(1, False, "NONE"), (2, True, "RELU"), (3, False, "RELU6")])
-def test_m4_same_shape_add_matches_tflm(oracle, seed: int, same_scale: bool, act: str) -> None:
+ADD_CASES = [(1, False, "NONE", (1, 5, 7, 8)), (2, True, "RELU", (1, 5, 7, 8)), (3, False, "RELU6", (1, 5, 7, 8)),
+             (4, False, "RELU", (1, 3, 5, 3)), (5, False, "NONE", (2, 3)), (6, True, "RELU6", (1, 7, 1, 9)),
+             (7, False, "NONE", (1, 4, 4, 16)), (8, False, "RELU", (1, 1, 1, 3))]  # tails: 45, 6, 63 and 3 elements
+
+
+@pytest.mark.parametrize("seed,same_scale,act,shape", ADD_CASES)
+def test_m4_same_shape_add_matches_tflm(oracle, seed: int, same_scale: bool, act: str, shape: tuple) -> None:
     from fixtures_tflite_ops import OpSpec, T, options
     from test_runtime_ops import ACTS
 
     rng = np.random.default_rng(seed)
-    shape = (1, 5, 7, 8)
     sa = float(np.float32(rng.uniform(0.005, 0.2)))
     sb = sa if same_scale else float(np.float32(rng.uniform(0.005, 0.2)))  # equal scales: input shifts 0
     za, zb, zy = (int(v) for v in rng.integers(-128, 128, 3))

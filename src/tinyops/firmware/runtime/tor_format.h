@@ -94,6 +94,7 @@ typedef struct {
   int32_t input1_offset, input2_offset, output_offset, left_shift;
   int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
   int32_t output_multiplier, output_shift, act_min, act_max;
+  uint32_t tables_off; /* same-shape ADD: image offset of int32[2][256] (FORMAT.md), or 0 */
 } tor_binary_params; /* ADD, MUL, SUB, PRELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV */
 
 typedef struct { int32_t input, output; } tor_reshape_params;

@@ -43,49 +43,92 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
 
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
+#endif
 
-/* SRDHM(v, m) for m >= 0 and |v| < 2^30: SMMULR of 2v (no saturation case, no 64-bit add). */
-static inline __attribute__((always_inline)) int32_t add_srdhm(int32_t v, int32_t m) {
-  int32_t r;
-  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"((int32_t)((uint32_t)v << 1)), "r"(m));
-  return r;
-}
-/* RoundingDivideByPOT(v, e) for e >= 1: floor((sat(v - (v < 0)) / 2^(e-1) + 1) / 2). */
-static inline __attribute__((always_inline)) int32_t add_rdbypot(int32_t v, int32_t e) {
-  return ((__qadd(v, v >> 31) >> (e - 1)) + 1) >> 1;
-}
+/* Same-shape ADD with the compiler's tables (tables_off): t1[a] + t2[b] is twice TFLM's
+ * raw_sum of scaled inputs, exactly (each input's scaled value depends only on its byte),
+ * and |raw_sum| < 2^30 (the compiler checks every pair). Then only the output requant runs
+ * per element. On Cortex-M4, for output multiplier >= 0 and output shift <= -1 (eo >= 1):
+ * SRDHM(raw_sum, mo) = SMMULR(2 * raw_sum, mo) (no saturation case: |2 raw_sum| < 2^31, so
+ * |v| < 2^30), and RoundingDivideByPOT(v, eo) + off = ((v + (v >> 31)) >> (eo - 1) + 2 off +
+ * 1) >> 1 (the QADD of the general shortcut cannot saturate for |v| < 2^30); SSAT #8 of
+ * that >> 1 is the int8 clamp, and the activation clamp is skipped for the full range. */
+#if defined(__ARM_FEATURE_DSP)
+/* Four elements a step: r0 = a, r1 = b, r2 = out, r3 = end of a; k = {t1, t2, mo, eo - 1,
+ * 2 off + 1, act_min in each byte, act_max in each byte}. Results packed into one word,
+ * clamped with SSUB8/SEL, one STR: 51 instructions per 4 elements. */
+void tor_add_tables4(const uint8_t *a, const uint8_t *b, int8_t *out, const uint8_t *end, const int32_t *k);
+#define TOR_ADD_ELEM(pack)                \
+  "ldrb r11, [r0], #1\n\t"                \
+  "ldrb r12, [r1], #1\n\t"                \
+  "ldr r11, [r4, r11, lsl #2]\n\t"        \
+  "ldr r12, [r5, r12, lsl #2]\n\t"        \
+  "add r11, r11, r12\n\t"                 \
+  "smmulr r11, r11, r6\n\t"               \
+  "add r11, r11, r11, asr #31\n\t"        \
+  "asr r11, r11, r7\n\t"                  \
+  "add r11, r11, r8\n\t"                  \
+  "ssat r11, #8, r11, asr #1\n\t" pack "\n\t"
+__asm__(".section .text.tor_add_tables4,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".align 2\n\t"
+        ".global tor_add_tables4\n\t"
+        ".hidden tor_add_tables4\n\t"
+        ".type tor_add_tables4, %function\n\t"
+        ".thumb_func\n"
+        "tor_add_tables4:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "ldr r12, [sp, #36]\n\t"
+        "ldm r12, {r4-r10}\n"
+        "1:\n\t" TOR_ADD_ELEM("uxtb lr, r11") TOR_ADD_ELEM("bfi lr, r11, #8, #8")
+        TOR_ADD_ELEM("bfi lr, r11, #16, #8") TOR_ADD_ELEM("bfi lr, r11, #24, #8")
+        "ssub8 r11, lr, r9\n\t"
+        "sel lr, lr, r9\n\t"
+        "ssub8 r11, lr, r10\n\t"
+        "sel lr, r10, lr\n\t"
+        "str lr, [r2], #4\n\t"
+        "cmp r0, r3\n\t"
+        "bne 1b\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size tor_add_tables4, .-tor_add_tables4\n\t"
+        ".text");
+#endif
 
-/* ADD of two same-shape tensors on Cortex-M4, equal to the generic loop below when both
- * input shifts are <= 0 and the output shift <= -1, all multipliers >= 0 (checked by the
- * caller): the scaled inputs stay below 2^29 and their sum below 2^30, so every
- * SaturatingRoundingDoublingHighMul is one SMMULR and no saturation can happen. */
-static void add_same_shape(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, const tor_binary_params *p) {
-  const int32_t o1 = p->input1_offset, o2 = p->input2_offset, ls = p->left_shift;
-  const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
-  const int32_t e1 = -p->input1_shift, e2 = -p->input2_shift, eo = -p->output_shift;
-  const int32_t off = p->output_offset, lo = p->act_min, hi = p->act_max;
-  for (int32_t i = 0; i < n; i++) {
-    int32_t sx = add_srdhm((a[i] + o1) << ls, m1), sy = add_srdhm((b[i] + o2) << ls, m2);
-    if (e1) sx = add_rdbypot(sx, e1);
-    if (e2) sy = add_rdbypot(sy, e2);
-    const int32_t r = add_rdbypot(add_srdhm(sx + sy, mo), eo) + off;
-    out[i] = (int8_t)tor_clamp(r, lo, hi);
+/* Same-shape ADD with the compiler's tables (tables_off): t1[a] + t2[b] is twice TFLM's
+ * raw_sum of scaled inputs, exactly (each input's scaled value depends only on its byte),
+ * and |raw_sum| < 2^30 (the compiler checks every pair). Then only the output requant runs
+ * per element. On Cortex-M4, for output multiplier >= 0 and output shift <= -1 (eo >= 1):
+ * SRDHM(raw_sum, mo) = SMMULR(2 * raw_sum, mo) (no saturation case: |2 raw_sum| < 2^31, so
+ * |v| < 2^30), and RoundingDivideByPOT(v, eo) + off = ((v + (v >> 31)) >> (eo - 1) + 2 off +
+ * 1) >> 1 (the general shortcut's QADD cannot saturate for |v| < 2^30, so a plain ADD);
+ * SSAT #8 of that >> 1 is the int8 clamp, SSUB8/SEL the activation clamp. */
+static void add_tables(const uint8_t *a, const uint8_t *b, int8_t *out, int32_t n, const int32_t *t1,
+                       const int32_t *t2, const tor_binary_params *p) {
+  const int32_t lo = p->act_min, hi = p->act_max;
+  int32_t i = 0;
+#if defined(__ARM_FEATURE_DSP)
+  if (p->output_multiplier >= 0 && p->output_shift <= -1 && n >= 4) {
+    const int32_t k[7] = {(int32_t)(intptr_t)t1, (int32_t)(intptr_t)t2, p->output_multiplier, -p->output_shift - 1,
+                          2 * p->output_offset + 1, (int32_t)((uint32_t)(uint8_t)lo * 0x01010101u),
+                          (int32_t)((uint32_t)(uint8_t)hi * 0x01010101u)};
+    i = n & ~3;
+    tor_add_tables4(a, b, out, a + i, k);
+  }
+#endif
+  for (; i < n; i++) {
+    const int32_t r = tor_mbqm((t1[a[i]] + t2[b[i]]) >> 1, p->output_multiplier, p->output_shift);
+    out[i] = (int8_t)tor_clamp(r + p->output_offset, lo, hi);
   }
 }
-#endif
 
 tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, int is_mul) {
-#if defined(__ARM_FEATURE_DSP)
-  const int32_t n = tor_elems(&tor_tensors(image)[p->output]);
-  if (!is_mul && p->left_shift >= 0 && p->left_shift <= 20 && p->input1_shift <= 0 && p->input2_shift <= 0 &&
-      p->output_shift <= -1 && p->input1_multiplier >= 0 && p->input2_multiplier >= 0 &&
-      p->output_multiplier >= 0 && tor_elems(&tor_tensors(image)[p->input1]) == n &&
-      tor_elems(&tor_tensors(image)[p->input2]) == n) {
-    add_same_shape((const int8_t *)tor_data(image, arena, p->input1), (const int8_t *)tor_data(image, arena, p->input2),
-                   (int8_t *)tor_data(image, arena, p->output), n, p);
+  if (!is_mul && p->tables_off) {
+    const int32_t *t = (const int32_t *)(const void *)(image + p->tables_off);
+    add_tables(tor_data(image, arena, p->input1), tor_data(image, arena, p->input2),
+               (int8_t *)tor_data(image, arena, p->output), tor_elems(&tor_tensors(image)[p->output]), t, t + 256, p);
     return TOR_OK;
   }
-#endif
   /* broadcasting, or MUL: the generic loop of tor_kernels_elementwise.c */
   return tor_run_binary2(image, arena, p, is_mul ? TOR_OP_MUL : TOR_OP_ADD);
 }

@@ -162,6 +162,9 @@ static tor_status binary(const ctx_t *c, const tor_binary_params *p, uint32_t co
   CHECK(act_ok(p->act_min, p->act_max), TOR_ERR_SHAPE);
   /* DIV: output_shift <= 22 keeps its final shift a right shift (|x| <= 384 has 22 sign bits). */
   CHECK(code != TOR_OP_DIV || p->output_shift <= 22, TOR_ERR_SHAPE);
+  CHECK(p->tables_off == 0 || (code == TOR_OP_ADD && tor_table_ok(c, p->tables_off, 512) &&
+                               tor_elems(a) == tor_elems(out) && tor_elems(b) == tor_elems(out)),
+        TOR_ERR_SHAPE);
   CHECK(tor_disjoint(c, p->output, p->input1) && tor_disjoint(c, p->output, p->input2), TOR_ERR_BOUNDS);
   return TOR_OK;
 }

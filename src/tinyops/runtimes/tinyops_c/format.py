@@ -47,7 +47,7 @@ PARAMS = {
     "fc": struct.Struct("<10i3I2i"),
     "pool": struct.Struct("<10i"),
     "mean": struct.Struct("<8i"),
-    "binary": struct.Struct("<15i"),
+    "binary": struct.Struct("<15iI"),
     "reshape": struct.Struct("<2i"),
     "softmax": struct.Struct("<5i"),
     "sigmoid": struct.Struct("<6i"),

@@ -10,6 +10,7 @@ import numpy as np
 from tinyops.errors import ModelError
 from tinyops.runtimes.tflite_file import Operator, Tensor, TFLiteModel
 from tinyops.runtimes.tinyops_c import format as fmt
+from tinyops.runtimes.tinyops_c.lut import mbqm
 from tinyops.runtimes.tinyops_c.quant import activation_range, f64, quantize_multiplier, sigmoid_params, softmax_params
 
 RESHAPE_LIKE = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
@@ -282,8 +283,21 @@ def lower_binary(ctx: Context, op: Operator) -> None:
         left, m1, s1, m2, s2 = 0, 0, 0, 0, 0
         mo, so = quantize_multiplier(f64(as_) * f64(bs) / f64(ys))
     ai, bi, y = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    params = fmt.PARAMS["binary"].pack(ai, bi, y, -az, -bz, yz, left, m1, s1, m2, s2, mo, so, lo, hi)
+    tables = 0
+    if op.opcode == "ADD" and _dims4(a) == _dims4(b) == _dims4(out) and s1 <= 0 and s2 <= 0:
+        tables = _add_tables(ctx, (-az, m1, s1), (-bz, m2, s2), left)
+    params = fmt.PARAMS["binary"].pack(ai, bi, y, -az, -bz, yz, left, m1, s1, m2, s2, mo, so, lo, hi, tables)
     ctx.emit(op.opcode, params, [ai, bi], [y])
+
+
+def _add_tables(ctx: Context, q1: tuple[int, int, int], q2: tuple[int, int, int], left: int) -> int:
+    """ADD's per-input scaling depends only on the input byte: int32[2][256], indexed by the
+    byte as uint8, of 2 * MultiplyByQuantizedMultiplierSmallerThanOneExp((x + offset) << left),
+    TFLM's exact integers. 0 (none) unless every sum of two entries fits in int32."""
+    rows = [[2 * mbqm((((v + 128) % 256 - 128) + off) << left, m, s) for v in range(256)] for off, m, s in (q1, q2)]
+    if max(abs(v) for v in rows[0]) + max(abs(v) for v in rows[1]) >= 2**31:
+        return 0
+    return ctx.table(rows[0] + rows[1])
 
 
 def lower_reshape(ctx: Context, op: Operator) -> None:

@@ -78,7 +78,7 @@ def lower_binary2(ctx: Context, op: Operator) -> None:
     aq, bq, oq = _qp(a), _qp(b), _qp(out)
     left, m1, s1, m2, s2, mo, so, lo, hi = _binary_params(op, aq, bq, oq)
     ai, bi, y = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
-    params = fmt.PARAMS["binary"].pack(ai, bi, y, -aq[1], -bq[1], oq[1], left, m1, s1, m2, s2, mo, so, lo, hi)
+    params = fmt.PARAMS["binary"].pack(ai, bi, y, -aq[1], -bq[1], oq[1], left, m1, s1, m2, s2, mo, so, lo, hi, 0)
     ctx.emit(op.opcode, params, [ai, bi], [y])
 
 
