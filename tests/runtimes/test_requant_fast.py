@@ -24,7 +24,8 @@ def reference(acc: np.ndarray, m: np.ndarray, e: np.ndarray, off: int) -> np.nda
 
 def shortcut(acc: np.ndarray, m: np.ndarray, e: np.ndarray, off: int) -> np.ndarray:
     a = (2 * acc * m + (1 << 31)) >> 32  # SMMULR(2 * acc, m)
-    a = np.clip(a + (a >> 63), I32_MIN, I32_MAX)  # QADD(a, a >> 31)
+    assert np.abs(a).max() <= 2**30  # so a + (a >> 31) cannot leave int32: ADD ..., ASR #31, no QADD
+    a = a + (a >> 63)
     a = (a >> (e - 1)) + (2 * off + 1)
     assert a.max() <= I32_MAX and a.min() >= I32_MIN  # no int32 overflow in the add
     return np.clip(a >> 1, -128, 127)  # SSAT #8 of a >> 1

@@ -167,6 +167,7 @@ typedef struct {
   int32_t fast; /* every channel fits rq4's fast path (see rq_fast_ok) */
   uint32_t lo4, hi4; /* act_min / act_max in each byte lane */
   int32_t off2;      /* 2 * output_offset + 1 */
+  int32_t full;      /* act_min..act_max is -128..127: SSAT alone clamps */
 } requant_t;
 
 /* The fast path below equals tor_mbqm + offset + clamp exactly when, for every channel,
@@ -197,30 +198,32 @@ static inline void rq_init(requant_t *r, int32_t n, int64_t bound) {
   r->lo4 = lo * 0x01010101u;
   r->hi4 = hi * 0x01010101u;
   r->off2 = 2 * r->p->output_offset + 1;
+  r->full = r->p->act_min == -128 && r->p->act_max == 127;
   r->fast = rq_fast_ok(r, n, bound);
 }
 
 #if defined(__ARM_FEATURE_DSP)
 /* Two lanes of the fast path: acc[0..1] with m[0..1], s[0..1] (word-aligned, one LDRD each)
  * to two int8 in the low halfword (lane 0 in bits 0-7, lane 1 in bits 8-15). */
+/* sat(x + (x < 0 ? -1 : 0)) is one ADD ... ASR #31: with |acc| < 2^30, |2 acc| <= 2^31 - 2
+ * and 0 <= m < 2^31, so |2 acc * m| < 2^62 and |SMMULR(2 acc, m)| <= 2^30; then
+ * x + (x >> 31) >= -2^30 - 1 > INT32_MIN, and the saturation of QADD never happens. */
 #define TOR_RQ_LANE(a, m, s)                   \
   "lsl %[" a "], %[" a "], #1\n\t"             \
   "smmulr %[" a "], %[" a "], %[" m "]\n\t"    \
-  "asr %[t], %[" a "], #31\n\t"                \
-  "qadd %[" a "], %[" a "], %[t]\n\t"          \
+  "add %[" a "], %[" a "], %[" a "], asr #31\n\t" \
   "mvn %[" s "], %[" s "]\n\t"                 \
   "asr %[" a "], %[" a "], %[" s "]\n\t"       \
   "add %[" a "], %[" a "], %[off2]\n\t"        \
   "ssat %[" a "], #8, %[" a "], asr #1\n\t"
 static inline __attribute__((always_inline)) uint32_t rq_pair(const int32_t *acc, const int32_t *m, const int32_t *s,
                                                               int32_t off2) {
-  uint32_t a0, a1, m0, m1, s0, s1, t;
+  uint32_t a0, a1, m0, m1, s0, s1;
   __asm__("ldrd %[a0], %[a1], [%[acc]]\n\t"
           "ldrd %[m0], %[m1], [%[mp]]\n\t"
           "ldrd %[s0], %[s1], [%[sp_]]\n\t" TOR_RQ_LANE("a0", "m0", "s0") TOR_RQ_LANE("a1", "m1", "s1")
           "bfi %[a0], %[a1], #8, #8"
-          : [a0] "=&r"(a0), [a1] "=&r"(a1), [m0] "=&r"(m0), [m1] "=&r"(m1), [s0] "=&r"(s0), [s1] "=&r"(s1),
-            [t] "=&r"(t)
+          : [a0] "=&r"(a0), [a1] "=&r"(a1), [m0] "=&r"(m0), [m1] "=&r"(m1), [s0] "=&r"(s0), [s1] "=&r"(s1)
           : [acc] "r"(acc), [mp] "r"(m), [sp_] "r"(s), [off2] "r"(off2)
           : "memory");
   return a0;
@@ -228,6 +231,15 @@ static inline __attribute__((always_inline)) uint32_t rq_pair(const int32_t *acc
 #endif
 
 #if defined(__ARM_FEATURE_DSP)
+/* Four channels without the activation clamp (the range is all of int8: SSAT did it). */
+static inline __attribute__((always_inline)) void rq4_fast_full(const int32_t *acc, const int32_t *m, const int32_t *s,
+                                                                int32_t off2, int8_t *o) {
+  const uint32_t lo = rq_pair(acc, m, s, off2), hi = rq_pair(acc + 2, m + 2, s + 2, off2);
+  uint32_t w;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(w) : "r"(lo), "r"(hi));
+  __asm__("str %1, [%0]" : : "r"(o), "r"(w) : "memory");
+}
+
 /* The fast path for four channels: acc[0..3] with m[0..3], s[0..3] into o[0..3]. */
 static inline __attribute__((always_inline)) void rq4_fast(const int32_t *acc, const int32_t *m, const int32_t *s,
                                                            int32_t off2, uint32_t lo4, uint32_t hi4, int8_t *o) {
@@ -250,7 +262,8 @@ static inline __attribute__((always_inline)) void rq4(const requant_t *r, const 
   const int32_t *m = r->mult + oc, *s = r->shift + oc;
 #if defined(__ARM_FEATURE_DSP)
   if (r->fast) {
-    rq4_fast(acc, m, s, r->off2, r->lo4, r->hi4, o);
+    if (r->full) rq4_fast_full(acc, m, s, r->off2, o);
+    else rq4_fast(acc, m, s, r->off2, r->lo4, r->hi4, o);
     return;
   }
 #endif
@@ -270,7 +283,10 @@ static __attribute__((noinline, unused)) void rq_block(const requant_t *r, const
   if (r->fast) {
     const int32_t *m = r->mult + oc, *s = r->shift + oc, off2 = r->off2;
     const uint32_t lo4 = r->lo4, hi4 = r->hi4;
-    for (int32_t k = 0; k < n; k += 4) rq4_fast(acc + k, m + k, s + k, off2, lo4, hi4, o + k);
+    if (r->full)
+      for (int32_t k = 0; k < n; k += 4) rq4_fast_full(acc + k, m + k, s + k, off2, o + k);
+    else
+      for (int32_t k = 0; k < n; k += 4) rq4_fast(acc + k, m + k, s + k, off2, lo4, hi4, o + k);
     return;
   }
 #endif
