@@ -75,6 +75,7 @@ typedef struct {
   uint32_t bias_eff_off; /* int32[units]: bias + input_offset*(sum(w) + filter_offset*depth) */
   int32_t scratch;       /* arena tensor of >= 2*depth bytes (the input widened to int16), or -1 */
   int32_t layout;        /* 0: plain rows; 1: rows in groups of four, word-interleaved (FORMAT.md) */
+  int32_t rq_fast;       /* 1: the requantization shortcut's conditions hold (FORMAT.md), else 0 */
 } tor_fc_params;
 
 typedef struct {

@@ -88,6 +88,8 @@ static void group4(const int8_t *x, const void *xw, const int8_t *g, int32_t wor
 }
 #endif
 
+typedef struct { int32_t v[4]; } q4_t; /* four accumulators: one LDM/STM pair */
+
 /* One batch row of a layout-1 op: groups of four units, up to 16 units per requant block. */
 static void fc_grouped(const int8_t *x, const void *xw, const int8_t *filt, int32_t depth, int32_t units,
                        int32_t xterm, requant_t *r, const int32_t *mult, const int32_t *shift, int32_t per_unit,
@@ -96,7 +98,9 @@ static void fc_grouped(const int8_t *x, const void *xw, const int8_t *filt, int3
   int32_t acc[16];
   for (int32_t u = 0; u < g4; u += 16) {
     const int32_t n = g4 - u < 16 ? g4 - u : 16;
-    for (int32_t k = 0; k < n; k++) acc[k] = r->bias_eff[u + k] + xterm;
+    for (int32_t k = 0; k < n; k += 4) *(q4_t *)(void *)(acc + k) = *(const q4_t *)(const void *)(r->bias_eff + u + k);
+    if (xterm)
+      for (int32_t k = 0; k < n; k++) acc[k] += xterm;
     for (int32_t k = 0; k < n; k += 4) group4(x, xw, filt + (u + k) * depth, words, acc + k);
     if (per_unit) r->mult = mult + u, r->shift = shift + u;
     rq_block(r, acc, 0, n, o + u);
@@ -121,25 +125,6 @@ static void fc_rows(const int8_t *x, const int8_t *filt, int32_t depth, int32_t 
   }
 }
 
-/* rq_fast_ok for FULLY_CONNECTED (filter offset 0): every multiplier >= 0, every shift <= -2
- * and |sum(x * w)| + |bias_eff| <= depth * 128 * 128 + max |bias_eff| < 2^30. */
-static int32_t fc_fast_ok(const int32_t *m, const int32_t *s, int32_t nm, const int32_t *be, int32_t units,
-                          int32_t depth) {
-#if defined(__ARM_FEATURE_DSP)
-  int32_t bad = 0;
-  uint32_t mx = 0;
-  for (int32_t k = 0; k < nm; k++) bad |= m[k] | (-2 - s[k]); /* sign bit: m < 0 or s > -2 */
-  for (int32_t u = 0; u < units; u++) {
-    const uint32_t a = be[u] < 0 ? 0u - (uint32_t)be[u] : (uint32_t)be[u];
-    mx = a > mx ? a : mx;
-  }
-  return bad >= 0 && (uint64_t)mx + (uint64_t)depth * 16384u < ((uint64_t)1 << 30);
-#else
-  (void)m, (void)s, (void)nm, (void)be, (void)units, (void)depth;
-  return 0;
-#endif
-}
-
 tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params *p) {
   const tor_tensor *t = tor_tensors(image);
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
@@ -158,7 +143,7 @@ tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params 
   r.mult = mult, r.shift = shift, r.bias = 0;
   r.bias_eff = (const int32_t *)(const void *)(image + p->bias_eff_off);
   rq_init(&r, 0, 0);
-  r.fast = p->filter_offset == 0 && fc_fast_ok(mult, shift, p->n_multipliers, r.bias_eff, units, depth);
+  r.fast = p->rq_fast; /* checked by the loader (tor_validate_ops.c) */
   if (!per_unit) {
     for (int k = 0; k < 16; k++) m16[k] = mult[0], s16[k] = shift[0];
     r.mult = m16, r.shift = s16;

@@ -80,6 +80,19 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
   return TOR_OK;
 }
 
+/* rq_fast: filter offset 0, multipliers >= 0, shifts <= -2, depth * 2^14 + max |bias_eff| < 2^30. */
+static int fc_fast_ok(const uint8_t *image, const tor_fc_params *p, int32_t units, int32_t depth) {
+  const int32_t *m = (const int32_t *)(const void *)(image + p->multipliers_off);
+  const int32_t *s = (const int32_t *)(const void *)(image + p->shifts_off);
+  const int32_t *be = (const int32_t *)(const void *)(image + p->bias_eff_off);
+  if (p->filter_offset != 0) return 0;
+  for (int32_t k = 0; k < p->n_multipliers; k++)
+    if (m[k] < 0 || s[k] > -2) return 0;
+  for (int32_t u = 0; u < units; u++)
+    if ((int64_t)depth * 16384 + (be[u] < 0 ? -(int64_t)be[u] : be[u]) >= ((int64_t)1 << 30)) return 0;
+  return 1;
+}
+
 static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *p) {
   const tor_tensor *in = tor_vtensor(c, p->input, TOR_DT_INT8, 0), *f = tor_vtensor(c, p->filter, TOR_DT_INT8, 0);
   const tor_tensor *out = tor_vtensor(c, p->output, TOR_DT_INT8, 1);
@@ -98,6 +111,7 @@ static tor_status fc(const uint8_t *image, const ctx_t *c, const tor_fc_params *
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, p->n_multipliers), TOR_ERR_SHAPE);
   CHECK(p->layout == 0 || (p->layout == 1 && depth % 4 == 0 && p->scratch != -1), TOR_ERR_SHAPE);
+  CHECK(p->rq_fast == 0 || (p->rq_fast == 1 && fc_fast_ok(image, p, units, depth)), TOR_ERR_SHAPE);
   if (p->scratch != -1) {
     const tor_tensor *s = tor_vtensor(c, p->scratch, TOR_DT_INT8, 1);
     CHECK(s && s->storage == TOR_IN_ARENA && (s->offset & 3u) == 0 && 2 * (int64_t)depth <= tor_elems(s),

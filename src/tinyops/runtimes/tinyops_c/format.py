@@ -44,7 +44,7 @@ OPCODES = {
 # Param structs (all 32-bit words), in the field order of tor_format.h's tor_<kind>_params.
 PARAMS = {
     "conv": struct.Struct("<15i3Ii"),
-    "fc": struct.Struct("<10i3I2i"),
+    "fc": struct.Struct("<10i3I3i"),
     "pool": struct.Struct("<10i"),
     "mean": struct.Struct("<8i"),
     "binary": struct.Struct("<15iI"),

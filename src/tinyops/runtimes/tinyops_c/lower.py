@@ -224,14 +224,18 @@ def lower_fc(ctx: Context, op: Operator) -> None:
     lo, hi = activation_range(op.options["fused_activation_function"], ys, yz)
     wsum = w.array().astype(np.int64).sum(axis=1)
     depth = w.shape[1]
-    bias_off = ctx.table(_bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth)))
+    bias_eff = _bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth))
+    bias_off = ctx.table(bias_eff)
+    shifts = [quantize_multiplier(f64(xs) * f64(s) / f64(ys))[1] for s in scales]
+    # the Cortex-M4 requantization shortcut holds (the loader checks it again; see FORMAT.md)
+    rq_fast = int(wq.zero_point[0] == 0 and max(shifts) <= -2 and depth * 2**14 + max(map(abs, bias_eff)) < 2**30)
     # the bias lives on in bias_eff only
     grouped = depth % 4 == 0 and w.dtype == "int8" and w.data is not None
     ins = [ctx.tensor(op.inputs[0]), _fc_weights(ctx, op.inputs[1]) if grouped else ctx.tensor(op.inputs[1])]
     y = ctx.tensor(op.outputs[0])
     layout, scratch = (1, ctx.scratch(2 * depth)) if grouped else (0, -1)
     params = fmt.PARAMS["fc"].pack(ins[0], ins[1], -1, y, -xz, -wq.zero_point[0], yz,
-                                   lo, hi, len(scales), mult_off, shift_off, bias_off, scratch, layout)
+                                   lo, hi, len(scales), mult_off, shift_off, bias_off, scratch, layout, rq_fast)
     ctx.emit("FULLY_CONNECTED", params, ins, [y] + ([scratch] if scratch >= 0 else []))
 
 
