@@ -138,11 +138,14 @@ def test_m4_same_shape_add_matches_tflm(oracle, seed: int, same_scale: bool, act
     np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want)
 
 
-FC_CASES = [  # (batches, depth, units, act, per-channel weight scales, seed)
-    (1, 8, 4, "NONE", False, 21),  # one word a row: odd step only, one group
-    (1, 16, 7, "RELU", False, 22),  # 4 words, one group + 3 plain rows
+FC_CASES = [  # (batches, depth, units, act, per-channel weight scales, seed); words a row: 1 + 2 + 4k
+    (1, 4, 4, "NONE", False, 20),  # 1 word: the odd step only, one group
+    (1, 8, 4, "NONE", False, 21),  # 2 words: the pair only
+    (1, 16, 7, "RELU", False, 22),  # 4 words: one loop pass, one group + 3 plain rows
     (2, 12, 20, "NONE", True, 23),  # 3 words (1 + 2), 16 + 4 units, two batch rows
-    (1, 40, 33, "RELU6", True, 24),  # 10 words, two requant blocks + a tail unit
+    (1, 20, 12, "RELU", True, 27),  # 5 words (1 + 4)
+    (1, 28, 8, "NONE", True, 28),  # 7 words (1 + 2 + 4)
+    (1, 40, 33, "RELU6", True, 24),  # 10 words (2 + 8), two requant blocks + a tail unit
     (3, 6, 5, "NONE", False, 25),  # depth not a multiple of 4: plain rows (dot4 + dot1)
     (1, 256, 8, "NONE", False, 26),  # long rows
 ]

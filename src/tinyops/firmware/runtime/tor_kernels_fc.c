@@ -8,7 +8,8 @@
  * consecutive bytes. On Cortex-M4 the input is widened once into the int16 scratch
  * (per input word: SXTB16 lanes (0, 2), then SXTB16 ROR #8 lanes (1, 3)), so one step
  * of four rows is LDRD (input) + LDM (16 weight bytes) + 8 SXTB16 + 8 SMLAD: 18
- * instructions per 16 MACs. Remaining rows (units % 4) are plain rows. */
+ * instructions per 16 MACs, four steps per loop pass. Remaining rows (units % 4) are
+ * plain rows. */
 #include "tor_conv_common.h"
 
 /* acc[k] += dot(x, row k of the group at g), k = 0..3, over `words` input words. */
@@ -60,9 +61,13 @@ __asm__(".section .text.tor_fc_group4,\"ax\",%progbits\n\t"
         "tst r3, #8\n\t" /* odd word count: one step first */
         "beq 1f\n\t" TOR_FC_STEP
         "1:\n\t"
+        "sub r3, r2, r0\n\t" /* (the step used r3) */
+        "tst r3, #16\n\t" /* then two if words % 4 is 2 or 3 */
+        "beq 4f\n\t" TOR_FC_STEP TOR_FC_STEP
+        "4:\n\t"
         "cmp r0, r2\n\t"
         "bcs 3f\n"
-        "2:\n\t" TOR_FC_STEP TOR_FC_STEP
+        "2:\n\t" TOR_FC_STEP TOR_FC_STEP TOR_FC_STEP TOR_FC_STEP
         "cmp r0, r2\n\t"
         "bcc 2b\n"
         "3:\n\t"
