@@ -188,6 +188,130 @@ static __attribute__((noinline)) void dw_taps(const int32_t *d, int32_t K, const
 }
 #endif
 
+#if defined(__ARM_FEATURE_DSP)
+/* 3x3 and 5x5 kernels, depth multiplier 1: weights pre-widened into the SMLAD lane order once
+ * per call (on the stack), then one asm routine per output pixel runs every 4-channel group.
+ * Taps go in pairs: the two tap words are packed with PKHBT/PKHTB so each SXTB16 yields one
+ * channel's two taps, and one SMLAD does both MACs. Tap k of the pixel reads p + tab[k]
+ * (padded taps point at the zero-point row); tab[K] is the end of the accumulator block.
+ * Per group the stream holds bias_eff[4], then per tap pair 4 words (channel i: tap 2j in
+ * the low half, tap 2j+1 in the high half), then the last tap as [w2|w0], [w3|w1]. */
+#define DW_PAIR(o)                     \
+  "ldrd r3, r12, [sp, #" #o "]\n\t"    \
+  "ldr r3, [r0, r3]\n\t"               \
+  "ldr r12, [r0, r12]\n\t"             \
+  "ldmia r1!, {r8-r11}\n\t"            \
+  "pkhbt lr, r3, r12, lsl #16\n\t"     \
+  "pkhtb r12, r12, r3, asr #16\n\t"    \
+  "sxtb16 r3, lr\n\t"                  \
+  "smlad r4, r3, r8, r4\n\t"           \
+  "sxtb16 r3, lr, ror #8\n\t"          \
+  "smlad r5, r3, r9, r5\n\t"           \
+  "sxtb16 r3, r12\n\t"                 \
+  "smlad r6, r3, r10, r6\n\t"          \
+  "sxtb16 r3, r12, ror #8\n\t"         \
+  "smlad r7, r3, r11, r7\n\t"
+#define DW_LAST(o)                     \
+  "ldr r3, [sp, #" #o "]\n\t"          \
+  "ldr r3, [r0, r3]\n\t"               \
+  "ldmia r1!, {r8, r9}\n\t"            \
+  "sxtb16 r12, r3\n\t"                 \
+  "smlabb r4, r12, r8, r4\n\t"         \
+  "smlatt r6, r12, r8, r6\n\t"         \
+  "sxtb16 r12, r3, ror #8\n\t"         \
+  "smlabb r5, r12, r9, r5\n\t"         \
+  "smlatt r7, r12, r9, r7\n\t"
+#define DW_COPY8 "ldmia r3!, {r4-r11}\n\tstmia r12!, {r4-r11}\n\t"
+#define DW_ENTER(bytes, copies)                                                     \
+  "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\t" copies          \
+  "ldmia r3, {r4, r5}\n\tstmia r12, {r4, r5}\n\t1:\n\tldmia r1!, {r4-r7}\n\t"
+#define DW_LEAVE(end, bytes)                                                        \
+  "stmia r2!, {r4-r7}\n\tadds r0, r0, #4\n\tldr r3, [sp, #" #end "]\n\tcmp r2, r3\n\t" \
+  "bne 1b\n\tadd sp, sp, #" #bytes "\n\tpop {r4-r11, pc}\n\t"
+
+#define DW_ARGS const int8_t *p DW_U, const uint32_t *ws DW_U, int32_t *acc DW_U, const int32_t *tab DW_U
+#define DW_U __attribute__((unused))
+/* (p, stream, acc, tab): acc[4g..4g+3] for groups g until acc reaches tab[K] */
+static __attribute__((naked, noinline, noipa)) void dw_acc9(DW_ARGS) {
+  __asm__ volatile(DW_ENTER(40, DW_COPY8) DW_PAIR(0) DW_PAIR(8) DW_PAIR(16) DW_PAIR(24) DW_LAST(32)
+                       DW_LEAVE(36, 40));
+}
+static __attribute__((naked, noinline, noipa)) void dw_acc25(DW_ARGS) {
+  __asm__ volatile(DW_ENTER(104, DW_COPY8 DW_COPY8 DW_COPY8) DW_PAIR(0) DW_PAIR(8) DW_PAIR(16) DW_PAIR(24)
+                       DW_PAIR(32) DW_PAIR(40) DW_PAIR(48) DW_PAIR(56) DW_PAIR(64) DW_PAIR(72) DW_PAIR(80)
+                           DW_PAIR(88) DW_LAST(96) DW_LEAVE(100, 104));
+}
+
+#define TOR_DW_WS_WORDS 704 /* stack stream: 32 groups of a 3x3 kernel, 13 of a 5x5 */
+#define TOR_DW_ACC_GROUPS 32
+
+/* The stream of groups [g0, g0 + ng) (see above). */
+static void dw_pack(const int8_t *filt, const int32_t *bias_eff, int32_t C, int32_t K, int32_t g0, int32_t ng,
+                    uint32_t *ws) {
+  for (int32_t g = g0; g < g0 + ng; g++) {
+    const int8_t *f = filt + 4 * g;
+    for (int i = 0; i < 4; i++) *ws++ = (uint32_t)bias_eff[4 * g + i];
+    for (int32_t k = 0; k + 1 < K; k += 2)
+      for (int i = 0; i < 4; i++) *ws++ = (uint16_t)f[k * C + i] | (uint32_t)(uint16_t)f[(k + 1) * C + i] << 16;
+    const int8_t *l = f + (K - 1) * C;
+    *ws++ = (uint16_t)l[0] | (uint32_t)(uint16_t)l[2] << 16;
+    *ws++ = (uint16_t)l[1] | (uint32_t)(uint16_t)l[3] << 16;
+  }
+}
+
+/* Returns 0 (nothing written) when this path does not apply. */
+static int dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                    const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
+  const tor_conv_params *p = r->p;
+  const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t KH = tf->dims[1], KW = tf->dims[2], K = KH * KW, OH = to->dims[1], OW = to->dims[2];
+  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dwl = p->dilation_w;
+  if (p->depth_multiplier != 1 || (K != 9 && K != 25) || C < 4) return 0;
+  const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
+                      (OW - 1) * sw + (KW - 1) * dwl >= W;
+  if (clipped && !zrow) return 0;
+  void (*acc_fn)(const int8_t *, const uint32_t *, int32_t *, const int32_t *) = K == 9 ? dw_acc9 : dw_acc25;
+  const int32_t G = C / 4, gw = 4 + 4 * (K / 2) + 2, cap = TOR_DW_WS_WORDS / gw;
+  const int32_t chunk = cap < TOR_DW_ACC_GROUPS ? cap : TOR_DW_ACC_GROUPS;
+  uint32_t ws[TOR_DW_WS_WORDS];
+  int32_t acc[4 * TOR_DW_ACC_GROUPS], full[26], tab[26];
+  for (int32_t fy = 0, k = 0; fy < KH; fy++)
+    for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
+  int32_t packed = -1;
+  for (int32_t b = 0; b < N; b++)
+    for (int32_t oy = 0; oy < OH; oy++) {
+      const int32_t y0 = oy * sh - p->pad_h;
+      for (int32_t g0 = 0; g0 < G; g0 += chunk) {
+        const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
+        if (packed != g0) dw_pack(filt, r->bias_eff, C, K, g0, ng, ws), packed = g0;
+        full[K] = tab[K] = (int32_t)(uintptr_t)(acc + 4 * ng);
+        for (int32_t ox = 0; ox < OW; ox++) {
+          const int32_t x0 = ox * sw - p->pad_w;
+          const uintptr_t pb = (uintptr_t)in + (uintptr_t)(((b * H + y0) * W + x0) * C);
+          const int32_t *t = full;
+          if (y0 < 0 || x0 < 0 || y0 + (KH - 1) * dh >= H || x0 + (KW - 1) * dwl >= W) {
+            for (int32_t fy = 0, k = 0; fy < KH; fy++)
+              for (int32_t fx = 0; fx < KW; fx++, k++) {
+                const int32_t iy = y0 + fy * dh, ix = x0 + fx * dwl;
+                tab[k] = iy >= 0 && iy < H && ix >= 0 && ix < W ? full[k] : (int32_t)((uintptr_t)zrow - pb);
+              }
+            t = tab;
+          }
+          int8_t *o = out + ((b * OH + oy) * OW + ox) * C;
+          acc_fn((const int8_t *)(pb + (uintptr_t)c0), ws, acc, t);
+          rq_block(r, acc, c0, 4 * ng, o + c0);
+          for (int32_t c = 4 * G; last && c < C; c++) {
+            int32_t a = r->bias_eff[c];
+            for (int32_t k = 0; k < K; k++) a += ((const int8_t *)(pb + (uintptr_t)t[k]))[c] * filt[k * C + c];
+            o[c] = requant(r, c, a);
+          }
+        }
+      }
+    }
+  return 1;
+}
+#endif
+
 void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                    const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
   const tor_conv_params *p = r->p;
@@ -196,6 +320,9 @@ void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
   const int32_t OH = to->dims[1], OW = to->dims[2], OC = to->dims[3];
   const int small = KH * KW <= 256; /* packed 16-bit weight sums cannot overflow */
   (void)zrow; /* only the Cortex-M4 path points padded taps at it */
+#if defined(__ARM_FEATURE_DSP)
+  if (dw_pairs(ti, tf, to, in, filt, out, r, zrow)) return;
+#endif
   for (int32_t b = 0; b < N; b++)
     for (int32_t oy = 0; oy < OH; oy++)
       for (int32_t ox = 0; ox < OW; ox++) {
