@@ -277,11 +277,16 @@ static int dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor
   int32_t acc[4 * TOR_DW_ACC_GROUPS], full[26], tab[26];
   for (int32_t fy = 0, k = 0; fy < KH; fy++)
     for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
+  /* Rows in increasing order, each over all channel chunks; when the output does not overlap
+   * the input and there is more than one chunk, chunks go outermost (each packed once). */
+  const uintptr_t ib = (uintptr_t)in, ie = ib + (uintptr_t)(N * H * W * C);
+  const uintptr_t ob = (uintptr_t)out, oe = ob + (uintptr_t)(N * OH * OW * C);
+  const int32_t rows = N * OH, outer = G > chunk && (oe <= ib || ob >= ie) ? chunk : G;
   int32_t packed = -1;
-  for (int32_t b = 0; b < N; b++)
-    for (int32_t oy = 0; oy < OH; oy++) {
-      const int32_t y0 = oy * sh - p->pad_h;
-      for (int32_t g0 = 0; g0 < G; g0 += chunk) {
+  for (int32_t gc = 0; gc < G; gc += outer)
+    for (int32_t row = 0; row < rows; row++) {
+      const int32_t b = row / OH, oy = row % OH, y0 = oy * sh - p->pad_h;
+      for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
         const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
         if (packed != g0) dw_pack(filt, r->bias_eff, C, K, g0, ng, ws), packed = g0;
         full[K] = tab[K] = (int32_t)(uintptr_t)(acc + 4 * ng);

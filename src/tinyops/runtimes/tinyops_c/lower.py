@@ -199,7 +199,9 @@ def lower_conv(ctx: Context, op: Operator) -> None:
         rows = max(room, 0) // (32 * groups * 8) * 32 if kh == kw == 1 and not (pad_h or pad_w) else 0
         wide = rows * groups * 8
     scratch = ctx.scratch(cols + wide) if not dw else -1
-    if dw and oc == c and (pad_h or pad_w):
+    clipped = ((oh - 1) * o["stride_h"] + (kh - 1) * o["dilation_h_factor"] >= h
+               or (ow - 1) * o["stride_w"] + (kw - 1) * o["dilation_w_factor"] >= wd)
+    if dw and oc == c and (pad_h or pad_w or clipped):
         # Windows that touch the padding point their missing taps at C bytes of the input
         # zero point (x + input_offset = 0), so they run the unclipped kernel on bias_eff.
         scratch = ctx.constant(bytes([xz & 0xFF]) * c)
