@@ -1,8 +1,8 @@
 """The Cortex-M4 asm inner loops (dot4, the 2-pixel tor_mat2x2 over widened columns and tor_mat2x2w/v
-over widened filters: every loop
-entry (groups % 4), K tails (C = 3 first convs), odd pixel counts, channel blocks of 32 and OC tails;
-strided and padded 1x1; depthwise 3-wide rows, undilated and dilated, padded taps
-through the zero-point row, channel tails) give TFLite Micro's exact output when run under
+over widened filters: every loop entry (groups % 4), K tails (C = 3 first convs), odd pixel counts,
+channel blocks of 32 and OC tails; strided and padded 1x1; depthwise 3x3/5x5 tap pairs over strides,
+padding, dilation, narrow inputs and channel chunks, padded taps through the zero-point row, channel
+tails) give TFLite Micro's exact output when run under
 qemu-system-arm. The host build never takes these paths."""
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 /* DEPTHWISE_CONV_2D, int8 with per-channel requantization, bit-exact with TFLM's
- * reference_integer_ops kernel (see tor_conv_common.h for the shared pieces). */
+ * reference_integer_ops kernel (see tor_conv_common.h for the shared pieces). On DSP cores
+ * 3x3 and 5x5 kernels with depth multiplier 1 take dw_pairs (two taps per SMLAD); other
+ * shapes take dw_taps / dw_pixel; cores without DSP run the plain C loops. */
 #include "tor_conv_common.h"
 
 #if defined(__ARM_FEATURE_DSP)
