@@ -5,17 +5,7 @@
 #include "tor_conv_common.h"
 
 #if defined(__ARM_FEATURE_DSP)
-/* One tap, four channels: a0..a3 += x[k] * w[k]. */
-#define DW_TAP(xp, wp)                                                              \
-  do {                                                                              \
-    const uint32_t xv_ = rd32(xp), wv_ = rd32(wp);                                  \
-    const int32_t xe_ = EVEN(xv_), xo_ = ODD(xv_), we_ = EVEN(wv_), wo_ = ODD(wv_); \
-    a0 = __smlabb(xe_, we_, a0);                                                    \
-    a2 = __smlatt(xe_, we_, a2);                                                    \
-    a1 = __smlabb(xo_, wo_, a1);                                                    \
-    a3 = __smlatt(xo_, wo_, a3);                                                    \
-  } while (0)
-/* the same tap in asm on xv/wv (overwritten), temporaries t/u */
+/* One tap, four channels: a0..a3 += xv[k] * wv[k] (xv/wv overwritten, temporaries t/u). */
 #define TOR_DW_TAP_ASM                            \
   "sxtb16 %[t], %[xv]\n\t"                        \
   "sxtb16 %[u], %[wv]\n\t"                        \
@@ -47,41 +37,7 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
   for (; c + 4 <= C; c += 4) {
     int32_t a0, a1, a2, a3;
     const int8_t *x = ip + c, *w = fb + c;
-    if (full && nx == 3) { /* the common 3-wide kernel, its row unrolled */
-      int32_t ny_done = 0;
-      a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
-      if (dstep == C && ny > 0) {
-        /* undilated: one register steps both input and weights; asm keeps a0..a3 in
-         * registers (GCC spills them across the row) */
-        const int32_t rs = rstep - 2 * C;
-        int32_t n = ny;
-        uint32_t xv, wv, t, u;
-        __asm__("1:\n\t"
-                "ldr %[xv], [%[x]]\n\t"
-                "ldr %[wv], [%[w]]\n\t" TOR_DW_TAP_ASM
-                "ldr %[xv], [%[x], %[c]]\n\t"
-                "ldr %[wv], [%[w], %[c]]\n\t" TOR_DW_TAP_ASM
-                "add %[x], %[x], %[c], lsl #1\n\t"
-                "add %[w], %[w], %[c], lsl #1\n\t"
-                "ldr %[xv], [%[x]]\n\t"
-                "ldr %[wv], [%[w]]\n\t" TOR_DW_TAP_ASM
-                "add %[x], %[x], %[rs]\n\t"
-                "add %[w], %[w], %[c]\n\t"
-                "subs %[n], %[n], #1\n\t"
-                "bne 1b\n\t"
-                : [x] "+r"(x), [w] "+r"(w), [n] "+r"(n), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                  [a3] "+r"(a3), [xv] "=&r"(xv), [wv] "=&r"(wv), [t] "=&r"(t), [u] "=&r"(u)
-                : [c] "r"(C), [rs] "r"(rs)
-                : "cc", "memory");
-        ny_done = ny;
-      }
-      const int32_t d2 = 2 * dstep, c2 = 2 * C;
-      for (int32_t fy = ny_done; fy < ny; fy++, x += rstep, w += 3 * C) {
-        DW_TAP(x, w);
-        DW_TAP(x + dstep, w + C);
-        DW_TAP(x + d2, w + c2);
-      }
-    } else if (full) {
+    if (full) {
       a0 = r->bias_eff[c], a1 = r->bias_eff[c + 1], a2 = r->bias_eff[c + 2], a3 = r->bias_eff[c + 3];
       for (int32_t fy = 0; fy < ny; fy++, x += rskip, w += wskip)
         for (int32_t fx = 0; fx < nx; fx++, x += dstep, w += C) {
@@ -194,15 +150,16 @@ static __attribute__((noinline)) void dw_taps(const int32_t *d, int32_t K, const
 /* 3x3 and 5x5 kernels, depth multiplier 1: weights pre-widened into the SMLAD lane order once
  * per call (on the stack), then one asm routine per output pixel runs every 4-channel group.
  * Taps go in pairs: the two tap words are packed with PKHBT/PKHTB so each SXTB16 yields one
- * channel's two taps, and one SMLAD does both MACs. Tap k of the pixel reads p + tab[k]
- * (padded taps point at the zero-point row); tab[K] is the end of the accumulator block.
- * Per group the stream holds bias_eff[4], then per tap pair 4 words (channel i: tap 2j in
- * the low half, tap 2j+1 in the high half), then the last tap as [w2|w0], [w3|w1]. */
-#define DW_PAIR(o)                     \
-  "ldrd r3, r12, [sp, #" #o "]\n\t"    \
+ * channel's two taps, and one SMLAD does both MACs. Per group the stream holds bias_eff[4],
+ * then per tap pair {offset of tap 2j, 4 weight words (channel i: tap 2j in the low half,
+ * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
+ * of the last tap. A window inside the input reads tap k at p + offset (the offsets include
+ * the group's 4 * g); a clipped one (dw_edge*) reads p + tab[k] instead, p stepping 4 per
+ * group, padded taps pointing at the zero-point row. The loop ends when acc reaches `end`. */
+#define DW_PAIR(ld)                    \
+  "ldmia r1!, {r3, r8-r12}\n\t" ld    \
   "ldr r3, [r0, r3]\n\t"               \
   "ldr r12, [r0, r12]\n\t"             \
-  "ldmia r1!, {r8-r11}\n\t"            \
   "pkhbt lr, r3, r12, lsl #16\n\t"     \
   "pkhtb r12, r12, r3, asr #16\n\t"    \
   "sxtb16 r3, lr\n\t"                  \
@@ -213,49 +170,65 @@ static __attribute__((noinline)) void dw_taps(const int32_t *d, int32_t K, const
   "smlad r6, r3, r10, r6\n\t"          \
   "sxtb16 r3, r12, ror #8\n\t"         \
   "smlad r7, r3, r11, r7\n\t"
-#define DW_LAST(o)                     \
-  "ldr r3, [sp, #" #o "]\n\t"          \
+#define DW_LAST(ld)                    \
+  "ldmia r1!, {r3, r8, r9}\n\t" ld    \
   "ldr r3, [r0, r3]\n\t"               \
-  "ldmia r1!, {r8, r9}\n\t"            \
   "sxtb16 r12, r3\n\t"                 \
   "smlabb r4, r12, r8, r4\n\t"         \
   "smlatt r6, r12, r8, r6\n\t"         \
   "sxtb16 r12, r3, ror #8\n\t"         \
   "smlabb r5, r12, r9, r5\n\t"         \
   "smlatt r7, r12, r9, r7\n\t"
+#define DW_T2(o) "ldrd r3, r12, [sp, #" #o "]\n\t"
+#define DW_T1(o) "ldr r3, [sp, #" #o "]\n\t"
 #define DW_COPY8 "ldmia r3!, {r4-r11}\n\tstmia r12!, {r4-r11}\n\t"
-#define DW_ENTER(bytes, copies)                                                     \
+/* the edge variants copy tab[0..K] (K offsets, then end) to [sp] */
+#define DW_ENTER_TAB(bytes, copies)                                                 \
   "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\t" copies          \
   "ldmia r3, {r4, r5}\n\tstmia r12, {r4, r5}\n\t1:\n\tldmia r1!, {r4-r7}\n\t"
-#define DW_LEAVE(end, bytes)                                                        \
-  "stmia r2!, {r4-r7}\n\tadds r0, r0, #4\n\tldr r3, [sp, #" #end "]\n\tcmp r2, r3\n\t" \
+#define DW_ENTER "push {r3-r11, lr}\n\t1:\n\tldmia r1!, {r4-r7}\n\t"
+#define DW_LEAVE(step, end, bytes)                                                  \
+  "stmia r2!, {r4-r7}\n\t" step "ldr r3, [sp, #" #end "]\n\tcmp r2, r3\n\t"         \
   "bne 1b\n\tadd sp, sp, #" #bytes "\n\tpop {r4-r11, pc}\n\t"
+#define DW_STEP "adds r0, r0, #4\n\t"
+#define DW_P4(a, b, c, d) DW_PAIR(a) DW_PAIR(b) DW_PAIR(c) DW_PAIR(d)
 
-#define DW_ARGS const int8_t *p DW_U, const uint32_t *ws DW_U, int32_t *acc DW_U, const int32_t *tab DW_U
+#define DW_ARGS const int8_t *p DW_U, const uint32_t *ws DW_U, int32_t *acc DW_U, const void *end_or_tab DW_U
 #define DW_U __attribute__((unused))
-/* (p, stream, acc, tab): acc[4g..4g+3] for groups g until acc reaches tab[K] */
-static __attribute__((naked, noinline, noipa)) void dw_acc9(DW_ARGS) {
-  __asm__ volatile(DW_ENTER(40, DW_COPY8) DW_PAIR(0) DW_PAIR(8) DW_PAIR(16) DW_PAIR(24) DW_LAST(32)
-                       DW_LEAVE(36, 40));
+#define DW_FN static __attribute__((naked, noinline, noipa)) void
+DW_FN dw_in9(DW_ARGS) { __asm__ volatile(DW_ENTER DW_P4("", "", "", "") DW_LAST("") DW_LEAVE("", 0, 4)); }
+DW_FN dw_in25(DW_ARGS) {
+  __asm__ volatile(DW_ENTER DW_P4("", "", "", "") DW_P4("", "", "", "") DW_P4("", "", "", "") DW_LAST("")
+                       DW_LEAVE("", 0, 4));
 }
-static __attribute__((naked, noinline, noipa)) void dw_acc25(DW_ARGS) {
-  __asm__ volatile(DW_ENTER(104, DW_COPY8 DW_COPY8 DW_COPY8) DW_PAIR(0) DW_PAIR(8) DW_PAIR(16) DW_PAIR(24)
-                       DW_PAIR(32) DW_PAIR(40) DW_PAIR(48) DW_PAIR(56) DW_PAIR(64) DW_PAIR(72) DW_PAIR(80)
-                           DW_PAIR(88) DW_LAST(96) DW_LEAVE(100, 104));
+DW_FN dw_edge9(DW_ARGS) {
+  __asm__ volatile(DW_ENTER_TAB(40, DW_COPY8) DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24)) DW_LAST(DW_T1(32))
+                       DW_LEAVE(DW_STEP, 36, 40));
+}
+DW_FN dw_edge25(DW_ARGS) {
+  __asm__ volatile(DW_ENTER_TAB(104, DW_COPY8 DW_COPY8 DW_COPY8) DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24))
+                       DW_P4(DW_T2(32), DW_T2(40), DW_T2(48), DW_T2(56))
+                           DW_P4(DW_T2(64), DW_T2(72), DW_T2(80), DW_T2(88)) DW_LAST(DW_T1(96))
+                               DW_LEAVE(DW_STEP, 100, 104));
 }
 
-#define TOR_DW_WS_WORDS 704 /* stack stream: 32 groups of a 3x3 kernel, 13 of a 5x5 */
+#define TOR_DW_WS_WORDS 992 /* stack stream: 32 groups of a 3x3 kernel, 12 of a 5x5 */
 #define TOR_DW_ACC_GROUPS 32
 
-/* The stream of groups [g0, g0 + ng) (see above). */
-static void dw_pack(const int8_t *filt, const int32_t *bias_eff, int32_t C, int32_t K, int32_t g0, int32_t ng,
-                    uint32_t *ws) {
+/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. */
+static void dw_pack(const int8_t *filt, const int32_t *bias_eff, const int32_t *off, int32_t C, int32_t K,
+                    int32_t g0, int32_t ng, uint32_t *ws) {
   for (int32_t g = g0; g < g0 + ng; g++) {
     const int8_t *f = filt + 4 * g;
+    const uint32_t d = (uint32_t)(4 * (g - g0));
     for (int i = 0; i < 4; i++) *ws++ = (uint32_t)bias_eff[4 * g + i];
-    for (int32_t k = 0; k + 1 < K; k += 2)
+    for (int32_t k = 0; k + 1 < K; k += 2) {
+      *ws++ = (uint32_t)off[k] + d;
       for (int i = 0; i < 4; i++) *ws++ = (uint16_t)f[k * C + i] | (uint32_t)(uint16_t)f[(k + 1) * C + i] << 16;
+      *ws++ = (uint32_t)off[k + 1] + d;
+    }
     const int8_t *l = f + (K - 1) * C;
+    *ws++ = (uint32_t)off[K - 1] + d;
     *ws++ = (uint16_t)l[0] | (uint32_t)(uint16_t)l[2] << 16;
     *ws++ = (uint16_t)l[1] | (uint32_t)(uint16_t)l[3] << 16;
   }
@@ -272,8 +245,9 @@ static int dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor
   const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
                       (OW - 1) * sw + (KW - 1) * dwl >= W;
   if (clipped && !zrow) return 0;
-  void (*acc_fn)(const int8_t *, const uint32_t *, int32_t *, const int32_t *) = K == 9 ? dw_acc9 : dw_acc25;
-  const int32_t G = C / 4, gw = 4 + 4 * (K / 2) + 2, cap = TOR_DW_WS_WORDS / gw;
+  void (*in_fn)(const int8_t *, const uint32_t *, int32_t *, const void *) = K == 9 ? dw_in9 : dw_in25;
+  void (*edge_fn)(const int8_t *, const uint32_t *, int32_t *, const void *) = K == 9 ? dw_edge9 : dw_edge25;
+  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3, cap = TOR_DW_WS_WORDS / gw;
   const int32_t chunk = cap < TOR_DW_ACC_GROUPS ? cap : TOR_DW_ACC_GROUPS;
   uint32_t ws[TOR_DW_WS_WORDS];
   int32_t acc[4 * TOR_DW_ACC_GROUPS], full[26], tab[26];
@@ -290,7 +264,7 @@ static int dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor
       const int32_t b = row / OH, oy = row % OH, y0 = oy * sh - p->pad_h;
       for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
         const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
-        if (packed != g0) dw_pack(filt, r->bias_eff, C, K, g0, ng, ws), packed = g0;
+        if (packed != g0) dw_pack(filt, r->bias_eff, full, C, K, g0, ng, ws), packed = g0;
         full[K] = tab[K] = (int32_t)(uintptr_t)(acc + 4 * ng);
         for (int32_t ox = 0; ox < OW; ox++) {
           const int32_t x0 = ox * sw - p->pad_w;
@@ -305,7 +279,10 @@ static int dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor
             t = tab;
           }
           int8_t *o = out + ((b * OH + oy) * OW + ox) * C;
-          acc_fn((const int8_t *)(pb + (uintptr_t)c0), ws, acc, t);
+          if (t == full)
+            in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, acc, acc + 4 * ng);
+          else
+            edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, acc, t);
           rq_block(r, acc, c0, 4 * ng, o + c0);
           for (int32_t c = 4 * G; last && c < C; c++) {
             int32_t a = r->bias_eff[c];
