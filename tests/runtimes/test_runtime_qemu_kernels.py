@@ -65,6 +65,8 @@ DW_PAIRS = [
     {"h": 7, "w": 7, "c": 9, "kh": 5, "kw": 5, "seed": 29},
     {"h": 9, "w": 8, "c": 60, "kh": 5, "kw": 5, "sh": 2, "sw": 2, "seed": 30},
     {"h": 6, "w": 6, "c": 4, "kh": 5, "kw": 5, "padding": "VALID", "act": "RELU", "seed": 31},
+    {"h": 4, "w": 40, "c": 4, "kh": 3, "kw": 3, "seed": 34},  # runs of interior pixels longer than one call
+    {"h": 4, "w": 7, "c": 64, "kh": 3, "kw": 3, "sw": 2, "seed": 35},
     {"h": 6, "w": 5, "c": 4, "kh": 3, "kw": 3, "mult": 2, "seed": 32},
     {"h": 5, "w": 2, "c": 3, "kh": 3, "kw": 3, "mult": 3, "sh": 2, "seed": 33},
 ]
