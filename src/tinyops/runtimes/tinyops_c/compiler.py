@@ -14,12 +14,12 @@ from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.macs import op_macs
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c import lower, lower_copy, lower_elementwise, lower_nn, lower_reduce
+from tinyops.runtimes.tinyops_c import lower, lower_conv, lower_copy, lower_elementwise, lower_nn, lower_reduce
 from tinyops.runtimes.tinyops_c.lower import Context
 from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
-LOWERING = {**lower.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING, **lower_elementwise.LOWERING,
-            **lower_reduce.LOWERING}
+LOWERING = {**lower.LOWERING, **lower_conv.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING,
+            **lower_elementwise.LOWERING, **lower_reduce.LOWERING}
 SUPPORTED_OPS = tuple(LOWERING)
 # Tensors that may be float32: QUANTIZE's input and DEQUANTIZE's output.
 _FLOAT_OK = {"QUANTIZE": ("in",), "DEQUANTIZE": ("out",), "RESHAPE": ("in", "out"),
