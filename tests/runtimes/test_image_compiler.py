@@ -36,7 +36,7 @@ def test_image_header_crc_and_sizes(name: str) -> None:
     data = model_bytes(name)
     c = compile_image(data)
     h = _header(c.image)
-    assert h["magic"] == MAGIC and h["version"] == 1 and h["image_size"] == len(c.image)
+    assert h["magic"] == MAGIC and h["version"] == 2 and h["image_size"] == len(c.image)
     zeroed = c.image[:12] + b"\0\0\0\0" + c.image[16:]
     assert h["crc32"] == zlib.crc32(zeroed)
     assert h["arena_bytes"] == c.arena_bytes and c.arena_bytes % 16 == 0

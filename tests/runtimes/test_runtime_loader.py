@@ -18,7 +18,7 @@ from fixtures_tflite_ops import TflmOracle, build, seed_specs
 from paths import FIRMWARE
 
 from tinyops.runtimes.tinyops_c import compile_image
-from tinyops.runtimes.tinyops_c.format import HEADER, OP, TENSOR, crc32_image
+from tinyops.runtimes.tinyops_c.format import FORMAT_VERSION, HEADER, OP, TENSOR, crc32_image
 from tinyops.runtimes.tinyops_c.native import NativeRuntime, _Aligned, _Model, library, load_status, validate_image
 
 OK, NULL, TRUNCATED, MAGIC, VERSION, CRC, BOUNDS, OP_ERR, ARENA, SHAPE, INDEX, ALIGN = range(12)
@@ -55,7 +55,7 @@ def test_valid_image_and_messages(image: bytes) -> None:
 def test_header_errors(image: bytes) -> None:
     assert validate_image(image[:40])[0] == TRUNCATED
     assert validate_image(b"XXXX" + image[4:])[0] == MAGIC
-    assert validate_image(_patched(image, 4, "<I", 2, reseal=False))[0] == VERSION
+    assert validate_image(_patched(image, 4, "<I", FORMAT_VERSION + 1, reseal=False))[0] == VERSION
     assert validate_image(_patched(image, 8, "<I", len(image) + 4))[0] == TRUNCATED
     flipped = bytearray(image)
     flipped[len(image) // 2] ^= 0x40
@@ -179,12 +179,30 @@ def test_depthwise_zero_point_row_is_checked() -> None:
     h = _h(img)
     code, params, _ = OP.unpack_from(img, h["ops_off"] + OP.size)  # op 1: the first depthwise conv
     assert code == 2
-    fields = struct.unpack_from("<15i3Ii", img, params)
-    zrow, input_offset = fields[-1], fields[11]
+    fields = struct.unpack_from("<15i3IiI", img, params)
+    zrow, input_offset = fields[-2], fields[11]
     assert zrow >= 0
     t = TENSOR.unpack_from(img, h["tensors_off"] + zrow * TENSOR.size)
     storage, offset, nbytes = t[2], t[7], t[8]
     assert storage == 1 and nbytes == 64 and img[offset:offset + nbytes] == bytes([-input_offset & 0xFF]) * 64
     bad = _patched(img, offset + 5, "<b", (-input_offset + 1 + 128) % 256 - 128)
     assert validate_image(bad)[0] == SHAPE
+    assert validate_image(img)[0] == OK
+
+
+def test_conv_pow2_table_is_checked_against_the_shifts() -> None:
+    # 2^(33 - e) per channel drives the Cortex-M requantization shortcut; a value that is
+    # not the power the shift table implies would change results silently: refused
+    img = compile_image(model_bytes("ds_cnn_kws")).image
+    h = _h(img)
+    code, params, _ = OP.unpack_from(img, h["ops_off"])  # op 0: CONV_2D
+    assert code == 1
+    fields = struct.unpack_from("<15i3IiI", img, params)
+    shifts_off, pow2_off, oc = fields[16], fields[-1], 64
+    assert pow2_off
+    shifts = struct.unpack_from(f"<{oc}i", img, shifts_off)
+    assert struct.unpack_from(f"<{oc}i", img, pow2_off) == tuple(1 << (33 + s) for s in shifts)
+    assert validate_image(_patched(img, pow2_off + 8, "<i", (1 << (33 + shifts[2])) + 1))[0] == SHAPE
+    assert validate_image(_patched(img, pow2_off + 8, "<i", 1 << (34 + shifts[2]) if shifts[2] < -3 else 1))[0] == SHAPE
+    assert validate_image(_patched(img, params + 19 * 4, "<I", h["data_off"] + h["data_size"] - 4))[0] == BOUNDS
     assert validate_image(img)[0] == OK

@@ -164,6 +164,7 @@ static inline int32_t wsum1(const int8_t *b, int32_t n) {
 typedef struct {
   const tor_conv_params *p;
   const int32_t *mult, *shift, *bias_eff, *bias;
+  const int32_t *pow2; /* 2^(33 - e) per channel (tor_conv_params.pow2_off), or 0 */
   int32_t fast; /* every channel fits rq4's fast path (see rq_fast_ok) */
   uint32_t lo4, hi4; /* act_min / act_max in each byte lane */
   int32_t off2;      /* 2 * output_offset + 1 */
@@ -200,6 +201,7 @@ static inline void rq_init(requant_t *r, int32_t n, int64_t bound) {
   r->off2 = 2 * r->p->output_offset + 1;
   r->full = r->p->act_min == -128 && r->p->act_max == 127;
   r->fast = rq_fast_ok(r, n, bound);
+  r->pow2 = 0;
 }
 
 #if defined(__ARM_FEATURE_DSP)
@@ -276,63 +278,7 @@ static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, 
   return (int8_t)tor_clamp(acc, r->p->act_min, r->p->act_max);
 }
 
-#if defined(__ARM_FEATURE_DSP)
-/* Two lanes of the fast path in asm: LDRD the accumulators and multipliers (post-increment),
- * then the shifts into the multipliers' registers, so a pair needs four temporaries; the
- * result is rq_pair's (lane 0 in bits 0-7, lane 1 in bits 8-15). */
-#define TOR_RQ_PAIR(A0, A1)                                                                   \
-  "ldrd %[" A0 "], %[" A1 "], [%[acc]], #8\n\t"                                               \
-  "ldrd %[t0], %[t1], [%[m]], #8\n\t"                                                         \
-  "lsl %[" A0 "], %[" A0 "], #1\n\t"                                                          \
-  "smmulr %[" A0 "], %[" A0 "], %[t0]\n\t"                                                    \
-  "lsl %[" A1 "], %[" A1 "], #1\n\t"                                                          \
-  "smmulr %[" A1 "], %[" A1 "], %[t1]\n\t"                                                    \
-  "ldrd %[t0], %[t1], [%[s]], #8\n\t" TOR_RQ_TAIL(A0, "t0") TOR_RQ_TAIL(A1, "t1")            \
-  "bfi %[" A0 "], %[" A1 "], #8, #8\n\t"
-#define TOR_RQ_TAIL(a, s)                         \
-  "add %[" a "], %[" a "], %[" a "], asr #31\n\t" \
-  "mvn %[" s "], %[" s "]\n\t"                    \
-  "asr %[" a "], %[" a "], %[" s "]\n\t"          \
-  "add %[" a "], %[" a "], %[off2]\n\t"           \
-  "ssat %[" a "], #8, %[" a "], asr #1\n\t"
-
-/* The fast path over acc[0..n) (n a positive multiple of 4) with m[], s[] into o[]: one loop
- * pass per four channels, every pointer and constant in a register (GCC's version of the
- * same loop spilled the output pointer, the end and the clamp words: 53 instructions per
- * four outputs, here 45; 40 when `lim` is 0: the range is all of int8 and SSAT clamped). */
-static __attribute__((noinline, unused)) void rq_loop(const int32_t *acc, const int32_t *end, const int32_t *m,
-                                                      const int32_t *s, int8_t *o, int32_t off2,
-                                                      const uint32_t *lim) {
-  uint32_t w, a1, b, t0, t1;
-  if (lim)
-    __asm__ volatile("1:\n\t" TOR_RQ_PAIR("w", "a1") TOR_RQ_PAIR("b", "a1")
-                     "pkhbt %[w], %[w], %[b], lsl #16\n\t"
-                     "ldrd %[t0], %[t1], [%[lim]]\n\t"
-                     "ssub8 %[a1], %[w], %[t0]\n\t"
-                     "sel %[w], %[w], %[t0]\n\t"
-                     "ssub8 %[a1], %[w], %[t1]\n\t"
-                     "sel %[w], %[t1], %[w]\n\t"
-                     "str %[w], [%[o]], #4\n\t"
-                     "cmp %[acc], %[end]\n\t"
-                     "bne 1b"
-                     : [acc] "+r"(acc), [m] "+r"(m), [s] "+r"(s), [o] "+r"(o), [w] "=&r"(w), [a1] "=&r"(a1),
-                       [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1)
-                     : [end] "r"(end), [off2] "r"(off2), [lim] "r"(lim)
-                     : "cc", "memory");
-  else
-    __asm__ volatile("1:\n\t" TOR_RQ_PAIR("w", "a1") TOR_RQ_PAIR("b", "a1")
-                     "pkhbt %[w], %[w], %[b], lsl #16\n\t"
-                     "str %[w], [%[o]], #4\n\t"
-                     "cmp %[acc], %[end]\n\t"
-                     "bne 1b"
-                     : [acc] "+r"(acc), [m] "+r"(m), [s] "+r"(s), [o] "+r"(o), [w] "=&r"(w), [a1] "=&r"(a1),
-                       [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1)
-                     : [end] "r"(end), [off2] "r"(off2)
-                     : "cc", "memory");
-}
-#undef TOR_RQ_PAIR
-#undef TOR_RQ_TAIL
-#endif
+#include "tor_rq_loop.h"
 
 /* The portable requantization of n accumulators (channels oc..oc+n-1) into o. */
 static __attribute__((noinline, unused)) void rq_slow(const requant_t *r, const int32_t *acc, int32_t oc, int32_t n,
@@ -345,7 +291,10 @@ static inline __attribute__((always_inline, unused)) void rq_block(const requant
                                                                    int32_t n, int8_t *o) {
 #if defined(__ARM_FEATURE_DSP)
   if (r->fast) {
-    if (n > 0) rq_loop(acc, acc + n, r->mult + oc, r->shift + oc, o, r->off2, r->full ? 0 : &r->lo4);
+    if (n > 0 && r->pow2)
+      rq_loop_p2(acc, acc + n, r->mult + oc, r->pow2 + oc, o, r->off2, r->full ? 0 : &r->lo4);
+    else if (n > 0)
+      rq_loop(acc, acc + n, r->mult + oc, r->shift + oc, o, r->off2, r->full ? 0 : &r->lo4);
     return;
   }
 #endif

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define TOR_MAGIC 0x49524f54u /* "TORI" read as a little-endian u32 */
-#define TOR_FORMAT_VERSION 1u
+#define TOR_FORMAT_VERSION 2u
 #define TOR_MAX_TENSORS 4096u
 #define TOR_MAX_OPS 4096u
 #define TOR_MAX_IO 16u
@@ -65,6 +65,8 @@ typedef struct {
                             input columns: see FORMAT.md), or -1;
                             DEPTHWISE_CONV_2D: int8 image constant of C bytes, all the input
                             zero point (padded taps read it), or -1 */
+  uint32_t pow2_off;     /* 0, or the image offset of int32[output channels]: 2^(33 - e) for each
+                            channel's right shift e = -shift, 3 <= e <= 31 (FORMAT.md) */
 } tor_conv_params;
 
 typedef struct {

@@ -300,6 +300,7 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
   const tor_tensor *tf = &t[p->filter];
   /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
   rq_init(&r, t[p->output].dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
+  if (p->pow2_off) r.pow2 = (const int32_t *)(const void *)(image + p->pow2_off); /* checked by the loader */
   int8_t *col = !dw && p->scratch >= 0 ? (int8_t *)tor_data(image, arena, p->scratch) : 0;
   const int32_t col_bytes = col ? (int32_t)t[p->scratch].bytes : 0;
   if (dw)

@@ -62,6 +62,13 @@ static tor_status conv(const uint8_t *image, const ctx_t *c, const tor_conv_para
             tor_table_ok(c, p->bias_eff_off, oc),
         TOR_ERR_BOUNDS);
   CHECK(tor_shifts_ok(image, p->shifts_off, oc), TOR_ERR_SHAPE);
+  if (p->pow2_off) { /* 2^(33 - e) for every channel's right shift e, 3 <= e <= 31 */
+    CHECK(tor_table_ok(c, p->pow2_off, oc), TOR_ERR_BOUNDS);
+    const int32_t *s = (const int32_t *)(const void *)(image + p->shifts_off);
+    const int32_t *q = (const int32_t *)(const void *)(image + p->pow2_off);
+    for (int32_t k = 0; k < oc; k++)
+      CHECK(s[k] <= -3 && s[k] >= -31 && q[k] == (int32_t)1 << (33 + s[k]), TOR_ERR_SHAPE);
+  }
   if (p->scratch != -1 && dw) { /* a constant row of the input zero point, one byte per channel */
     const tor_tensor *z = tor_vtensor(c, p->scratch, TOR_DT_INT8, 0);
     CHECK(z && z->storage == TOR_IN_IMAGE && p->depth_multiplier == 1 && tor_elems(z) == in->dims[3], TOR_ERR_SHAPE);

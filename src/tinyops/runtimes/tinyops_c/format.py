@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = 0x49524F54  # b"TORI"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_FIELDS = ("magic", "version", "image_size", "crc32", "arena_bytes", "n_tensors", "tensors_off",
                  "n_ops", "ops_off", "n_inputs", "n_outputs", "io_off", "data_off", "data_size", "flags", "reserved")
 HEADER = struct.Struct("<16I")
@@ -43,7 +43,7 @@ OPCODES = {
 
 # Param structs (all 32-bit words), in the field order of tor_format.h's tor_<kind>_params.
 PARAMS = {
-    "conv": struct.Struct("<15i3Ii"),
+    "conv": struct.Struct("<15i3IiI"),
     "fc": struct.Struct("<10i3I3i"),
     "pool": struct.Struct("<10i"),
     "mean": struct.Struct("<8i"),

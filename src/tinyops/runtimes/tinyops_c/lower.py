@@ -107,8 +107,12 @@ def _channel_scales(t: Tensor, n: int) -> list[float]:
     return list(q.scale) * (n if len(q.scale) == 1 else 1)
 
 
+def _requant_pairs(in_scale: float, scales: list[float], out_scale: float) -> list[tuple[int, int]]:
+    return [quantize_multiplier(f64(in_scale) * f64(s) / f64(out_scale)) for s in scales]
+
+
 def _requant_tables(ctx: Context, in_scale: float, scales: list[float], out_scale: float) -> tuple[int, int]:
-    pairs = [quantize_multiplier(f64(in_scale) * f64(s) / f64(out_scale)) for s in scales]
+    pairs = _requant_pairs(in_scale, scales, out_scale)
     return ctx.table([m for m, _ in pairs]), ctx.table([s for _, s in pairs])
 
 

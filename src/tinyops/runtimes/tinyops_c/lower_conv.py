@@ -12,7 +12,7 @@ from tinyops.errors import ModelError
 from tinyops.runtimes.tflite_file import Operator, TFLiteModel
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c.lower import (Context, _bias_eff, _channel_scales, _dims4, _padding, _qp,
-                                              _requant_tables, _t)
+                                              _requant_pairs, _requant_tables, _t)
 from tinyops.runtimes.tinyops_c.quant import activation_range
 
 WIDE_FILTER_BYTES = 16384  # arena bytes a CONV_2D may use for its filter widened to int16
@@ -56,6 +56,9 @@ def lower_conv(ctx: Context, op: Operator) -> None:
         raise ModelError(f"{where}: {oc} output channels are not a multiple of {c} inputs", hint="re-export the model")
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
     mult_off, shift_off = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
+    # 2^(33 - e) per channel: the Cortex-M kernels' shift and output offset in one SMMLA
+    shifts = [s for _, s in _requant_pairs(xs, _channel_scales(w, oc), ys)]
+    pow2_off = ctx.table([1 << (33 + s) for s in shifts]) if all(-31 <= s <= -3 for s in shifts) else 0
     lo, hi = activation_range(o["fused_activation_function"], ys, yz)
     weights = w.array().astype(np.int64)
     wsum = weights.sum(axis=(0, 1, 2)) if dw else weights.reshape(oc, -1).sum(axis=1)
@@ -98,7 +101,8 @@ def lower_conv(ctx: Context, op: Operator) -> None:
         scratch = ctx.constant(bytes([xz & 0xFF]) * c)
     params = fmt.PARAMS["conv"].pack(ins[0], ins[1], ins[2] if bias >= 0 else -1, y, o["stride_w"], o["stride_h"],
                                      o["dilation_w_factor"], o["dilation_h_factor"], pad_w, pad_h,
-                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off, scratch)
+                                     oc // c if dw else 1, -xz, yz, lo, hi, mult_off, shift_off, bias_off, scratch,
+                                     pow2_off)
     ctx.emit(op.opcode, params, ins, [y] + ([scratch] if scratch >= 0 and not dw else []))
 
 
