@@ -48,7 +48,7 @@ def mismatches(c_name: str, py: struct.Struct, tmp: Path, py_fields: tuple[str, 
 
 @pytest.fixture(scope="module")
 def c(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
-    wanted = ["TOR_MAGIC", "TOR_FORMAT_VERSION", "TOR_MAX_CONCAT", "offsetof(tor_header, crc32)",
+    wanted = ["TOR_MAGIC", "TOR_FORMAT_VERSION", "TOR_MAX_CONCAT", "TOR_MAX_SEGMENT", "offsetof(tor_header, crc32)",
               *names(TEXT, "TOR_DT_"), *names(TEXT, "TOR_IN_"), *names(TEXT, "TOR_OP_")]
     return evaluate(HEADERS, [RUNTIME], {n: n for n in wanted}, tmp_path_factory.mktemp("format"))
 
@@ -65,7 +65,9 @@ def test_constants(c: dict[str, int]) -> None:
     assert c["offsetof(tor_header, crc32)"] == fmt.CRC_OFFSET
     assert {k: v for k, v in c.items() if k.startswith("TOR_DT_") and k != "TOR_DT_COUNT"} == \
         {f"TOR_DT_{n.upper()}": v for n, v in fmt.DTYPES.items()}
-    assert (c["TOR_IN_ARENA"], c["TOR_IN_IMAGE"]) == (fmt.IN_ARENA, fmt.IN_IMAGE)
+    assert (c["TOR_IN_ARENA"], c["TOR_IN_IMAGE"], c["TOR_IN_STATE"], c["TOR_IN_WINDOW"]) == \
+        (fmt.IN_ARENA, fmt.IN_IMAGE, fmt.IN_STATE, fmt.IN_WINDOW)
+    assert c["TOR_MAX_SEGMENT"] == fmt.MAX_SEGMENT
     assert {k: v for k, v in c.items() if k.startswith("TOR_OP_") and k != "TOR_OP_COUNT"} == \
         {f"TOR_OP_{n}": v for n, v in fmt.OPCODES.items()}
 

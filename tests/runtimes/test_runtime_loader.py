@@ -177,7 +177,9 @@ def test_depthwise_zero_point_row_is_checked() -> None:
     # there would change results silently, so the loader refuses it
     img = compile_image(model_bytes("ds_cnn_kws")).image
     h = _h(img)
-    code, params, _ = OP.unpack_from(img, h["ops_off"] + OP.size)  # op 1: the first depthwise conv
+    code, params, _ = OP.unpack_from(img, h["ops_off"] + OP.size)  # op 1: a streamed segment
+    assert code == 36  # its first member is the first depthwise conv
+    code, params = struct.unpack_from("<I", img, params + 16)[0], struct.unpack_from("<I", img, params + 48)[0]
     assert code == 2
     fields = struct.unpack_from("<15i3IiI", img, params)
     zrow, input_offset = fields[-2], fields[11]

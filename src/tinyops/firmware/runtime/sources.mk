@@ -18,5 +18,6 @@ TOR_SRCS = \
   $(TOR_DIR)/tor_kernels_svdf.c \
   $(TOR_DIR)/tor_kernels_elementwise.c \
   $(TOR_DIR)/tor_kernels_reduce.c \
+  $(TOR_DIR)/tor_stream.c \
 
 TOR_INCLUDES = -I$(TOR_DIR)

@@ -13,11 +13,14 @@
 #define TOR_MAX_IO 16u
 #define TOR_MAX_DIM 65535
 #define TOR_MAX_CONCAT 16
+#define TOR_MAX_SEGMENT 8
 
 enum { TOR_DT_INT8 = 0, TOR_DT_INT32 = 1, TOR_DT_FLOAT32 = 2, TOR_DT_COUNT };
 /* TOR_IN_STATE: an arena tensor that keeps its value from one invoke to the next (a
- * TFLite variable, e.g. SVDF's activation state), set to its zero point by tor_load. */
-enum { TOR_IN_ARENA = 0, TOR_IN_IMAGE = 1, TOR_IN_STATE = 2 };
+ * TFLite variable, e.g. SVDF's activation state), set to its zero point by tor_load.
+ * TOR_IN_WINDOW: a tensor that never exists whole, only as rows in a SEGMENT's window
+ * (offset 0; only the members of a SEGMENT may name it). */
+enum { TOR_IN_ARENA = 0, TOR_IN_IMAGE = 1, TOR_IN_STATE = 2, TOR_IN_WINDOW = 3 };
 
 enum {
   TOR_OP_CONV_2D = 1, TOR_OP_DEPTHWISE_CONV_2D = 2, TOR_OP_FULLY_CONNECTED = 3,
@@ -29,6 +32,7 @@ enum {
   TOR_OP_ARG_MIN = 25, TOR_OP_REDUCE_MAX = 26, TOR_OP_SUM = 27,
   /* 32..: data movement lowered on the host, resizing, transposed convolution, SVDF */
   TOR_OP_COPY = 32, TOR_OP_RESIZE_BILINEAR = 33, TOR_OP_TRANSPOSE_CONV = 34, TOR_OP_SVDF = 35,
+  TOR_OP_SEGMENT = 36,
   TOR_OP_COUNT
 };
 
@@ -170,5 +174,20 @@ typedef struct {
   int32_t multiplier2, shift2; /* state*time -> output scale (effective_scale_2) */
   uint32_t bias_off;           /* int32[units] */
 } tor_svdf_params; /* SVDF, int8 weights and state (TFLM EvalInt8SvdfReference) */
+
+/* SEGMENT: member ops (CONV_2D, DEPTHWISE_CONV_2D, ADD of equal shapes) run row by row:
+ * the last member's output rows are produced in order, each pulling the rows it needs
+ * through the chain. A member other than the last writes a TOR_IN_WINDOW tensor into
+ * window_rows rows at arena offset window_off (rows no later member needs are dropped
+ * by moving the kept rows to the window's start); the last member writes its arena
+ * tensor (window_off = window_rows = 0). Members' params are ordinary param blocks; a
+ * member makes rows_per_call output rows per kernel call (the last call fewer). */
+typedef struct {
+  int32_t n_members, reserved[3];
+  /* member j: op code, its params block (image offset, size), its output window */
+  uint32_t code[TOR_MAX_SEGMENT], params_off[TOR_MAX_SEGMENT], params_size[TOR_MAX_SEGMENT];
+  uint32_t window_off[TOR_MAX_SEGMENT], window_rows[TOR_MAX_SEGMENT];
+  uint32_t rows_per_call[TOR_MAX_SEGMENT]; /* output rows per kernel call (1..H) */
+} tor_segment_params;
 
 #endif

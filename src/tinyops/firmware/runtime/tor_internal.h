@@ -19,11 +19,26 @@ static inline int32_t tor_elems(const tor_tensor *t) { return t->dims[0] * t->di
 
 /* Validate one op's parameters against the tensor table (tor_validate_ops.c). */
 tor_status tor_validate_op(const uint8_t *image, const tor_op *op);
+/* The same for a SEGMENT's member (CONV_2D, DEPTHWISE_CONV_2D, ADD): it may name window
+ * tensors, and its output may overlap its inputs (tor_validate_segment checks the rest). */
+tor_status tor_validate_member(const uint8_t *image, const tor_op *op);
 /* The same for COPY, RESIZE_BILINEAR, TRANSPOSE_CONV and SVDF (tor_validate_data.c). */
 tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op);
 
 /* Run one op (tor_invoke.c dispatches to the kernels). */
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int depthwise);
+/* The same on a view: ti/in and to/out may be a band of rows of the tensors p names (the
+ * params' pad_h adjusted to the band), as a SEGMENT runs it (tor_stream.c). */
+tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
+                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out);
+/* ADD of n elements of equal-shape operands a, b into out (as tor_run_binary computes it). */
+void tor_add_same(const uint8_t *image, const tor_binary_params *p, const int8_t *a, const int8_t *b, int8_t *out,
+                  int32_t n);
+/* The generic element loop of tor_run_binary2 for equal shapes. */
+void tor_binary_same(const tor_binary_params *p, uint32_t code, const int8_t *a, const int8_t *b, int8_t *out,
+                     int32_t n);
+tor_status tor_run_segment(const uint8_t *image, uint8_t *arena, const tor_segment_params *p);
+tor_status tor_validate_segment(const uint8_t *image, const tor_segment_params *p);
 tor_status tor_run_fc(const uint8_t *image, uint8_t *arena, const tor_fc_params *p);
 tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max);
 tor_status tor_run_reduce(const uint8_t *image, uint8_t *arena, const tor_mean_params *p, uint32_t code);

@@ -45,6 +45,7 @@ tor_status tor_invoke_op(tor_model *m, uint32_t i) {
     case TOR_OP_RESIZE_BILINEAR: return tor_run_resize_bilinear(image, arena, (const tor_resize_params *)p);
     case TOR_OP_TRANSPOSE_CONV: return tor_run_tconv(image, arena, (const tor_tconv_params *)p);
     case TOR_OP_SVDF: return tor_run_svdf(image, arena, (const tor_svdf_params *)p);
+    case TOR_OP_SEGMENT: return tor_run_segment(image, arena, (const tor_segment_params *)p);
     default: return TOR_ERR_OP;
   }
 }

@@ -133,6 +133,16 @@ tor_status tor_run_binary(const uint8_t *image, uint8_t *arena, const tor_binary
   return tor_run_binary2(image, arena, p, is_mul ? TOR_OP_MUL : TOR_OP_ADD);
 }
 
+void tor_add_same(const uint8_t *image, const tor_binary_params *p, const int8_t *a, const int8_t *b, int8_t *out,
+                  int32_t n) {
+  if (p->tables_off) {
+    const int32_t *t = (const int32_t *)(const void *)(image + p->tables_off);
+    add_tables((const uint8_t *)a, (const uint8_t *)b, out, n, t, t + 256, p);
+    return;
+  }
+  tor_binary_same(p, TOR_OP_ADD, a, b, out, n);
+}
+
 tor_status tor_run_softmax(const uint8_t *image, uint8_t *arena, const tor_softmax_params *p) {
   const tor_tensor *ti = &tor_tensors(image)[p->input];
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);

@@ -288,29 +288,34 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
 
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw) {
   const tor_tensor *t = tor_tensors(image);
+  return tor_conv_view(image, arena, p, dw, &t[p->input], (const int8_t *)tor_data(image, arena, p->input),
+                       &t[p->output], (int8_t *)tor_data(image, arena, p->output));
+}
+
+tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
+                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out) {
+  const tor_tensor *t = tor_tensors(image);
   requant_t r;
   r.p = p;
   r.mult = (const int32_t *)(const void *)(image + p->multipliers_off);
   r.shift = (const int32_t *)(const void *)(image + p->shifts_off);
   r.bias_eff = (const int32_t *)(const void *)(image + p->bias_eff_off);
   r.bias = p->bias >= 0 ? (const int32_t *)(const void *)tor_data(image, arena, p->bias) : 0;
-  const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
   const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
-  int8_t *out = (int8_t *)tor_data(image, arena, p->output);
   const tor_tensor *tf = &t[p->filter];
   /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
-  rq_init(&r, t[p->output].dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
+  rq_init(&r, to->dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
   if (p->pow2_off) r.pow2 = (const int32_t *)(const void *)(image + p->pow2_off); /* checked by the loader */
   int8_t *col = !dw && p->scratch >= 0 ? (int8_t *)tor_data(image, arena, p->scratch) : 0;
   const int32_t col_bytes = col ? (int32_t)t[p->scratch].bytes : 0;
   if (dw)
-    tor_depthwise(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r,
+    tor_depthwise(ti, tf, to, in, filt, out, &r,
                   p->scratch >= 0 ? (const int8_t *)tor_data(image, arena, p->scratch) : 0);
   else if (tf->dims[1] == 1 && tf->dims[2] == 1 && p->pad_h == 0 && p->pad_w == 0)
-    conv1x1(&t[p->input], &t[p->output], in, filt, out, col, col_bytes, &r);
+    conv1x1(ti, to, in, filt, out, col, col_bytes, &r);
   else if (col)
-    conv2d_im2col(&t[p->input], tf, &t[p->output], in, filt, out, col, col_bytes, &r);
+    conv2d_im2col(ti, tf, to, in, filt, out, col, col_bytes, &r);
   else
-    conv2d(&t[p->input], &t[p->filter], &t[p->output], in, filt, out, &r);
+    conv2d(ti, tf, to, in, filt, out, &r);
   return TOR_OK;
 }

@@ -69,6 +69,11 @@ static int32_t element(const tor_binary_params *p, uint32_t code, int32_t a, int
   }
 }
 
+void tor_binary_same(const tor_binary_params *p, uint32_t code, const int8_t *a, const int8_t *b, int8_t *out,
+                     int32_t n) {
+  for (int32_t i = 0; i < n; i++) out[i] = (int8_t)tor_clamp(element(p, code, a[i], b[i]), p->act_min, p->act_max);
+}
+
 tor_status tor_run_binary2(const uint8_t *image, uint8_t *arena, const tor_binary_params *p, uint32_t code) {
   const tor_tensor *ta = &tor_tensors(image)[p->input1], *tb = &tor_tensors(image)[p->input2];
   const tor_tensor *to = &tor_tensors(image)[p->output];

@@ -41,7 +41,7 @@ static int range_ok(uint32_t off, uint64_t len, uint32_t limit) { return (uint64
 static const uint32_t kElemSize[TOR_DT_COUNT] = {1, 4, 4};
 
 static tor_status check_tensor(const tor_header *h, const tor_tensor *t) {
-  if (t->dtype >= TOR_DT_COUNT || t->rank > 4 || t->storage > TOR_IN_STATE) return TOR_ERR_SHAPE;
+  if (t->dtype >= TOR_DT_COUNT || t->rank > 4 || t->storage > TOR_IN_WINDOW) return TOR_ERR_SHAPE;
   uint64_t n = kElemSize[t->dtype];
   for (int d = 0; d < 4; d++) {
     if (t->dims[d] < 1 || t->dims[d] > TOR_MAX_DIM) return TOR_ERR_SHAPE;
@@ -51,7 +51,9 @@ static tor_status check_tensor(const tor_header *h, const tor_tensor *t) {
   }
   if (n != t->bytes) return TOR_ERR_SHAPE;
   if (t->offset % kElemSize[t->dtype] != 0) return TOR_ERR_ALIGN;
-  if (t->storage != TOR_IN_IMAGE) {
+  if (t->storage == TOR_IN_WINDOW) {
+    if (t->offset != 0) return TOR_ERR_BOUNDS;
+  } else if (t->storage != TOR_IN_IMAGE) {
     if (!range_ok(t->offset, t->bytes, h->arena_bytes)) return TOR_ERR_BOUNDS;
   } else {
     if (t->offset < h->data_off || !range_ok(t->offset, t->bytes, h->data_off + h->data_size)) return TOR_ERR_BOUNDS;

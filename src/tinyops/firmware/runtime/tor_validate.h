@@ -11,6 +11,7 @@
 typedef struct {
   const tor_header *h;
   const tor_tensor *t;
+  int segment; /* validating a SEGMENT's member: window tensors allowed, overlaps checked by the segment */
 } ctx_t;
 
 /* One out-of-line copy each for both validator files (tor_validate_ops.c): flash. */

@@ -86,7 +86,7 @@ static tor_status svdf(const ctx_t *c, const tor_svdf_params *p) {
 }
 
 tor_status tor_validate_op_data(const uint8_t *image, const tor_op *op) {
-  ctx_t c = {tor_hdr(image), tor_tensors(image)};
+  ctx_t c = {tor_hdr(image), tor_tensors(image), 0};
   switch (op->code) {
     case TOR_OP_COPY: { PARAMS(tor_copy_params); return copy(image, &c, p); }
     case TOR_OP_RESIZE_BILINEAR: { PARAMS(tor_resize_params); return resize(&c, p); }

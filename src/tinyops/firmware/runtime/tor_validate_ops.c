@@ -8,11 +8,12 @@ const tor_tensor *tor_vtensor(const ctx_t *c, int32_t i, uint32_t dtype, int wri
   const tor_tensor *t = &c->t[i];
   if (t->dtype != dtype) return 0;
   if (writable && t->storage == TOR_IN_IMAGE) return 0;
+  if (t->storage == TOR_IN_WINDOW && !c->segment) return 0;
   return t;
 }
 
 int tor_disjoint(const ctx_t *c, int32_t a, int32_t b) {
-  if (a < 0 || b < 0) return 1;
+  if (a < 0 || b < 0 || c->segment) return 1;
   const tor_tensor *x = &c->t[a], *y = &c->t[b];
   if (x->storage == TOR_IN_IMAGE || y->storage == TOR_IN_IMAGE) return 1;
   return (uint64_t)x->offset + x->bytes <= y->offset || (uint64_t)y->offset + y->bytes <= x->offset;
@@ -237,11 +238,22 @@ static const uint8_t kParamsSize[TOR_OP_COUNT] = {
     [TOR_OP_DEQUANTIZE] = sizeof(tor_dequantize_params), [TOR_OP_PAD] = sizeof(tor_pad_params),
     [TOR_OP_CONCATENATION] = sizeof(tor_concat_params), [TOR_OP_COPY] = sizeof(tor_copy_params),
     [TOR_OP_RESIZE_BILINEAR] = sizeof(tor_resize_params), [TOR_OP_TRANSPOSE_CONV] = sizeof(tor_tconv_params),
-    [TOR_OP_SVDF] = sizeof(tor_svdf_params),
+    [TOR_OP_SVDF] = sizeof(tor_svdf_params), [TOR_OP_SEGMENT] = sizeof(tor_segment_params),
 };
 
+tor_status tor_validate_member(const uint8_t *image, const tor_op *op) {
+  ctx_t c = {tor_hdr(image), tor_tensors(image), 1};
+  CHECK(op->params_size == kParamsSize[op->code], TOR_ERR_BOUNDS);
+  if (op->code == TOR_OP_ADD) {
+    PARAMS(tor_binary_params);
+    return binary(&c, p, op->code);
+  }
+  PARAMS(tor_conv_params);
+  return conv(image, &c, p, op->code == TOR_OP_DEPTHWISE_CONV_2D);
+}
+
 tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
-  ctx_t c = {tor_hdr(image), tor_tensors(image)};
+  ctx_t c = {tor_hdr(image), tor_tensors(image), 0};
   if (op->code < TOR_OP_COUNT && kParamsSize[op->code] && op->params_size != kParamsSize[op->code])
     return TOR_ERR_BOUNDS;
   switch (op->code) {
@@ -272,6 +284,7 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
       /* any dtype: tor_validate checked every tensor's dtype before the ops */
       CHECK(p->input >= 0 && (uint32_t)p->input < c.h->n_tensors, TOR_ERR_SHAPE);
       const tor_tensor *in = &c.t[p->input];
+      CHECK(in->storage != TOR_IN_WINDOW, TOR_ERR_SHAPE);
       const tor_tensor *out = tor_vtensor(&c, p->output, in->dtype, 1);
       CHECK(out && out->bytes == in->bytes, TOR_ERR_SHAPE);
       /* in place, or apart */
@@ -301,6 +314,7 @@ tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
     }
     case TOR_OP_PAD: { PARAMS(tor_pad_params); return pad(&c, p); }
     case TOR_OP_CONCATENATION: { PARAMS(tor_concat_params); return concat(&c, p); }
+    case TOR_OP_SEGMENT: { PARAMS(tor_segment_params); return tor_validate_segment(image, p); }
     default:
       return tor_validate_op_data(image, op);
   }

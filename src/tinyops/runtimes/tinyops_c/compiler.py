@@ -14,9 +14,9 @@ from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.macs import op_macs
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c import lower, lower_conv, lower_copy, lower_elementwise, lower_nn, lower_reduce
+from tinyops.runtimes.tinyops_c import (lower, lower_conv, lower_copy, lower_elementwise, lower_nn, lower_reduce,
+                                         memplan)
 from tinyops.runtimes.tinyops_c.lower import Context
-from tinyops.runtimes.tinyops_c.planner import plan, plan_report
 
 LOWERING = {**lower.LOWERING, **lower_conv.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING,
             **lower_elementwise.LOWERING, **lower_reduce.LOWERING}
@@ -47,9 +47,11 @@ class CompiledImage:
     tflite_bytes: int
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
-    # One row per image op, in run order: {"index", "op", "tflite_index", "output", "macs"}.
+    # One row per image op, in run order: {"index", "op", "tflite_index", "output", "macs"}
+    # (a SEGMENT's row also has "members": its ops' rows).
     op_table: list[dict[str, Any]] = field(default_factory=list)
-    # The memory plan: peak bytes, the op where it peaks, the tensors live there, tiling.
+    # The memory plan: peak bytes, the op where it peaks, the tensors live there, tiling
+    # (the streamed segments: member ops, windows, overlaps).
     plan: dict[str, Any] = field(default_factory=dict)
     format_version: int = fmt.FORMAT_VERSION
 
@@ -96,8 +98,10 @@ def _io(ctx: Context, model: tflite_file.TFLiteModel, idxs: list[int]) -> list[d
     return out
 
 
-def compile_image(tflite_bytes: bytes) -> CompiledImage:
-    """Lower, plan and pack ``tflite_bytes`` into a model image (raises ModelError/InputError)."""
+def compile_image(tflite_bytes: bytes, *, streaming: bool = True, rows_per_call: int | None = None) -> CompiledImage:
+    """Lower, plan and pack ``tflite_bytes`` into a model image (raises ModelError/InputError).
+    ``streaming=False`` runs every op on whole tensors (no SEGMENT ops); ``rows_per_call``
+    fixes the rows each streamed op makes per kernel call (default: the planner's choice)."""
     model = tflite_file.read(tflite_bytes)
     if model.subgraph_count != 1:
         raise ModelError(f"the model has {model.subgraph_count} subgraphs; tinyops-c runs single-graph models",
@@ -119,36 +123,14 @@ def compile_image(tflite_bytes: bytes) -> CompiledImage:
         if ctx.records[i].storage != fmt.IN_ARENA:
             raise ModelError("a model input or output is a constant", hint="re-export the model")
 
-    # Lifetimes over emitted ops (model inputs exist before op 0, outputs until the end).
-    n = len(ctx.ops)
-    arena_tensors = [i for i, r in enumerate(ctx.records) if r.storage in (fmt.IN_ARENA, fmt.IN_STATE)]
-    first = {i: n for i in arena_tensors}
-    last = {i: -1 for i in arena_tensors}
-    for i in inputs:
-        first[i] = -1
-    for k, (ins, outs) in enumerate(ctx.op_io):
-        for i in outs:
-            first[i] = min(first[i], k)
-        for i in ins:
-            if i in last:
-                last[i] = max(last[i], k)
-    for i in outputs:
-        last[i] = n
-    for i in arena_tensors:
-        if first[i] == n:  # never written: only possible for unused tensors
-            first[i] = last[i] = max(last[i], -1)
-        last[i] = max(last[i], first[i])
-        if ctx.records[i].storage == fmt.IN_STATE:  # kept from one invoke to the next
-            first[i], last[i] = -1, n
-    offsets, arena = plan({i: ctx.records[i].nbytes for i in arena_tensors}, first, last, ctx.aliases)
-    for i, off in offsets.items():
-        ctx.records[i].offset = off
-    image = fmt.assemble(bytes(ctx.data), ctx.records, ctx.ops, inputs, outputs, arena)
+    lay = memplan.choose(ctx, inputs, outputs, streaming, rows_per_call)
+    image_ops = memplan.finalize(ctx, lay)
+    image = fmt.assemble(bytes(ctx.data), ctx.records, image_ops, inputs, outputs, lay.arena)
     tflite_of = {v: k for k, v in ctx.index.items()}
-    labels = {i: model.tensors[tflite_of[i]].name if i in tflite_of else "scratch" for i in arena_tensors}
-    report = plan_report({i: ctx.records[i].nbytes for i in arena_tensors}, first, last, offsets, arena,
-                         {i: (labels[i], list(ctx.records[i].shape)) for i in arena_tensors})
-    return CompiledImage(image=image, arena_bytes=arena, ops=model.op_names, op_count=len(model.operators),
+    names_of = {i: model.tensors[tflite_of[i]].name if i in tflite_of else "scratch" for i in range(len(ctx.records))}
+    report = memplan.report(ctx, lay, names_of)
+    op_table = memplan.merge_rows(op_table, lay)
+    return CompiledImage(image=image, arena_bytes=lay.arena, ops=model.op_names, op_count=len(model.operators),
                          tensor_count=len(ctx.records), tflite_bytes=len(tflite_bytes),
                          inputs=_io(ctx, model, model.inputs), outputs=_io(ctx, model, model.outputs),
                          op_table=op_table, plan=report)

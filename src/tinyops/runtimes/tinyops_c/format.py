@@ -30,7 +30,7 @@ ALIGN = 16
 DT_INT8, DT_INT32, DT_FLOAT32 = 0, 1, 2
 DTYPES = {"int8": DT_INT8, "int32": DT_INT32, "float32": DT_FLOAT32}
 ELEM_SIZE = {DT_INT8: 1, DT_INT32: 4, DT_FLOAT32: 4}
-IN_ARENA, IN_IMAGE, IN_STATE = 0, 1, 2  # IN_STATE: arena bytes kept between invokes
+IN_ARENA, IN_IMAGE, IN_STATE, IN_WINDOW = 0, 1, 2, 3  # STATE: kept between invokes; WINDOW: rows of a SEGMENT
 
 OPCODES = {
     "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 3, "AVERAGE_POOL_2D": 4,
@@ -38,7 +38,7 @@ OPCODES = {
     "LOGISTIC": 11, "TANH": 12, "QUANTIZE": 13, "DEQUANTIZE": 14, "PAD": 15,
     "CONCATENATION": 16, "LUT": 17, "SUB": 18, "PRELU": 19, "MAXIMUM": 20, "MINIMUM": 21,
     "SQUARED_DIFFERENCE": 22, "DIV": 23, "ARG_MAX": 24, "ARG_MIN": 25, "REDUCE_MAX": 26, "SUM": 27,
-    "COPY": 32, "RESIZE_BILINEAR": 33, "TRANSPOSE_CONV": 34, "SVDF": 35,
+    "COPY": 32, "RESIZE_BILINEAR": 33, "TRANSPOSE_CONV": 34, "SVDF": 35, "SEGMENT": 36,
 }
 
 # Param structs (all 32-bit words), in the field order of tor_format.h's tor_<kind>_params.
@@ -61,8 +61,11 @@ PARAMS = {
     "lut": struct.Struct("<2iI"),
     "arg": struct.Struct("<3i"),
     "svdf": struct.Struct("<13iI"),
+    # n_members, reserved[3], then code/params_off/params_size/window_off/window_rows/rows_per_call[8]
+    "segment": struct.Struct("<4i48I"),
 }
 MAX_CONCAT = 16
+MAX_SEGMENT = 8
 
 
 def align(n: int) -> int:

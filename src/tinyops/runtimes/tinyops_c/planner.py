@@ -6,7 +6,11 @@ alias their output to their input, so those tensors share one buffer and one lif
 Buffers are placed one by one at the lowest offset that does not collide with an
 already placed buffer whose lifetime overlaps, so buffers whose lifetimes do not overlap
 reuse the same bytes. The placing order matters; we try several (largest first as TFLM
-does, by birth, by longest life, by size x life) and keep the smallest arena.
+does, by birth, by longest life, by size x life, by death) and keep the smallest arena.
+
+A streamed segment's output may overlap an input it consumes row by row (``lags``):
+it may start ``lag`` bytes below that input (or anywhere below that), since each output
+row then lands on input rows already consumed (stream.py computes the lag).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ class Buffer:
 
 
 def plan(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, int],
-         aliases: list[tuple[int, int]]) -> tuple[dict[int, int], int]:
+         aliases: list[tuple[int, int]], lags: dict[tuple[int, int], int] | None = None) -> tuple[dict[int, int], int]:
     """Offsets for every tensor in ``sizes`` and the arena size.
 
-    ``aliases`` are (output, input) pairs that must share memory (in-place reshapes).
+    ``aliases`` are (output, input) pairs that must share memory (in-place reshapes);
+    ``lags`` maps (output, input) to how far below the input the output may start.
     """
     parent = {t: t for t in sizes}
 
@@ -52,7 +57,9 @@ def plan(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, i
         b.size = max(b.size, size)
         b.first = min(b.first, first_def[t])
         b.last = max(b.last, last_use[t])
+    lag = {(find(o), find(i)): v for (o, i), v in (lags or {}).items()}
     orders = [
+        lambda b: (-b.first, -b.size),
         lambda b: (-b.size, b.first),
         lambda b: (b.first, -b.size),
         lambda b: (-(b.last - b.first), -b.size),
@@ -60,25 +67,31 @@ def plan(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, i
     ]
     best: tuple[int, dict[int, int]] | None = None
     for order in orders:
-        arena, offsets = _place(sorted(groups.values(), key=order))
+        arena, offsets = _place(sorted(groups.items(), key=lambda kv: order(kv[1])), lag)
         if best is None or arena < best[0]:
             best = (arena, offsets)
     assert best is not None
     return best[1], best[0]
 
 
-def _place(buffers: list[Buffer]) -> tuple[int, dict[int, int]]:
-    placed: list[tuple[int, Buffer]] = []
-    for b in buffers:
-        overlapping = sorted((p for p in placed if p[1].first <= b.last and b.first <= p[1].last), key=lambda p: p[0])
-        offset = 0
-        for off, p in overlapping:
-            if offset + b.size <= off:
-                break
-            offset = max(offset, _align(off + p.size))
-        placed.append((offset, b))
-    offsets = {t: off for off, b in placed for t in b.tensors}
-    return _align(max((off + b.size for off, b in placed), default=0)), offsets
+def _place(buffers: list[tuple[int, Buffer]], lag: dict[tuple[int, int], int]) -> tuple[int, dict[int, int]]:
+    placed: list[tuple[int, int, Buffer]] = []
+    for key, b in buffers:
+        # open intervals of start offsets b must avoid, one per placed buffer it meets
+        bad = []
+        for off, pkey, p in placed:
+            if p.first <= b.last and b.first <= p.last:
+                lo, hi = off - b.size, off + p.size
+                if (key, pkey) in lag:  # b streams over p
+                    lo = off - lag[(key, pkey)]
+                elif (pkey, key) in lag:  # p streams over b
+                    hi = off + lag[(pkey, key)]
+                bad.append((lo, hi))
+        offset = min(c for c in [0, *(_align(hi) for _, hi in bad)]
+                     if c >= 0 and not any(lo < c < hi for lo, hi in bad))
+        placed.append((offset, key, b))
+    offsets = {t: off for off, _, b in placed for t in b.tensors}
+    return _align(max((off + b.size for off, _, b in placed), default=0)), offsets
 
 
 def plan_report(sizes: dict[int, int], first_def: dict[int, int], last_use: dict[int, int],
