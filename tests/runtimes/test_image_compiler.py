@@ -172,7 +172,7 @@ def test_plan_report_names_the_peak_tensors(tiny, tmp_path: Path) -> None:
     assert [s["members"] for s in plan["segments"]][0] == ["CONV_2D", "CONV_2D", "CONV_2D", "ADD"]
     whole = [t for t in plan["live"] if t["shape"] == [1, 32, 32, 16]]
     assert len(whole) == 1 and plan["arena_bytes"] <= 0.6 * 54_332
-    assert any(t["tensor"].startswith("window of") and t["shape"][0] == 3 for t in plan["live"])
+    assert any(t["tensor"].startswith("window of") and t["shape"][0] <= 4 for t in plan["live"])
     allowed = {frozenset((o["output"], o["input"])) for s in plan["segments"] for o in s["overlaps"]}
     for a in plan["live"]:  # live buffers overlap only where a segment's output streams over its input
         for b in plan["live"]:

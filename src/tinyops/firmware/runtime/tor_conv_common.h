@@ -169,6 +169,8 @@ typedef struct {
   uint32_t lo4, hi4; /* act_min / act_max in each byte lane */
   int32_t off2;      /* 2 * output_offset + 1 */
   int32_t full;      /* act_min..act_max is -128..127: SSAT alone clamps */
+  int32_t wide_ready; /* CONV_2D in a SEGMENT, after its first call: a whole widened filter is
+                         still in the scratch (nothing else writes there during the segment) */
 } requant_t;
 
 /* The fast path below equals tor_mbqm + offset + clamp exactly when, for every channel,

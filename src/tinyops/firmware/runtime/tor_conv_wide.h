@@ -155,15 +155,15 @@ __asm__(".section .text.tor_mat2x2v,\"ax\",%progbits\n\t"
 
 /* The filter widened at col + at (a multiple of 4), as many rows as the scratch has room
  * for (a multiple of 4, at most OC & ~3) in *rows; 0 when that is neither all of them nor
- * min_rows. */
+ * min_rows. With ready, a widening of all rows by an earlier call is still there. */
 static uint32_t *wide_filter(int8_t *col, int32_t bytes, int32_t at, const int8_t *filt, int32_t K, int32_t OC,
-                             int32_t min_rows, int32_t *rows) {
+                             int32_t min_rows, int32_t *rows, int32_t ready) {
   const int32_t row = TOR_WIDE_BYTES(K, 4) >> 2, all = OC & ~3;
   int32_t n = bytes > at ? ((bytes - at) / row) & ~3 : 0;
   n = n < all ? n : all;
   if (n < 4 || (n < all && n < min_rows)) return 0;
   uint32_t *wq = (uint32_t *)(void *)(col + at);
-  widen_filter(filt, K, n, wq);
+  if (!ready || n < all) widen_filter(filt, K, n, wq);
   *rows = n;
   return wq;
 }

@@ -30,7 +30,7 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
 /* The same on a view: ti/in and to/out may be a band of rows of the tensors p names (the
  * params' pad_h adjusted to the band), as a SEGMENT runs it (tor_stream.c). */
 tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
-                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out);
+                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out, int32_t *memo);
 /* ADD of n elements of equal-shape operands a, b into out (as tor_run_binary computes it). */
 void tor_add_same(const uint8_t *image, const tor_binary_params *p, const int8_t *a, const int8_t *b, int8_t *out,
                   int32_t n);

@@ -122,7 +122,7 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
     int8_t *win = col + TOR_COLS_BYTES(K);
     int32_t rows = 0;
     const uint32_t *wq =
-        wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC, OC & ~3, &rows);
+        wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC, OC & ~3, &rows, r->wide_ready);
 #define TOR_WINDOW(slot)                                                                              \
   (window_cols(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, \
                win, slot),                                                                            \
@@ -182,7 +182,7 @@ static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_te
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(C))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int32_t rows = OC;
-    uint32_t *wq = wide_filter(col, col_bytes, TOR_COLS_BYTES(C), filt, C, OC, 32, &rows);
+    uint32_t *wq = wide_filter(col, col_bytes, TOR_COLS_BYTES(C), filt, C, OC, 32, &rows, r->wide_ready);
     const int32_t P = N * OH * OW;
     for (int32_t oc = 0, end; oc < OC; oc = end) { /* channel chunks of the widened rows */
       end = oc + rows >= (OC & ~3) ? OC : oc + rows;
@@ -289,11 +289,11 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
 tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw) {
   const tor_tensor *t = tor_tensors(image);
   return tor_conv_view(image, arena, p, dw, &t[p->input], (const int8_t *)tor_data(image, arena, p->input),
-                       &t[p->output], (int8_t *)tor_data(image, arena, p->output));
+                       &t[p->output], (int8_t *)tor_data(image, arena, p->output), 0);
 }
 
 tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
-                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out) {
+                         const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out, int32_t *memo) {
   const tor_tensor *t = tor_tensors(image);
   requant_t r;
   r.p = p;
@@ -304,7 +304,12 @@ tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_pa
   const int8_t *filt = (const int8_t *)tor_data(image, arena, p->filter);
   const tor_tensor *tf = &t[p->filter];
   /* |acc| without the bias: taps x (|x + input_offset| <= 255) x (|w| <= 128) */
-  rq_init(&r, to->dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
+  /* memo (a SEGMENT's member): -1 on its first call, then the fast-path flag of that call */
+  const int again = memo && *memo >= 0;
+  rq_init(&r, again ? 0 : to->dims[3], (int64_t)tf->dims[1] * tf->dims[2] * (dw ? 1 : tf->dims[3]) * 255 * 128);
+  if (again) r.fast = *memo;
+  else if (memo) *memo = r.fast;
+  r.wide_ready = again;
   if (p->pow2_off) r.pow2 = (const int32_t *)(const void *)(image + p->pow2_off); /* checked by the loader */
   int8_t *col = !dw && p->scratch >= 0 ? (int8_t *)tor_data(image, arena, p->scratch) : 0;
   const int32_t col_bytes = col ? (int32_t)t[p->scratch].bytes : 0;

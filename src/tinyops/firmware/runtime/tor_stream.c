@@ -14,6 +14,7 @@ typedef struct {
   uint8_t *arena;
   const tor_segment_params *sp;
   int32_t done[TOR_MAX_SEGMENT], base[TOR_MAX_SEGMENT];
+  int32_t memo[TOR_MAX_SEGMENT]; /* per conv member: what tor_conv_view keeps between calls */
 } seg_t;
 
 typedef struct {
@@ -106,7 +107,7 @@ static tor_status make_room(seg_t *s, int j, int32_t i, int32_t y, int32_t r) {
 
 /* Member j's output rows [y, y + r) from its input band (out of line: the recursion in produce
  * keeps a small stack frame per member). */
-static __attribute__((noinline)) void run_row(const seg_t *s, int j, int32_t y, int32_t r, const int32_t in[2],
+static __attribute__((noinline)) void run_row(seg_t *s, int j, int32_t y, int32_t r, const int32_t in[2],
                                               const int32_t src[2], int32_t out) {
   const member_t m = member(s, j);
   const tor_tensor *t = tor_tensors(s->image);
@@ -124,8 +125,10 @@ static __attribute__((noinline)) void run_row(const seg_t *s, int j, int32_t y, 
   tor_tensor ti = t[in[0]], to = t[out];
   ti.dims[1] = hi - lo;
   to.dims[1] = r;
+  /* a 1x1 kernel with pad_h > 0 changes kernel path between bands: no memo */
+  const int same_path = t[p->filter].dims[1] > 1 || t[p->filter].dims[2] > 1 || p->pad_h == 0;
   tor_conv_view(s->image, s->arena, &bp, m.code == TOR_OP_DEPTHWISE_CONV_2D, &ti,
-                row_ptr(s, src[0], in[0], lo), &to, o);
+                row_ptr(s, src[0], in[0], lo), &to, o, same_path ? &s->memo[j] : 0);
 }
 
 static tor_status produce(seg_t *s, int j, int32_t y) {
@@ -157,7 +160,7 @@ tor_status tor_run_segment(const uint8_t *image, uint8_t *arena, const tor_segme
   s.image = image;
   s.arena = arena;
   s.sp = p;
-  for (int j = 0; j < TOR_MAX_SEGMENT; j++) s.done[j] = s.base[j] = 0;
+  for (int j = 0; j < TOR_MAX_SEGMENT; j++) s.done[j] = s.base[j] = 0, s.memo[j] = -1;
   const int last = p->n_members - 1;
   int32_t in[2], out;
   member_io(image, member_of(p, last), in, &out);
@@ -250,7 +253,8 @@ tor_status tor_validate_segment(const uint8_t *image, const tor_segment_params *
     }
   }
   /* windows apart from each other, from every member's arena tensors and scratch; a
-   * scratch apart from the arena tensors (the segment's output may overlap its inputs'
+   * scratch apart from the arena tensors and the other scratches (a widened filter stays
+   * there from one call to the next; the segment's output may overlap its inputs'
    * consumed rows: the compiler's plan orders those bytes) */
   for (int j = 0; j < p->n_members; j++) {
     const member_t m = member_of(p, j);
@@ -266,7 +270,7 @@ tor_status tor_validate_segment(const uint8_t *image, const tor_segment_params *
         uint32_t off, n, soff, sn;
         if (!arena_range(&s, k, r, &off, &n)) continue;
         if (wn) CHECK(apart(m.window_off, wn, off, n), TOR_ERR_BOUNDS);
-        if (r > 0 && arena_range(&s, j, 0, &soff, &sn)) CHECK(apart(soff, sn, off, n), TOR_ERR_BOUNDS);
+        if ((r > 0 || k != j) && arena_range(&s, j, 0, &soff, &sn)) CHECK(apart(soff, sn, off, n), TOR_ERR_BOUNDS);
       }
     }
   }

@@ -4,7 +4,8 @@ tensor and window sits in the arena, and a byte-level check of the result.
 Starting from op-by-op execution, the planner repeatedly looks at the op where the live
 bytes peak and tries the runs of consecutive streamable ops around it as one SEGMENT
 (stream.py), keeping a change only if it lowers (arena, peak live bytes, number of ops
-at that peak) and the byte-overlap check of the whole plan passes.
+at that peak) and the byte-overlap check of the whole plan passes. Then memtune.py
+spends a little arena on speed (widened conv filters, more rows per kernel call).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyops.runtimes.tinyops_c import format as fmt
-from tinyops.runtimes.tinyops_c import stream
+from tinyops.runtimes.tinyops_c import memtune, stream
 from tinyops.runtimes.tinyops_c.lower import Context
 from tinyops.runtimes.tinyops_c.planner import plan
 
@@ -88,7 +89,7 @@ def layout(ctx: Context, inputs: list[int], outputs: list[int], segments: list[t
             if members is None:
                 return None
             for m in members:
-                m.step = lay.steps.get(m.op, 1)
+                m.step = min(lay.steps.get(m.op, 1), m.out_h)
             inner = _internal(ctx, members)
             internal |= inner
             ins = sorted({t for m in members for t in m.ins} - inner)
@@ -206,6 +207,7 @@ def choose(ctx: Context, inputs: list[int], outputs: list[int], streaming: bool 
     streamed member produce that many rows per kernel call (more RAM, fewer calls)."""
     best = layout(ctx, inputs, outputs, [])
     assert best is not None
+    flat = best.arena
     while streaming:
         live = live_bytes(best)
         if not live:
@@ -228,26 +230,16 @@ def choose(ctx: Context, inputs: list[int], outputs: list[int], streaming: bool 
                 break
         else:
             break
-    if rows_per_call is None:
-        return _pair_rows(ctx, inputs, outputs, best)
-    forced = layout(ctx, inputs, outputs, best.segments, {k: rows_per_call for a, b in best.segments
-                                                         for k in range(a, b + 1)})
-    assert forced is not None and check(ctx, forced, inputs, outputs) is None
-    return forced
-
-
-def _pair_rows(ctx: Context, inputs: list[int], outputs: list[int], best: Layout) -> Layout:
-    """Two output rows per call for streamed 1x1 convs with an odd output width (the
-    kernel takes pixels in pairs; one row at a time leaves one pixel alone per row),
-    where that costs no arena."""
-    for members in best.members.values():
-        for m in members:
-            w = ctx.records[m.out].dims4[2]
-            if m.code == stream.CONV_CODES[0] and m.kh == 1 and m.stride == 1 and w % 2 and m.out_h > 1:
-                cand = layout(ctx, inputs, outputs, best.segments, {**best.steps, m.op: 2})
-                if cand is not None and cand.arena <= best.arena and check(ctx, cand, inputs, outputs) is None:
-                    best = cand
-    return best
+    steps = {k: rows_per_call for a, b in best.segments for k in range(a, b + 1)} if rows_per_call else {}
+    if rows_per_call is not None:
+        best = layout(ctx, inputs, outputs, best.segments, steps)
+        assert best is not None and check(ctx, best, inputs, outputs) is None
+    segments = best.segments
+    # tuning keeps a streamed plan at most as large as the untuned op-by-op one
+    limit = min(memtune.limit_of(best.arena), flat if best.segments else memtune.limit_of(flat))
+    return memtune.tune(ctx, best, limit,
+                        lambda st: layout(ctx, inputs, outputs, segments, st),
+                        lambda lay: check(ctx, lay, inputs, outputs) is None, rows_per_call is None)
 
 
 def finalize(ctx: Context, lay: Layout) -> list[tuple[int, bytes]]:

@@ -1,0 +1,84 @@
+"""Speed for arena bytes, after the memory plan's streaming search (memplan.choose): with
+``limit`` arena bytes (the plan's arena plus WIDE_SLACK), take the changes that save the
+most instructions per added byte:
+
+- a conv scratch grows to a size its kernel can use for a widened filter (lowering lists
+  them in ctx.scratch_options; a streamed member widens it on its first call only);
+- a streamed member makes two output rows per kernel call: a depthwise member packs its
+  weights once per call, a conv of odd output width leaves one pixel of its pairs alone
+  per call, and every call has a fixed cost.
+
+The savings are estimates (instructions on the Cortex-M4 kernels); each change is kept
+only if the re-planned arena stays within ``limit`` and the byte-overlap check passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tinyops.runtimes.tinyops_c import format as fmt
+from tinyops.runtimes.tinyops_c import stream
+from tinyops.runtimes.tinyops_c.lower import Context
+
+if TYPE_CHECKING:
+    from tinyops.runtimes.tinyops_c.memplan import Layout
+
+WIDE_SLACK = (128, 1024)  # the arena may grow by 1/128 of it or this many bytes
+WIDE_SAVE_PER_MAC = 0.25  # a widened filter saves about this much per MAC
+PACK_PER_WORD = 10  # instructions per word of a depthwise weight stream packed per call
+CALL_COST = 400  # fixed instructions per member kernel call
+
+
+def limit_of(arena: int) -> int:
+    return arena + max(arena // WIDE_SLACK[0], WIDE_SLACK[1])
+
+
+def _row_saving(ctx: Context, m: stream.Member) -> float:
+    """Instructions saved by two output rows per call instead of one."""
+    calls = m.out_h // 2
+    if m.code not in stream.CONV_CODES:
+        return calls * CALL_COST
+    w = ctx.records[fmt.PARAMS["conv"].unpack(m.params)[1]].dims4
+    out = ctx.records[m.out].dims4
+    k = w[1] * w[2]
+    if m.code == stream.CONV_CODES[1]:
+        words = out[3] // 4 * (4 + 6 * (k // 2) + 3) if k in (9, 25) else 0
+        return calls * (CALL_COST + PACK_PER_WORD * words)
+    # the lone pixel of an odd row costs about a pixel pair: 2 x OC x K MACs' worth
+    return calls * (CALL_COST + (2 * out[3] * k * w[3] if out[2] % 2 else 0))
+
+
+def tune(ctx: Context, best: Layout, limit: int, relayout: Callable[[dict[int, int]], Layout | None],
+         ok: Callable[[Layout], bool], rows: bool) -> Layout:
+    """``relayout(steps)`` plans the same segments with rows per call ``steps`` and the
+    current scratch sizes; ``ok`` is the byte-overlap check; ``rows``: try more rows."""
+    changes: list[tuple[float, tuple]] = []
+    if rows:
+        for m in (m for ms in best.members.values() for m in ms if m.out_h > 1):
+            if (cand := relayout({**best.steps, m.op: 2})) is not None:
+                changes.append((_row_saving(ctx, m) / max(cand.arena - best.arena, 16), ("rows", m.op)))
+    for t, (sizes, macs) in ctx.scratch_options.items():
+        base = ctx.records[t].shape
+        for n in sizes:
+            ctx.records[t].shape = (n,)
+            cand = relayout(best.steps)
+            ctx.records[t].shape = base
+            if cand is not None:
+                save = WIDE_SAVE_PER_MAC * macs * (n - base[0]) / (sizes[0] - base[0])
+                changes.append((save / max(cand.arena - best.arena, 16), ("scratch", t, n)))
+    for _, change in sorted(changes, key=lambda c: -c[0]):
+        if change[0] == "rows":
+            cand = relayout({**best.steps, change[1]: 2})
+        else:
+            _, t, n = change
+            base = ctx.records[t].shape
+            if n <= base[0]:
+                continue
+            ctx.records[t].shape = (n,)
+            cand = relayout(best.steps)
+        if cand is not None and cand.arena <= limit and ok(cand):
+            best = cand
+        elif change[0] == "scratch":
+            ctx.records[change[1]].shape = base
+    return best
