@@ -24,15 +24,20 @@ from _common import write_result  # noqa: E402
 from fixtures_models import MODEL_NAMES, model_bytes  # noqa: E402
 
 from tinyops.devices import fit, profiles  # noqa: E402
+from tinyops.errors import TinyOpsError  # noqa: E402
 from tinyops.runtimes import tflite_file  # noqa: E402
 from tinyops.runtimes.arena import measure_arena_details  # noqa: E402
+from tinyops.runtimes.tinyops_c import compile_image  # noqa: E402
 
 TFLM_DEFAULT_FACTOR = 10  # tflite_micro.runtime.Interpreter: arena_size = len(model) * 10 when not given
 
 
 def image_arena(tflite: bytes) -> int | None:
-    compiled = fit.compile_image_or_none(tflite)
-    return None if compiled is None else int(compiled.arena_bytes)
+    """The tinyops-c image's planned arena, or None when the model does not compile for it."""
+    try:
+        return int(compile_image(tflite).arena_bytes)
+    except TinyOpsError:
+        return None
 
 
 def main() -> None:
