@@ -11,6 +11,7 @@ import pytest
 from fixtures_models import model_bytes
 from fixtures_tflite_ops import T, TflmOracle, options
 
+from tinyops.devices.qemu_bench import run_image
 from tinyops.errors import ModelError
 from tinyops.runtimes import tflite_file
 from tinyops.runtimes.tinyops_c import compile_image, compiler, memplan
@@ -163,13 +164,35 @@ def test_random_chains_do_stream() -> None:
 
 
 def _layout(name: str) -> tuple[Context, memplan.Layout, list[int], list[int]]:
-    model = tflite_file.read(model_bytes(name))
+    return _layout_of(model_bytes(name))
+
+
+def _layout_of(data: bytes) -> tuple[Context, memplan.Layout, list[int], list[int]]:
+    model = tflite_file.read(data)
     ctx = Context(model)
     inputs = [ctx.tensor(i) for i in model.inputs]
     for op in model.operators:
         compiler.LOWERING[op.opcode](ctx, op)
     outputs = [ctx.tensor(i) for i in model.outputs]
     return ctx, memplan.choose(ctx, inputs, outputs), inputs, outputs
+
+
+def test_widened_filters_in_segments_on_cortex_m4(oracle) -> None:
+    """Streamed conv members with a widened filter (kept in their scratch from the first
+    call on) give TFLM's bytes on the Cortex-M4 build."""
+    widened = 0
+    for seed in range(8):
+        model = random_chain(seed)
+        ctx, lay, _, _ = _layout_of(model)
+        widened += sum(m.scratch >= 0 and ctx.records[m.scratch].nbytes in ctx.scratch_options.get(m.scratch, ([],))[0]
+                       for ms in lay.members.values() for m in ms)
+        c = compile_image(model)
+        x = np.random.default_rng(seed + 7).integers(-128, 128, size=c.inputs[0]["shape"], dtype=np.int8)
+        run = run_image(c.image, x.tobytes())
+        assert run.status == 0
+        want = oracle.run(model, [x])[0]
+        np.testing.assert_array_equal(np.frombuffer(run.output, np.int8).reshape(want.shape), want)
+    assert widened >= 2
 
 
 @pytest.mark.parametrize("name", ["ds_cnn_kws", "resnet8_ic", "mobilenet_vww"])
