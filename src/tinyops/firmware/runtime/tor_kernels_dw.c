@@ -222,15 +222,23 @@ static void dw_pack(const int8_t *filt, const int32_t *bias_eff, const int32_t *
     const int8_t *f = filt + 4 * g;
     const uint32_t d = (uint32_t)(4 * (g - g0));
     for (int i = 0; i < 4; i++) *ws++ = (uint32_t)bias_eff[4 * g + i];
+    /* channel i of taps k, k + 1 as int16 halves: SXTB16 splits a tap's four channels
+     * into lanes (0, 2) and, rotated, (1, 3); PKHBT/PKHTB-style masks pair the taps */
     for (int32_t k = 0; k + 1 < K; k += 2) {
-      *ws++ = (uint32_t)off[k] + d;
-      for (int i = 0; i < 4; i++) *ws++ = (uint16_t)f[k * C + i] | (uint32_t)(uint16_t)f[(k + 1) * C + i] << 16;
-      *ws++ = (uint32_t)off[k + 1] + d;
+      const uint32_t a = rd32(f + k * C), b = rd32(f + (k + 1) * C);
+      const uint32_t a02 = (uint32_t)EVEN(a), a13 = (uint32_t)ODD(a), b02 = (uint32_t)EVEN(b), b13 = (uint32_t)ODD(b);
+      ws[0] = (uint32_t)off[k] + d;
+      ws[1] = (a02 & 0xFFFFu) | b02 << 16;
+      ws[2] = (a13 & 0xFFFFu) | b13 << 16;
+      ws[3] = a02 >> 16 | (b02 & 0xFFFF0000u);
+      ws[4] = a13 >> 16 | (b13 & 0xFFFF0000u);
+      ws[5] = (uint32_t)off[k + 1] + d;
+      ws += 6;
     }
-    const int8_t *l = f + (K - 1) * C;
+    const uint32_t l = rd32(f + (K - 1) * C);
     *ws++ = (uint32_t)off[K - 1] + d;
-    *ws++ = (uint16_t)l[0] | (uint32_t)(uint16_t)l[2] << 16;
-    *ws++ = (uint16_t)l[1] | (uint32_t)(uint16_t)l[3] << 16;
+    *ws++ = (uint32_t)EVEN(l); /* channels 0 and 2 of the last tap */
+    *ws++ = (uint32_t)ODD(l);
   }
 }
 

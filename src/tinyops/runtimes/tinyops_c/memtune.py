@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 WIDE_SLACK = (128, 1024)  # the arena may grow by 1/128 of it or this many bytes
 WIDE_SAVE_PER_MAC = 0.25  # a widened filter saves about this much per MAC
-PACK_PER_WORD = 10  # instructions per word of a depthwise weight stream packed per call
-CALL_COST = 400  # fixed instructions per member kernel call
+PACK_PER_WORD = 6  # instructions per word of a depthwise weight stream packed per call
+CALL_COST = 800  # fixed instructions per conv member kernel call (an ADD's: half)
 
 
 def limit_of(arena: int) -> int:
@@ -38,7 +38,7 @@ def _row_saving(ctx: Context, m: stream.Member) -> float:
     """Instructions saved by two output rows per call instead of one."""
     calls = m.out_h // 2
     if m.code not in stream.CONV_CODES:
-        return calls * CALL_COST
+        return calls * CALL_COST / 2
     w = ctx.records[fmt.PARAMS["conv"].unpack(m.params)[1]].dims4
     out = ctx.records[m.out].dims4
     k = w[1] * w[2]
