@@ -28,8 +28,8 @@ class Context:
         self.op_io: list[tuple[list[int], list[int]]] = []
         self.aliases: list[tuple[int, int]] = []
         # scratch tensor -> (larger sizes its kernel can also use, largest first; the op's
-        # MACs): the memory plan (memplan.py) grows it where the arena has room
-        self.scratch_options: dict[int, tuple[list[int], int]] = {}
+        # MACs; the size for op-by-op plans): the memory plan (memplan.py) picks one
+        self.scratch_options: dict[int, tuple[list[int], int, int]] = {}
 
     def add_data(self, raw: bytes) -> int:
         """Append constant bytes 16-byte aligned; return the absolute image offset."""

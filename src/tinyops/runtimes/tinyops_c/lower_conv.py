@@ -1,7 +1,7 @@
 """Lowering of CONV_2D and DEPTHWISE_CONV_2D: per-channel requantization tables, bias_eff, the
-scratch the Cortex-M4 kernels widen columns and filters into (the sizes with a widened filter
-are options the memory plan takes where the arena has room) and the zero-point row padded
-depthwise windows read."""
+scratch the Cortex-M4 kernels widen columns and filters into (op by op sized against the arena's
+headroom; the sizes with a widened filter are options a streamed memory plan picks from) and the
+zero-point row padded depthwise windows read."""
 
 from __future__ import annotations
 
@@ -17,7 +17,31 @@ from tinyops.runtimes.tinyops_c.lower import (Context, _bias_eff, _channel_scale
 from tinyops.runtimes.tinyops_c.quant import activation_range
 
 WIDE_FILTER_BYTES = 16384  # arena bytes a CONV_2D may use for its filter widened to int16
+WIDE_SLACK_BYTES = 1024  # ... even when that grows the arena's peak by this much (op by op)
 WIDE_MIN_PIXELS = 16  # ... when it has this many output pixels (widening each weight costs ~2 instructions)
+
+
+def _live_bytes(model: TFLiteModel) -> list[int]:
+    """Per operator, the bytes of activations alive while it runs (made before or by it,
+    used by it or later)."""
+    first: dict[int, int] = {i: 0 for i in model.inputs}
+    last: dict[int, int] = {i: len(model.operators) for i in model.outputs}
+    for n, o in enumerate(model.operators):
+        for i in o.inputs + o.outputs:
+            if i >= 0 and model.tensors[i].data is None:
+                first.setdefault(i, n)
+                last[i] = max(last.get(i, n), n)
+    size = {i: int(np.prod(model.tensors[i].shape or (1,))) * np.dtype(model.tensors[i].dtype).itemsize
+            for i in first if model.tensors[i].dtype in fmt.DTYPES}
+    return [sum(b for i, b in size.items() if first[i] <= n <= last[i]) for n in range(len(model.operators))]
+
+
+def _arena_headroom(model: TFLiteModel, op: Operator) -> int:
+    """Bytes an op may add without passing the largest live set (a lower bound of the
+    arena's peak) by more than 1/128 of it or WIDE_SLACK_BYTES."""
+    live = _live_bytes(model)
+    n = next(k for k, o in enumerate(model.operators) if o.index == op.index)
+    return max(max(live) - live[n], max(live) // 128, WIDE_SLACK_BYTES)
 
 
 def lower_conv(ctx: Context, op: Operator) -> None:
@@ -61,18 +85,21 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # gathers, and the one of the plain C kernel.
     # Filters are widened there too, after a word-aligned window: 8 bytes per group of each
     # of the first oc & ~3 rows, or (1x1 kernels) chunks of a multiple of 32 rows; at most
-    # WIDE_FILTER_BYTES. The memory plan picks the largest option the arena has room for.
+    # WIDE_FILTER_BYTES. Op by op, the size is the largest within the headroom of the
+    # model's largest live set; a streamed plan picks among all of them (memtune.py).
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
     groups = (k + 3) // 4
     row = groups * 8
     cols = 16 * groups + ((k + 3) & ~3 if gathered else 0)
+    one_by_one = kh == kw == 1 and not (pad_h or pad_w)
     wides = [(oc & ~3) * row] if oh * ow >= WIDE_MIN_PIXELS else []
-    if wides and kh == kw == 1 and not (pad_h or pad_w):
-        wides += [n * row for n in range(((oc & ~3) - 1) // 32 * 32, 0, -32)]
+    wides += [n * row for n in range(((oc & ~3) - 1) // 32 * 32, 0, -32)] if wides and one_by_one else []
+    wides = [v for v in wides if 0 < v <= WIDE_FILTER_BYTES]
+    room = _arena_headroom(ctx.model, op) - cols
     scratch = ctx.scratch(cols) if not dw else -1
-    if scratch >= 0 and any(0 < w <= WIDE_FILTER_BYTES for w in wides):
-        ctx.scratch_options[scratch] = ([cols + w for w in wides if 0 < w <= WIDE_FILTER_BYTES],
-                                        oh * ow * oc * k)
+    if scratch >= 0 and wides:
+        ctx.scratch_options[scratch] = ([cols + v for v in wides], oh * ow * oc * k,
+                                        cols + next((v for v in wides if v <= room), 0))
     clipped = ((oh - 1) * o["stride_h"] + (kh - 1) * o["dilation_h_factor"] >= h
                or (ow - 1) * o["stride_w"] + (kw - 1) * o["dilation_w_factor"] >= wd)
     if dw and oc == c and (pad_h or pad_w or clipped):

@@ -230,14 +230,19 @@ def choose(ctx: Context, inputs: list[int], outputs: list[int], streaming: bool 
                 break
         else:
             break
+    if not best.segments:  # op by op: the lowering's scratch sizes (as without streaming)
+        for t, (_, _, n) in ctx.scratch_options.items():
+            ctx.records[t].shape = (n,)
+        whole = layout(ctx, inputs, outputs, [])
+        assert whole is not None
+        return whole
     steps = {k: rows_per_call for a, b in best.segments for k in range(a, b + 1)} if rows_per_call else {}
     if rows_per_call is not None:
         best = layout(ctx, inputs, outputs, best.segments, steps)
         assert best is not None and check(ctx, best, inputs, outputs) is None
     segments = best.segments
-    # tuning keeps a streamed plan at most as large as the untuned op-by-op one
-    limit = min(memtune.limit_of(best.arena), flat if best.segments else memtune.limit_of(flat))
-    return memtune.tune(ctx, best, limit,
+    # tuning keeps a streamed plan at most as large as op by op with the smallest scratches
+    return memtune.tune(ctx, best, min(memtune.limit_of(best.arena), flat),
                         lambda st: layout(ctx, inputs, outputs, segments, st),
                         lambda lay: check(ctx, lay, inputs, outputs) is None, rows_per_call is None)
 

@@ -1,6 +1,7 @@
-"""Speed for arena bytes, after the memory plan's streaming search (memplan.choose): with
-``limit`` arena bytes (the plan's arena plus WIDE_SLACK), take the changes that save the
-most instructions per added byte:
+"""Speed for arena bytes in a plan with streamed segments, after the memory plan's search
+(memplan.choose; op-by-op plans keep the lowering's scratch sizes): with ``limit`` arena
+bytes (the plan's arena plus WIDE_SLACK), take the changes that save the most
+instructions per added byte:
 
 - a conv scratch grows to a size its kernel can use for a widened filter (lowering lists
   them in ctx.scratch_options; a streamed member widens it on its first call only);
@@ -58,7 +59,7 @@ def tune(ctx: Context, best: Layout, limit: int, relayout: Callable[[dict[int, i
         for m in (m for ms in best.members.values() for m in ms if m.out_h > 1):
             if (cand := relayout({**best.steps, m.op: 2})) is not None:
                 changes.append((_row_saving(ctx, m) / max(cand.arena - best.arena, 16), ("rows", m.op)))
-    for t, (sizes, macs) in ctx.scratch_options.items():
+    for t, (sizes, macs, _) in ctx.scratch_options.items():
         base = ctx.records[t].shape
         for n in sizes:
             ctx.records[t].shape = (n,)
