@@ -25,7 +25,9 @@ from tinyops.runtimes.tinyops_c.lower import Context
 if TYPE_CHECKING:
     from tinyops.runtimes.tinyops_c.memplan import Layout
 
-WIDE_SLACK = (128, 1024)  # the arena may grow by 1/128 of it or this many bytes
+# The arena may grow by 1/128 of it or this many bytes (2 KiB: MobileNet-VWW 1.49 instructions/MAC
+# at 33,840 B; 1 KiB: 1.50 at 32,816 B).
+WIDE_SLACK = (128, 2048)
 WIDE_SAVE_PER_MAC = 0.25  # a widened filter saves about this much per MAC
 PACK_PER_WORD = 6  # instructions per word of a depthwise weight stream packed per call
 CALL_COST = 800  # fixed instructions per conv member kernel call (an ADD's: half)
