@@ -120,18 +120,23 @@ static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const 
   if (TOR_COLS_OK(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? K : 0))) {
     uint32_t *wc = (uint32_t *)(void *)col;
     int8_t *win = col + TOR_COLS_BYTES(K);
-    int32_t rows = 0;
-    const uint32_t *wq =
-        wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC, OC & ~3, &rows, r->wide_ready);
+    int32_t rows = OC;
+    uint32_t *wq =
+        wide_filter(col, col_bytes, TOR_COLS_BYTES(K) + ((C & 3) ? (K + 3) & ~3 : 0), filt, K, OC, 32, &rows, r->wide_ready);
 #define TOR_WINDOW(slot)                                                                              \
   (window_cols(in + b * H * W * C, H, W, C, KH, KW, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, p, \
                win, slot),                                                                            \
    TOR_NEXT_PIXEL())
-    for (; q < P; q += 2) {
-      TOR_WINDOW(wc);
-      const int two = q + 1 < P;
-      if (two) TOR_WINDOW(wc + 2);
-      pixel_pair_cols(wc, filt, wq, K, 0, OC, out + q * OC, two ? out + (q + 1) * OC : 0, r);
+    /* channel chunks of the widened rows (at least 32 a chunk), the windows gathered again per chunk */
+    for (int32_t oc = 0, end; oc < OC; oc = end) {
+      end = oc + rows >= (OC & ~3) ? OC : oc + rows;
+      if (wq && oc) widen_filter(filt + oc * K, K, (end & ~3) - oc, wq);
+      for (q = 0, b = 0, oy = 0, ox = 0; q < P; q += 2) {
+        TOR_WINDOW(wc);
+        const int two = q + 1 < P;
+        if (two) TOR_WINDOW(wc + 2);
+        pixel_pair_cols(wc, filt, wq, K, oc, end, out + q * OC, two ? out + (q + 1) * OC : 0, r);
+      }
     }
 #undef TOR_WINDOW
     return;

@@ -84,16 +84,15 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     # int8 window after them. This also holds the two int8 windows the Helium kernel
     # gathers, and the one of the plain C kernel.
     # Filters are widened there too, after a word-aligned window: 8 bytes per group of each
-    # of the first oc & ~3 rows, or (1x1 kernels) chunks of a multiple of 32 rows; at most
+    # of the first oc & ~3 rows, or chunks of a multiple of 32 rows; at most
     # WIDE_FILTER_BYTES. Op by op, the size is the largest within the headroom of the
     # model's largest live set; a streamed plan picks among all of them (memtune.py).
     gathered = (kh * kw > 1 or pad_h or pad_w) and c % 4
     groups = (k + 3) // 4
     row = groups * 8
     cols = 16 * groups + ((k + 3) & ~3 if gathered else 0)
-    one_by_one = kh == kw == 1 and not (pad_h or pad_w)
     wides = [(oc & ~3) * row] if oh * ow >= WIDE_MIN_PIXELS else []
-    wides += [n * row for n in range(((oc & ~3) - 1) // 32 * 32, 0, -32)] if wides and one_by_one else []
+    wides += [n * row for n in range(((oc & ~3) - 1) // 32 * 32, 0, -32)] if wides else []
     wides = [v for v in wides if 0 < v <= WIDE_FILTER_BYTES]
     room = _arena_headroom(ctx.model, op) - cols
     scratch = ctx.scratch(cols) if not dw else -1
