@@ -6,6 +6,45 @@
 #include "tor_internal.h"
 #include "tor_fixedpoint.h"
 
+#if defined(__ARM_FEATURE_DSP)
+/* Four channels of one pooling window a word (C % 4 == 0): MAX_POOL keeps the byte-wise
+ * maximum with SSUB8 + SEL; AVERAGE_POOL (at most 256 taps, so every sum fits a halfword
+ * lane) adds bytes 0 and 2, and rotated 1 and 3, into two halfword lanes each with SXTAB16.
+ * The sums are exact, so the rounding division below gives TFLM's result. */
+static __attribute__((noinline)) void pool_window4(const int8_t *q, int32_t ny, int32_t nx, int32_t C, intptr_t rskip,
+                                                   int is_max, int32_t *s) {
+  uint32_t e = is_max ? 0x80808080u : 0, o = 0, t, w, v;
+  if (rskip == 0) nx *= ny, ny = 1; /* whole rows: one run of pixels */
+  for (int32_t fy = 0; fy < ny; fy++, q += rskip) {
+    int32_t fx = nx;
+    for (; fx >= 2; fx -= 2, q += 2 * C) { /* two pixels a step */
+      memcpy(&w, q, 4);
+      memcpy(&v, q + C, 4);
+      if (is_max)
+        __asm__("ssub8 %1, %2, %0\n\tsel %0, %2, %0\n\tssub8 %1, %3, %0\n\tsel %0, %3, %0"
+                : "+r"(e), "=&r"(t) : "r"(w), "r"(v) : "cc");
+      else
+        __asm__("sxtab16 %0, %0, %2\n\tsxtab16 %1, %1, %2, ror #8\n\t"
+                "sxtab16 %0, %0, %3\n\tsxtab16 %1, %1, %3, ror #8"
+                : "+r"(e), "+r"(o) : "r"(w), "r"(v));
+    }
+    if (fx) {
+      memcpy(&w, q, 4);
+      q += C;
+      if (is_max)
+        __asm__("ssub8 %1, %2, %0\n\tsel %0, %2, %0" : "+r"(e), "=&r"(t) : "r"(w) : "cc");
+      else
+        __asm__("sxtab16 %0, %0, %2\n\tsxtab16 %1, %1, %2, ror #8" : "+r"(e), "+r"(o) : "r"(w));
+    }
+  }
+  if (is_max) {
+    for (int k = 0; k < 4; k++) s[k] = (int8_t)(e >> (8 * k));
+    return;
+  }
+  s[0] = (int16_t)e, s[1] = (int16_t)o, s[2] = (int16_t)(e >> 16), s[3] = (int16_t)(o >> 16);
+}
+#endif
+
 tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max) {
   const tor_tensor *ti = &tor_tensors(image)[p->input], *to = &tor_tensors(image)[p->output];
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
@@ -25,7 +64,20 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
         const int8_t *pix = in + (((intptr_t)b * H + y0 + fy0) * W + x0 + fx0) * C;
         const intptr_t rskip = (intptr_t)(W - nx) * C;
         int8_t *o = out + (((intptr_t)b * OH + oy) * OW + ox) * C;
-        for (int32_t c = 0; c < C; c++) {
+        int32_t c = 0;
+#if defined(__ARM_FEATURE_DSP)
+        if ((C & 3) == 0 && (is_max || count <= 256))
+          for (; c < C; c += 4) {
+            int32_t s4[4];
+            pool_window4(pix + c, ny, nx, C, rskip, is_max, s4);
+            for (int k = 0; k < 4; k++) {
+              int32_t acc = s4[k];
+              if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+              o[c + k] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+            }
+          }
+#endif
+        for (; c < C; c++) {
           int32_t acc = is_max ? -128 : 0;
           const int8_t *q = pix + c;
           if (is_max)
