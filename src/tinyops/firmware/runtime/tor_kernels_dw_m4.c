@@ -1,0 +1,198 @@
+/* DEPTHWISE_CONV_2D on DSP cores (Cortex-M4 and up): 3x3 and 5x5 kernels with depth
+ * multiplier 1 and requantization on rq4's fast path. Weights are pre-widened into the SMLAD
+ * lane order once per call (on the stack), then one asm routine runs a run of output pixels,
+ * each over every 4-channel group of a chunk, and requantizes each group in registers.
+ * Bit-exact with TFLM's reference_integer_ops kernel (see tor_conv_common.h). */
+#include "tor_conv_common.h"
+
+#if defined(__ARM_FEATURE_DSP)
+/* Taps go in pairs: the two tap words are packed with PKHBT/PKHTB so each SXTB16 yields one
+ * channel's two taps, and one SMLAD does both MACs. Per group the stream holds 2 * bias_eff[4],
+ * then per tap pair {offset of tap 2j, 4 weight words (channel i: 2 * tap 2j in the low half,
+ * 2 * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
+ * (doubled) of the last tap, then {m0, e0, m1, e1, m2, e2, m3, e3} (e = -shift - 1). The
+ * doubled weights give 2 * acc, which rq_pair's SMMULR takes. An interior pixel reads tap k
+ * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
+ * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row.
+ * The frame holds a dw_ctl (and the edge variants tab[K] after it). */
+typedef struct {
+  const uint32_t *ws_end; /* 0: the chunk's stream ends here */
+  int32_t off2;           /* 4: 2 * output_offset + 1 */
+  uint32_t lo4, hi4;      /* 8, 12: activation range per byte lane */
+  int32_t pstep, oskip;   /* 16, 20: added to p and out after each pixel */
+  const uint32_t *ws;     /* 24: the stream, again for the next pixel */
+  int8_t *oend;           /* 28: the run ends when out reaches it */
+  int32_t tab[25];        /* 32: edge variants only */
+} dw_ctl;
+
+#define DW_PAIR(ld)                    \
+  "ldmia r1!, {r3, r8-r12}\n\t" ld    \
+  "ldr r3, [r0, r3]\n\t"               \
+  "ldr r12, [r0, r12]\n\t"             \
+  "pkhbt lr, r3, r12, lsl #16\n\t"     \
+  "pkhtb r12, r12, r3, asr #16\n\t"    \
+  "sxtb16 r3, lr\n\t"                  \
+  "smlad r4, r3, r8, r4\n\t"           \
+  "sxtb16 r3, lr, ror #8\n\t"          \
+  "smlad r5, r3, r9, r5\n\t"           \
+  "sxtb16 r3, r12\n\t"                 \
+  "smlad r6, r3, r10, r6\n\t"          \
+  "sxtb16 r3, r12, ror #8\n\t"         \
+  "smlad r7, r3, r11, r7\n\t"
+#define DW_LAST(ld)                    \
+  "ldmia r1!, {r3, r8, r9}\n\t" ld    \
+  "ldr r3, [r0, r3]\n\t"               \
+  "sxtb16 r12, r3\n\t"                 \
+  "smlabb r4, r12, r8, r4\n\t"         \
+  "smlatt r6, r12, r8, r6\n\t"         \
+  "sxtb16 r12, r3, ror #8\n\t"         \
+  "smlabb r5, r12, r9, r5\n\t"         \
+  "smlatt r7, r12, r9, r7\n\t"
+#define DW_T2(o) "ldrd r3, r12, [sp, #32 + " #o "]\n\t"
+#define DW_T1(o) "ldr r3, [sp, #32 + " #o "]\n\t"
+#define DW_P4(a, b, c, d) DW_PAIR(a) DW_PAIR(b) DW_PAIR(c) DW_PAIR(d)
+/* rq_pair's lane on a doubled accumulator, off2 in r12 */
+#define DW_RQ(a, m, e)                                                              \
+  "smmulr " a ", " a ", " m "\n\tadd " a ", " a ", " a ", asr #31\n\tasr " a ", " a \
+  ", " e "\n\tadd " a ", " a ", r12\n\tssat " a ", #8, " a ", asr #1\n\t"
+#define DW_RQ4                                                                      \
+  "ldr r12, [sp, #4]\n\tldmia r1!, {r8-r11}\n\t" DW_RQ("r4", "r8", "r9") DW_RQ("r5", "r10", "r11") \
+  "ldmia r1!, {r8-r11}\n\t" DW_RQ("r6", "r8", "r9") DW_RQ("r7", "r10", "r11")                     \
+  "bfi r4, r5, #8, #8\n\tbfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
+#define DW_CLAMP "ldrd r8, r9, [sp, #8]\n\tssub8 r10, r4, r8\n\tsel r4, r4, r8\n\tssub8 r10, r4, r9\n\tsel r4, r9, r4\n\t"
+#define DW_COPY8 "ldmia r3!, {r4-r11}\n\tstmia r12!, {r4-r11}\n\t"
+#define DW_ENTER "push {r4-r11, lr}\n\tldmia r3, {r4-r11}\n\tpush {r4-r11}\n\t1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
+#define DW_ENTER_TAB(bytes, copies)                                                 \
+  "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\t" copies          \
+  "1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
+/* the group's word out; next group, else next pixel, else return */
+#define DW_LEAVE(step, bytes)                                                       \
+  "str r4, [r2], #4\n\t" step "ldr r3, [sp]\n\tcmp r1, r3\n\tbne 2b\n\t"             \
+  "ldrd r3, r12, [sp, #16]\n\tadd r0, r0, r3\n\tadd r2, r2, r12\n\t"                  \
+  "ldrd r1, r12, [sp, #24]\n\tcmp r2, r12\n\tbne 1b\n\t"                              \
+  "add sp, sp, #" #bytes "\n\tpop {r4-r11, pc}\n\t"
+#define DW_STEP "adds r0, r0, #4\n\t"
+#define DW_IN9 DW_P4("", "", "", "") DW_LAST("")
+#define DW_IN25 DW_P4("", "", "", "") DW_P4("", "", "", "") DW_P4("", "", "", "") DW_LAST("")
+#define DW_EDGE9 DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24)) DW_LAST(DW_T1(32))
+#define DW_EDGE25                                                                                   \
+  DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24)) DW_P4(DW_T2(32), DW_T2(40), DW_T2(48), DW_T2(56)) \
+  DW_P4(DW_T2(64), DW_T2(72), DW_T2(80), DW_T2(88)) DW_LAST(DW_T1(96))
+#define DW_C9 DW_COPY8 DW_COPY8 "ldr r4, [r3]\n\tstr r4, [r12]\n\t" /* 17 words */
+#define DW_C25 DW_COPY8 DW_COPY8 DW_COPY8 DW_COPY8 "ldr r4, [r3]\n\tstr r4, [r12]\n\t" /* 33 words */
+
+typedef void dw_fn(const int8_t *p, const uint32_t *ws, int8_t *out, const dw_ctl *ctl);
+#define DW_U __attribute__((unused))
+#define DW_FN(name, body)                                                                               \
+  static __attribute__((naked, noinline, noipa)) void name(const int8_t *p DW_U, const uint32_t *ws DW_U, \
+                                                            int8_t *out DW_U, const dw_ctl *ctl DW_U) {   \
+    __asm__ volatile(body);                                                                             \
+  }
+DW_FN(dw_in9, DW_ENTER DW_IN9 DW_RQ4 DW_LEAVE("", 32))
+DW_FN(dw_in9c, DW_ENTER DW_IN9 DW_RQ4 DW_CLAMP DW_LEAVE("", 32))
+DW_FN(dw_in25, DW_ENTER DW_IN25 DW_RQ4 DW_LEAVE("", 32))
+DW_FN(dw_in25c, DW_ENTER DW_IN25 DW_RQ4 DW_CLAMP DW_LEAVE("", 32))
+DW_FN(dw_edge9, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_LEAVE(DW_STEP, 68))
+DW_FN(dw_edge9c, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 68))
+DW_FN(dw_edge25, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_LEAVE(DW_STEP, 132))
+DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 132))
+
+#define TOR_DW_WS_WORDS 992 /* stack stream: 25 groups of a 3x3 kernel, 11 of a 5x5 */
+
+/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. */
+static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, int32_t C, int32_t K, int32_t g0,
+                    int32_t ng, uint32_t *ws) {
+  for (int32_t g = g0; g < g0 + ng; g++) {
+    const int8_t *f = filt + 4 * g;
+    const uint32_t d = (uint32_t)(4 * (g - g0));
+    for (int i = 0; i < 4; i++) *ws++ = 2u * (uint32_t)r->bias_eff[4 * g + i];
+    for (int32_t k = 0; k + 1 < K; k += 2) {
+      *ws++ = (uint32_t)off[k] + d;
+      for (int i = 0; i < 4; i++)
+        *ws++ = (uint16_t)(2 * f[k * C + i]) | (uint32_t)(uint16_t)(2 * f[(k + 1) * C + i]) << 16;
+      *ws++ = (uint32_t)off[k + 1] + d;
+    }
+    const int8_t *l = f + (K - 1) * C;
+    *ws++ = (uint32_t)off[K - 1] + d;
+    *ws++ = (uint16_t)(2 * l[0]) | (uint32_t)(uint16_t)(2 * l[2]) << 16;
+    *ws++ = (uint16_t)(2 * l[1]) | (uint32_t)(uint16_t)(2 * l[3]) << 16;
+    for (int i = 0; i < 4; i++) *ws++ = (uint32_t)r->mult[4 * g + i], *ws++ = (uint32_t)(-r->shift[4 * g + i] - 1);
+  }
+}
+
+/* Channels [4G, C) of n pixels from p (taps at p + t[k], pixel step ps) into o (step C). */
+static void dw_tail(uintptr_t p, const int32_t *t, int32_t K, int32_t n, int32_t ps, const int8_t *filt,
+                    int32_t C, int8_t *o, const requant_t *r) {
+  for (int32_t j = 0; j < n; j++, p += (uintptr_t)ps, o += C)
+    for (int32_t c = C & ~3; c < C; c++) {
+      int32_t a = r->bias_eff[c];
+      for (int32_t k = 0; k < K; k++) a += ((const int8_t *)(p + (uintptr_t)t[k]))[c] * filt[k * C + c];
+      o[c] = requant(r, c, a);
+    }
+}
+
+int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                 const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
+  const tor_conv_params *p = r->p;
+  const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
+  const int32_t KH = tf->dims[1], KW = tf->dims[2], K = KH * KW, OH = to->dims[1], OW = to->dims[2];
+  const int32_t sh = p->stride_h, sw = p->stride_w, dh = p->dilation_h, dwl = p->dilation_w;
+  if (p->depth_multiplier != 1 || (K != 9 && K != 25) || C < 4 || !r->fast) return 0;
+  const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
+                      (OW - 1) * sw + (KW - 1) * dwl >= W;
+  if (clipped && !zrow) return 0;
+  dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : (r->full ? dw_in25 : dw_in25c);
+  dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : (r->full ? dw_edge25 : dw_edge25c);
+  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 8, chunk = TOR_DW_WS_WORDS / gw;
+  uint32_t ws[TOR_DW_WS_WORDS];
+  int32_t full[25];
+  dw_ctl ctl;
+  for (int32_t fy = 0, k = 0; fy < KH; fy++)
+    for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
+  ctl.off2 = r->off2, ctl.lo4 = r->lo4, ctl.hi4 = r->hi4, ctl.pstep = sw * C, ctl.ws = ws;
+  /* interior columns: [xlo, xhi) */
+  int32_t xlo = 0, xhi;
+  while (xlo < OW && xlo * sw - p->pad_w < 0) xlo++;
+  for (xhi = xlo; xhi < OW && xhi * sw - p->pad_w + (KW - 1) * dwl < W;) xhi++;
+  /* Rows in increasing order, each over all channel chunks; when the output does not overlap
+   * the input and there is more than one chunk, chunks go outermost (each packed once). */
+  const uintptr_t ib = (uintptr_t)in, ie = ib + (uintptr_t)(N * H * W * C);
+  const uintptr_t ob = (uintptr_t)out, oe = ob + (uintptr_t)(N * OH * OW * C);
+  const int32_t rows = N * OH, outer = G > chunk && (oe <= ib || ob >= ie) ? chunk : G;
+  int32_t packed = -1;
+  for (int32_t gc = 0; gc < G; gc += outer)
+    for (int32_t row = 0; row < rows; row++) {
+      const int32_t b = row / OH, oy = row % OH, y0 = oy * sh - p->pad_h;
+      const int rin = y0 >= 0 && y0 + (KH - 1) * dh < H;
+      for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
+        const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
+        if (packed != g0) dw_pack(filt, r, full, C, K, g0, ng, ws), packed = g0;
+        ctl.ws_end = ws + ng * gw, ctl.oskip = C - 4 * ng;
+        for (int32_t ox = 0; ox < OW;) {
+          const int32_t x0 = ox * sw - p->pad_w;
+          const uintptr_t pb = (uintptr_t)in + (uintptr_t)(((b * H + y0) * W + x0) * C);
+          int8_t *o = out + ((b * OH + oy) * OW + ox) * C;
+          const int32_t *t = full;
+          int32_t n = 1;
+          if (rin && ox >= xlo && ox < xhi) {
+            n = xhi - ox;
+            ctl.oend = o + c0 + n * C;
+            in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
+          } else {
+            for (int32_t fy = 0, k = 0; fy < KH; fy++) {
+              const int32_t iy = y0 + fy * dh;
+              for (int32_t fx = 0, ix = x0; fx < KW; fx++, k++, ix += dwl)
+                ctl.tab[k] = iy >= 0 && iy < H && ix >= 0 && ix < W ? full[k] : (int32_t)((uintptr_t)zrow - pb);
+            }
+            t = ctl.tab;
+            ctl.oend = o + c0 + C;
+            edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
+          }
+          if (last && C % 4) dw_tail(pb, t, K, n, sw * C, filt, C, o, r);
+          ox += n;
+        }
+      }
+    }
+  return 1;
+}
+#endif
