@@ -22,7 +22,7 @@ typedef struct {
   int32_t pstep, oskip;   /* 16, 20: added to p and out after each pixel */
   const uint32_t *ws;     /* 24: the stream, again for the next pixel */
   int8_t *oend;           /* 28: the run ends when out reaches it */
-  int32_t tab[25];        /* 32: edge variants only */
+  int32_t tab[27];        /* 32: edge variants only (27: copied 3 at a time) */
 } dw_ctl;
 
 #define DW_PAIR(ld)                    \
@@ -99,24 +99,32 @@ DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(D
 
 #define TOR_DW_WS_WORDS 992 /* stack stream: 25 groups of a 3x3 kernel, 11 of a 5x5 */
 
-/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. */
+/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. A tap
+ * word is widened with SXTB16 (bytes 0 and 2, or 1 and 3), doubled with SADD16 and the two
+ * taps' lanes interleaved with PKHBT / PKHTB. */
 static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, int32_t C, int32_t K, int32_t g0,
                     int32_t ng, uint32_t *ws) {
   for (int32_t g = g0; g < g0 + ng; g++) {
     const int8_t *f = filt + 4 * g;
     const uint32_t d = (uint32_t)(4 * (g - g0));
-    for (int i = 0; i < 4; i++) *ws++ = 2u * (uint32_t)r->bias_eff[4 * g + i];
-    for (int32_t k = 0; k + 1 < K; k += 2) {
-      *ws++ = (uint32_t)off[k] + d;
-      for (int i = 0; i < 4; i++)
-        *ws++ = (uint16_t)(2 * f[k * C + i]) | (uint32_t)(uint16_t)(2 * f[(k + 1) * C + i]) << 16;
-      *ws++ = (uint32_t)off[k + 1] + d;
+    const int32_t *be = r->bias_eff + 4 * g, *m = r->mult + 4 * g, *sh = r->shift + 4 * g;
+    ws[0] = 2u * (uint32_t)be[0], ws[1] = 2u * (uint32_t)be[1], ws[2] = 2u * (uint32_t)be[2];
+    ws[3] = 2u * (uint32_t)be[3], ws += 4;
+    int32_t k = 0;
+    for (; k + 1 < K; k += 2, ws += 6, f += 2 * C) {
+      const uint32_t a = rd32(f), b = rd32(f + C);
+      const uint32_t ae = (uint32_t)EVEN(a), ao = (uint32_t)ODD(a), bev = (uint32_t)EVEN(b), bo = (uint32_t)ODD(b);
+      ws[0] = (uint32_t)off[k] + d;
+      ws[1] = __sadd16((ae & 0xffffu) | bev << 16, (ae & 0xffffu) | bev << 16);
+      ws[2] = __sadd16((ao & 0xffffu) | bo << 16, (ao & 0xffffu) | bo << 16);
+      ws[3] = __sadd16((bev & 0xffff0000u) | ae >> 16, (bev & 0xffff0000u) | ae >> 16);
+      ws[4] = __sadd16((bo & 0xffff0000u) | ao >> 16, (bo & 0xffff0000u) | ao >> 16);
+      ws[5] = (uint32_t)off[k + 1] + d;
     }
-    const int8_t *l = f + (K - 1) * C;
-    *ws++ = (uint32_t)off[K - 1] + d;
-    *ws++ = (uint16_t)(2 * l[0]) | (uint32_t)(uint16_t)(2 * l[2]) << 16;
-    *ws++ = (uint16_t)(2 * l[1]) | (uint32_t)(uint16_t)(2 * l[3]) << 16;
-    for (int i = 0; i < 4; i++) *ws++ = (uint32_t)r->mult[4 * g + i], *ws++ = (uint32_t)(-r->shift[4 * g + i] - 1);
+    const uint32_t l = rd32(f), le = (uint32_t)EVEN(l), lo = (uint32_t)ODD(l);
+    ws[0] = (uint32_t)off[k] + d, ws[1] = __sadd16(le, le), ws[2] = __sadd16(lo, lo), ws += 3;
+    for (int i = 0; i < 4; i++) ws[2 * i] = (uint32_t)m[i], ws[2 * i + 1] = ~(uint32_t)sh[i];
+    ws += 8;
   }
 }
 
@@ -145,7 +153,7 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : (r->full ? dw_edge25 : dw_edge25c);
   const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 8, chunk = TOR_DW_WS_WORDS / gw;
   uint32_t ws[TOR_DW_WS_WORDS];
-  int32_t full[25];
+  int32_t full[27];
   dw_ctl ctl;
   for (int32_t fy = 0, k = 0; fy < KH; fy++)
     for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
@@ -179,11 +187,21 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
             ctl.oend = o + c0 + n * C;
             in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           } else {
-            for (int32_t fy = 0, k = 0; fy < KH; fy++) {
-              const int32_t iy = y0 + fy * dh;
-              for (int32_t fx = 0, ix = x0; fx < KW; fx++, k++, ix += dwl)
-                ctl.tab[k] = iy >= 0 && iy < H && ix >= 0 && ix < W ? full[k] : (int32_t)((uintptr_t)zrow - pb);
+            /* full's offsets, the taps outside the input pointed at the zero-point row */
+            const int32_t z = (int32_t)((uintptr_t)zrow - pb);
+            int32_t fx0, fx1;
+            for (int32_t k = 0; k < K; k += 3) { /* (the empty asm keeps GCC from calling memcpy) */
+              ctl.tab[k] = full[k], ctl.tab[k + 1] = full[k + 1], ctl.tab[k + 2] = full[k + 2];
+              __asm__("" : : : "memory");
             }
+            if (!rin)
+              for (int32_t fy = 0, iy = y0; fy < KH; fy++, iy += dh)
+                if ((uint32_t)iy >= (uint32_t)H)
+                  for (int32_t fx = 0; fx < KW; fx++) ctl.tab[fy * KW + fx] = z;
+            tap_range(x0, KW, dwl, W, &fx0, &fx1);
+            for (int32_t fx = 0; fx < KW; fx++)
+              if (fx < fx0 || fx >= fx1)
+                for (int32_t k = fx; k < K; k += KW) ctl.tab[k] = z;
             t = ctl.tab;
             ctl.oend = o + c0 + C;
             edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
