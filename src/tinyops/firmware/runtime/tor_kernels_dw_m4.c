@@ -10,14 +10,14 @@
  * channel's two taps, and one SMLAD does both MACs. Per group the stream holds 2 * bias_eff[4],
  * then per tap pair {offset of tap 2j, 4 weight words (channel i: 2 * tap 2j in the low half,
  * 2 * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
- * (doubled) of the last tap, then {m0, e0, m1, e1, m2, e2, m3, e3} (e = -shift - 1). The
+ * (doubled) of the last tap, then {m0, e0, m1, e1, off2, m2, e2, m3, e3} (e = -shift - 1). The
  * doubled weights give 2 * acc, which rq_pair's SMMULR takes. An interior pixel reads tap k
  * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
  * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row.
  * The frame holds a dw_ctl (and the edge variants tab[K] after it). */
 typedef struct {
   const uint32_t *ws_end; /* 0: the chunk's stream ends here */
-  int32_t off2;           /* 4: 2 * output_offset + 1 */
+  int32_t unused;         /* 4 */
   uint32_t lo4, hi4;      /* 8, 12: activation range per byte lane */
   int32_t pstep, oskip;   /* 16, 20: added to p and out after each pixel */
   const uint32_t *ws;     /* 24: the stream, again for the next pixel */
@@ -56,7 +56,7 @@ typedef struct {
   "smmulr " a ", " a ", " m "\n\tadd " a ", " a ", " a ", asr #31\n\tasr " a ", " a \
   ", " e "\n\tadd " a ", " a ", r12\n\tssat " a ", #8, " a ", asr #1\n\t"
 #define DW_RQ4                                                                      \
-  "ldr r12, [sp, #4]\n\tldmia r1!, {r8-r11}\n\t" DW_RQ("r4", "r8", "r9") DW_RQ("r5", "r10", "r11") \
+  "ldmia r1!, {r8-r12}\n\t" DW_RQ("r4", "r8", "r9") DW_RQ("r5", "r10", "r11")                 \
   "ldmia r1!, {r8-r11}\n\t" DW_RQ("r6", "r8", "r9") DW_RQ("r7", "r10", "r11")                     \
   "bfi r4, r5, #8, #8\n\tbfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
 #define DW_CLAMP "ldrd r8, r9, [sp, #8]\n\tssub8 r10, r4, r8\n\tsel r4, r4, r8\n\tssub8 r10, r4, r9\n\tsel r4, r9, r4\n\t"
@@ -90,14 +90,12 @@ typedef void dw_fn(const int8_t *p, const uint32_t *ws, int8_t *out, const dw_ct
   }
 DW_FN(dw_in9, DW_ENTER DW_IN9 DW_RQ4 DW_LEAVE("", 32))
 DW_FN(dw_in9c, DW_ENTER DW_IN9 DW_RQ4 DW_CLAMP DW_LEAVE("", 32))
-DW_FN(dw_in25, DW_ENTER DW_IN25 DW_RQ4 DW_LEAVE("", 32))
 DW_FN(dw_in25c, DW_ENTER DW_IN25 DW_RQ4 DW_CLAMP DW_LEAVE("", 32))
 DW_FN(dw_edge9, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge9c, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 68))
-DW_FN(dw_edge25, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_LEAVE(DW_STEP, 132))
 DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 132))
 
-#define TOR_DW_WS_WORDS 992 /* stack stream: 25 groups of a 3x3 kernel, 11 of a 5x5 */
+#define TOR_DW_WS_WORDS 992 /* stack stream: 24 groups of a 3x3 kernel, 11 of a 5x5 */
 
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. A tap
  * word is widened with SXTB16 (bytes 0 and 2, or 1 and 3), doubled with SADD16 and the two
@@ -123,8 +121,10 @@ static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, 
     }
     const uint32_t l = rd32(f), le = (uint32_t)EVEN(l), lo = (uint32_t)ODD(l);
     ws[0] = (uint32_t)off[k] + d, ws[1] = __sadd16(le, le), ws[2] = __sadd16(lo, lo), ws += 3;
-    for (int i = 0; i < 4; i++) ws[2 * i] = (uint32_t)m[i], ws[2 * i + 1] = ~(uint32_t)sh[i];
-    ws += 8;
+    ws[0] = (uint32_t)m[0], ws[1] = ~(uint32_t)sh[0], ws[2] = (uint32_t)m[1], ws[3] = ~(uint32_t)sh[1];
+    ws[4] = (uint32_t)r->off2;
+    ws[5] = (uint32_t)m[2], ws[6] = ~(uint32_t)sh[2], ws[7] = (uint32_t)m[3], ws[8] = ~(uint32_t)sh[3];
+    ws += 9;
   }
 }
 
@@ -149,15 +149,16 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
                       (OW - 1) * sw + (KW - 1) * dwl >= W;
   if (clipped && !zrow) return 0;
-  dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : (r->full ? dw_in25 : dw_in25c);
-  dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : (r->full ? dw_edge25 : dw_edge25c);
-  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 8, chunk = TOR_DW_WS_WORDS / gw;
+  /* 5x5 kernels always clamp (for the range of all int8 too: one routine each, not two) */
+  dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : dw_in25c;
+  dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : dw_edge25c;
+  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 9, chunk = TOR_DW_WS_WORDS / gw;
   uint32_t ws[TOR_DW_WS_WORDS];
   int32_t full[27];
   dw_ctl ctl;
   for (int32_t fy = 0, k = 0; fy < KH; fy++)
     for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
-  ctl.off2 = r->off2, ctl.lo4 = r->lo4, ctl.hi4 = r->hi4, ctl.pstep = sw * C, ctl.ws = ws;
+  ctl.unused = 0, ctl.lo4 = r->lo4, ctl.hi4 = r->hi4, ctl.pstep = sw * C, ctl.ws = ws;
   /* interior columns: [xlo, xhi) */
   int32_t xlo = 0, xhi;
   while (xlo < OW && xlo * sw - p->pad_w < 0) xlo++;
