@@ -13,16 +13,18 @@
  * (doubled) of the last tap, then {m0, e0, m1, e1, off2, m2, e2, m3, e3} (e = -shift - 1). The
  * doubled weights give 2 * acc, which rq_pair's SMMULR takes. An interior pixel reads tap k
  * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
- * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row.
- * The frame holds a dw_ctl (and the edge variants tab[K] after it). */
+ * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row:
+ * tab[k] = bit k of mask ? z : full[k], made on entry. The frame holds the first 8 words of
+ * a dw_ctl (and the edge variants tab[K] after them). */
 typedef struct {
   const uint32_t *ws_end; /* 0: the chunk's stream ends here */
-  int32_t unused;         /* 4 */
+  int32_t z;              /* 4: the zero-point row - p (edge variants) */
   uint32_t lo4, hi4;      /* 8, 12: activation range per byte lane */
   int32_t pstep, oskip;   /* 16, 20: added to p and out after each pixel */
   const uint32_t *ws;     /* 24: the stream, again for the next pixel */
   int8_t *oend;           /* 28: the run ends when out reaches it */
-  int32_t tab[27];        /* 32: edge variants only (27: copied 3 at a time) */
+  const int32_t *full;    /* 32: the taps' offsets (edge variants) */
+  uint32_t mask;          /* 36: bit k: tap k is outside the input (edge variants) */
 } dw_ctl;
 
 #define DW_PAIR(ld)                    \
@@ -60,11 +62,13 @@ typedef struct {
   "ldmia r1!, {r8-r11}\n\t" DW_RQ("r6", "r8", "r9") DW_RQ("r7", "r10", "r11")                     \
   "bfi r4, r5, #8, #8\n\tbfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
 #define DW_CLAMP "ldrd r8, r9, [sp, #8]\n\tssub8 r10, r4, r8\n\tsel r4, r4, r8\n\tssub8 r10, r4, r9\n\tsel r4, r9, r4\n\t"
-#define DW_COPY8 "ldmia r3!, {r4-r11}\n\tstmia r12!, {r4-r11}\n\t"
 #define DW_ENTER "push {r4-r11, lr}\n\tldmia r3, {r4-r11}\n\tpush {r4-r11}\n\t1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
-#define DW_ENTER_TAB(bytes, copies)                                                 \
-  "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\t" copies          \
-  "1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
+#define DW_ENTER_TAB(bytes, taps)                                                   \
+  "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\tldmia r3!, {r4-r11}\n\t" \
+  "stmia r12!, {r4-r11}\n\tldmia r3, {r6, r7}\n\t" taps "1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
+/* one tap of tab: r6 full, r7 mask, r5 z, r12 the frame's tab */
+#define DW_TAB1 "ldr r8, [r6], #4\n\tlsrs r7, r7, #1\n\tit cs\n\tmovcs r8, r5\n\tstr r8, [r12], #4\n\t"
+#define DW_TAB3 DW_TAB1 DW_TAB1 DW_TAB1
 /* the group's word out; next group, else next pixel, else return */
 #define DW_LEAVE(step, bytes)                                                       \
   "str r4, [r2], #4\n\t" step "ldr r3, [sp]\n\tcmp r1, r3\n\tbne 2b\n\t"             \
@@ -78,8 +82,8 @@ typedef struct {
 #define DW_EDGE25                                                                                   \
   DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24)) DW_P4(DW_T2(32), DW_T2(40), DW_T2(48), DW_T2(56)) \
   DW_P4(DW_T2(64), DW_T2(72), DW_T2(80), DW_T2(88)) DW_LAST(DW_T1(96))
-#define DW_C9 DW_COPY8 DW_COPY8 "ldr r4, [r3]\n\tstr r4, [r12]\n\t" /* 17 words */
-#define DW_C25 DW_COPY8 DW_COPY8 DW_COPY8 DW_COPY8 "ldr r4, [r3]\n\tstr r4, [r12]\n\t" /* 33 words */
+#define DW_C9 DW_TAB3 DW_TAB3 DW_TAB3
+#define DW_C25 "movs r9, #5\n\t3:\n\t" DW_TAB3 DW_TAB1 DW_TAB1 "subs r9, r9, #1\n\tbne 3b\n\t"
 
 typedef void dw_fn(const int8_t *p, const uint32_t *ws, int8_t *out, const dw_ctl *ctl);
 #define DW_U __attribute__((unused))
@@ -128,13 +132,14 @@ static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, 
   }
 }
 
-/* Channels [4G, C) of n pixels from p (taps at p + t[k], pixel step ps) into o (step C). */
-static void dw_tail(uintptr_t p, const int32_t *t, int32_t K, int32_t n, int32_t ps, const int8_t *filt,
-                    int32_t C, int8_t *o, const requant_t *r) {
+/* Channels [4G, C) of n pixels from p (tap k at p + t[k], or the zero-point row z if bit k
+ * of mask is set; pixel step ps) into o (step C). */
+static void dw_tail(uintptr_t p, const int32_t *t, uint32_t mask, const int8_t *z, int32_t K, int32_t n,
+                    int32_t ps, const int8_t *filt, int32_t C, int8_t *o, const requant_t *r) {
   for (int32_t j = 0; j < n; j++, p += (uintptr_t)ps, o += C)
     for (int32_t c = C & ~3; c < C; c++) {
       int32_t a = r->bias_eff[c];
-      for (int32_t k = 0; k < K; k++) a += ((const int8_t *)(p + (uintptr_t)t[k]))[c] * filt[k * C + c];
+      for (int32_t k = 0; k < K; k++) a += (mask >> k & 1u ? z : (const int8_t *)(p + (uintptr_t)t[k]))[c] * filt[k * C + c];
       o[c] = requant(r, c, a);
     }
 }
@@ -154,11 +159,11 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : dw_edge25c;
   const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 9, chunk = TOR_DW_WS_WORDS / gw;
   uint32_t ws[TOR_DW_WS_WORDS];
-  int32_t full[27];
+  int32_t full[25];
   dw_ctl ctl;
   for (int32_t fy = 0, k = 0; fy < KH; fy++)
     for (int32_t fx = 0; fx < KW; fx++, k++) full[k] = (fy * dh * W + fx * dwl) * C;
-  ctl.unused = 0, ctl.lo4 = r->lo4, ctl.hi4 = r->hi4, ctl.pstep = sw * C, ctl.ws = ws;
+  ctl.full = full, ctl.lo4 = r->lo4, ctl.hi4 = r->hi4, ctl.pstep = sw * C, ctl.ws = ws;
   /* interior columns: [xlo, xhi) */
   int32_t xlo = 0, xhi;
   while (xlo < OW && xlo * sw - p->pad_w < 0) xlo++;
@@ -173,6 +178,9 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
     for (int32_t row = 0; row < rows; row++) {
       const int32_t b = row / OH, oy = row % OH, y0 = oy * sh - p->pad_h;
       const int rin = y0 >= 0 && y0 + (KH - 1) * dh < H;
+      uint32_t rmask = 0; /* the taps of rows outside the input */
+      for (int32_t fy = 0, iy = y0; fy < KH && !rin; fy++, iy += dh)
+        if ((uint32_t)iy >= (uint32_t)H) rmask |= ((1u << KW) - 1u) << (fy * KW);
       for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
         const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
         if (packed != g0) dw_pack(filt, r, full, C, K, g0, ng, ws), packed = g0;
@@ -181,33 +189,21 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
           const int32_t x0 = ox * sw - p->pad_w;
           const uintptr_t pb = (uintptr_t)in + (uintptr_t)(((b * H + y0) * W + x0) * C);
           int8_t *o = out + ((b * OH + oy) * OW + ox) * C;
-          const int32_t *t = full;
+          uint32_t mask = 0;
           int32_t n = 1;
           if (rin && ox >= xlo && ox < xhi) {
             n = xhi - ox;
             ctl.oend = o + c0 + n * C;
             in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           } else {
-            /* full's offsets, the taps outside the input pointed at the zero-point row */
-            const int32_t z = (int32_t)((uintptr_t)zrow - pb);
-            int32_t fx0, fx1;
-            for (int32_t k = 0; k < K; k += 3) { /* (the empty asm keeps GCC from calling memcpy) */
-              ctl.tab[k] = full[k], ctl.tab[k + 1] = full[k + 1], ctl.tab[k + 2] = full[k + 2];
-              __asm__("" : : : "memory");
-            }
-            if (!rin)
-              for (int32_t fy = 0, iy = y0; fy < KH; fy++, iy += dh)
-                if ((uint32_t)iy >= (uint32_t)H)
-                  for (int32_t fx = 0; fx < KW; fx++) ctl.tab[fy * KW + fx] = z;
-            tap_range(x0, KW, dwl, W, &fx0, &fx1);
-            for (int32_t fx = 0; fx < KW; fx++)
-              if (fx < fx0 || fx >= fx1)
-                for (int32_t k = fx; k < K; k += KW) ctl.tab[k] = z;
-            t = ctl.tab;
-            ctl.oend = o + c0 + C;
+            uint32_t cm = 0; /* the columns outside the input, then their taps */
+            for (int32_t fx = 0, ix = x0; fx < KW; fx++, ix += dwl) cm |= (uint32_t)((uint32_t)ix >= (uint32_t)W) << fx;
+            for (int32_t fy = 0; fy < KH && cm; fy++) mask |= cm << (fy * KW);
+            mask |= rmask;
+            ctl.z = (int32_t)((uintptr_t)zrow - pb), ctl.mask = mask, ctl.oend = o + c0 + C;
             edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           }
-          if (last && C % 4) dw_tail(pb, t, K, n, sw * C, filt, C, o, r);
+          if (last && C % 4) dw_tail(pb, full, mask, zrow, K, n, sw * C, filt, C, o, r);
           ox += n;
         }
       }
