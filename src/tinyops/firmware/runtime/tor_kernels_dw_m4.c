@@ -10,7 +10,7 @@
  * channel's two taps, and one SMLAD does both MACs. Per group the stream holds 2 * bias_eff[4],
  * then per tap pair {offset of tap 2j, 4 weight words (channel i: 2 * tap 2j in the low half,
  * 2 * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
- * (doubled) of the last tap, then {m0, e0, m1, e1, off2, m2, e2, m3, e3} (e = -shift - 1). The
+ * (doubled) of the last tap, then {m_i, e_i, (2 * output_offset + 1) << e_i} (e = -shift - 1). The
  * doubled weights give 2 * acc, which rq_pair's SMMULR takes. An interior pixel reads tap k
  * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
  * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row:
@@ -53,13 +53,17 @@ typedef struct {
 #define DW_T2(o) "ldrd r3, r12, [sp, #32 + " #o "]\n\t"
 #define DW_T1(o) "ldr r3, [sp, #32 + " #o "]\n\t"
 #define DW_P4(a, b, c, d) DW_PAIR(a) DW_PAIR(b) DW_PAIR(c) DW_PAIR(d)
-/* rq_pair's lane on a doubled accumulator, off2 in r12 */
-#define DW_RQ(a, m, e)                                                              \
-  "smmulr " a ", " a ", " m "\n\tadd " a ", " a ", " a ", asr #31\n\tasr " a ", " a \
-  ", " e "\n\tadd " a ", " a ", r12\n\tssat " a ", #8, " a ", asr #1\n\t"
-#define DW_RQ4                                                                      \
-  "ldmia r1!, {r8-r12}\n\t" DW_RQ("r4", "r8", "r9") DW_RQ("r5", "r10", "r11")                 \
-  "ldmia r1!, {r8-r11}\n\t" DW_RQ("r6", "r8", "r9") DW_RQ("r7", "r10", "r11")                     \
+/* rq_pair's lane on a doubled accumulator a, in four instructions: with k = off2 << e,
+ * (x + (x < 0 ? -1 : 0)) >> e + off2 = (x + (x < 0 ? -1 : 0) + k) >> e, and SMMLAR adds its
+ * accumulator to SMMULR's result. The sign of a stands for that of x = SMMULR(a, m): they
+ * differ only when x = 0 > a, and then both give off ((off2 - 1) >> 1 = off2 >> 1). With
+ * |x| <= 2^30 and |k| < 2^29 (e <= 21, checked) nothing wraps. */
+#define DW_RQ(a, m, e, k)                                                               \
+  "add r3, " k ", " a ", asr #31\n\tsmmlar " a ", " a ", " m ", r3\n\tasr " a ", " a ", " e \
+  "\n\tssat " a ", #8, " a ", asr #1\n\t"
+#define DW_RQ4                                                                                 \
+  "ldmia r1!, {r8-r12, lr}\n\t" DW_RQ("r4", "r8", "r9", "r10") DW_RQ("r5", "r11", "r12", "lr") \
+  "ldmia r1!, {r8-r12, lr}\n\t" DW_RQ("r6", "r8", "r9", "r10") DW_RQ("r7", "r11", "r12", "lr") \
   "bfi r4, r5, #8, #8\n\tbfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
 #define DW_CLAMP "ldrd r8, r9, [sp, #8]\n\tssub8 r10, r4, r8\n\tsel r4, r4, r8\n\tssub8 r10, r4, r9\n\tsel r4, r9, r4\n\t"
 #define DW_ENTER "push {r4-r11, lr}\n\tldmia r3, {r4-r11}\n\tpush {r4-r11}\n\t1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
@@ -99,7 +103,7 @@ DW_FN(dw_edge9, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge9c, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 132))
 
-#define TOR_DW_WS_WORDS 992 /* stack stream: 24 groups of a 3x3 kernel, 11 of a 5x5 */
+#define TOR_DW_WS_WORDS 1120 /* stack stream: 26 groups of a 3x3 kernel, 12 of a 5x5 */
 
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. A tap
  * word is widened with SXTB16 (bytes 0 and 2, or 1 and 3), doubled with SADD16 and the two
@@ -125,10 +129,10 @@ static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, 
     }
     const uint32_t l = rd32(f), le = (uint32_t)EVEN(l), lo = (uint32_t)ODD(l);
     ws[0] = (uint32_t)off[k] + d, ws[1] = __sadd16(le, le), ws[2] = __sadd16(lo, lo), ws += 3;
-    ws[0] = (uint32_t)m[0], ws[1] = ~(uint32_t)sh[0], ws[2] = (uint32_t)m[1], ws[3] = ~(uint32_t)sh[1];
-    ws[4] = (uint32_t)r->off2;
-    ws[5] = (uint32_t)m[2], ws[6] = ~(uint32_t)sh[2], ws[7] = (uint32_t)m[3], ws[8] = ~(uint32_t)sh[3];
-    ws += 9;
+    for (int i = 0; i < 4; i++, ws += 3) {
+      const uint32_t e = ~(uint32_t)sh[i];
+      ws[0] = (uint32_t)m[i], ws[1] = e, ws[2] = (uint32_t)r->off2 << e;
+    }
   }
 }
 
@@ -154,10 +158,12 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
                       (OW - 1) * sw + (KW - 1) * dwl >= W;
   if (clipped && !zrow) return 0;
+  for (int32_t c = 0; c < (C & ~3); c++)
+    if (r->shift[c] < -22) return 0; /* DW_RQ's k would not fit */
   /* 5x5 kernels always clamp (for the range of all int8 too: one routine each, not two) */
   dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : dw_in25c;
   dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : dw_edge25c;
-  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 9, chunk = TOR_DW_WS_WORDS / gw;
+  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 12, chunk = TOR_DW_WS_WORDS / gw;
   uint32_t ws[TOR_DW_WS_WORDS];
   int32_t full[25];
   dw_ctl ctl;
