@@ -11,7 +11,7 @@
  * then per tap pair {offset of tap 2j, 4 weight words (channel i: 2 * tap 2j in the low half,
  * 2 * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
  * (doubled) of the last tap, then {m_i, e_i, (2 * output_offset + 1) << e_i} (e = -shift - 1). The
- * doubled weights give 2 * acc, which rq_pair's SMMULR takes. An interior pixel reads tap k
+ * doubled weights give 2 * acc, which DW_RQ's SMMLAR takes. An interior pixel reads tap k
  * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
  * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row:
  * tab[k] = bit k of mask ? z : full[k], made on entry. The frame holds the first 8 words of
@@ -105,35 +105,44 @@ DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(D
 
 #define TOR_DW_WS_WORDS 1120 /* stack stream: 26 groups of a 3x3 kernel, 12 of a 5x5 */
 
-/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. A tap
- * word is widened with SXTB16 (bytes 0 and 2, or 1 and 3), doubled with SADD16 and the two
- * taps' lanes interleaved with PKHBT / PKHTB. */
+/* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. Per tap
+ * pair the two words are widened with SXTB16 (bytes 0 and 2, then 1 and 3), their lanes
+ * interleaved with PKHBT / PKHTB and doubled with SADD16: 21 instructions, one STM. The
+ * frame holds a dw_pk. */
+typedef struct {
+  const int8_t *f;            /* 0: the group's filter bytes */
+  const int32_t *be, *m, *sh; /* 4, 8, 12: its bias_eff, multipliers and shifts */
+  int32_t ng, C;              /* 16, 20: groups left, channels */
+  const int32_t *off;         /* 24 */
+  int32_t pairs, off2, d;     /* 28, 32, 36: K / 2, 2 * output_offset + 1, 4 * (g - g0) */
+} dw_pk;
+#define DW_PK_RQ "ldr r4, [r2], #4\n\tldr r5, [r3], #4\n\tmvn r5, r5\n\tlsl r6, r12, r5\n\tstmia r1!, {r4-r6}\n\t"
+static __attribute__((naked, noinline, noipa)) void dw_pack_asm(uint32_t *ws DW_U, const dw_pk *a DW_U) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n\tsub sp, sp, #40\n\tldmia r1, {r2-r11}\n\tmov r12, sp\n\tstmia r12, {r2-r11}\n\t"
+      "mov r1, r0\n\t"
+      "1:\n\tldr r3, [sp, #4]\n\tldmia r3!, {r4-r7}\n\tstr r3, [sp, #4]\n\t" /* 2 * bias_eff */
+      "lsls r4, r4, #1\n\tlsls r5, r5, #1\n\tlsls r6, r6, #1\n\tlsls r7, r7, #1\n\tstmia r1!, {r4-r7}\n\t"
+      "ldr r3, [sp]\n\tldrd r12, r2, [sp, #20]\n\tldr r0, [sp, #28]\n\tldr lr, [sp, #36]\n\t"
+      "2:\n\tldr r10, [r3]\n\tldr r11, [r3, r12]\n\tadd r3, r3, r12, lsl #1\n\t" /* tap pairs */
+      "sxtb16 r4, r10, ror #8\n\tsxtb16 r8, r11, ror #8\n\tpkhbt r6, r4, r8, lsl #16\n\tpkhtb r8, r8, r4, asr #16\n\t"
+      "sxtb16 r4, r10\n\tsxtb16 r7, r11\n\tpkhbt r5, r4, r7, lsl #16\n\tpkhtb r7, r7, r4, asr #16\n\t"
+      "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tsadd16 r7, r7, r7\n\tsadd16 r8, r8, r8\n\t"
+      "ldmia r2!, {r4, r9}\n\tadd r4, r4, lr\n\tadd r9, r9, lr\n\tstmia r1!, {r4-r9}\n\t"
+      "subs r0, r0, #1\n\tbne 2b\n\t"
+      "ldr r10, [r3]\n\tldr r4, [r2]\n\tadd r4, r4, lr\n\tsxtb16 r5, r10\n\tsxtb16 r6, r10, ror #8\n\t" /* last */
+      "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tstmia r1!, {r4-r6}\n\t"
+      "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\t" DW_PK_RQ DW_PK_RQ DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\t"
+      "ldr r3, [sp]\n\tadds r3, r3, #4\n\tstr r3, [sp]\n\tadd lr, lr, #4\n\tstr lr, [sp, #36]\n\t"
+      "ldr r3, [sp, #16]\n\tsubs r3, r3, #1\n\tstr r3, [sp, #16]\n\tbne 1b\n\t"
+      "add sp, sp, #40\n\tpop {r4-r11, pc}\n\t");
+}
+
 static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, int32_t C, int32_t K, int32_t g0,
                     int32_t ng, uint32_t *ws) {
-  for (int32_t g = g0; g < g0 + ng; g++) {
-    const int8_t *f = filt + 4 * g;
-    const uint32_t d = (uint32_t)(4 * (g - g0));
-    const int32_t *be = r->bias_eff + 4 * g, *m = r->mult + 4 * g, *sh = r->shift + 4 * g;
-    ws[0] = 2u * (uint32_t)be[0], ws[1] = 2u * (uint32_t)be[1], ws[2] = 2u * (uint32_t)be[2];
-    ws[3] = 2u * (uint32_t)be[3], ws += 4;
-    int32_t k = 0;
-    for (; k + 1 < K; k += 2, ws += 6, f += 2 * C) {
-      const uint32_t a = rd32(f), b = rd32(f + C);
-      const uint32_t ae = (uint32_t)EVEN(a), ao = (uint32_t)ODD(a), bev = (uint32_t)EVEN(b), bo = (uint32_t)ODD(b);
-      ws[0] = (uint32_t)off[k] + d;
-      ws[1] = __sadd16((ae & 0xffffu) | bev << 16, (ae & 0xffffu) | bev << 16);
-      ws[2] = __sadd16((ao & 0xffffu) | bo << 16, (ao & 0xffffu) | bo << 16);
-      ws[3] = __sadd16((bev & 0xffff0000u) | ae >> 16, (bev & 0xffff0000u) | ae >> 16);
-      ws[4] = __sadd16((bo & 0xffff0000u) | ao >> 16, (bo & 0xffff0000u) | ao >> 16);
-      ws[5] = (uint32_t)off[k + 1] + d;
-    }
-    const uint32_t l = rd32(f), le = (uint32_t)EVEN(l), lo = (uint32_t)ODD(l);
-    ws[0] = (uint32_t)off[k] + d, ws[1] = __sadd16(le, le), ws[2] = __sadd16(lo, lo), ws += 3;
-    for (int i = 0; i < 4; i++, ws += 3) {
-      const uint32_t e = ~(uint32_t)sh[i];
-      ws[0] = (uint32_t)m[i], ws[1] = e, ws[2] = (uint32_t)r->off2 << e;
-    }
-  }
+  const dw_pk a = {filt + 4 * g0, r->bias_eff + 4 * g0, r->mult + 4 * g0, r->shift + 4 * g0, ng, C, off, K / 2,
+                   r->off2, 0};
+  dw_pack_asm(ws, &a);
 }
 
 /* Channels [4G, C) of n pixels from p (tap k at p + t[k], or the zero-point row z if bit k
