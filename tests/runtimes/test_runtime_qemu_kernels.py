@@ -82,6 +82,8 @@ DW_PAIRS = [
     {"h": 7, "w": 1, "c": 20, "kh": 5, "kw": 5, "seed": 43},
     {"h": 6, "w": 7, "c": 16, "kh": 3, "kw": 3, "yk": 0.01, "seed": 44},
     {"h": 6, "w": 7, "c": 13, "kh": 5, "kw": 5, "yk": 0.004, "act": "RELU6", "seed": 45},
+    {"h": 5, "w": 6, "c": 8, "kh": 3, "kw": 3, "yk": 3e5, "seed": 46},  # shifts past -22: the generic path
+    {"h": 5, "w": 6, "c": 8, "kh": 3, "kw": 3, "yk": 1e4, "seed": 47},  # shifts near -20: the asm path
 ]
 
 

@@ -152,7 +152,10 @@ static void dw_tail(uintptr_t p, const int32_t *t, uint32_t mask, const int8_t *
   for (int32_t j = 0; j < n; j++, p += (uintptr_t)ps, o += C)
     for (int32_t c = C & ~3; c < C; c++) {
       int32_t a = r->bias_eff[c];
-      for (int32_t k = 0; k < K; k++) a += (mask >> k & 1u ? z : (const int8_t *)(p + (uintptr_t)t[k]))[c] * filt[k * C + c];
+      for (int32_t k = 0; k < K; k++) {
+        const int8_t *x = mask >> k & 1u ? z : (const int8_t *)(p + (uintptr_t)t[k]);
+        a += x[c] * filt[k * C + c];
+      }
       o[c] = requant(r, c, a);
     }
 }
