@@ -10,14 +10,15 @@
  * channel's two taps, and one SMLAD does both MACs. Per group the stream holds 2 * bias_eff[4],
  * then per tap pair {offset of tap 2j, 4 weight words (channel i: 2 * tap 2j in the low half,
  * 2 * tap 2j+1 in the high half), offset of tap 2j+1} (one LDM), then {offset, [w2|w0], [w3|w1]}
- * (doubled) of the last tap, then {m_i, e_i, (2 * output_offset + 1) << e_i} (e = -shift - 1). The
+ * (doubled) of the last tap, then {m_i, e_i, (2 * output_offset + 1) << e_i} (e = -shift - 1) of
+ * channels 0 and 1, the number of groups after this one, the same of channels 2 and 3. The
  * doubled weights give 2 * acc, which DW_RQ's SMMLAR takes. An interior pixel reads tap k
  * at p + offset (the offsets include the group's 4 * g); a clipped one (dw_edge*) reads
  * p + tab[k] instead, p stepping 4 per group, padded taps pointing at the zero-point row:
  * tab[k] = bit k of mask ? z : full[k], made on entry. The frame holds the first 8 words of
  * a dw_ctl (and the edge variants tab[K] after them). */
 typedef struct {
-  const uint32_t *ws_end; /* 0: the chunk's stream ends here */
+  int32_t unused;         /* 0 */
   int32_t z;              /* 4: the zero-point row - p (edge variants) */
   uint32_t lo4, hi4;      /* 8, 12: activation range per byte lane */
   int32_t pstep, oskip;   /* 16, 20: added to p and out after each pixel */
@@ -58,13 +59,14 @@ typedef struct {
  * accumulator to SMMULR's result. The sign of a stands for that of x = SMMULR(a, m): they
  * differ only when x = 0 > a, and then both give off ((off2 - 1) >> 1 = off2 >> 1). With
  * |x| <= 2^30 and |k| < 2^29 (e <= 21, checked) nothing wraps. */
-#define DW_RQ(a, m, e, k)                                                               \
-  "add r3, " k ", " a ", asr #31\n\tsmmlar " a ", " a ", " m ", r3\n\tasr " a ", " a ", " e \
+#define DW_RQ(a, m, e, k, t)                                                              \
+  "add " t ", " k ", " a ", asr #31\n\tsmmlar " a ", " a ", " m ", " t "\n\tasr " a ", " a ", " e \
   "\n\tssat " a ", #8, " a ", asr #1\n\t"
-#define DW_RQ4                                                                                 \
-  "ldmia r1!, {r8-r12, lr}\n\t" DW_RQ("r4", "r8", "r9", "r10") DW_RQ("r5", "r11", "r12", "lr") \
-  "ldmia r1!, {r8-r12, lr}\n\t" DW_RQ("r6", "r8", "r9", "r10") DW_RQ("r7", "r11", "r12", "lr") \
-  "bfi r4, r5, #8, #8\n\tbfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
+/* lanes 0 and 1, then r3 = the groups left after this one, lanes 2 and 3 */
+#define DW_RQ4                                                                                          \
+  "ldmia r1!, {r8-r12, lr}\n\t" DW_RQ("r4", "r8", "r9", "r10", "r3") DW_RQ("r5", "r11", "r12", "lr", "r3") \
+  "bfi r4, r5, #8, #8\n\tldmia r1!, {r3, r8-r12, lr}\n\t" DW_RQ("r6", "r8", "r9", "r10", "r5")           \
+  DW_RQ("r7", "r11", "r12", "lr", "r5") "bfi r6, r7, #8, #8\n\tpkhbt r4, r4, r6, lsl #16\n\t"
 #define DW_CLAMP "ldrd r8, r9, [sp, #8]\n\tssub8 r10, r4, r8\n\tsel r4, r4, r8\n\tssub8 r10, r4, r9\n\tsel r4, r9, r4\n\t"
 #define DW_ENTER "push {r4-r11, lr}\n\tldmia r3, {r4-r11}\n\tpush {r4-r11}\n\t1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
 #define DW_ENTER_TAB(bytes, taps)                                                   \
@@ -75,7 +77,7 @@ typedef struct {
 #define DW_TAB3 DW_TAB1 DW_TAB1 DW_TAB1
 /* the group's word out; next group, else next pixel, else return */
 #define DW_LEAVE(step, bytes)                                                       \
-  "str r4, [r2], #4\n\t" step "ldr r3, [sp]\n\tcmp r1, r3\n\tbne 2b\n\t"             \
+  "str r4, [r2], #4\n\t" step "cmp r3, #0\n\tbne 2b\n\t"                                \
   "ldrd r3, r12, [sp, #16]\n\tadd r0, r0, r3\n\tadd r2, r2, r12\n\t"                  \
   "ldrd r1, r12, [sp, #24]\n\tcmp r2, r12\n\tbne 1b\n\t"                              \
   "add sp, sp, #" #bytes "\n\tpop {r4-r11, pc}\n\t"
@@ -103,7 +105,7 @@ DW_FN(dw_edge9, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge9c, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 132))
 
-#define TOR_DW_WS_WORDS 1120 /* stack stream: 26 groups of a 3x3 kernel, 12 of a 5x5 */
+#define TOR_DW_WS_WORDS 1120 /* stack stream: 25 groups of a 3x3 kernel, 12 of a 5x5 */
 
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. Per tap
  * pair the two words are widened with SXTB16 (bytes 0 and 2, then 1 and 3), their lanes
@@ -132,7 +134,8 @@ static __attribute__((naked, noinline, noipa)) void dw_pack_asm(uint32_t *ws DW_
       "subs r0, r0, #1\n\tbne 2b\n\t"
       "ldr r10, [r3]\n\tldr r4, [r2]\n\tadd r4, r4, lr\n\tsxtb16 r5, r10\n\tsxtb16 r6, r10, ror #8\n\t" /* last */
       "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tstmia r1!, {r4-r6}\n\t"
-      "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\t" DW_PK_RQ DW_PK_RQ DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\t"
+      "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\t" DW_PK_RQ DW_PK_RQ /* groups left, after this one */
+      "ldr r4, [sp, #16]\n\tsubs r4, r4, #1\n\tstr r4, [r1], #4\n\t" DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\t"
       "ldr r3, [sp]\n\tadds r3, r3, #4\n\tstr r3, [sp]\n\tadd lr, lr, #4\n\tstr lr, [sp, #36]\n\t"
       "ldr r3, [sp, #16]\n\tsubs r3, r3, #1\n\tstr r3, [sp, #16]\n\tbne 1b\n\t"
       "add sp, sp, #40\n\tpop {r4-r11, pc}\n\t");
@@ -175,7 +178,7 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   /* 5x5 kernels always clamp (for the range of all int8 too: one routine each, not two) */
   dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : dw_in25c;
   dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : dw_edge25c;
-  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 12, chunk = TOR_DW_WS_WORDS / gw;
+  const int32_t G = C / 4, gw = 4 + 6 * (K / 2) + 3 + 13, chunk = TOR_DW_WS_WORDS / gw;
   uint32_t ws[TOR_DW_WS_WORDS];
   int32_t full[25];
   dw_ctl ctl;
@@ -202,7 +205,7 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
       for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
         const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
         if (packed != g0) dw_pack(filt, r, full, C, K, g0, ng, ws), packed = g0;
-        ctl.ws_end = ws + ng * gw, ctl.oskip = C - 4 * ng;
+        ctl.oskip = C - 4 * ng;
         for (int32_t ox = 0; ox < OW;) {
           const int32_t x0 = ox * sw - p->pad_w;
           const uintptr_t pb = (uintptr_t)in + (uintptr_t)(((b * H + y0) * W + x0) * C);
