@@ -163,6 +163,14 @@ static void dw_tail(uintptr_t p, const int32_t *t, uint32_t mask, const int8_t *
     }
 }
 
+/* Bit k set for the taps k of the columns outside [0, W) of a window at column x0. */
+static uint32_t dw_colmask(int32_t x0, int32_t KH, int32_t KW, int32_t dil, int32_t W) {
+  uint32_t cm = 0, m = 0;
+  for (int32_t fx = 0, ix = x0; fx < KW; fx++, ix += dil) cm |= (uint32_t)((uint32_t)ix >= (uint32_t)W) << fx;
+  for (int32_t fy = 0; fy < KH && cm; fy++) m |= cm << (fy * KW);
+  return m;
+}
+
 int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                  const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
   const tor_conv_params *p = r->p;
@@ -189,6 +197,11 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
   int32_t xlo = 0, xhi;
   while (xlo < OW && xlo * sw - p->pad_w < 0) xlo++;
   for (xhi = xlo; xhi < OW && xhi * sw - p->pad_w + (KW - 1) * dwl < W;) xhi++;
+  uint32_t cml[4], cmr[4]; /* dw_colmask of columns 0..3 and xhi..xhi + 3 */
+  for (int32_t i = 0; i < 4; i++) {
+    cml[i] = dw_colmask(i * sw - p->pad_w, KH, KW, dwl, W);
+    cmr[i] = dw_colmask((xhi + i) * sw - p->pad_w, KH, KW, dwl, W);
+  }
   /* Rows in increasing order, each over all channel chunks; when the output does not overlap
    * the input and there is more than one chunk, chunks go outermost (each packed once). */
   const uintptr_t ib = (uintptr_t)in, ie = ib + (uintptr_t)(N * H * W * C);
@@ -217,10 +230,9 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
             ctl.oend = o + c0 + n * C;
             in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           } else {
-            uint32_t cm = 0; /* the columns outside the input, then their taps */
-            for (int32_t fx = 0, ix = x0; fx < KW; fx++, ix += dwl) cm |= (uint32_t)((uint32_t)ix >= (uint32_t)W) << fx;
-            for (int32_t fy = 0; fy < KH && cm; fy++) mask |= cm << (fy * KW);
-            mask |= rmask;
+            mask = rmask;
+            if (ox < xlo || ox >= xhi)
+              mask |= ox < 4 ? cml[ox] : ox - xhi < 4 && ox >= xhi ? cmr[ox - xhi] : dw_colmask(x0, KH, KW, dwl, W);
             ctl.z = (int32_t)((uintptr_t)zrow - pb), ctl.mask = mask, ctl.oend = o + c0 + C;
             edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           }
