@@ -72,9 +72,12 @@ typedef struct {
 #define DW_ENTER_TAB(bytes, taps)                                                   \
   "push {r4-r11, lr}\n\tsub sp, sp, #" #bytes "\n\tmov r12, sp\n\tldmia r3!, {r4-r11}\n\t" \
   "stmia r12!, {r4-r11}\n\tldmia r3, {r6, r7}\n\t" taps "1:\n\t2:\n\tldmia r1!, {r4-r7}\n\t"
-/* one tap of tab: r6 full, r7 mask, r5 z, r12 the frame's tab */
-#define DW_TAB1 "ldr r8, [r6], #4\n\tlsrs r7, r7, #1\n\tit cs\n\tmovcs r8, r5\n\tstr r8, [r12], #4\n\t"
-#define DW_TAB3 DW_TAB1 DW_TAB1 DW_TAB1
+/* tab: full's offsets copied (r6 full, r12 the frame's tab), then z (r5) stored at each bit
+ * of the mask (r7, never 0: a clipped window has a tap outside), lowest first */
+#define DW_COPY6 "ldmia r6!, {r3, r4, r8-r11}\n\tstmia r12!, {r3, r4, r8-r11}\n\t"
+#define DW_PATCH                                                                              \
+  "add r12, sp, #32\n\t3:\n\trbit r8, r7\n\tclz r8, r8\n\tstr r5, [r12, r8, lsl #2]\n\t" \
+  "sub r9, r7, #1\n\tands r7, r7, r9\n\tbne 3b\n\t"
 /* the group's word out; next group, else next pixel, else return */
 #define DW_LEAVE(step, bytes)                                                       \
   "str r4, [r2], #4\n\t" step "cmp r3, #0\n\tbne 2b\n\t"                                \
@@ -88,8 +91,8 @@ typedef struct {
 #define DW_EDGE25                                                                                   \
   DW_P4(DW_T2(0), DW_T2(8), DW_T2(16), DW_T2(24)) DW_P4(DW_T2(32), DW_T2(40), DW_T2(48), DW_T2(56)) \
   DW_P4(DW_T2(64), DW_T2(72), DW_T2(80), DW_T2(88)) DW_LAST(DW_T1(96))
-#define DW_C9 DW_TAB3 DW_TAB3 DW_TAB3
-#define DW_C25 "movs r9, #5\n\t3:\n\t" DW_TAB3 DW_TAB1 DW_TAB1 "subs r9, r9, #1\n\tbne 3b\n\t"
+#define DW_C9 DW_COPY6 "ldmia r6, {r3, r4, r8}\n\tstmia r12, {r3, r4, r8}\n\t" DW_PATCH
+#define DW_C25 DW_COPY6 DW_COPY6 DW_COPY6 DW_COPY6 "ldr r3, [r6]\n\tstr r3, [r12]\n\t" DW_PATCH
 
 typedef void dw_fn(const int8_t *p, const uint32_t *ws, int8_t *out, const dw_ctl *ctl);
 #define DW_U __attribute__((unused))
