@@ -226,18 +226,20 @@ int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *t
           const int32_t x0 = ox * sw - p->pad_w;
           const uintptr_t pb = (uintptr_t)in + (uintptr_t)(((b * H + y0) * W + x0) * C);
           int8_t *o = out + ((b * OH + oy) * OW + ox) * C;
-          uint32_t mask = 0;
+          uint32_t mask = 0; /* a window off [xlo, xhi) or on a row of rmask has a bit set */
           int32_t n = 1;
-          if (rin && ox >= xlo && ox < xhi) {
-            n = xhi - ox;
-            ctl.oend = o + c0 + n * C;
-            in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
-          } else {
+          if (!rin || ox < xlo || ox >= xhi) {
             mask = rmask;
             if (ox < xlo || ox >= xhi)
               mask |= ox < 4 ? cml[ox] : ox - xhi < 4 && ox >= xhi ? cmr[ox - xhi] : dw_colmask(x0, KH, KW, dwl, W);
+          }
+          if (mask) {
             ctl.z = (int32_t)((uintptr_t)zrow - pb), ctl.mask = mask, ctl.oend = o + c0 + C;
             edge_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
+          } else {
+            n = ox >= xlo && ox < xhi ? xhi - ox : 1;
+            ctl.oend = o + c0 + n * C;
+            in_fn((const int8_t *)(pb + (uintptr_t)c0), ws, o + c0, &ctl);
           }
           if (last && C % 4) dw_tail(pb, full, mask, zrow, K, n, sw * C, filt, C, o, r);
           ox += n;
