@@ -174,8 +174,14 @@ static uint32_t dw_colmask(int32_t x0, int32_t KH, int32_t KW, int32_t dil, int3
   return m;
 }
 
-int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
-                 const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
+#if defined(__GNUC__) && !defined(__clang__) && !defined(TOR_NO_O2_KERNELS)
+#define TOR_DW_DRIVER __attribute__((optimize("Os"))) /* the per-call C: smaller than at O2, as fast */
+#else
+#define TOR_DW_DRIVER
+#endif
+
+TOR_DW_DRIVER int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                               const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
   const int32_t KH = tf->dims[1], KW = tf->dims[2], K = KH * KW, OH = to->dims[1], OW = to->dims[2];
