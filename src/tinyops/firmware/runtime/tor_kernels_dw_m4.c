@@ -113,7 +113,7 @@ DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(D
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. Per tap
  * pair the two words are widened with SXTB16 (bytes 0 and 2, then 1 and 3), their lanes
  * interleaved with PKHBT / PKHTB and doubled with SADD16: 21 instructions, one STM. The
- * frame holds a dw_pk. */
+ * frame holds a dw_pk and the OR of every e + 10, returned: above 31 when an e exceeds 21. */
 typedef struct {
   const int8_t *f;            /* 0: the group's filter bytes */
   const int32_t *be, *m, *sh; /* 4, 8, 12: its bias_eff, multipliers and shifts */
@@ -121,11 +121,13 @@ typedef struct {
   const int32_t *off;         /* 24 */
   int32_t pairs, off2, d;     /* 28, 32, 36: K / 2, 2 * output_offset + 1, 4 * (g - g0) */
 } dw_pk;
-#define DW_PK_RQ "ldr r4, [r2], #4\n\tldr r5, [r3], #4\n\tmvn r5, r5\n\tlsl r6, r12, r5\n\tstmia r1!, {r4-r6}\n\t"
-static __attribute__((naked, noinline, noipa)) void dw_pack_asm(uint32_t *ws DW_U, const dw_pk *a DW_U) {
+#define DW_PK_RQ                                                                                   \
+  "ldr r4, [r2], #4\n\tldr r5, [r3], #4\n\tmvn r5, r5\n\tlsl r6, r12, r5\n\tstmia r1!, {r4-r6}\n\t" \
+  "add r7, r5, #10\n\torr r11, r11, r7\n\t"
+static __attribute__((naked, noinline, noipa)) uint32_t dw_pack_asm(uint32_t *ws DW_U, const dw_pk *a DW_U) {
   __asm__ volatile(
-      "push {r4-r11, lr}\n\tsub sp, sp, #40\n\tldmia r1, {r2-r11}\n\tmov r12, sp\n\tstmia r12, {r2-r11}\n\t"
-      "mov r1, r0\n\t"
+      "push {r4-r11, lr}\n\tsub sp, sp, #44\n\tldmia r1, {r2-r11}\n\tmov r12, sp\n\tstmia r12, {r2-r11}\n\t"
+      "movs r2, #0\n\tstr r2, [sp, #40]\n\tmov r1, r0\n\t"
       "1:\n\tldr r3, [sp, #4]\n\tldmia r3!, {r4-r7}\n\tstr r3, [sp, #4]\n\t" /* 2 * bias_eff */
       "lsls r4, r4, #1\n\tlsls r5, r5, #1\n\tlsls r6, r6, #1\n\tlsls r7, r7, #1\n\tstmia r1!, {r4-r7}\n\t"
       "ldr r3, [sp]\n\tldrd r12, r2, [sp, #20]\n\tldr r0, [sp, #28]\n\tldr lr, [sp, #36]\n\t"
@@ -137,18 +139,20 @@ static __attribute__((naked, noinline, noipa)) void dw_pack_asm(uint32_t *ws DW_
       "subs r0, r0, #1\n\tbne 2b\n\t"
       "ldr r10, [r3]\n\tldr r4, [r2]\n\tadd r4, r4, lr\n\tsxtb16 r5, r10\n\tsxtb16 r6, r10, ror #8\n\t" /* last */
       "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tstmia r1!, {r4-r6}\n\t"
-      "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\t" DW_PK_RQ DW_PK_RQ /* groups left, after this one */
-      "ldr r4, [sp, #16]\n\tsubs r4, r4, #1\n\tstr r4, [r1], #4\n\t" DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\t"
+      "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\tldr r11, [sp, #40]\n\t" DW_PK_RQ DW_PK_RQ
+      "ldr r4, [sp, #16]\n\tsubs r4, r4, #1\n\tstr r4, [r1], #4\n\t" /* groups left, after this one */
+      DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\tstr r11, [sp, #40]\n\t"
       "ldr r3, [sp]\n\tadds r3, r3, #4\n\tstr r3, [sp]\n\tadd lr, lr, #4\n\tstr lr, [sp, #36]\n\t"
       "ldr r3, [sp, #16]\n\tsubs r3, r3, #1\n\tstr r3, [sp, #16]\n\tbne 1b\n\t"
-      "add sp, sp, #40\n\tpop {r4-r11, pc}\n\t");
+      "ldr r0, [sp, #40]\n\tadd sp, sp, #44\n\tpop {r4-r11, pc}\n\t");
 }
 
-static void dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, int32_t C, int32_t K, int32_t g0,
-                    int32_t ng, uint32_t *ws) {
+/* 0 when a shift is below -22 (DW_RQ's k would not fit) */
+static int dw_pack(const int8_t *filt, const requant_t *r, const int32_t *off, int32_t C, int32_t K, int32_t g0,
+                   int32_t ng, uint32_t *ws) {
   const dw_pk a = {filt + 4 * g0, r->bias_eff + 4 * g0, r->mult + 4 * g0, r->shift + 4 * g0, ng, C, off, K / 2,
                    r->off2, 0};
-  dw_pack_asm(ws, &a);
+  return dw_pack_asm(ws, &a) < 32;
 }
 
 /* Channels [4G, C) of n pixels from p (tap k at p + t[k], or the zero-point row z if bit k
@@ -190,8 +194,6 @@ TOR_DW_DRIVER int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const
   const int clipped = p->pad_h > 0 || p->pad_w > 0 || (OH - 1) * sh + (KH - 1) * dh >= H ||
                       (OW - 1) * sw + (KW - 1) * dwl >= W;
   if (clipped && !zrow) return 0;
-  for (int32_t c = 0; c < (C & ~3); c++)
-    if (r->shift[c] < -22) return 0; /* DW_RQ's k would not fit */
   /* 5x5 kernels always clamp (for the range of all int8 too: one routine each, not two) */
   dw_fn *in_fn = K == 9 ? (r->full ? dw_in9 : dw_in9c) : dw_in25c;
   dw_fn *edge_fn = K == 9 ? (r->full ? dw_edge9 : dw_edge9c) : dw_edge25c;
@@ -206,11 +208,14 @@ TOR_DW_DRIVER int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const
   int32_t xlo = 0, xhi;
   while (xlo < OW && xlo * sw - p->pad_w < 0) xlo++;
   for (xhi = xlo; xhi < OW && xhi * sw - p->pad_w + (KW - 1) * dwl < W;) xhi++;
-  uint32_t cml[4], cmr[4]; /* dw_colmask of columns 0..3 and xhi..xhi + 3 */
+  uint32_t cml[4], cmr[4]; /* dw_colmask of columns 0..3 and xhi..xhi + 3 (those edge ones) */
   for (int32_t i = 0; i < 4; i++) {
-    cml[i] = dw_colmask(i * sw - p->pad_w, KH, KW, dwl, W);
-    cmr[i] = dw_colmask((xhi + i) * sw - p->pad_w, KH, KW, dwl, W);
+    cml[i] = i < xlo ? dw_colmask(i * sw - p->pad_w, KH, KW, dwl, W) : 0;
+    cmr[i] = xhi + i < OW ? dw_colmask((xhi + i) * sw - p->pad_w, KH, KW, dwl, W) : 0;
   }
+  /* the first chunk's dw_pack checks its shifts before any output; the others' are checked here */
+  for (int32_t c = 4 * chunk; c < (C & ~3); c++)
+    if (r->shift[c] < -22) return 0;
   /* Rows in increasing order, each over all channel chunks; when the output does not overlap
    * the input and there is more than one chunk, chunks go outermost (each packed once). */
   const uintptr_t ib = (uintptr_t)in, ie = ib + (uintptr_t)(N * H * W * C);
@@ -226,7 +231,8 @@ TOR_DW_DRIVER int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const
         if ((uint32_t)iy >= (uint32_t)H) rmask |= ((1u << KW) - 1u) << (fy * KW);
       for (int32_t g0 = gc; g0 < G && g0 < gc + outer; g0 += chunk) {
         const int32_t ng = G - g0 < chunk ? G - g0 : chunk, c0 = 4 * g0, last = g0 + ng == G;
-        if (packed != g0) dw_pack(filt, r, full, C, K, g0, ng, ws), packed = g0;
+        if (packed != g0 && !dw_pack(filt, r, full, C, K, g0, ng, ws)) return 0;
+        packed = g0;
         ctl.oskip = C - 4 * ng;
         for (int32_t ox = 0; ox < OW;) {
           const int32_t x0 = ox * sw - p->pad_w;
@@ -237,7 +243,8 @@ TOR_DW_DRIVER int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const
           if (!rin || ox < xlo || ox >= xhi) {
             mask = rmask;
             if (ox < xlo || ox >= xhi)
-              mask |= ox < 4 ? cml[ox] : ox - xhi < 4 && ox >= xhi ? cmr[ox - xhi] : dw_colmask(x0, KH, KW, dwl, W);
+              mask |= ox < xlo ? (ox < 4 ? cml[ox] : dw_colmask(x0, KH, KW, dwl, W))
+                               : (ox - xhi < 4 ? cmr[ox - xhi] : dw_colmask(x0, KH, KW, dwl, W));
           }
           if (mask) {
             ctl.z = (int32_t)((uintptr_t)zrow - pb), ctl.mask = mask, ctl.oend = o + c0 + C;
