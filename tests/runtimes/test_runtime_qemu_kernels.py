@@ -52,7 +52,7 @@ CASES = [  # (depthwise, shape overrides)
     (True, {"h": 3, "w": 3, "c": 8, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "act": "RELU", "seed": 10}),  # all edges
 ]
 # Depthwise tap pairs (3x3 and 5x5, depth multiplier 1): strides, padding, dilation, channel tails,
-# widths 1-3, more channels than one stack stream holds (3x3: 32 groups, 5x5: 13); then the other paths.
+# widths 1-3, more channels than one stack stream holds (3x3: 25 groups, 5x5: 12); then the other paths.
 DW_PAIRS = [
     {"h": 7, "w": 6, "c": 13, "kh": 3, "kw": 3, "seed": 21},
     {"h": 8, "w": 7, "c": 16, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "seed": 22},
@@ -69,6 +69,21 @@ DW_PAIRS = [
     {"h": 4, "w": 7, "c": 64, "kh": 3, "kw": 3, "sw": 2, "seed": 35},
     {"h": 6, "w": 5, "c": 4, "kh": 3, "kw": 3, "mult": 2, "seed": 32},
     {"h": 5, "w": 2, "c": 3, "kh": 3, "kw": 3, "mult": 3, "sh": 2, "seed": 33},
+    # runs of interior pixels per call with requantization in registers: two channel chunks
+    # (3x3: 25 groups each, 5x5: 12), clamped and full ranges, C = 8 rows, rows of one pixel,
+    # inputs of 1-2 rows (all taps of a row outside), multipliers past the fast path
+    {"h": 6, "w": 9, "c": 108, "kh": 3, "kw": 3, "act": "RELU6", "seed": 36},
+    {"h": 5, "w": 8, "c": 116, "kh": 3, "kw": 3, "padding": "VALID", "seed": 37},
+    {"h": 8, "w": 12, "c": 52, "kh": 5, "kw": 5, "act": "RELU", "seed": 38},
+    {"h": 9, "w": 13, "c": 58, "kh": 5, "kw": 5, "sw": 2, "dh": 2, "padding": "VALID", "seed": 39},
+    {"h": 5, "w": 30, "c": 8, "kh": 3, "kw": 3, "act": "RELU6", "seed": 40},
+    {"h": 1, "w": 9, "c": 8, "kh": 3, "kw": 3, "seed": 41},
+    {"h": 2, "w": 6, "c": 12, "kh": 3, "kw": 3, "sh": 2, "act": "RELU", "seed": 42},
+    {"h": 7, "w": 1, "c": 20, "kh": 5, "kw": 5, "seed": 43},
+    {"h": 6, "w": 7, "c": 16, "kh": 3, "kw": 3, "yk": 0.01, "seed": 44},
+    {"h": 6, "w": 7, "c": 13, "kh": 5, "kw": 5, "yk": 0.004, "act": "RELU6", "seed": 45},
+    {"h": 5, "w": 6, "c": 8, "kh": 3, "kw": 3, "yk": 3e5, "seed": 46},  # shifts past -22: the generic path
+    {"h": 5, "w": 6, "c": 8, "kh": 3, "kw": 3, "yk": 1e4, "seed": 47},  # shifts near -20: the asm path
 ]
 
 

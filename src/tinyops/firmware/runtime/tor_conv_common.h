@@ -315,5 +315,9 @@ static inline void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t siz
 /* DEPTHWISE_CONV_2D (tor_kernels_dw.c). */
 void tor_depthwise(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                    const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow);
+/* Its 3x3 / 5x5 path on DSP cores (tor_kernels_dw_m4.c); returns 0 (nothing written) when
+ * that path does not apply. */
+int tor_dw_pairs(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+                 const int8_t *filt, int8_t *out, const requant_t *r, const int8_t *zrow);
 
 #endif

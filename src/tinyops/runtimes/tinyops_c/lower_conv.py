@@ -58,8 +58,9 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
     mult_off, shift_off = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
     # 2^(33 - e) per channel: the Cortex-M kernels' shift and output offset in one SMMLA
+    # (not for depthwise: its kernels requantize from the shifts, the M4 one from its own stream)
     shifts = [s for _, s in _requant_pairs(xs, _channel_scales(w, oc), ys)]
-    pow2_off = ctx.table([1 << (33 + s) for s in shifts]) if all(-31 <= s <= -3 for s in shifts) else 0
+    pow2_off = ctx.table([1 << (33 + s) for s in shifts]) if not dw and all(-31 <= s <= -3 for s in shifts) else 0
     lo, hi = activation_range(o["fused_activation_function"], ys, yz)
     weights = w.array().astype(np.int64)
     wsum = weights.sum(axis=(0, 1, 2)) if dw else weights.reshape(oc, -1).sum(axis=1)
