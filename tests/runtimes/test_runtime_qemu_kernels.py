@@ -52,7 +52,7 @@ CASES = [  # (depthwise, shape overrides)
     (True, {"h": 3, "w": 3, "c": 8, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "act": "RELU", "seed": 10}),  # all edges
 ]
 # Depthwise tap pairs (3x3 and 5x5, depth multiplier 1): strides, padding, dilation, channel tails,
-# widths 1-3, more channels than one stack stream holds (3x3: 25 groups, 5x5: 12); then the other paths.
+# widths 1-3, more channels than one stack stream holds (3x3: 16 groups, 5x5: 7); then the other paths.
 DW_PAIRS = [
     {"h": 7, "w": 6, "c": 13, "kh": 3, "kw": 3, "seed": 21},
     {"h": 8, "w": 7, "c": 16, "kh": 3, "kw": 3, "sh": 2, "sw": 2, "seed": 22},
@@ -70,7 +70,7 @@ DW_PAIRS = [
     {"h": 6, "w": 5, "c": 4, "kh": 3, "kw": 3, "mult": 2, "seed": 32},
     {"h": 5, "w": 2, "c": 3, "kh": 3, "kw": 3, "mult": 3, "sh": 2, "seed": 33},
     # runs of interior pixels per call with requantization in registers: two channel chunks
-    # (3x3: 25 groups each, 5x5: 12), clamped and full ranges, C = 8 rows, rows of one pixel,
+    # (3x3: 16 groups each, 5x5: 7), clamped and full ranges, C = 8 rows, rows of one pixel,
     # inputs of 1-2 rows (all taps of a row outside), multipliers past the fast path
     {"h": 6, "w": 9, "c": 108, "kh": 3, "kw": 3, "act": "RELU6", "seed": 36},
     {"h": 5, "w": 8, "c": 116, "kh": 3, "kw": 3, "padding": "VALID", "seed": 37},

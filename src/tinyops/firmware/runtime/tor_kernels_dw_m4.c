@@ -108,7 +108,7 @@ DW_FN(dw_edge9, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge9c, DW_ENTER_TAB(68, DW_C9) DW_EDGE9 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 68))
 DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(DW_STEP, 132))
 
-#define TOR_DW_WS_WORDS 1120 /* stack stream: 25 groups of a 3x3 kernel, 12 of a 5x5 */
+#define TOR_DW_WS_WORDS 704 /* stack stream: 16 groups of a 3x3 kernel (64 channels), 7 of a 5x5 */
 
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. Per tap
  * pair the two words are widened with SXTB16 (bytes 0 and 2, then 1 and 3), their lanes
