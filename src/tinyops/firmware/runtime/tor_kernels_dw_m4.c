@@ -112,10 +112,10 @@ DW_FN(dw_edge25c, DW_ENTER_TAB(132, DW_C25) DW_EDGE25 DW_RQ4 DW_CLAMP DW_LEAVE(D
 
 /* The stream of groups [g0, g0 + ng) (see above); off[k]: tap k's offset in group g0. Per tap
  * pair the two words are widened with SXTB16 (bytes 0 and 2, then 1 and 3), their lanes
- * interleaved with PKHBT / PKHTB and doubled with SADD16: 21 instructions, one STM. The
+ * interleaved with PKHBT / PKHTB and doubled with SADD16: 20 instructions, one STM. The
  * frame holds a dw_pk and the OR of every e + 10, returned: above 31 when an e exceeds 21. */
 typedef struct {
-  const int8_t *f;            /* 0: the group's filter bytes */
+  const int8_t *f;            /* 0: the first group's filter bytes (plus d: the group's) */
   const int32_t *be, *m, *sh; /* 4, 8, 12: its bias_eff, multipliers and shifts */
   int32_t ng, C;              /* 16, 20: groups left, channels */
   const int32_t *off;         /* 24 */
@@ -124,25 +124,26 @@ typedef struct {
 #define DW_PK_RQ                                                                                   \
   "ldr r4, [r2], #4\n\tldr r5, [r3], #4\n\tmvn r5, r5\n\tlsl r6, r12, r5\n\tstmia r1!, {r4-r6}\n\t" \
   "add r7, r5, #10\n\torr r11, r11, r7\n\t"
+#define DW_PK_PAIR                                                                                           \
+  "ldr r10, [r3]\n\tldr r11, [r3, r12]\n\tadd r3, r3, r12, lsl #1\n\t"                                       \
+  "sxtb16 r4, r10, ror #8\n\tsxtb16 r8, r11, ror #8\n\tpkhbt r6, r4, r8, lsl #16\n\tpkhtb r8, r8, r4, asr #16\n\t" \
+  "sxtb16 r4, r10\n\tsxtb16 r7, r11\n\tpkhbt r5, r4, r7, lsl #16\n\tpkhtb r7, r7, r4, asr #16\n\t"           \
+  "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tsadd16 r7, r7, r7\n\tsadd16 r8, r8, r8\n\t"                     \
+  "ldmia r2!, {r4, r9}\n\tadd r4, r4, lr\n\tadd r9, r9, lr\n\tstmia r1!, {r4-r9}\n\t"
 static __attribute__((naked, noinline, noipa)) uint32_t dw_pack_asm(uint32_t *ws DW_U, const dw_pk *a DW_U) {
   __asm__ volatile(
       "push {r4-r11, lr}\n\tsub sp, sp, #44\n\tldmia r1, {r2-r11}\n\tmov r12, sp\n\tstmia r12, {r2-r11}\n\t"
       "movs r2, #0\n\tstr r2, [sp, #40]\n\tmov r1, r0\n\t"
       "1:\n\tldr r3, [sp, #4]\n\tldmia r3!, {r4-r7}\n\tstr r3, [sp, #4]\n\t" /* 2 * bias_eff */
       "lsls r4, r4, #1\n\tlsls r5, r5, #1\n\tlsls r6, r6, #1\n\tlsls r7, r7, #1\n\tstmia r1!, {r4-r7}\n\t"
-      "ldr r3, [sp]\n\tldrd r12, r2, [sp, #20]\n\tldr r0, [sp, #28]\n\tldr lr, [sp, #36]\n\t"
-      "2:\n\tldr r10, [r3]\n\tldr r11, [r3, r12]\n\tadd r3, r3, r12, lsl #1\n\t" /* tap pairs */
-      "sxtb16 r4, r10, ror #8\n\tsxtb16 r8, r11, ror #8\n\tpkhbt r6, r4, r8, lsl #16\n\tpkhtb r8, r8, r4, asr #16\n\t"
-      "sxtb16 r4, r10\n\tsxtb16 r7, r11\n\tpkhbt r5, r4, r7, lsl #16\n\tpkhtb r7, r7, r4, asr #16\n\t"
-      "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tsadd16 r7, r7, r7\n\tsadd16 r8, r8, r8\n\t"
-      "ldmia r2!, {r4, r9}\n\tadd r4, r4, lr\n\tadd r9, r9, lr\n\tstmia r1!, {r4-r9}\n\t"
-      "subs r0, r0, #1\n\tbne 2b\n\t"
+      "ldr r3, [sp]\n\tldrd r12, r2, [sp, #20]\n\tldr r0, [sp, #28]\n\tldr lr, [sp, #36]\n\tadd r3, r3, lr\n\t"
+      "2:\n\t" DW_PK_PAIR DW_PK_PAIR "subs r0, r0, #2\n\tbne 2b\n\t" /* tap pairs (4 or 12) */
       "ldr r10, [r3]\n\tldr r4, [r2]\n\tadd r4, r4, lr\n\tsxtb16 r5, r10\n\tsxtb16 r6, r10, ror #8\n\t" /* last */
       "sadd16 r5, r5, r5\n\tsadd16 r6, r6, r6\n\tstmia r1!, {r4-r6}\n\t"
       "ldrd r2, r3, [sp, #8]\n\tldr r12, [sp, #32]\n\tldr r11, [sp, #40]\n\t" DW_PK_RQ DW_PK_RQ
       "ldr r4, [sp, #16]\n\tsubs r4, r4, #1\n\tstr r4, [r1], #4\n\t" /* groups left, after this one */
       DW_PK_RQ DW_PK_RQ "strd r2, r3, [sp, #8]\n\tstr r11, [sp, #40]\n\t"
-      "ldr r3, [sp]\n\tadds r3, r3, #4\n\tstr r3, [sp]\n\tadd lr, lr, #4\n\tstr lr, [sp, #36]\n\t"
+      "add lr, lr, #4\n\tstr lr, [sp, #36]\n\t"
       "ldr r3, [sp, #16]\n\tsubs r3, r3, #1\n\tstr r3, [sp, #16]\n\tbne 1b\n\t"
       "ldr r0, [sp, #40]\n\tadd sp, sp, #44\n\tpop {r4-r11, pc}\n\t");
 }
