@@ -255,7 +255,7 @@ class Collector:
         """Collect until stopped (``stop()``, SIGTERM in the CLI), ``duration`` or ``until_stored``.
 
         ``progress`` gets the counters plus ``windows_per_s`` (over the last
-        interval) about every ``progress_every`` seconds, from this thread.
+        interval) about every ``progress_every`` seconds, from this thread, and once more at the end.
         """
         self.stats.started = time.time()
         next_report, last_done, last_t = time.monotonic() + progress_every, 0, time.monotonic()
@@ -279,6 +279,10 @@ class Collector:
             if self._conn:
                 self._conn.close()
                 self._conn = None
+        if progress is not None:  # the last report is the final count (windows drained after the last tick too)
+            t = time.monotonic()
+            done = self.stats.stored + self.stats.duplicates
+            progress({**self.stats.to_dict(), "windows_per_s": (done - last_done) / max(t - last_t, 1e-9)})
         return self.stats
 
     def _drain_once(self) -> None:
