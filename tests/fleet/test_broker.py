@@ -106,10 +106,20 @@ def test_retained_messages_survive_a_sigkill_right_after_they_are_acknowledged(f
     conf = (fleet.broker_dir / "mosquitto.conf").read_text()
     assert "autosave_on_changes true" in conf and "autosave_interval 1\n" in conf
     kept = 0
-    for i in range(5):  # time-based autosave (every 1 s) loses each of these
+    db = fleet.broker_dir / "data" / "mosquitto.db"
+
+    def saved() -> tuple[int, int]:
+        return (db.stat().st_mtime_ns, db.stat().st_size) if db.exists() else (0, 0)
+
+    for i in range(5):  # time-based autosave (every 1 s) loses most of these
         with MqttConnection(broker.host_address(fleet.ws)).connect() as c:
+            before = saved()
             c.publish(f"tinyops/builds/k{i}/manifest", f"kept-{i}".encode(), retain=True)
-            time.sleep(0.05)
+            # the save on change runs in Mosquitto's next loop pass after the ack: give a loaded
+            # machine up to 0.3 s for it (far less than the 1 s a time-based autosave would take)
+            deadline = time.monotonic() + 0.3
+            while saved() == before and time.monotonic() < deadline:
+                time.sleep(0.01)
             broker.kill(fleet.ws)
         broker.start(fleet.ws)
         got: list[bytes] = []
@@ -117,7 +127,7 @@ def test_retained_messages_survive_a_sigkill_right_after_they_are_acknowledged(f
             c.subscribe("tinyops/builds/+/manifest")
             time.sleep(0.4)
         kept += sorted(got) == [f"kept-{j}".encode() for j in range(i + 1)]
-    assert kept == 5
+    assert db.exists() and kept == 5
 
 
 def _cli(ws_root, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
