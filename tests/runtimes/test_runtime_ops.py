@@ -4,7 +4,6 @@ gives exactly TFLite Micro's output (hypothesis; single-op models built per exam
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,13 +13,6 @@ from paths import FIRMWARE
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 3}
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 def _rng(seed: int) -> np.random.Generator:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
+from fixtures_tflite_ops import OpSpec, T, build, options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_runtime_ops import _act_q, _int8, _rng, check
@@ -18,13 +18,6 @@ from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4)
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 def _i32(values) -> T:

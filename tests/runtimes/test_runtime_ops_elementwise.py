@@ -6,20 +6,12 @@ TFLite Micro's output (hypothesis; single-op models built per example)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
+from fixtures_tflite_ops import OpSpec, T, build, options
 from hypothesis import given
 from hypothesis import strategies as st
 from test_runtime_ops import ACTS, EXAMPLES, _act_q, _int8, _rng, check
 
 from tinyops.runtimes.tinyops_c.native import NativeRuntime
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 # Round scales make exact rounding ties, where a multiplier computed in float instead of

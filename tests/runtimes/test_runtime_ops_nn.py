@@ -4,8 +4,7 @@ random shapes, strides, paddings, modes and quantization (hypothesis)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
+from fixtures_tflite_ops import OpSpec, T, build, options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_runtime_ops import ACTS, _act_q, _int8, _rng, check
@@ -13,13 +12,6 @@ from test_runtime_ops import ACTS, _act_q, _int8, _rng, check
 from tinyops.runtimes.tinyops_c.native import NativeRuntime
 
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 @EXAMPLES

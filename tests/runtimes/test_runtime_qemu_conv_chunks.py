@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import TflmOracle, build
+from fixtures_tflite_ops import build
 from test_runtime_ops import _conv_spec
 
 from tinyops.devices.qemu_bench import run_image
@@ -19,13 +19,6 @@ CASES = [  # at least 16 output pixels (WIDE_MIN_PIXELS), at least 36 channels
     {"h": 12, "w": 5, "c": 1, "oc": 66, "kh": 10, "kw": 4, "sh": 2, "sw": 1, "seed": 43},  # K=40 (DS-CNN's first)
     {"h": 8, "w": 7, "c": 6, "oc": 37, "kh": 2, "kw": 3, "dh": 2, "padding": "VALID", "act": "RELU6", "seed": 44},
 ]
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 @pytest.mark.parametrize("over", CASES)

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import TflmOracle, build, data_seed_specs
+from fixtures_tflite_ops import build, data_seed_specs
 
 from tinyops.devices.qemu_bench import run_image
 from tinyops.runtimes.tinyops_c import compile_image
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 @pytest.mark.parametrize("name", list(data_seed_specs()))

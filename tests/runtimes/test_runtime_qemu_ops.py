@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
+from fixtures_tflite_ops import OpSpec, T, build, options
 
 from tinyops.devices.qemu_bench import run_image
 from tinyops.runtimes.tinyops_c import compile_image
@@ -49,13 +49,6 @@ def _case(name: str) -> tuple[OpSpec, np.ndarray]:
                       options("ReducerOptions", keepDims=False), "ReducerOptions"), SWEEP
     return OpSpec("ARG_MAX", [x, T((1,), "int32", data=np.array([-1], np.int32))], [T((16,), "int32")],
                   options("ArgMaxOptions", outputType=2), "ArgMaxOptions"), (SWEEP % 5).astype(np.int8)
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 @pytest.mark.parametrize("name", ["hard_swish", "leaky_relu", "div", "sub", "squared_difference", "prelu", "sum",

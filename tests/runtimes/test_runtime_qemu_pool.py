@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_tflite_ops import OpSpec, T, TflmOracle, build, options
+from fixtures_tflite_ops import OpSpec, T, build, options
 from test_runtime_ops import ACTS
 
 from tinyops.devices.qemu_bench import run_image
@@ -22,13 +22,6 @@ CASES = [  # op, (h, w, c), (fh, fw), (sh, sw), padding, act
     ("MAX_POOL_2D", (7, 5, 4), (3, 3), (2, 1), "SAME", "RELU"),
     ("MAX_POOL_2D", (6, 6, 5), (3, 2), (1, 2), "SAME", "RELU6"),
 ]
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 @pytest.mark.parametrize("op,hwc,f,s,padding,act", CASES)

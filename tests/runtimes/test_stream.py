@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 from fixtures_models import model_bytes
-from fixtures_tflite_ops import T, TflmOracle, options
+from fixtures_tflite_ops import T, options
 
 from tinyops.devices.qemu_bench import run_image
 from tinyops.errors import ModelError
@@ -21,13 +21,6 @@ from tinyops.runtimes.tinyops_c.native import NativeRuntime, validate_image
 
 OK, BOUNDS, OPERR, SHAPE = 0, 6, 7, 9
 _TYPES = {"int32": 2, "int8": 9}
-
-
-@pytest.fixture(scope="module")
-def oracle():
-    o = TflmOracle()
-    yield o
-    o.close()
 
 
 def build_graph(tensors: list[T], ops: list[tuple[str, list[int], list[int], object, str]],
