@@ -30,6 +30,7 @@ class Context:
         # scratch tensor -> (larger sizes its kernel can also use, largest first; the op's
         # MACs; the size for op-by-op plans): the memory plan (memplan.py) picks one
         self.scratch_options: dict[int, tuple[list[int], int, int]] = {}
+        self.live_bytes: list[int] | None = None  # per operator, activations alive (lower_conv, once)
 
     def add_data(self, raw: bytes) -> int:
         """Append constant bytes 16-byte aligned; return the absolute image offset."""
@@ -110,13 +111,12 @@ def _channel_scales(t: Tensor, n: int) -> list[float]:
     return list(q.scale) * (n if len(q.scale) == 1 else 1)
 
 
-def _requant_pairs(in_scale: float, scales: list[float], out_scale: float) -> list[tuple[int, int]]:
-    return [quantize_multiplier(f64(in_scale) * f64(s) / f64(out_scale)) for s in scales]
-
-
-def _requant_tables(ctx: Context, in_scale: float, scales: list[float], out_scale: float) -> tuple[int, int]:
-    pairs = _requant_pairs(in_scale, scales, out_scale)
-    return ctx.table([m for m, _ in pairs]), ctx.table([s for _, s in pairs])
+def _requant_tables(ctx: Context, in_scale: float, scales: list[float],
+                    out_scale: float) -> tuple[int, int, list[int]]:
+    """The per-channel multiplier and shift tables (image offsets), and the shifts."""
+    pairs = [quantize_multiplier(f64(in_scale) * f64(s) / f64(out_scale)) for s in scales]
+    shifts = [s for _, s in pairs]
+    return ctx.table([m for m, _ in pairs]), ctx.table(shifts), shifts
 
 
 def _bias_eff(ctx: Context, bias: int, offset_term: np.ndarray) -> list[int]:
@@ -142,13 +142,12 @@ def lower_fc(ctx: Context, op: Operator) -> None:
     if wq is None:
         raise ModelError(f"weights '{w.name}' are not quantized", hint="export a fully int8-quantized model")
     scales = _channel_scales(w, units) if wq.per_channel else [wq.scale[0]]
-    mult_off, shift_off = _requant_tables(ctx, xs, scales, ys)
+    mult_off, shift_off, shifts = _requant_tables(ctx, xs, scales, ys)
     lo, hi = activation_range(op.options["fused_activation_function"], ys, yz)
     wsum = w.array().astype(np.int64).sum(axis=1)
     depth = w.shape[1]
     bias_eff = _bias_eff(ctx, bias, -xz * (wsum - wq.zero_point[0] * depth))
     bias_off = ctx.table(bias_eff)
-    shifts = [quantize_multiplier(f64(xs) * f64(s) / f64(ys))[1] for s in scales]
     # the Cortex-M4 requantization shortcut holds (the loader checks it again; see FORMAT.md)
     rq_fast = int(wq.zero_point[0] == 0 and max(shifts) <= -2 and depth * 2**14 + max(map(abs, bias_eff)) < 2**30)
     # the bias lives on in bias_eff only

@@ -13,7 +13,7 @@ from tinyops.errors import ModelError
 from tinyops.runtimes.tflite_file import Operator, TFLiteModel
 from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c.lower import (Context, _bias_eff, _channel_scales, _dims4, _padding, _qp,
-                                              _requant_pairs, _requant_tables, _t)
+                                              _requant_tables, _t)
 from tinyops.runtimes.tinyops_c.quant import activation_range
 
 WIDE_FILTER_BYTES = 16384  # arena bytes a CONV_2D may use for its filter widened to int16
@@ -36,11 +36,13 @@ def _live_bytes(model: TFLiteModel) -> list[int]:
     return [sum(b for i, b in size.items() if first[i] <= n <= last[i]) for n in range(len(model.operators))]
 
 
-def _arena_headroom(model: TFLiteModel, op: Operator) -> int:
+def _arena_headroom(ctx: Context, op: Operator) -> int:
     """Bytes an op may add without passing the largest live set (a lower bound of the
     arena's peak) by more than 1/128 of it or WIDE_SLACK_BYTES."""
-    live = _live_bytes(model)
-    n = next(k for k, o in enumerate(model.operators) if o.index == op.index)
+    if ctx.live_bytes is None:
+        ctx.live_bytes = _live_bytes(ctx.model)
+    live = ctx.live_bytes
+    n = next(k for k, o in enumerate(ctx.model.operators) if o.index == op.index)
     return max(max(live) - live[n], max(live) // 128, WIDE_SLACK_BYTES)
 
 
@@ -56,10 +58,9 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     if dw and oc % c:
         raise ModelError(f"{where}: {oc} output channels are not a multiple of {c} inputs", hint="re-export the model")
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
-    mult_off, shift_off = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
+    mult_off, shift_off, shifts = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
     # 2^(33 - e) per channel: the Cortex-M kernels' shift and output offset in one SMMLA
     # (not for depthwise: its kernels requantize from the shifts, the M4 one from its own stream)
-    shifts = [s for _, s in _requant_pairs(xs, _channel_scales(w, oc), ys)]
     pow2_off = ctx.table([1 << (33 + s) for s in shifts]) if not dw and all(-31 <= s <= -3 for s in shifts) else 0
     lo, hi = activation_range(o["fused_activation_function"], ys, yz)
     weights = w.array().astype(np.int64)
@@ -95,7 +96,7 @@ def lower_conv(ctx: Context, op: Operator) -> None:
     wides = [(oc & ~3) * row] if oh * ow >= WIDE_MIN_PIXELS else []
     wides += [n * row for n in range(((oc & ~3) - 1) // 32 * 32, 0, -32)] if wides else []
     wides = [v for v in wides if 0 < v <= WIDE_FILTER_BYTES]
-    room = _arena_headroom(ctx.model, op) - cols
+    room = _arena_headroom(ctx, op) - cols
     scratch = ctx.scratch(cols) if not dw else -1
     if scratch >= 0 and wides:
         ctx.scratch_options[scratch] = ([cols + v for v in wides], oh * ow * oc * k,

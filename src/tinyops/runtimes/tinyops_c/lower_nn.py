@@ -53,7 +53,7 @@ def lower_transpose_conv(ctx: Context, op: Operator) -> None:
     pad_h = _tconv_pad(o["padding"], oh, kh, o["stride_h"])
     pad_w = _tconv_pad(o["padding"], ow, kw, o["stride_w"])
     (xs, xz), (ys, yz) = _qp(x), _qp(out)
-    mult_off, shift_off = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
+    mult_off, shift_off, _ = _requant_tables(ctx, xs, _channel_scales(w, oc), ys)
     lo, hi = activation_range(o.get("fused_activation_function", "NONE"), ys, yz)
     if bias >= 0:
         b = _t(ctx, bias)
