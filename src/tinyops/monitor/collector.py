@@ -270,20 +270,23 @@ class Collector:
                     break
                 self._drain_once()
                 if progress is not None and time.monotonic() >= next_report:
-                    t = time.monotonic()
-                    done = self.stats.stored + self.stats.duplicates
-                    progress({**self.stats.to_dict(), "windows_per_s": (done - last_done) / max(t - last_t, 1e-9)})
-                    next_report, last_done, last_t = t + progress_every, done, t
+                    last_done, last_t = self._report(progress, last_done, last_t)
+                    next_report = last_t + progress_every
         finally:
             self._drain_remaining()
             if self._conn:
                 self._conn.close()
                 self._conn = None
         if progress is not None:  # the last report is the final count (windows drained after the last tick too)
-            t = time.monotonic()
-            done = self.stats.stored + self.stats.duplicates
-            progress({**self.stats.to_dict(), "windows_per_s": (done - last_done) / max(t - last_t, 1e-9)})
+            self._report(progress, last_done, last_t)
         return self.stats
+
+    def _report(self, progress: Callable[[dict[str, Any]], None], last_done: int, last_t: float) -> tuple[int, float]:
+        """One progress report (``windows_per_s`` since the last); returns its (done, time)."""
+        t = time.monotonic()
+        done = self.stats.stored + self.stats.duplicates
+        progress({**self.stats.to_dict(), "windows_per_s": (done - last_done) / max(t - last_t, 1e-9)})
+        return done, t
 
     def _drain_once(self) -> None:
         try:
