@@ -45,6 +45,12 @@ static __attribute__((noinline)) void pool_window4(const int8_t *q, int32_t ny, 
 }
 #endif
 
+/* One pooled output from a window's maximum or sum over count taps (TFLM's rounding division). */
+static inline int8_t pool_out(const tor_pool_params *p, int is_max, int32_t acc, int32_t count) {
+  if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+  return (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+}
+
 tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_params *p, int is_max) {
   const tor_tensor *ti = &tor_tensors(image)[p->input], *to = &tor_tensors(image)[p->output];
   const int8_t *in = (const int8_t *)tor_data(image, arena, p->input);
@@ -70,11 +76,7 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
           for (; c < C; c += 4) {
             int32_t s4[4];
             pool_window4(pix + c, ny, nx, C, rskip, is_max, s4);
-            for (int k = 0; k < 4; k++) {
-              int32_t acc = s4[k];
-              if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-              o[c + k] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
-            }
+            for (int k = 0; k < 4; k++) o[c + k] = pool_out(p, is_max, s4[k], count);
           }
 #endif
         for (; c < C; c++) {
@@ -86,8 +88,7 @@ tor_status tor_run_pool(const uint8_t *image, uint8_t *arena, const tor_pool_par
           else
             for (int32_t fy = 0; fy < ny; fy++, q += rskip)
               for (int32_t fx = 0; fx < nx; fx++, q += C) acc += *q;
-          if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-          o[c] = (int8_t)tor_clamp(acc, p->act_min, p->act_max);
+          o[c] = pool_out(p, is_max, acc, count);
         }
       }
   return TOR_OK;
