@@ -55,3 +55,14 @@ def _no_ambient_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's TINYOPS_HOME must never leak into tests.
     monkeypatch.delenv("TINYOPS_HOME", raising=False)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Iterator[object]:
+    """The TFLite Micro interpreter the runtime tests compare against: one child process per
+    test module, closed after it."""
+    from fixtures_tflite_ops import TflmOracle
+
+    o = TflmOracle()
+    yield o
+    o.close()
