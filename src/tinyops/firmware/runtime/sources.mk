@@ -11,6 +11,7 @@ TOR_SRCS = \
   $(TOR_DIR)/tor_kernels_dw.c \
   $(TOR_DIR)/tor_kernels_dw_m4.c \
   $(TOR_DIR)/tor_kernels_fc.c \
+  $(TOR_DIR)/tor_kernels_mac.c \
   $(TOR_DIR)/tor_kernels.c \
   $(TOR_DIR)/tor_validate_data.c \
   $(TOR_DIR)/tor_kernels_copy.c \

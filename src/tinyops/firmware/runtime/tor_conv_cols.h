@@ -73,7 +73,7 @@ static inline __attribute__((always_inline)) uint32_t *fill_run(uint32_t *dst, i
 }
 
 /* Pixel slot at dst (col, or col + 2 for the second pixel) from the K bytes at src. */
-static void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
+static TOR_HOT void widen_col(const int8_t *src, int32_t K, uint32_t *dst) {
   const int32_t i = K & ~3;
   dst = widen_run(src, i, dst);
   if (i < K) { /* the last K - i bytes, the lanes past K zero */
@@ -96,7 +96,7 @@ static inline int32_t tap_hi(int32_t x0, int32_t KW, int32_t W, int32_t lo) {
 
 /* The window at (y0, x0) of an input with C % 4 == 0 widened straight into a pixel slot:
  * every run of taps is whole groups; padded taps get the input zero point. */
-static void gather_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
+static TOR_HOT void gather_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
                         int32_t x0, const tor_conv_params *p, uint32_t *dst) {
   const uint32_t z = (uint8_t)(-p->input_offset) * 0x01010101u, ze = (uint32_t)EVEN(z), zo = (uint32_t)ODD(z);
   for (int32_t fy = 0; fy < KH; fy++) {
@@ -140,7 +140,7 @@ static inline __attribute__((always_inline)) int8_t *fill_bytes(int8_t *d, int8_
 }
 
 /* An undilated window inside the input: `rows` runs of n bytes, `stride` bytes apart. */
-static __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t stride, int32_t rows, int32_t n,
+static TOR_HOT __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t stride, int32_t rows, int32_t n,
                                                     int8_t *d) {
   if (n < 4) {
     for (; rows > 0; rows--, s += stride) d = copy_run(d, s, n);
@@ -159,7 +159,7 @@ static __attribute__((noinline)) void gather_inside(const int8_t *s, int32_t str
 
 /* im2col (tor_kernels_conv.c) for any C, with the copies above; padded taps get the input
  * zero point. */
-static void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
+static TOR_HOT void gather_bytes(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH, int32_t KW, int32_t y0,
                          int32_t x0, const tor_conv_params *p, int8_t *d) {
   const int8_t zp = (int8_t)(-p->input_offset);
   for (int32_t fy = 0; fy < KH; fy++) {
@@ -282,7 +282,7 @@ static void col_dot1(const uint32_t *col, const int8_t *w, int32_t groups, int32
  * of the rows of K bytes at filt (or, when wq is not 0, widened there from row oc on, all but
  * the last end % 4 when end is OC): up to 32 channels per tor_mat2x2 call, the last rows past
  * a multiple of 4 one row at a time. */
-static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint32_t *wq, int32_t K, int32_t oc,
+static TOR_HOT void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint32_t *wq, int32_t K, int32_t oc,
                             int32_t end, int8_t *o0, int8_t *o1, const requant_t *r) {
   const int32_t groups = (K + 3) >> 2;
   int32_t acc[64];
@@ -307,7 +307,7 @@ static void pixel_pair_cols(const uint32_t *col, const int8_t *filt, const uint3
 
 /* The window at (y0, x0) into a pixel slot; win is room for K int8 taps, used when
  * C % 4 != 0 (the window is gathered there first). */
-static __attribute__((noinline)) void window_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH,
+static TOR_HOT __attribute__((noinline)) void window_cols(const int8_t *in, int32_t H, int32_t W, int32_t C, int32_t KH,
                                                   int32_t KW, int32_t y0, int32_t x0, const tor_conv_params *p,
                                                   int8_t *win, uint32_t *slot) {
   if ((C & 3) == 0) {

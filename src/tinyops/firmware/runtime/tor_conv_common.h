@@ -8,10 +8,16 @@
 
 #include "tor_fixedpoint.h"
 #include "tor_internal.h"
+/* The MAC loops' drivers are the runtime's hot path: a file that defines TOR_HOT_FILE before
+ * this include is optimised for speed even in -Os builds, and TOR_HOT marks one such function
+ * in a file that stays at -Os (define TOR_NO_O2_KERNELS to keep -Os everywhere). */
 #if defined(__GNUC__) && !defined(__clang__) && !defined(TOR_NO_O2_KERNELS)
-/* The MAC loops are the runtime's hot path: optimise them for speed even in -Os builds
- * (costs about 1 KB of flash; define TOR_NO_O2_KERNELS to keep -Os here too). */
+#if defined(TOR_HOT_FILE)
 #pragma GCC optimize("O2")
+#endif
+#define TOR_HOT __attribute__((optimize("O2")))
+#else
+#define TOR_HOT
 #endif
 
 #if defined(__ARM_FEATURE_DSP)
@@ -49,18 +55,8 @@ static inline __attribute__((always_inline)) int32_t odd_bytes(uint32_t w) {
 #define TOR_LD(ptr, p) vldrbq_s8(ptr)
 #define TOR_LDZ(ptr, p) vldrbq_z_s8(ptr, p)
 
-/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 */
-static __attribute__((noinline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n,
-                                                   int32_t *acc) {
-  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3], i = 0;
-  const int8_t *b1 = b + stride, *b2 = b1 + stride, *b3 = b2 + stride;
-  for (; i + 16 <= n; i += 16) TOR_MVE_DOTS(TOR_LD, 0);
-  if (i < n) {
-    const mve_pred16_t p = vctp8q((uint32_t)(n - i));
-    TOR_MVE_DOTS(TOR_LDZ, p);
-  }
-  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
-}
+/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 (tor_kernels_mac.c) */
+void tor_dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc);
 
 static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
   int32_t s = 0, i = 0;
@@ -91,42 +87,8 @@ static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const
   TOR_DOT4_ROW("b", ", %[s2]", "", "s2a") TOR_DOT4_ROW("b", "", ", #4", "s0") \
   TOR_DOT4_ROW("b1", ", %[s2]", "", "s3") TOR_DOT4_ROW("b1", "", ", #4", "s1")
 
-/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 (int32 sums wrap the same in any
- * order, so the result equals the plain loop's). Two words per loop iteration: 46
- * instructions per 32 MACs plus the compare and branch. */
-static __attribute__((noinline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n,
-                                           int32_t *acc) {
-  int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
-  const int8_t *b1 = b + stride;
-  const int32_t s2off = 2 * stride;
-  const int32_t words = n >> 2;
-  uint32_t x, xo, w, t;
-  if (words & 1) {
-    __asm__(TOR_DOT4_STEP
-            : [a] "+r"(a), [b] "+r"(b), [b1] "+r"(b1), [s0] "+r"(s0), [s1] "+r"(s1), [s2a] "+r"(s2), [s3] "+r"(s3),
-              [x] "=&r"(x), [xo] "=&r"(xo), [w] "=&r"(w), [t] "=&r"(t)
-            : [s2] "r"(s2off)
-            : "memory");
-  }
-  if (words >= 2) {
-    const int8_t *end = a + 4 * (words & ~1);
-    __asm__("1:\n\t" TOR_DOT4_STEP TOR_DOT4_STEP
-            "cmp %[a], %[end]\n\t"
-            "bcc 1b\n\t"
-            : [a] "+r"(a), [b] "+r"(b), [b1] "+r"(b1), [s0] "+r"(s0), [s1] "+r"(s1), [s2a] "+r"(s2), [s3] "+r"(s3),
-              [x] "=&r"(x), [xo] "=&r"(xo), [w] "=&r"(w), [t] "=&r"(t)
-            : [s2] "r"(s2off), [end] "r"(end)
-            : "cc", "memory");
-  }
-  for (int32_t i = 0; i < (n & 3); i++) {
-    const int32_t xi = a[i];
-    s0 += xi * b[i];
-    s1 += xi * b1[i];
-    s2 += xi * b[s2off + i];
-    s3 += xi * b1[s2off + i];
-  }
-  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
-}
+/* acc[k] += dot(a, b + k*stride) over n bytes, k = 0..3 (tor_kernels_mac.c) */
+void tor_dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc);
 
 static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const int8_t *b, int32_t n) {
   int32_t s = 0, i = 0;
@@ -139,7 +101,7 @@ static inline __attribute__((always_inline)) int32_t dot1(const int8_t *a, const
   return s;
 }
 #else
-static inline __attribute__((always_inline, unused)) void dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc) {
+static inline __attribute__((always_inline, unused)) void tor_dot4(const int8_t *a, const int8_t *b, int32_t stride, int32_t n, int32_t *acc) {
   for (int k = 0; k < 4; k++) {
     const int8_t *bk = b + k * stride;
     int32_t s = 0;
@@ -280,13 +242,15 @@ static inline __attribute__((always_inline)) int8_t requant(const requant_t *r, 
   return (int8_t)tor_clamp(acc, r->p->act_min, r->p->act_max);
 }
 
-#include "tor_rq_loop.h"
-
-/* The portable requantization of n accumulators (channels oc..oc+n-1) into o. */
-static __attribute__((noinline, unused)) void rq_slow(const requant_t *r, const int32_t *acc, int32_t oc, int32_t n,
-                                                      int8_t *o) {
-  for (int32_t k = 0; k < n; k++) o[k] = requant(r, oc + k, acc[k]);
-}
+/* The portable requantization of n accumulators (channels oc..oc+n-1) into o, and on DSP
+ * cores the shortcut's asm block loops (tor_rq_loop.h); one copy each, in tor_kernels_mac.c. */
+void tor_rq_slow(const requant_t *r, const int32_t *acc, int32_t oc, int32_t n, int8_t *o);
+#if defined(__ARM_FEATURE_DSP)
+void tor_rq_loop(const int32_t *acc, const int32_t *end, const int32_t *m, const int32_t *s, int8_t *o, int32_t off2,
+                 const uint32_t *lim);
+void tor_rq_loop_p2(const int32_t *acc, const int32_t *end, const int32_t *m, const int32_t *s, int8_t *o,
+                    int32_t off2, const uint32_t *lim);
+#endif
 
 /* rq4 over n (a multiple of 4) accumulators of channels oc..oc+n-1 into o. */
 static inline __attribute__((always_inline, unused)) void rq_block(const requant_t *r, const int32_t *acc, int32_t oc,
@@ -294,13 +258,13 @@ static inline __attribute__((always_inline, unused)) void rq_block(const requant
 #if defined(__ARM_FEATURE_DSP)
   if (r->fast) {
     if (n > 0 && r->pow2)
-      rq_loop_p2(acc, acc + n, r->mult + oc, r->pow2 + oc, o, r->off2, r->full ? 0 : &r->lo4);
+      tor_rq_loop_p2(acc, acc + n, r->mult + oc, r->pow2 + oc, o, r->off2, r->full ? 0 : &r->lo4);
     else if (n > 0)
-      rq_loop(acc, acc + n, r->mult + oc, r->shift + oc, o, r->off2, r->full ? 0 : &r->lo4);
+      tor_rq_loop(acc, acc + n, r->mult + oc, r->shift + oc, o, r->off2, r->full ? 0 : &r->lo4);
     return;
   }
 #endif
-  rq_slow(r, acc, oc, n, o);
+  tor_rq_slow(r, acc, oc, n, o);
 }
 
 /* Valid filter taps [lo, hi) along one axis for an output position starting at `origin`. */

@@ -43,7 +43,7 @@ static inline __attribute__((always_inline)) void pixel_rows(const int8_t *ip, c
   int32_t oc = 0;
   for (; oc + 4 <= OC; oc += 4) {
     int32_t acc[4] = {be[oc], be[oc + 1], be[oc + 2], be[oc + 3]};
-    dot4(ip, filt + oc * C, C, C, acc);
+    tor_dot4(ip, filt + oc * C, C, C, acc);
     rq4(r, acc, oc, o + oc);
   }
   for (; oc < OC; oc++) o[oc] = requant(r, oc, dot1(ip, filt + oc * C, C) + be[oc]);
@@ -99,7 +99,7 @@ static void pixel_pair_rows(const int8_t *ip, const int8_t *filt, int32_t K, int
  * order, wherever it is): on Cortex-M4 each window is widened into the column pair at col
  * (straight from the input when C % 4 == 0, else gathered at col + TOR_COLS_BYTES(K)
  * first, which needs K more bytes); with Helium both int8 windows sit in col. */
-static __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
+static TOR_HOT __attribute__((noinline)) void conv2d_im2col(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to,
                                                     const int8_t *in, const int8_t *filt, int8_t *out, int8_t *col,
                                                     int32_t col_bytes, const requant_t *r) {
   const tor_conv_params *p = r->p;
@@ -176,7 +176,7 @@ static inline void next_pixel(int32_t *b, int32_t *oy, int32_t *ox, int32_t OH, 
  * Cortex-M4 with a scratch col, output pixels go in pairs, each input pixel widened into
  * the column pair (any strides); with Helium, unit strides run contiguous pixel pairs
  * through tor_dot2x2. */
-static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
+static TOR_HOT __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_tensor *to, const int8_t *in,
                                               const int8_t *filt, int8_t *out, int8_t *col, int32_t col_bytes,
                                               const requant_t *r) {
   const tor_conv_params *p = r->p;
@@ -223,7 +223,7 @@ static __attribute__((noinline)) void conv1x1(const tor_tensor *ti, const tor_te
 #undef TOR_PIXEL_IN
 }
 
-static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
+static __attribute__((noinline)) void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor *to, const int8_t *in,
                    const int8_t *filt, int8_t *out, const requant_t *r) {
   const tor_conv_params *p = r->p;
   const int32_t N = ti->dims[0], H = ti->dims[1], W = ti->dims[2], C = ti->dims[3];
@@ -250,7 +250,7 @@ static void conv2d(const tor_tensor *ti, const tor_tensor *tf, const tor_tensor 
               const int8_t *ip = in + ((b * H + y0 + fy * p->dilation_h) * W + x0 + fx0) * C;
               const int8_t *fp = filt + oc * fstride + (fy * KW + fx0) * C;
               if (nb == 4) {
-                dot4(ip, fp, fstride, run, acc);
+                tor_dot4(ip, fp, fstride, run, acc);
               } else {
                 for (int32_t k = 0; k < nb; k++) acc[k] += dot1(ip, fp + k * fstride, run);
               }
@@ -297,7 +297,7 @@ tor_status tor_run_conv(const uint8_t *image, uint8_t *arena, const tor_conv_par
                        &t[p->output], (int8_t *)tor_data(image, arena, p->output), 0);
 }
 
-tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
+TOR_HOT tor_status tor_conv_view(const uint8_t *image, uint8_t *arena, const tor_conv_params *p, int dw,
                          const tor_tensor *ti, const int8_t *in, const tor_tensor *to, int8_t *out, int32_t *memo) {
   const tor_tensor *t = tor_tensors(image);
   requant_t r;

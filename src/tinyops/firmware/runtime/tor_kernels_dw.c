@@ -67,11 +67,7 @@ static __attribute__((noinline)) void dw_pixel(const int8_t *in, int32_t origin,
       if (r->bias) a0 += r->bias[c], a1 += r->bias[c + 1], a2 += r->bias[c + 2], a3 += r->bias[c + 3];
     }
     const int32_t acc[4] = {a0, a1, a2, a3};
-#if defined(TOR_NO_O2_KERNELS) /* at -Os GCC finds no 13 registers for the row asm next to rq4's fast path */
-    for (int k = 0; k < 4; k++) o[c + k] = requant(r, c + k, acc[k]);
-#else
-    rq4(r, acc, c, o + c);
-#endif
+    for (int k = 0; k < 4; k++) o[c + k] = requant(r, c + k, acc[k]); /* (at -Os rq4 leaves the asm no 13 registers) */
   }
 #endif
   const int32_t *mult = r->mult, *shift = r->shift;

@@ -3,6 +3,7 @@
  * lane order once per call (on the stack), then one asm routine runs a run of output pixels,
  * each over every 4-channel group of a chunk, and requantizes each group in registers.
  * Bit-exact with TFLM's reference_integer_ops kernel (see tor_conv_common.h). */
+#define TOR_HOT_FILE 1 /* optimised for speed in -Os builds too (tor_conv_common.h) */
 #include "tor_conv_common.h"
 
 #if defined(__ARM_FEATURE_DSP)

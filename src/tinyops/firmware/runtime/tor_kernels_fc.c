@@ -10,6 +10,7 @@
  * of four rows is LDRD (input) + LDM (16 weight bytes) + 8 SXTB16 + 8 SMLAD: 18
  * instructions per 16 MACs, four steps per loop pass. Remaining rows (units % 4) are
  * plain rows. */
+#define TOR_HOT_FILE 1 /* optimised for speed in -Os builds too (tor_conv_common.h) */
 #include "tor_conv_common.h"
 
 /* acc[k] += dot(x, row k of the group at g), k = 0..3, over `words` input words. */
@@ -122,7 +123,7 @@ static void fc_rows(const int8_t *x, const int8_t *filt, int32_t depth, int32_t 
   for (int32_t u = 0; u < units; u++) {
     if ((u & 3) == 0) {
       acc[0] = acc[1] = acc[2] = acc[3] = 0;
-      if (u + 4 <= units) dot4(x, filt + u * depth, depth, depth, acc);
+      if (u + 4 <= units) tor_dot4(x, filt + u * depth, depth, depth, acc);
       else
         for (int32_t k = 0; u + k < units; k++) acc[k] = dot1(x, filt + (u + k) * depth, depth);
     }

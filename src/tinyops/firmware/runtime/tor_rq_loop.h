@@ -1,5 +1,5 @@
-/* The requantization shortcut's block loops in Cortex-M asm (rq_loop, rq_loop_p2), included
- * by tor_conv_common.h after requant_t; rq_block there picks one. */
+/* The requantization shortcut's block loops in Cortex-M asm (tor_rq_loop, tor_rq_loop_p2),
+ * defined once in tor_kernels_mac.c; rq_block (tor_conv_common.h) picks one. */
 #ifndef TOR_RQ_LOOP_H
 #define TOR_RQ_LOOP_H
 
@@ -66,16 +66,14 @@
 
 /* s[] the shifts: 45 instructions per four clamped outputs, 40 unclamped (GCC's version of the
  * same loop spilled the output pointer, the end and the clamp words: 53). */
-static __attribute__((noinline, unused)) void rq_loop(const int32_t *acc, const int32_t *end, const int32_t *m,
-                                                      const int32_t *s, int8_t *o, int32_t off2,
-                                                      const uint32_t *lim) {
+void tor_rq_loop(const int32_t *acc, const int32_t *end, const int32_t *m, const int32_t *s, int8_t *o, int32_t off2,
+                 const uint32_t *lim) {
   TOR_RQ_LOOP(TOR_RQ_TAIL_SHIFT);
 }
 
 /* s[] = 2^(33 - e) per channel (tor_conv_params.pow2_off): 37 per four clamped outputs, 32 unclamped. */
-static __attribute__((noinline, unused)) void rq_loop_p2(const int32_t *acc, const int32_t *end, const int32_t *m,
-                                                         const int32_t *s, int8_t *o, int32_t off2,
-                                                         const uint32_t *lim) {
+void tor_rq_loop_p2(const int32_t *acc, const int32_t *end, const int32_t *m, const int32_t *s, int8_t *o,
+                    int32_t off2, const uint32_t *lim) {
   TOR_RQ_LOOP(TOR_RQ_TAIL_POW2);
 }
 #undef TOR_RQ_LOOP
