@@ -31,6 +31,8 @@ def compile_cmd(ctx: click.Context, source: str, out: str | None, as_json: bool)
     click.echo(f"wrote {path}: image {human_bytes(compiled.image_bytes)} "
                f"(.tflite {human_bytes(compiled.tflite_bytes)}), arena {human_bytes(compiled.arena_bytes)}")
     click.echo(f"  {compiled.op_count} ops: {', '.join(compiled.ops)}")
+    click.echo(f"  firmware op set: {compiled.opset.make_var} ({', '.join(compiled.opset.names)}; "
+               "a firmware built with it links only these kernels)")
     echo_plan(compiled.plan)
 
 

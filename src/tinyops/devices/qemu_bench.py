@@ -40,8 +40,9 @@ def bench_dir() -> Path:
     return runtime_source_dir().parent / "bench"
 
 
-def build_bench() -> Path:
-    """Build firmware/bench (cached by a hash of its and the runtime's sources)."""
+def build_bench(opset: int | None = None) -> Path:
+    """Build firmware/bench (cached by a hash of its and the runtime's sources); with ``opset``
+    (a TOR_OPSET mask, tinyops.runtimes.tinyops_c.opset) only those ops' kernels are linked."""
     for tool in ("arm-none-eabi-gcc", "make"):
         if shutil.which(tool) is None:
             raise DeviceError(f"{tool} is not installed", hint="run `make install` (apt: gcc-arm-none-eabi)")
@@ -49,12 +50,14 @@ def build_bench() -> Path:
     h = hashlib.sha256()
     for f in sorted([*src.glob("*.[ch]"), *src.glob("*.ld"), src / "Makefile", *rt.glob("*.[ch]"), rt / "sources.mk"]):
         h.update(f.name.encode() + f.read_bytes())
+    h.update(b"opset %x" % opset if opset is not None else b"")
     out = cache_dir("bench", h.hexdigest()[:16])
     elf = out / "bench.elf"
     if elf.exists():
         return elf
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent if out.parent.exists() else None))
-    proc = subprocess.run(["make", "-s", "-C", str(src), f"BUILD={tmp}"], capture_output=True, text=True)
+    make_vars = [f"TOR_OPSET=0x{opset:x}"] if opset is not None else []
+    proc = subprocess.run(["make", "-s", "-C", str(src), f"BUILD={tmp}", *make_vars], capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DeviceError(f"building the bench firmware failed: {proc.stderr.strip()[-800:]}",
@@ -65,11 +68,12 @@ def build_bench() -> Path:
     return elf
 
 
-def run_image(image: bytes, input_bytes: bytes, *, timeout: float = 300.0) -> QemuRun:
-    """One inference of ``image`` on ``input_bytes`` under qemu-system-arm (mps2-an386)."""
+def run_image(image: bytes, input_bytes: bytes, *, timeout: float = 300.0, opset: int | None = None) -> QemuRun:
+    """One inference of ``image`` on ``input_bytes`` under qemu-system-arm (mps2-an386), on the
+    bench firmware of ``opset`` (build_bench)."""
     if shutil.which("qemu-system-arm") is None:
         raise DeviceError("qemu-system-arm is not installed", hint="run `make install` (apt: qemu-system-arm)")
-    elf = build_bench()
+    elf = build_bench(opset)
     with tempfile.TemporaryDirectory(prefix="tor-qemu-") as d:
         Path(d, "model.img").write_bytes(image)
         Path(d, "input.bin").write_bytes(input_bytes)

@@ -92,13 +92,15 @@ RUNTIMES = ("tinyops-c", "tflm", "tflm-cmsis-nn")
 TFLM_VARIANT = {"tflm": "ref", "tflm-cmsis-nn": "cmsisnn"}
 
 
-def build_firmware(board: str, runtime: str = "tinyops-c") -> Path:
+def build_firmware(board: str, runtime: str = "tinyops-c", opset: int | None = None) -> Path:
     """Build (once per source hash) the firmware for an emulated board; returns the binary.
 
     ``runtime``: tinyops-c, or TFLM with reference kernels (``tflm``) or CMSIS-NN
-    (``tflm-cmsis-nn``, Cortex-M only), built from ``$TFLM_DIR``. The build runs in a
-    temporary folder of the per-user cache and the binary is moved into place atomically,
-    so concurrent builders never see half a file and the package's own folder is never written.
+    (``tflm-cmsis-nn``, Cortex-M only), built from ``$TFLM_DIR``. ``opset``: a TOR_OPSET mask
+    (tinyops.runtimes.tinyops_c.opset): a tinyops-c firmware with only those ops' kernels.
+    The build runs in a temporary folder of the per-user cache and the binary is moved into
+    place atomically, so concurrent builders never see half a file and the package's own
+    folder is never written.
     """
     board = canonical_board(board)
     if runtime not in RUNTIMES:
@@ -106,7 +108,12 @@ def build_firmware(board: str, runtime: str = "tinyops-c") -> Path:
     d = firmware_dir()
     sources = [p for p in d.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".ld", ".mk", "", ".cc", ".def")
                and "build" not in p.relative_to(d).parts and "fuzz" not in p.relative_to(d).parts]
+    if opset is not None and runtime != "tinyops-c":
+        raise InputError("an op set applies to the tinyops-c runtime only",
+                         hint="drop the op set, or use --runtime tinyops-c")
     make_vars, extra = [], []
+    if opset is not None:  # tinyops-c with only these ops' kernels (firmware/runtime/tor_opset.h)
+        make_vars, extra = [f"TOR_OPSET=0x{opset:x}"], [f"opset-{opset:x}"]
     if runtime != "tinyops-c":
         from tinyops.devices import tflm_build
 

@@ -52,7 +52,7 @@ ROLLBACK_REFUSED = 21
 # Runtime status codes (firmware/runtime/tinyops_rt.h), for IMAGE_INVALID and RUN_FAILED.
 RUNTIME_MESSAGES = {
     1: "null pointer", 2: "image truncated", 3: "not a tinyops model image", 4: "unknown image format version",
-    5: "image CRC mismatch", 6: "offset or size out of bounds", 7: "unsupported op", 8: "arena too small",
+    5: "image CRC mismatch", 6: "offset or size out of bounds", 7: "unsupported op: unknown, or left out of this firmware's TOR_OPSET (rebuild it with the model's op set)", 8: "arena too small",
     9: "inconsistent shapes", 10: "tensor index out of range", 11: "misaligned image or arena",
 }
 

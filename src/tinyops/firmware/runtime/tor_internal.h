@@ -4,6 +4,7 @@
 
 #include "tinyops_rt.h"
 #include "tor_format.h"
+#include "tor_opset.h"
 
 /* A bound tensor: where its bytes are, and its canonical 4-D shape. */
 typedef struct {

@@ -226,7 +226,8 @@ tor_status tor_validate_segment(const uint8_t *image, const tor_segment_params *
   s.sp = p;
   for (int j = 0; j < p->n_members; j++) {
     const member_t m = member_of(p, j);
-    CHECK(m.code == TOR_OP_CONV_2D || m.code == TOR_OP_DEPTHWISE_CONV_2D || m.code == TOR_OP_ADD, TOR_ERR_OP);
+    CHECK((m.code == TOR_OP_CONV_2D || m.code == TOR_OP_DEPTHWISE_CONV_2D || m.code == TOR_OP_ADD) && TOR_HAS(m.code),
+          TOR_ERR_OP);
     CHECK((m.params_off & 3u) == 0 && m.params_off >= sizeof(tor_header) &&
               (uint64_t)m.params_off + m.params_size <= h->image_size,
           TOR_ERR_BOUNDS);

@@ -254,6 +254,7 @@ tor_status tor_validate_member(const uint8_t *image, const tor_op *op) {
 
 tor_status tor_validate_op(const uint8_t *image, const tor_op *op) {
   ctx_t c = {tor_hdr(image), tor_tensors(image), 0};
+  if (op->code >= 64 || !TOR_HAS(op->code)) return TOR_ERR_OP; /* not in this build's op set (tor_opset.h) */
   if (op->code < TOR_OP_COUNT && kParamsSize[op->code] && op->params_size != kParamsSize[op->code])
     return TOR_ERR_BOUNDS;
   switch (op->code) {

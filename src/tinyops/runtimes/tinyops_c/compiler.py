@@ -17,6 +17,7 @@ from tinyops.runtimes.tinyops_c import format as fmt
 from tinyops.runtimes.tinyops_c import (lower, lower_conv, lower_copy, lower_elementwise, lower_nn, lower_reduce,
                                          memplan)
 from tinyops.runtimes.tinyops_c.lower import Context
+from tinyops.runtimes.tinyops_c.opset import OpSet, opset
 
 LOWERING = {**lower.LOWERING, **lower_conv.LOWERING, **lower_copy.LOWERING, **lower_nn.LOWERING,
             **lower_elementwise.LOWERING, **lower_reduce.LOWERING}
@@ -59,11 +60,17 @@ class CompiledImage:
     def image_bytes(self) -> int:
         return len(self.image)
 
+    @property
+    def opset(self) -> OpSet:
+        """The runtime kernels the image needs: a firmware built with this TOR_OPSET runs it."""
+        return opset(self.image)
+
     def to_dict(self) -> dict[str, Any]:
         return {"format_version": self.format_version, "image_bytes": self.image_bytes,
                 "arena_bytes": self.arena_bytes, "tflite_bytes": self.tflite_bytes, "ops": self.ops,
                 "op_count": self.op_count, "tensor_count": self.tensor_count,
-                "inputs": self.inputs, "outputs": self.outputs, "op_table": self.op_table, "plan": self.plan}
+                "inputs": self.inputs, "outputs": self.outputs, "op_table": self.op_table, "plan": self.plan,
+                "firmware_opset": {"mask": self.opset.mask, "ops": self.opset.names, "make_var": self.opset.make_var}}
 
 
 def _check_supported(model: tflite_file.TFLiteModel) -> None:
