@@ -194,7 +194,7 @@ def save(summaries: list[dict[str, Any]], rows: list[dict[str, Any]], mve: dict[
     write_result("cores", {
         "counter": "instructions (qemu-system-arm -icount shift=0); resolution per board in the rows",
         "inputs": "2 random int8 inputs (seed 0); instructions of the second",
-        "firmware": "firmware/ per board: -O2 on the MPS2/MPS3 images, -Os on the micro:bit; "
+        "firmware": "firmware/ per board: -Os on every board (the runtime's hot kernels at O2); "
                     "m4_bench_firmware = firmware/bench (-Os), as in runtimes_m4.py",
         "fit": "tinyops.devices.fit.check_model with the image size and its static arena, per device profile",
         "models": summaries, "rows": rows, "helium": mve})

@@ -9,6 +9,9 @@
  * output pixel's inputs once into a scratch column (tor_conv_cols.h) and runs pixel pairs
  * against pairs of filter rows. Windows that touch padding either get the input zero point
  * (im2col) or sum the weights they actually use (the reference skips padded taps). */
+#if !defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_MVE)
+#define TOR_HOT_FILE 1 /* the plain C and Helium paths have no TOR_HOT drivers: the whole file is hot there */
+#endif
 #include "tor_conv_common.h"
 
 /* Gather the window at (y0, x0) into col[KH*KW*C]; taps in the padding get the input

@@ -2,6 +2,9 @@
  * reference_integer_ops kernel (see tor_conv_common.h for the shared pieces). On DSP cores
  * 3x3 and 5x5 kernels with depth multiplier 1 take tor_dw_pairs (tor_kernels_dw_m4.c, two
  * taps per SMLAD); other shapes take dw_taps / dw_pixel; cores without DSP run plain C loops. */
+#if !defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_MVE)
+#define TOR_HOT_FILE 1 /* without the M4 kernels (tor_kernels_dw_m4.c) this file is the hot path */
+#endif
 #include "tor_conv_common.h"
 
 #if defined(__ARM_FEATURE_DSP)
