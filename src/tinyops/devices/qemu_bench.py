@@ -21,6 +21,7 @@ from pathlib import Path
 from tinyops.errors import DeviceError
 from tinyops.package_data import cache_dir
 from tinyops.runtimes.tinyops_c.native import runtime_source_dir
+from tinyops.runtimes.tinyops_c.opset import OpSet
 
 _LINE = re.compile(r"TOR status=(\d+) arena=(\d+) ticks=(\d+) cal=(\d+)")
 _OP = re.compile(r"TOR op=(\d+) ticks=(\d+)")
@@ -56,7 +57,7 @@ def build_bench(opset: int | None = None) -> Path:
     if elf.exists():
         return elf
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent if out.parent.exists() else None))
-    make_vars = [f"TOR_OPSET=0x{opset:x}"] if opset is not None else []
+    make_vars = [OpSet(opset).make_var] if opset is not None else []
     proc = subprocess.run(["make", "-s", "-C", str(src), f"BUILD={tmp}", *make_vars], capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -113,7 +113,9 @@ def build_firmware(board: str, runtime: str = "tinyops-c", opset: int | None = N
                          hint="drop the op set, or use --runtime tinyops-c")
     make_vars, extra = [], []
     if opset is not None:  # tinyops-c with only these ops' kernels (firmware/runtime/tor_opset.h)
-        make_vars, extra = [f"TOR_OPSET=0x{opset:x}"], [f"opset-{opset:x}"]
+        from tinyops.runtimes.tinyops_c.opset import OpSet
+
+        make_vars, extra = [OpSet(opset).make_var], [f"opset-{opset:x}"]
     if runtime != "tinyops-c":
         from tinyops.devices import tflm_build
 

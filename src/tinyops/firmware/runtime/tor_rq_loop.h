@@ -33,35 +33,31 @@
   "smmla %[" a "], %[" a "], %[" p "], %[off2]\n\t" \
   "ssat %[" a "], #8, %[" a "], asr #1\n\t"
 
+/* Four outputs packed in w, then (TOR_RQ_NEXT) stored, and on to the next four. */
+#define TOR_RQ_FOUR(TAIL) \
+  "1:\n\t" TOR_RQ_PAIR(TAIL, "w", "a1") TOR_RQ_PAIR(TAIL, "b", "a1") "pkhbt %[w], %[w], %[b], lsl #16\n\t"
+#define TOR_RQ_NEXT "str %[w], [%[o]], #4\n\t" "cmp %[acc], %[end]\n\t" "bne 1b"
+#define TOR_RQ_OUTS                                                                              \
+  [acc] "+r"(acc), [m] "+r"(m), [s] "+r"(s), [o] "+r"(o), [w] "=&r"(w), [a1] "=&r"(a1), [b] "=&r"(b), \
+      [t0] "=&r"(t0), [t1] "=&r"(t1)
 /* The loop over acc[0..n) (n a positive multiple of 4) with m[], s[] into o[]: one pass per
  * four channels, every pointer and constant in a register; with lim (act_min, act_max in each
  * byte) the SSUB8/SEL clamp, without it (the range is all of int8) SSAT alone clamps. */
-#define TOR_RQ_LOOP(TAIL)                                                                              \
-  uint32_t w, a1, b, t0, t1;                                                                           \
-  if (lim)                                                                                             \
-    __asm__ volatile("1:\n\t" TOR_RQ_PAIR(TAIL, "w", "a1") TOR_RQ_PAIR(TAIL, "b", "a1")                \
-                     "pkhbt %[w], %[w], %[b], lsl #16\n\t"                                             \
-                     "ldrd %[t0], %[t1], [%[lim]]\n\t"                                                 \
-                     "ssub8 %[a1], %[w], %[t0]\n\t"                                                    \
-                     "sel %[w], %[w], %[t0]\n\t"                                                       \
-                     "ssub8 %[a1], %[w], %[t1]\n\t"                                                    \
-                     "sel %[w], %[t1], %[w]\n\t"                                                       \
-                     "str %[w], [%[o]], #4\n\t"                                                        \
-                     "cmp %[acc], %[end]\n\t"                                                          \
-                     "bne 1b"                                                                          \
-                     : [acc] "+r"(acc), [m] "+r"(m), [s] "+r"(s), [o] "+r"(o), [w] "=&r"(w),           \
-                       [a1] "=&r"(a1), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1)                    \
-                     : [end] "r"(end), [off2] "r"(off2), [lim] "r"(lim)                                \
-                     : "cc", "memory");                                                                \
-  else                                                                                                 \
-    __asm__ volatile("1:\n\t" TOR_RQ_PAIR(TAIL, "w", "a1") TOR_RQ_PAIR(TAIL, "b", "a1")                \
-                     "pkhbt %[w], %[w], %[b], lsl #16\n\t"                                             \
-                     "str %[w], [%[o]], #4\n\t"                                                        \
-                     "cmp %[acc], %[end]\n\t"                                                          \
-                     "bne 1b"                                                                          \
-                     : [acc] "+r"(acc), [m] "+r"(m), [s] "+r"(s), [o] "+r"(o), [w] "=&r"(w),           \
-                       [a1] "=&r"(a1), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1)                    \
-                     : [end] "r"(end), [off2] "r"(off2)                                                \
+#define TOR_RQ_LOOP(TAIL)                                                                        \
+  uint32_t w, a1, b, t0, t1;                                                                     \
+  if (lim)                                                                                       \
+    __asm__ volatile(TOR_RQ_FOUR(TAIL) "ldrd %[t0], %[t1], [%[lim]]\n\t"                          \
+                     "ssub8 %[a1], %[w], %[t0]\n\t"                                               \
+                     "sel %[w], %[w], %[t0]\n\t"                                                  \
+                     "ssub8 %[a1], %[w], %[t1]\n\t"                                               \
+                     "sel %[w], %[t1], %[w]\n\t" TOR_RQ_NEXT                                      \
+                     : TOR_RQ_OUTS                                                               \
+                     : [end] "r"(end), [off2] "r"(off2), [lim] "r"(lim)                          \
+                     : "cc", "memory");                                                          \
+  else                                                                                           \
+    __asm__ volatile(TOR_RQ_FOUR(TAIL) TOR_RQ_NEXT                                               \
+                     : TOR_RQ_OUTS                                                               \
+                     : [end] "r"(end), [off2] "r"(off2)                                          \
                      : "cc", "memory")
 
 /* s[] the shifts: 45 instructions per four clamped outputs, 40 unclamped (GCC's version of the
@@ -77,6 +73,9 @@ void tor_rq_loop_p2(const int32_t *acc, const int32_t *end, const int32_t *m, co
   TOR_RQ_LOOP(TOR_RQ_TAIL_POW2);
 }
 #undef TOR_RQ_LOOP
+#undef TOR_RQ_FOUR
+#undef TOR_RQ_NEXT
+#undef TOR_RQ_OUTS
 #undef TOR_RQ_PAIR
 #undef TOR_RQ_TAIL_SHIFT
 #undef TOR_RQ_TAIL_POW2

@@ -8,6 +8,7 @@ needs exactly ``arena_bytes`` of RAM besides its 52-byte ``tor_model`` handle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from tinyops.errors import ModelError
@@ -60,7 +61,7 @@ class CompiledImage:
     def image_bytes(self) -> int:
         return len(self.image)
 
-    @property
+    @cached_property
     def opset(self) -> OpSet:
         """The runtime kernels the image needs: a firmware built with this TOR_OPSET runs it."""
         return opset(self.image)
@@ -70,7 +71,7 @@ class CompiledImage:
                 "arena_bytes": self.arena_bytes, "tflite_bytes": self.tflite_bytes, "ops": self.ops,
                 "op_count": self.op_count, "tensor_count": self.tensor_count,
                 "inputs": self.inputs, "outputs": self.outputs, "op_table": self.op_table, "plan": self.plan,
-                "firmware_opset": {"mask": self.opset.mask, "ops": self.opset.names, "make_var": self.opset.make_var}}
+                "firmware_opset": self.opset.to_dict()}
 
 
 def _check_supported(model: tflite_file.TFLiteModel) -> None:

@@ -8,8 +8,8 @@ SEGMENT members included (their CONV_2D / DEPTHWISE_CONV_2D / ADD must be valida
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
+from typing import Any
 
 from tinyops.errors import InputError
 from tinyops.runtimes.tinyops_c import format as fmt
@@ -29,6 +29,9 @@ class OpSet:
     def make_var(self) -> str:
         """The firmware's make variable: ``make -C firmware BOARD=... TOR_OPSET=0x...``."""
         return f"TOR_OPSET=0x{self.mask:x}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mask": self.mask, "ops": self.names, "make_var": self.make_var}
 
     def __contains__(self, name: str) -> bool:
         return name in fmt.OPCODES and bool(self.mask >> fmt.OPCODES[name] & 1)
@@ -53,9 +56,8 @@ def _codes(image: bytes) -> set[int]:
         if code == fmt.OPCODES["SEGMENT"]:
             if size != seg.size or off + size > len(image):
                 raise InputError("a SEGMENT op's parameters are out of bounds", hint="recompile the model")
-            n = struct.unpack_from("<i", image, off)[0]
-            members = seg.unpack_from(image, off)[4:4 + min(max(n, 0), fmt.MAX_SEGMENT)]
-            codes.update(int(c) for c in members if c in _NAMES)
+            words = seg.unpack_from(image, off)  # n_members, reserved[3], then code[MAX_SEGMENT]
+            codes.update(c for c in words[4:4 + min(max(words[0], 0), fmt.MAX_SEGMENT)] if c in _NAMES)
     return codes
 
 
