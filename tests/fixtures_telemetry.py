@@ -56,9 +56,14 @@ def register_manifest_build(ws, manifest: dict) -> str:
     return b.id
 
 
+_last_start = 0.0  # the last start window() gave (see there)
+
+
 def window(manifest: dict, device: str, rng: np.random.Generator, *, n: int = 40, gain: dict[int, float] | None = None,
            offset: dict[int, float] | None = None, start: float | None = None, length: float = 60.0) -> dict:
-    """One window of n inferences of shape (20, 6); optional sensor gain/offset per channel."""
+    """One window of n inferences of shape (20, 6); optional sensor gain/offset per channel.
+    Without ``start``, every window starts at least 1 ms after the last one."""
+    global _last_start
     acc = WindowAccumulator(manifest, device)
     for _ in range(n):
         x = rng.normal(size=(1, 20, N_FEATURES))
@@ -71,6 +76,9 @@ def window(manifest: dict, device: str, rng: np.random.Generator, *, n: int = 40
     snap = acc.snapshot()
     if start is not None:
         snap["start"], snap["end"] = start, start + length
+    else:  # windows made within one millisecond would share (device, build, start): the collector's dedup key
+        snap["start"] = _last_start = max(snap["start"], round(_last_start + 0.001, 3))
+        snap["end"] = max(snap["end"], snap["start"])
     return snap
 
 
